@@ -1,0 +1,60 @@
+"""The request context every captured event carries: IP, user agent, page, referrer, campaign, click ids."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from aiohttp import web
+
+from leadline_collector.visitor import privacy_opt_out
+
+_UTM = {"utm_source": "source", "utm_medium": "medium", "utm_campaign": "name", "utm_term": "term",
+        "utm_content": "content"}
+_CLICK_IDS = ("gclid", "fbclid", "msclkid")
+
+
+def client_ip(request: web.Request) -> str | None:
+    """The client address: the first X-Forwarded-For hop when behind a proxy, else the peer."""
+    forwarded = request.headers.get("X-Forwarded-For")
+    if forwarded:
+        return forwarded.split(",", 1)[0].strip()[:64]
+    return request.remote
+
+
+def campaign_from_url(url: str | None) -> tuple[dict[str, str], dict[str, str]]:
+    """UTM parameters and ad click ids found in a page URL."""
+    if not url:
+        return {}, {}
+    try:
+        query = dict(parse_qsl(urlsplit(url).query))
+    except ValueError:
+        return {}, {}
+    campaign = {name: query[key][:200] for key, name in _UTM.items() if query.get(key)}
+    clicks = {key: query[key][:200] for key in _CLICK_IDS if query.get(key)}
+    return campaign, clicks
+
+
+def request_context(request: web.Request, url: str | None, referrer: str | None,
+                    title: str | None = None) -> dict[str, Any]:
+    """Build ``context`` for an event from the request and the page it reports."""
+    ctx: dict[str, Any] = {
+        "ip": client_ip(request),
+        "user_agent": request.headers.get("User-Agent", "")[:512],
+    }
+    if url:
+        ctx["url"] = url[:2048]
+    if referrer:
+        ctx["referrer"] = referrer[:2048]
+    if title:
+        ctx["title"] = title[:512]
+    if lang := request.headers.get("Accept-Language"):
+        ctx["locale"] = lang.split(",", 1)[0].strip()[:32]
+    campaign, clicks = campaign_from_url(url)
+    if campaign:
+        ctx["campaign"] = campaign
+    if clicks:
+        ctx["click_ids"] = clicks
+    if privacy_opt_out(request):
+        ctx["consent"] = {"dnt": request.headers.get("DNT") == "1", "gpc": request.headers.get("Sec-GPC") == "1"}
+    return ctx

@@ -1,0 +1,61 @@
+"""``GET /p.gif``: the tracking pixel. Always answers the GIF fast; the event goes to the sink."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from leadline_collector.context import request_context
+from leadline_collector.metrics import CollectorMetrics
+from leadline_collector.sink import Sink, SinkUnavailable
+from leadline_collector.visitor import set_cookie, visitor_id
+from leadline_shared.events import RawEvent, utc_now_iso
+from leadline_shared.ids import event_id_from
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+_RESERVED = {"url", "ref", "title", "e", "eid", "sent_at"}
+
+
+def pixel_event(request: web.Request, anon_id: str | None) -> RawEvent:
+    """A page view, or a custom event when ``e`` names one; other query parameters become properties."""
+    q = request.query
+    name = q.get("e")
+    properties = {k: v[:512] for k, v in q.items() if k not in _RESERVED}
+    if name:
+        properties["event"] = name[:128]
+    return RawEvent(
+        event_id=event_id_from(q.get("eid")),
+        type="track" if name else "page_view",
+        source="pixel",
+        received_at=utc_now_iso(),
+        sent_at=q.get("sent_at"),
+        anon_id=anon_id,
+        context=request_context(request, q.get("url"), q.get("ref"), q.get("title")),
+        properties=properties,
+    )
+
+
+def make_handler(sink: Sink, metrics: CollectorMetrics, cookie_domain: str) -> Handler:
+    """The pixel route bound to its sink."""
+
+    async def pixel(request: web.Request) -> web.StreamResponse:
+        anon_id, _is_new = visitor_id(request)
+        event = pixel_event(request, anon_id)
+        try:
+            await sink.store(event)
+            metrics.events.labels(type=event.type, source="pixel").inc()
+        except SinkUnavailable:
+            metrics.dropped.labels(source="pixel").inc()
+            log.warning("pixel event dropped: sink unavailable")
+        response = web.Response(body=GIF, content_type="image/gif",
+                                headers={"Cache-Control": "no-store, max-age=0"})
+        if anon_id:
+            set_cookie(response, request, anon_id, cookie_domain)
+        return response
+
+    return pixel

@@ -1,0 +1,38 @@
+"""The first-party visitor cookie ``ll_vid`` and the privacy signals that decide whether to set it."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from leadline_shared.ids import new_id, valid_client_id
+
+COOKIE = "ll_vid"
+MAX_AGE = 13 * 30 * 24 * 3600  # 13 months, the longest the ePrivacy guidance accepts
+
+
+def privacy_opt_out(request: web.Request) -> bool:
+    """Do Not Track or Global Privacy Control is on: no cookie, truncated IP."""
+    return request.headers.get("DNT") == "1" or request.headers.get("Sec-GPC") == "1"
+
+
+def visitor_id(request: web.Request) -> tuple[str | None, bool]:
+    """The visitor's id and whether it is new; None when the visitor opted out and has no cookie."""
+    existing = valid_client_id(request.cookies.get(COOKIE))
+    if existing:
+        return existing, False
+    if privacy_opt_out(request):
+        return None, False
+    return new_id(), True
+
+
+def is_https(request: web.Request) -> bool:
+    """The original request was https (directly or behind a proxy that says so)."""
+    return request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+
+
+def set_cookie(response: web.StreamResponse, request: web.Request, vid: str, domain: str) -> None:
+    """Set or refresh ``ll_vid``: HttpOnly, SameSite=Lax, Secure on https, 13 months."""
+    response.set_cookie(
+        COOKIE, vid, max_age=MAX_AGE, path="/", httponly=True, samesite="Lax",
+        secure=is_https(request), domain=domain or None,
+    )

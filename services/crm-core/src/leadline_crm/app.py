@@ -1,0 +1,52 @@
+"""crm-core's app factory: the REST API and the ingestion consumer in one process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from leadline_crm import api
+from leadline_crm.ingest import Ingestor
+from leadline_crm.settings import CrmSettings
+from leadline_shared import kafka, pg
+from leadline_shared.http import add_check, add_ops_routes
+from leadline_shared.service import background, watch_task
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: CrmSettings) -> web.Application:
+    """Build crm-core; PostgreSQL and Kafka are opened in cleanup contexts when the app starts."""
+    topics = kafka.Topics.with_prefix(settings.topic_prefix)
+    registry = CollectorRegistry()
+    app = web.Application(middlewares=[api.api_middleware], client_max_size=1024 * 1024)
+    add_ops_routes(app, registry)
+    api.add_routes(app)
+
+    async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
+        await pg.migrate(settings.dsn, settings.crm_schema, MIGRATIONS)
+        pool = await pg.create_pool(settings.dsn, settings.crm_schema)
+        app[api.POOL] = pool
+        add_check(app, "postgres", lambda: pg.pool_reachable(pool))
+        yield
+        await pool.close()
+
+    async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
+        if settings.create_topics:
+            await kafka.ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions)
+        ingestor = Ingestor(bootstrap=settings.kafka_bootstrap, topics=topics, group_id=settings.group_id,
+                            pool=app[api.POOL], registry=registry, batch_max=settings.batch_max)
+        await ingestor.start()
+        add_check(app, "kafka", lambda: kafka.broker_reachable(settings.kafka_bootstrap))
+        try:
+            async with background("ingest", ingestor.run()) as task:
+                add_check(app, "ingest", watch_task("ingest", task))
+                yield
+        finally:
+            await ingestor.stop()
+
+    app.cleanup_ctx.extend([pool_ctx, ingest_ctx])
+    return app

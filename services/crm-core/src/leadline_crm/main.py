@@ -1,0 +1,75 @@
+"""``leadline crm-core``, ``leadline token`` and ``leadline seed-demo``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from leadline_crm import auth, demo
+from leadline_crm.app import MIGRATIONS, create_app
+from leadline_crm.settings import CrmSettings
+from leadline_shared import config, kafka, logs, pg, service
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load settings from the environment and serve until SIGTERM."""
+    settings = config.load(CrmSettings)
+    logs.setup("crm-core", settings.log_level)
+    logging.getLogger(__name__).info("starting", extra={"settings": config.describe(settings)})
+    return service.run(create_app(settings), settings.host, settings.port, settings.drain_seconds)
+
+
+async def _create_token(settings: CrmSettings, name: str, role: str) -> str:
+    await pg.migrate(settings.dsn, settings.crm_schema, MIGRATIONS)
+    conn = await asyncpg.connect(settings.dsn, server_settings={"search_path": settings.crm_schema})
+    try:
+        return await auth.create_token(conn, name, role)
+    finally:
+        await conn.close()
+
+
+def token(args: argparse.Namespace) -> int:
+    """Create an API token; print it, or write it to a file readable by the owner only."""
+    settings = config.load(CrmSettings)
+    value = asyncio.run(_create_token(settings, args.name, args.role))
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.touch(mode=0o600)
+        out.write_text(value + "\n")
+        print(f"{args.role} token written to {out}", file=sys.stderr)
+    else:
+        print(value)
+    return 0
+
+
+async def _seed(settings: CrmSettings, collector_url: str) -> None:
+    topics = kafka.Topics.with_prefix(settings.topic_prefix)
+    await kafka.ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions)
+    await demo.publish(settings.kafka_bootstrap, topics, demo.demo_entries(collector_url))
+
+
+def seed_demo(args: argparse.Namespace) -> int:
+    """Publish the demo site's form, write key and affiliate ad to the config topic."""
+    asyncio.run(_seed(config.load(CrmSettings), args.collector_url))
+    print("demo site configuration published (form 'demo', write key 'demo', ad aff1/ad1)", file=sys.stderr)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add ``leadline crm-core``, ``leadline token`` and ``leadline seed-demo``."""
+    subparsers.add_parser("crm-core", help="run crm-core (ingestion, REST API, web app)").set_defaults(func=run)
+    tok = subparsers.add_parser("token", help="create an API token")
+    tok.add_argument("--role", choices=auth.ROLES, default="admin")
+    tok.add_argument("--name", default="cli")
+    tok.add_argument("--out", help="write the token to this file (mode 600) instead of printing it")
+    tok.set_defaults(func=token)
+    seed = subparsers.add_parser("seed-demo", help="publish the demo site's configuration")
+    seed.add_argument("--collector-url", default="http://127.0.0.1:8080")
+    seed.set_defaults(func=seed_demo)

@@ -1,0 +1,30 @@
+"""The enricher's Prometheus metrics, on a registry of its own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+@dataclass(frozen=True)
+class EnricherMetrics:
+    """Throughput, dead letters and batch latency."""
+
+    registry: CollectorRegistry
+    enriched: Counter
+    dead_letters: Counter
+    batch_seconds: Histogram
+
+    @classmethod
+    def create(cls) -> EnricherMetrics:
+        """A fresh registry with every enricher metric."""
+        reg = CollectorRegistry()
+        return cls(
+            registry=reg,
+            enriched=Counter("leadline_enricher_events", "Events enriched", registry=reg),
+            dead_letters=Counter("leadline_enricher_dead_letters", "Events sent to the DLQ", ["reason"],
+                                 registry=reg),
+            batch_seconds=Histogram("leadline_enricher_batch_seconds", "Time to process one batch",
+                                    registry=reg),
+        )

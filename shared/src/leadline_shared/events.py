@@ -1,0 +1,220 @@
+"""The event envelope, defined once and used by every producer and consumer (ARCHITECTURE.md §3).
+
+Events travel as orjson-encoded JSON objects. Decoding keeps fields this version does not know in ``extra`` and
+writes them back on encoding, so an older service forwards a newer producer's fields instead of dropping them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Self
+
+import orjson
+
+SCHEMA_VERSION = 1
+EVENT_TYPES = frozenset(
+    {"page_view", "email_open", "link_click", "ad_click", "form_submit", "track", "identify", "alias", "screen",
+     "group"}
+)
+SOURCES = frozenset({"pixel", "link", "affiliate", "form", "beacon", "segment", "api"})
+IDENTIFIER_TYPES = ("user_id", "email", "phone", "recipient_token", "crm_contact_id")
+
+
+class EventError(ValueError):
+    """The bytes are not a valid event; the reason is fit for a DLQ header."""
+
+
+def utc_now_iso() -> str:
+    """The server clock as ISO 8601 with milliseconds, in UTC."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _decode(data: bytes) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise EventError(f"invalid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise EventError("event is not a JSON object")
+    return doc
+
+
+def _require_str(doc: dict[str, Any], name: str) -> str:
+    value = doc.get(name)
+    if not isinstance(value, str) or not value:
+        raise EventError(f"missing or invalid field {name!r}")
+    return value
+
+
+def _optional_dict(doc: dict[str, Any], name: str) -> dict[str, Any] | None:
+    value = doc.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise EventError(f"field {name!r} must be an object")
+    return value
+
+
+@dataclass(slots=True, kw_only=True)
+class RawEvent:
+    """One hit as the collector saw it: what the client sent plus the server's view of the request."""
+
+    event_id: str
+    type: str
+    source: str
+    received_at: str
+    sent_at: str | None = None
+    occurred_at: str | None = None
+    anon_id: str | None = None
+    ids: dict[str, str] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+    form: dict[str, Any] | None = None
+    link: dict[str, Any] | None = None
+    affiliate: dict[str, Any] | None = None
+    v: int = SCHEMA_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _DICTS: ClassVar[tuple[str, ...]] = ("ids", "context", "properties")
+    _OPTIONAL: ClassVar[tuple[str, ...]] = ("form", "link", "affiliate")
+
+    def key(self) -> bytes:
+        """The Kafka key: the visitor cookie, else the first identifier, so one visitor stays in order."""
+        if self.anon_id:
+            return self.anon_id.encode()
+        for kind in IDENTIFIER_TYPES:
+            if value := self.ids.get(kind):
+                return f"{kind}:{value}".encode()
+        return self.event_id.encode()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire form: None values left out, unknown fields put back."""
+        doc: dict[str, Any] = dict(self.extra)
+        for f in dataclasses.fields(self):
+            if f.name == "extra":
+                continue
+            value = getattr(self, f.name)
+            if value is not None:
+                doc[f.name] = value
+        return doc
+
+    def to_json(self) -> bytes:
+        """Encode for Kafka."""
+        return orjson.dumps(self.to_dict())
+
+    @classmethod
+    def _kwargs(cls, doc: dict[str, Any]) -> dict[str, Any]:
+        """Validate a decoded object and split it into known fields and ``extra``."""
+        kwargs: dict[str, Any] = {
+            "event_id": _require_str(doc, "event_id"),
+            "type": _require_str(doc, "type"),
+            "source": _require_str(doc, "source"),
+            "received_at": _require_str(doc, "received_at"),
+        }
+        if kwargs["type"] not in EVENT_TYPES:
+            raise EventError(f"unknown event type {kwargs['type']!r}")
+        if kwargs["source"] not in SOURCES:
+            raise EventError(f"unknown source {kwargs['source']!r}")
+        for name in ("sent_at", "occurred_at", "anon_id"):
+            value = doc.get(name)
+            if value is not None and not isinstance(value, str):
+                raise EventError(f"field {name!r} must be a string")
+            kwargs[name] = value
+        for name in cls._DICTS:
+            value = doc.get(name, {})
+            if not isinstance(value, dict):
+                raise EventError(f"field {name!r} must be an object")
+            kwargs[name] = value
+        if not all(isinstance(v, str) for v in kwargs["ids"].values()):
+            raise EventError("identifiers in 'ids' must be strings")
+        for name in cls._OPTIONAL:
+            kwargs[name] = _optional_dict(doc, name)
+        v = doc.get("v", SCHEMA_VERSION)
+        if not isinstance(v, int):
+            raise EventError("field 'v' must be an integer")
+        kwargs["v"] = v
+        known = {f.name for f in dataclasses.fields(cls)}
+        kwargs["extra"] = {k: val for k, val in doc.items() if k not in known}
+        return kwargs
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Self:
+        """Validate and build from a decoded object."""
+        return cls(**cls._kwargs(doc))
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Self:
+        """Decode from Kafka; raises :class:`EventError` with a reason on anything invalid."""
+        return cls.from_dict(_decode(data))
+
+
+@dataclass(slots=True, kw_only=True)
+class EnrichedEvent(RawEvent):
+    """A raw event after the enricher: who it belongs to and what the request tells about it."""
+
+    person_id: str
+    ua: dict[str, Any] | None = None
+    bot: dict[str, Any] | None = None
+    referrer_class: str | None = None
+    geo: dict[str, Any] | None = None
+
+    @classmethod
+    def _kwargs(cls, doc: dict[str, Any]) -> dict[str, Any]:
+        kwargs = super(EnrichedEvent, cls)._kwargs(doc)  # explicit: slots dataclasses break bare super()
+        kwargs["person_id"] = _require_str(doc, "person_id")
+        for name in ("ua", "bot", "geo"):
+            kwargs[name] = _optional_dict(doc, name)
+        ref = doc.get("referrer_class")
+        if ref is not None and not isinstance(ref, str):
+            raise EventError("field 'referrer_class' must be a string")
+        kwargs["referrer_class"] = ref
+        return kwargs
+
+    @classmethod
+    def from_raw(cls, raw: RawEvent, person_id: str, **enrichment: Any) -> EnrichedEvent:
+        """The raw event with the enricher's findings added."""
+        base = {f.name: getattr(raw, f.name) for f in dataclasses.fields(raw)}
+        return cls(**base, person_id=person_id, **enrichment)
+
+
+@dataclass(slots=True, kw_only=True)
+class IdentityChange:
+    """A change to who is who: merge (``merged`` persons now are ``person_id``), link, or erase."""
+
+    change_id: str
+    kind: str
+    person_id: str
+    at: str
+    merged: list[str] = field(default_factory=list)
+    identifier: dict[str, str] | None = None
+
+    KINDS: ClassVar[frozenset[str]] = frozenset({"merge", "link", "erase"})
+
+    def key(self) -> bytes:
+        """Keyed by the surviving person so changes to one person stay in order."""
+        return self.person_id.encode()
+
+    def to_json(self) -> bytes:
+        """Encode for Kafka."""
+        return orjson.dumps({k: v for k, v in dataclasses.asdict(self).items() if v is not None})
+
+    @classmethod
+    def from_json(cls, data: bytes) -> IdentityChange:
+        """Decode from Kafka; raises :class:`EventError` on anything invalid."""
+        doc = _decode(data)
+        kind = _require_str(doc, "kind")
+        if kind not in cls.KINDS:
+            raise EventError(f"unknown identity change {kind!r}")
+        merged = doc.get("merged", [])
+        if not isinstance(merged, list) or not all(isinstance(m, str) for m in merged):
+            raise EventError("field 'merged' must be a list of person ids")
+        return cls(
+            change_id=_require_str(doc, "change_id"),
+            kind=kind,
+            person_id=_require_str(doc, "person_id"),
+            at=_require_str(doc, "at"),
+            merged=merged,
+            identifier=_optional_dict(doc, "identifier"),
+        )

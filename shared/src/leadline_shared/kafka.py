@@ -1,0 +1,123 @@
+"""Kafka helpers: topic names, topic creation, and the producer and consumer settings Leadline relies on."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+log = logging.getLogger(__name__)
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Every topic name, with the deployment's prefix applied (ARCHITECTURE.md §2)."""
+
+    raw: str
+    enriched: str
+    identity_changes: str
+    dlq: str
+    config: str
+
+    @classmethod
+    def with_prefix(cls, prefix: str) -> Topics:
+        """The standard names, each prefixed (tests use a prefix per test so they never share topics)."""
+        return cls(
+            raw=f"{prefix}capture.raw.v1",
+            enriched=f"{prefix}capture.enriched.v1",
+            identity_changes=f"{prefix}identity.changes.v1",
+            dlq=f"{prefix}capture.dlq.v1",
+            config=f"{prefix}crm.config.v1",
+        )
+
+    def specs(self, partitions: int) -> list[NewTopic]:
+        """Topic definitions: per-visitor topics partitioned, the config topic compacted with one partition."""
+        retention = {"retention.ms": str(7 * DAY_MS)}
+        return [
+            NewTopic(self.raw, partitions, 1, topic_configs=retention),
+            NewTopic(self.enriched, partitions, 1, topic_configs=retention),
+            NewTopic(self.identity_changes, partitions, 1, topic_configs={"retention.ms": "-1"}),
+            NewTopic(self.dlq, 1, 1, topic_configs={"retention.ms": str(30 * DAY_MS)}),
+            NewTopic(self.config, 1, 1, topic_configs={"cleanup.policy": "compact"}),
+        ]
+
+
+async def ensure_topics(bootstrap: str, topics: Topics, partitions: int = 6) -> list[str]:
+    """Create the missing topics; returns the names created. Safe to call from several processes at once."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in topics.specs(partitions) if spec.name not in existing]
+        created: list[str] = []
+        for spec in missing:
+            try:
+                await admin.create_topics([spec])
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                pass
+        if created:
+            await _wait_for_metadata(admin, created)
+            log.info("topics created", extra={"topics": created})
+        return created
+    finally:
+        await admin.close()
+
+
+async def _wait_for_metadata(admin: AIOKafkaAdminClient, names: list[str], timeout: float = 15.0) -> None:
+    """Wait until new topics show up in metadata so the first produce does not race their creation."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if set(names) <= set(await admin.list_topics()):
+            return
+        await asyncio.sleep(0.1)
+
+
+def producer(bootstrap: str, *, transactional_id: str | None = None, linger_ms: int = 5,
+             **extra: Any) -> AIOKafkaProducer:
+    """An idempotent, acks=all producer (transactional when given an id); not started."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=linger_ms,
+        transactional_id=transactional_id,
+        max_batch_size=256 * 1024,
+        **extra,
+    )
+
+
+def consumer(bootstrap: str, topics: list[str], group_id: str, **extra: Any) -> AIOKafkaConsumer:
+    """A read_committed consumer with manual commits, so offsets move only after our work is done."""
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **extra,
+    )
+
+
+async def broker_reachable(bootstrap: str, timeout: float = 2.0) -> bool:
+    """True when a broker in ``bootstrap`` accepts a TCP connection within ``timeout`` (for /readyz)."""
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout)
+        except (OSError, TimeoutError):
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+    return False

@@ -1,0 +1,85 @@
+"""PostgreSQL helpers: the asyncpg pool bound to a service's schema, and migrations applied with yoyo.
+
+Each service owns one schema (``identity`` for the enricher, ``crm`` for crm-core). Migrations are plain SQL
+files beside the code that uses them and name no schema: they run with ``search_path`` set to the service's
+schema, so a test can apply them to a schema of its own and never meet another test's rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import asyncpg
+import orjson
+from yoyo import get_backend, read_migrations
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def check_schema_name(schema: str) -> str:
+    """Schema names are interpolated into SQL, so only plain lower-case identifiers are accepted."""
+    if not _IDENT.match(schema):
+        raise ValueError(f"invalid schema name {schema!r}: use lower-case letters, digits and _")
+    return schema
+
+
+def _yoyo_uri(dsn: str, schema: str) -> str:
+    parts = urlsplit(dsn)
+    query = urlencode({"schema": schema})
+    return urlunsplit(("postgresql+psycopg", parts.netloc, parts.path, query, ""))
+
+
+def migrate_sync(dsn: str, schema: str, migrations: Path) -> list[str]:
+    """Create ``schema`` if needed and apply the pending migrations; returns the ids applied."""
+    import psycopg
+
+    check_schema_name(schema)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    backend = get_backend(_yoyo_uri(dsn, schema))
+    pending = backend.to_apply(read_migrations(str(migrations)))
+    applied = [m.id for m in pending]
+    with backend.lock():
+        backend.apply_migrations(backend.to_apply(read_migrations(str(migrations))))
+    backend.connection.close()
+    return applied
+
+
+async def migrate(dsn: str, schema: str, migrations: Path) -> list[str]:
+    """:func:`migrate_sync` off the event loop (yoyo is synchronous)."""
+    return await asyncio.to_thread(migrate_sync, dsn, schema, migrations)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    """jsonb in and out as Python objects, encoded with orjson."""
+    await conn.set_type_codec(
+        "jsonb", schema="pg_catalog", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
+        format="text",
+    )
+
+
+async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """A pool whose connections see ``schema`` first on their search path."""
+    check_schema_name(schema)
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        server_settings={"search_path": f"{schema},public", "application_name": "leadline"},
+        init=_init_connection,
+        command_timeout=30,
+    )
+    return pool
+
+
+async def pool_reachable(pool: asyncpg.Pool, timeout: float = 2.0) -> bool:
+    """True when a pooled connection answers ``SELECT 1`` in time (for /readyz)."""
+    try:
+        async with asyncio.timeout(timeout):
+            await pool.fetchval("SELECT 1")
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return False
+    return True

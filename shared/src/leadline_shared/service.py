@@ -1,0 +1,84 @@
+"""Running a service's aiohttp app: listen, wait for SIGTERM, drain, then clean up.
+
+After SIGTERM the app keeps serving for ``drain_seconds`` with /readyz answering 503, so a load balancer stops
+sending traffic before the listener closes; then aiohttp's cleanup contexts run in reverse order (collector:
+flush the producer; consumers: commit and leave the group).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from leadline_shared.http import DRAINING
+
+log = logging.getLogger(__name__)
+
+
+async def serve(app: web.Application, host: str, port: int, drain_seconds: float = 0.0) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT, then drain and shut down cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        await site.start()
+        log.info("listening", extra={"host": host, "port": port})
+        await stop.wait()
+        log.info("stopping", extra={"drain_seconds": drain_seconds})
+        if DRAINING in app:
+            app[DRAINING].set()
+        if drain_seconds > 0:
+            await asyncio.sleep(drain_seconds)
+    finally:
+        await runner.cleanup()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    log.info("stopped")
+
+
+def run(app: web.Application, host: str, port: int, drain_seconds: float = 0.0) -> int:
+    """Blocking entry point for a service's CLI command; returns the exit code."""
+    asyncio.run(serve(app, host, port, drain_seconds))
+    return 0
+
+
+async def cancel_and_wait(task: asyncio.Task[None]) -> None:
+    """Cancel a background task and wait for it, so shutdown never leaves it running."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def watch_task(name: str, task: asyncio.Task[None]) -> Callable[[], Awaitable[bool]]:
+    """A readiness check that fails once the background task has died; its crash is logged once."""
+
+    def _done(t: asyncio.Task[None]) -> None:
+        if not t.cancelled() and t.exception() is not None:
+            log.error("background task died", extra={"task": name}, exc_info=t.exception())
+
+    task.add_done_callback(_done)
+
+    async def check() -> bool:
+        return not task.done()
+
+    return check
+
+
+@contextlib.asynccontextmanager
+async def background(name: str, coro: Awaitable[None]) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``coro`` as a task for the body's duration; cancelled and awaited on exit."""
+    task: asyncio.Task[None] = asyncio.ensure_future(coro)
+    task.set_name(name)
+    try:
+        yield task
+    finally:
+        await cancel_and_wait(task)

@@ -1,0 +1,76 @@
+"""Session fixtures: one real Kafka broker and one real PostgreSQL for the whole run.
+
+They are started by the project's own code (deploy/local) unless already running (``make up``), in which case
+the running stack is reused and left alone. Every test then gets topic names and a schema of its own, so tests
+never see each other's messages or rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from leadline_localstack import kafka as local_kafka
+from leadline_localstack import postgres as local_pg
+from leadline_shared import kafka
+
+REPO = Path(__file__).resolve().parent.parent
+RUN_DIR = Path(os.environ.get("LEADLINE_TEST_RUN_DIR", REPO / ".run"))
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """A real broker: the running one, else one started for this session and stopped after it."""
+    if env := os.environ.get("LEADLINE_TEST_KAFKA"):
+        yield env
+        return
+    was_running = local_kafka.kafka_running(RUN_DIR)
+    bootstrap = local_kafka.start_kafka(RUN_DIR)
+    yield bootstrap
+    if not was_running:
+        local_kafka.stop_kafka(RUN_DIR)
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> Iterator[str]:
+    """A real PostgreSQL: the running one, else one started for this session and stopped after it."""
+    if env := os.environ.get("LEADLINE_TEST_PG_DSN"):
+        yield env
+        return
+    was_running = local_pg.postgres_running(RUN_DIR)
+    dsn = local_pg.start_postgres(RUN_DIR, for_tests=True)
+    yield dsn
+    if not was_running:
+        local_pg.stop_postgres(RUN_DIR)
+
+
+@pytest.fixture
+def run_id() -> str:
+    """A short id unique to this test."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+async def topics(kafka_bootstrap: str, run_id: str) -> kafka.Topics:
+    """This test's own topics, created on the real broker."""
+    names = kafka.Topics.with_prefix(f"test-{run_id}.")
+    await kafka.ensure_topics(kafka_bootstrap, names, partitions=3)
+    return names
+
+
+@pytest.fixture
+async def schema(pg_dsn: str, run_id: str) -> AsyncIterator[str]:
+    """A schema of this test's own, dropped afterwards."""
+    name = f"t_{run_id}"
+    yield name
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+    finally:
+        await conn.close()
+

@@ -1,0 +1,78 @@
+"""The event envelope: one definition, strict on what matters, and forward compatible."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from leadline_shared.events import EnrichedEvent, EventError, IdentityChange, RawEvent, utc_now_iso
+from leadline_shared.ids import event_id_from, new_id, valid_client_id
+
+
+def make_raw(**kw: object) -> RawEvent:
+    base: dict[str, object] = {"event_id": new_id(), "type": "page_view", "source": "pixel",
+                               "received_at": utc_now_iso()}
+    base.update(kw)
+    return RawEvent(**base)  # type: ignore[arg-type]
+
+
+def test_round_trip_keeps_every_field() -> None:
+    ev = make_raw(anon_id="v1", ids={"email": "a@b.co"}, context={"url": "https://x.example/"},
+                  properties={"k": 1}, form={"key": "demo", "fields": {"email": "a@b.co"}})
+    assert RawEvent.from_json(ev.to_json()) == ev
+
+
+def test_unknown_fields_survive_a_round_trip() -> None:
+    doc = orjson.loads(make_raw().to_json())
+    doc["future_field"] = {"nested": True}
+    again = RawEvent.from_json(orjson.dumps(doc))
+    assert orjson.loads(again.to_json())["future_field"] == {"nested": True}
+
+
+@pytest.mark.parametrize(("patch", "reason"), [
+    ({"type": "explode"}, "unknown event type"),
+    ({"source": "carrier-pigeon"}, "unknown source"),
+    ({"event_id": ""}, "event_id"),
+    ({"ids": {"email": 5}}, "identifiers"),
+    ({"context": []}, "context"),
+])
+def test_invalid_events_are_rejected_with_a_reason(patch: dict[str, object], reason: str) -> None:
+    doc = orjson.loads(make_raw().to_json()) | patch
+    with pytest.raises(EventError, match=reason):
+        RawEvent.from_json(orjson.dumps(doc))
+
+
+@pytest.mark.parametrize("data", [b"not json", b"[1,2]", b""])
+def test_garbage_is_an_event_error(data: bytes) -> None:
+    with pytest.raises(EventError):
+        RawEvent.from_json(data)
+
+
+def test_key_is_the_visitor_else_the_strongest_identifier() -> None:
+    assert make_raw(anon_id="v1", ids={"email": "a@b.co"}).key() == b"v1"
+    assert make_raw(ids={"email": "a@b.co", "user_id": "u7"}).key() == b"user_id:u7"
+
+
+def test_enriched_event_adds_person_and_round_trips() -> None:
+    raw = make_raw(anon_id="v1")
+    enriched = EnrichedEvent.from_raw(raw, "p1", referrer_class="direct")
+    again = EnrichedEvent.from_json(enriched.to_json())
+    assert (again.person_id, again.anon_id, again.referrer_class) == ("p1", "v1", "direct")
+    with pytest.raises(EventError, match="person_id"):
+        EnrichedEvent.from_json(raw.to_json())
+
+
+def test_identity_change_round_trip_and_validation() -> None:
+    change = IdentityChange(change_id=new_id(), kind="merge", person_id="p1", at=utc_now_iso(), merged=["p2"])
+    assert IdentityChange.from_json(change.to_json()) == change
+    with pytest.raises(EventError):
+        IdentityChange.from_json(orjson.dumps({"kind": "teleport"}))
+
+
+def test_client_ids_are_kept_only_when_valid() -> None:
+    uid = "0190b3f0-7c1e-7cc2-9a57-1f1e1a2b3c4d"
+    assert event_id_from(uid) == uid
+    assert valid_client_id("01ARZ3NDEKTSV4RRFFQ69G5FAV") == "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+    assert valid_client_id("'; drop table") is None
+    assert event_id_from("nope") != "nope"
+    assert new_id() != new_id()
