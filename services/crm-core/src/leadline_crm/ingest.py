@@ -35,13 +35,13 @@ def _ts(value: str | None, fallback: datetime) -> datetime:
 
 
 def rows_for(events: Iterable[EnrichedEvent]) -> list[tuple[Any, ...]]:
-    """One touchpoint row per event, columns in INSERT_TOUCHPOINTS order."""
+    """One touchpoint row per event, columns in INSERT_TOUCHPOINTS order (the event as JSON text)."""
     rows = []
     for ev in events:
         received = datetime.fromisoformat(ev.received_at)
         occurred = _ts(ev.occurred_at, received)
         rows.append((ev.event_id, ev.person_id, ev.anon_id, ev.type, ev.source, occurred, received,
-                     ev.context.get("url"), ev.to_dict()))
+                     ev.context.get("url"), ev.to_json().decode()))
     return rows
 
 
@@ -50,13 +50,15 @@ async def write_batch(conn: asyncpg.Connection, events: list[EnrichedEvent]) -> 
     rows = rows_for(events)
     if not rows:
         return 0
-    firsts: dict[str, datetime] = {}
+    seen: dict[str, tuple[datetime, datetime]] = {}
     for row in rows:
         person, occurred = row[1], row[5]
-        firsts[person] = min(firsts.get(person, occurred), occurred)
+        first, last = seen.get(person, (occurred, occurred))
+        seen[person] = (min(first, occurred), max(last, occurred))
     columns = list(zip(*rows, strict=True))
     async with conn.transaction():
-        await conn.execute(queries.UPSERT_PERSONS, list(firsts), list(firsts.values()))
+        await conn.execute(queries.UPSERT_PERSONS, list(seen), [f for f, _ in seen.values()],
+                           [last for _, last in seen.values()])
         status: str = await conn.execute(queries.INSERT_TOUCHPOINTS, *map(list, columns))
     return int(status.rsplit(" ", 1)[-1])
 

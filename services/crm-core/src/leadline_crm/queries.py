@@ -4,7 +4,7 @@ from __future__ import annotations
 
 UPSERT_PERSONS = """
 INSERT INTO persons (person_id, first_seen, last_seen)
-SELECT p, t, t FROM unnest($1::uuid[], $2::timestamptz[]) AS x(p, t)
+SELECT p, f, l FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS x(p, f, l)
 ON CONFLICT (person_id) DO UPDATE
    SET first_seen = LEAST(persons.first_seen, EXCLUDED.first_seen),
        last_seen = GREATEST(persons.last_seen, EXCLUDED.last_seen)
@@ -12,8 +12,9 @@ ON CONFLICT (person_id) DO UPDATE
 
 INSERT_TOUCHPOINTS = """
 INSERT INTO touchpoints (event_id, person_id, anon_id, type, source, occurred_at, received_at, url, event)
-SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
-                     $7::timestamptz[], $8::text[], $9::jsonb[])
+SELECT e, p, a, t, s, o, r, u, j::jsonb
+  FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+              $7::timestamptz[], $8::text[], $9::text[]) AS x(e, p, a, t, s, o, r, u, j)
 ON CONFLICT (event_id) DO NOTHING
 """
 
