@@ -18,6 +18,7 @@ from leadline_crm.auth import role_of
 from leadline_shared.http import problem
 
 POOL = web.AppKey("crm_pool", asyncpg.Pool)
+ROLE = web.RequestKey("role", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 READ_ROLES = frozenset({"admin", "sales", "marketing", "service", "read_only"})
 
@@ -39,7 +40,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     role = await role_of(request.app[POOL], request)
     if isinstance(role, web.Response):
         return role
-    request["role"] = role
+    request[ROLE] = role
     try:
         return await handler(request)
     except BadRequest as exc:
@@ -52,8 +53,8 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
 
 def require(request: web.Request, roles: frozenset[str]) -> None:
     """403 unless the caller's role is one of ``roles``."""
-    if request["role"] not in roles:
-        raise web.HTTPForbidden(text=f"role {request['role']!r} may not do this")
+    if request[ROLE] not in roles:
+        raise web.HTTPForbidden(text=f"role {request[ROLE]!r} may not do this")
 
 
 def encode_cursor(occurred_at: datetime, event_id: str) -> str:

@@ -12,7 +12,6 @@ from leadline_crm import queries
 from leadline_shared.http import problem
 
 ROLES = ("admin", "sales", "marketing", "service", "read_only")
-ROLE = web.AppKey("role", str)
 
 
 def new_token() -> str:
