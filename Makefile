@@ -28,3 +28,45 @@ install: $(BIN)/.installed ## create .venv with every pinned dependency and the 
 lock: | $(UV) ## re-resolve dependencies into requirements.lock (hashes, no index URLs)
 	$(UV) lock
 	$(UV) export --frozen --all-packages --group dev --no-emit-workspace --format requirements-txt -o requirements.lock
+
+LEADLINE := $(BIN)/leadline
+
+up: install ## start Kafka, PostgreSQL and the three services; admin token in .run/admin.token
+	$(LEADLINE) up
+
+down: ## stop everything `make up` started (no process left behind)
+	-test -x $(LEADLINE) && $(LEADLINE) down
+
+status: install ## show what is running
+	$(LEADLINE) stack status
+
+logs: ## follow the services' logs
+	tail -n 40 -F $(RUN)/logs/*.log
+
+start-kafka: install ## start only the Kafka broker (rehearse outages)
+	$(LEADLINE) stack start-kafka
+stop-kafka: install ## stop only the Kafka broker
+	$(LEADLINE) stack stop-kafka
+start-postgres: install ## start only PostgreSQL
+	$(LEADLINE) stack start-postgres
+stop-postgres: install ## stop only PostgreSQL
+	$(LEADLINE) stack stop-postgres
+
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install ## mypy --strict on shared/, the services and deploy/local
+	$(BIN)/mypy shared/src services/collector/src services/enricher/src services/crm-core/src deploy/local/src
+
+unit: install ## the tests that need no broker or database
+	$(BIN)/pytest -m "not integration and not e2e"
+
+test: install lint typecheck ## every test (real Kafka and PostgreSQL, started by the fixtures), ruff and mypy
+	$(BIN)/pytest
+
+bench: install ## run the benchmarks against the real stack; figures go to docs/benchmarks.md
+	$(BIN)/python -m benchmarks
+
+clean: down ## remove .run/ and the venv
+	rm -rf $(RUN) $(VENV)
