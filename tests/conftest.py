@@ -73,4 +73,3 @@ async def schema(pg_dsn: str, run_id: str) -> AsyncIterator[str]:
         await conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
     finally:
         await conn.close()
-

@@ -8,11 +8,18 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 
-async def read_topic(bootstrap: str, topic: str, count: int, timeout: float = 20.0,
-                     isolation_level: str = "read_committed") -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
+async def read_topic(
+    bootstrap: str, topic: str, count: int, timeout: float = 20.0, isolation_level: str = "read_committed"
+) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
     """Read ``count`` messages from the start of ``topic`` (fails the test after ``timeout``)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                isolation_level=isolation_level, enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        isolation_level=isolation_level,
+        enable_auto_commit=False,
+        group_id=None,
+    )
     await consumer.start()
     out: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
     try:
@@ -31,8 +38,14 @@ async def read_topic(bootstrap: str, topic: str, count: int, timeout: float = 20
 async def topic_is_quiet(bootstrap: str, topic: str, expected: int, wait: float = 2.0) -> int:
     """How many messages ``topic`` holds after waiting ``wait`` seconds (to prove nothing more arrives)."""
     await asyncio.sleep(wait)
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                isolation_level="read_committed", enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     await consumer.start()
     total = 0
     try:

@@ -20,20 +20,27 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def client(kafka_bootstrap: str, topics: kafka.Topics, run_id: str) -> AsyncIterator[TestClient]:
-    settings = config.load(CollectorSettings, {
-        "LEADLINE_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "LEADLINE_TOPIC_PREFIX": f"test-{run_id}.",
-        "LEADLINE_COLLECTOR_PATH_PREFIX": "/ll",
-    })
+    settings = config.load(
+        CollectorSettings,
+        {
+            "LEADLINE_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "LEADLINE_TOPIC_PREFIX": f"test-{run_id}.",
+            "LEADLINE_COLLECTOR_PATH_PREFIX": "/ll",
+        },
+    )
     async with TestClient(TestServer(create_app(settings))) as c:
         yield c
 
 
 async def test_pixel_answers_a_gif_sets_the_cookie_and_publishes_a_page_view(
-        client: TestClient, kafka_bootstrap: str, topics: kafka.Topics) -> None:
+    client: TestClient, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
     url = "https://shop.example/pricing?utm_source=news&utm_campaign=fall&gclid=abc"
-    resp = await client.get("/p.gif", params={"url": url, "ref": "https://www.google.com/", "title": "Pricing"},
-                            headers={"User-Agent": "Mozilla/5.0 test"})
+    resp = await client.get(
+        "/p.gif",
+        params={"url": url, "ref": "https://www.google.com/", "title": "Pricing"},
+        headers={"User-Agent": "Mozilla/5.0 test"},
+    )
     assert resp.status == 200
     assert resp.headers["Content-Type"] == "image/gif"
     assert "no-store" in resp.headers["Cache-Control"]
@@ -53,10 +60,12 @@ async def test_pixel_answers_a_gif_sets_the_cookie_and_publishes_a_page_view(
 
 
 async def test_returning_visitor_keeps_its_id_and_custom_events_carry_properties(
-        client: TestClient, kafka_bootstrap: str, topics: kafka.Topics) -> None:
+    client: TestClient, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
     vid = "0190b3f0-7c1e-7cc2-9a57-1f1e1a2b3c4d"
-    resp = await client.get("/ll/p.gif", params={"e": "video_play", "video": "intro"},
-                            cookies={"ll_vid": vid})
+    resp = await client.get(
+        "/ll/p.gif", params={"e": "video_play", "video": "intro"}, cookies={"ll_vid": vid}
+    )
     assert resp.status == 200
     [(_, value, _)] = await read_topic(kafka_bootstrap, topics.raw, 1)
     event = RawEvent.from_json(value)
@@ -65,7 +74,8 @@ async def test_returning_visitor_keeps_its_id_and_custom_events_carry_properties
 
 
 async def test_do_not_track_gets_no_cookie_and_no_visitor_id(
-        client: TestClient, kafka_bootstrap: str, topics: kafka.Topics) -> None:
+    client: TestClient, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
     resp = await client.get("/p.gif", params={"url": "https://shop.example/"}, headers={"Sec-GPC": "1"})
     assert resp.status == 200
     assert "ll_vid" not in resp.cookies

@@ -26,8 +26,15 @@ NOW = datetime.now(UTC)
 
 def enriched(anon_id: str, person_id: str, minutes_ago: int = 0) -> EnrichedEvent:
     at = (NOW - timedelta(minutes=minutes_ago)).isoformat(timespec="milliseconds")
-    raw = RawEvent(event_id=new_id(), type="page_view", source="pixel", received_at=utc_now_iso(),
-                   occurred_at=at, anon_id=anon_id, context={"url": f"https://shop.example/{minutes_ago}"})
+    raw = RawEvent(
+        event_id=new_id(),
+        type="page_view",
+        source="pixel",
+        received_at=utc_now_iso(),
+        occurred_at=at,
+        anon_id=anon_id,
+        context={"url": f"https://shop.example/{minutes_ago}"},
+    )
     return EnrichedEvent.from_raw(raw, person_id)
 
 
@@ -46,16 +53,24 @@ async def test_the_same_batch_delivered_twice_gives_the_same_rows(conn: asyncpg.
     assert await write_batch(conn, batch) == 0
     assert await write_batch(conn, batch[:2] + [enriched("v1", person, 9)]) == 1
     assert await conn.fetchval("SELECT count(*) FROM touchpoints") == 6
-    first, last = await conn.fetchrow("SELECT first_seen, last_seen FROM persons WHERE person_id = $1", person)
+    first, last = await conn.fetchrow(
+        "SELECT first_seen, last_seen FROM persons WHERE person_id = $1", person
+    )
     assert last - first == timedelta(minutes=9)
 
 
 @pytest.fixture
 async def api(kafka_bootstrap: str, pg_dsn: str, schema: str, run_id: str) -> AsyncIterator[TestClient]:
-    settings = config.load(CrmSettings, {
-        "LEADLINE_KAFKA_BOOTSTRAP": kafka_bootstrap, "LEADLINE_TOPIC_PREFIX": f"test-{run_id}.",
-        "LEADLINE_PG_DSN": pg_dsn, "LEADLINE_CRM_SCHEMA": schema, "LEADLINE_CRM_GROUP": f"crm-{run_id}",
-    })
+    settings = config.load(
+        CrmSettings,
+        {
+            "LEADLINE_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "LEADLINE_TOPIC_PREFIX": f"test-{run_id}.",
+            "LEADLINE_PG_DSN": pg_dsn,
+            "LEADLINE_CRM_SCHEMA": schema,
+            "LEADLINE_CRM_GROUP": f"crm-{run_id}",
+        },
+    )
     async with TestClient(TestServer(create_app(settings))) as c:
         yield c
 
@@ -69,7 +84,8 @@ async def tokens(pg_dsn: str, schema: str) -> dict[str, str]:
 
 
 async def test_events_api_pages_through_a_visitors_touchpoints_newest_first(
-        api: TestClient, pg_dsn: str, schema: str, kafka_bootstrap: str, topics: kafka.Topics) -> None:
+    api: TestClient, pg_dsn: str, schema: str, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
     person = new_id()
     events = [enriched("v42", person, m) for m in range(7)] + [enriched("other", new_id())]
     producer = kafka.producer(kafka_bootstrap)
@@ -104,17 +120,26 @@ async def test_events_api_pages_through_a_visitors_touchpoints_newest_first(
     assert len(by_person["items"]) == 7
 
 
-@pytest.mark.parametrize(("headers", "params", "status", "detail"), [
-    ({}, {"anon_id": "v1"}, 401, "Bearer"),
-    ({"Authorization": "Bearer llt_wrong"}, {"anon_id": "v1"}, 401, "unknown"),
-    ("admin", {}, 422, "exactly one"),
-    ("admin", {"person_id": "not-a-uuid"}, 422, "UUID"),
-    ("admin", {"anon_id": "v1", "limit": "0"}, 422, "limit"),
-    ("admin", {"anon_id": "v1", "cursor": "%%%"}, 422, "cursor"),
-])
+@pytest.mark.parametrize(
+    ("headers", "params", "status", "detail"),
+    [
+        ({}, {"anon_id": "v1"}, 401, "Bearer"),
+        ({"Authorization": "Bearer llt_wrong"}, {"anon_id": "v1"}, 401, "unknown"),
+        ("admin", {}, 422, "exactly one"),
+        ("admin", {"person_id": "not-a-uuid"}, 422, "UUID"),
+        ("admin", {"anon_id": "v1", "limit": "0"}, 422, "limit"),
+        ("admin", {"anon_id": "v1", "cursor": "%%%"}, 422, "cursor"),
+    ],
+)
 async def test_events_api_rejects_bad_calls_with_problem_json(
-        api: TestClient, pg_dsn: str, schema: str, headers: dict[str, str] | str, params: dict[str, str],
-        status: int, detail: str) -> None:
+    api: TestClient,
+    pg_dsn: str,
+    schema: str,
+    headers: dict[str, str] | str,
+    params: dict[str, str],
+    status: int,
+    detail: str,
+) -> None:
     if isinstance(headers, str):
         headers = {"Authorization": f"Bearer {(await tokens(pg_dsn, schema))[headers]}"}
     resp = await api.get("/api/v1/events", params=params, headers=headers)

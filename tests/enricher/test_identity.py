@@ -18,8 +18,14 @@ pytestmark = pytest.mark.integration
 
 
 def ev(anon_id: str | None = None, **ids: str) -> RawEvent:
-    return RawEvent(event_id=new_id(), type="page_view", source="pixel", received_at=utc_now_iso(),
-                    anon_id=anon_id, ids=ids)
+    return RawEvent(
+        event_id=new_id(),
+        type="page_view",
+        source="pixel",
+        received_at=utc_now_iso(),
+        anon_id=anon_id,
+        ids=ids,
+    )
 
 
 @pytest.fixture
@@ -56,12 +62,14 @@ async def test_migrations_are_idempotent(pg_dsn: str, schema: str, pool: asyncpg
     assert await pg.migrate(pg_dsn, schema, MIGRATIONS) == []
 
 
-async def test_two_replicas_racing_on_a_new_identifier_make_one_person(pg_dsn: str, schema: str,
-                                                                        pool: asyncpg.Pool) -> None:
+async def test_two_replicas_racing_on_a_new_identifier_make_one_person(
+    pg_dsn: str, schema: str, pool: asyncpg.Pool
+) -> None:
     other = await pg.create_pool(pg_dsn, schema, max_size=4)
     try:
-        results = await asyncio.gather(*(resolve_one(p, ev(email="race@example.com"))
-                                         for p in (pool, other) * 5))
+        results = await asyncio.gather(
+            *(resolve_one(p, ev(email="race@example.com")) for p in (pool, other) * 5)
+        )
     finally:
         await other.close()
     assert len(set(results)) == 1

@@ -19,13 +19,20 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def enricher(kafka_bootstrap: str, pg_dsn: str, schema: str, topics: kafka.Topics,
-                   run_id: str) -> AsyncIterator[TestClient]:
-    settings = config.load(EnricherSettings, {
-        "LEADLINE_KAFKA_BOOTSTRAP": kafka_bootstrap, "LEADLINE_TOPIC_PREFIX": f"test-{run_id}.",
-        "LEADLINE_PG_DSN": pg_dsn, "LEADLINE_IDENTITY_SCHEMA": schema,
-        "LEADLINE_ENRICHER_GROUP": f"enricher-{run_id}", "LEADLINE_INSTANCE_ID": "test",
-    })
+async def enricher(
+    kafka_bootstrap: str, pg_dsn: str, schema: str, topics: kafka.Topics, run_id: str
+) -> AsyncIterator[TestClient]:
+    settings = config.load(
+        EnricherSettings,
+        {
+            "LEADLINE_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "LEADLINE_TOPIC_PREFIX": f"test-{run_id}.",
+            "LEADLINE_PG_DSN": pg_dsn,
+            "LEADLINE_IDENTITY_SCHEMA": schema,
+            "LEADLINE_ENRICHER_GROUP": f"enricher-{run_id}",
+            "LEADLINE_INSTANCE_ID": "test",
+        },
+    )
     async with TestClient(TestServer(create_app(settings))) as c:
         yield c
 
@@ -41,15 +48,25 @@ async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]
 
 
 def raw(anon_id: str, **ids: str) -> RawEvent:
-    return RawEvent(event_id=new_id(), type="page_view", source="pixel", received_at=utc_now_iso(),
-                    anon_id=anon_id, ids=ids, context={"url": "https://shop.example/"})
+    return RawEvent(
+        event_id=new_id(),
+        type="page_view",
+        source="pixel",
+        received_at=utc_now_iso(),
+        anon_id=anon_id,
+        ids=ids,
+        context={"url": "https://shop.example/"},
+    )
 
 
 async def test_raw_events_come_out_enriched_once_each_keyed_by_person(
-        enricher: TestClient, kafka_bootstrap: str, topics: kafka.Topics) -> None:
+    enricher: TestClient, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
     events = [raw("v1"), raw("v1"), raw("v2"), raw("v1", email="a@example.com")]
     await produce(kafka_bootstrap, topics.raw, [(e.key(), e.to_json()) for e in events])
-    out = [(k, EnrichedEvent.from_json(v)) for k, v, _ in await read_topic(kafka_bootstrap, topics.enriched, 4)]
+    out = [
+        (k, EnrichedEvent.from_json(v)) for k, v, _ in await read_topic(kafka_bootstrap, topics.enriched, 4)
+    ]
     assert sorted(e.event_id for _, e in out) == sorted(e.event_id for e in events)
     by_anon = {e.anon_id: e.person_id for _, e in out}
     assert all(k == e.person_id.encode() for k, e in out)
@@ -60,7 +77,8 @@ async def test_raw_events_come_out_enriched_once_each_keyed_by_person(
 
 
 async def test_poison_message_goes_to_the_dlq_and_the_partition_moves_on(
-        enricher: TestClient, kafka_bootstrap: str, topics: kafka.Topics) -> None:
+    enricher: TestClient, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
     good = raw("v9")
     bad = orjson.dumps({"event_id": "x", "type": "explode", "source": "pixel", "received_at": utc_now_iso()})
     await produce(kafka_bootstrap, topics.raw, [(b"v9", b"{not json"), (b"v9", bad), (b"v9", good.to_json())])

@@ -20,13 +20,26 @@ class Sample(CommonSettings):
 
 def test_defaults_when_nothing_is_set() -> None:
     s = load(Sample, {})
-    assert (s.port, s.ratio, s.origins, s.flag, s.kafka_bootstrap) == (8080, 0.5, ("a",), False, "127.0.0.1:9092")
+    assert (s.port, s.ratio, s.origins, s.flag, s.kafka_bootstrap) == (
+        8080,
+        0.5,
+        ("a",),
+        False,
+        "127.0.0.1:9092",
+    )
 
 
 def test_values_are_parsed_by_type() -> None:
-    s = load(Sample, {"LEADLINE_SAMPLE_PORT": "9000", "LEADLINE_SAMPLE_RATIO": "0.25",
-                      "LEADLINE_SAMPLE_ORIGINS": "https://a.example, https://b.example",
-                      "LEADLINE_SAMPLE_FLAG": "yes", "LEADLINE_TOPIC_PREFIX": "x."})
+    s = load(
+        Sample,
+        {
+            "LEADLINE_SAMPLE_PORT": "9000",
+            "LEADLINE_SAMPLE_RATIO": "0.25",
+            "LEADLINE_SAMPLE_ORIGINS": "https://a.example, https://b.example",
+            "LEADLINE_SAMPLE_FLAG": "yes",
+            "LEADLINE_TOPIC_PREFIX": "x.",
+        },
+    )
     assert (s.port, s.ratio, s.flag, s.topic_prefix) == (9000, 0.25, True, "x.")
     assert s.origins == ("https://a.example", "https://b.example")
 
@@ -37,8 +50,15 @@ def test_settings_are_frozen() -> None:
         s.port = 1  # type: ignore[misc]
 
 
-@pytest.mark.parametrize(("var", "value"), [("LEADLINE_SAMPLE_PORT", "eighty"), ("LEADLINE_SAMPLE_FLAG", "maybe"),
-                                            ("LEADLINE_LOG_LEVEL", "LOUD"), ("LEADLINE_TOPIC_PARTITIONS", "0")])
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("LEADLINE_SAMPLE_PORT", "eighty"),
+        ("LEADLINE_SAMPLE_FLAG", "maybe"),
+        ("LEADLINE_LOG_LEVEL", "LOUD"),
+        ("LEADLINE_TOPIC_PARTITIONS", "0"),
+    ],
+)
 def test_a_bad_value_names_the_variable_and_the_value(var: str, value: str) -> None:
     with pytest.raises(ConfigError) as err:
         load(Sample, {var: value})
@@ -47,8 +67,13 @@ def test_a_bad_value_names_the_variable_and_the_value(var: str, value: str) -> N
 
 
 def test_describe_masks_secrets_and_dsn_passwords() -> None:
-    s = load(Sample, {"LEADLINE_SAMPLE_PASSWORD": "hunter2",
-                      "LEADLINE_PG_DSN": "postgresql://app:s3cret@db:5432/leadline"})
+    s = load(
+        Sample,
+        {
+            "LEADLINE_SAMPLE_PASSWORD": "hunter2",
+            "LEADLINE_PG_DSN": "postgresql://app:s3cret@db:5432/leadline",
+        },
+    )
     text = str(describe(s))
     assert "hunter2" not in text
     assert "s3cret" not in text

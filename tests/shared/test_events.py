@@ -10,15 +10,24 @@ from leadline_shared.ids import event_id_from, new_id, valid_client_id
 
 
 def make_raw(**kw: object) -> RawEvent:
-    base: dict[str, object] = {"event_id": new_id(), "type": "page_view", "source": "pixel",
-                               "received_at": utc_now_iso()}
+    base: dict[str, object] = {
+        "event_id": new_id(),
+        "type": "page_view",
+        "source": "pixel",
+        "received_at": utc_now_iso(),
+    }
     base.update(kw)
     return RawEvent(**base)  # type: ignore[arg-type]
 
 
 def test_round_trip_keeps_every_field() -> None:
-    ev = make_raw(anon_id="v1", ids={"email": "a@b.co"}, context={"url": "https://x.example/"},
-                  properties={"k": 1}, form={"key": "demo", "fields": {"email": "a@b.co"}})
+    ev = make_raw(
+        anon_id="v1",
+        ids={"email": "a@b.co"},
+        context={"url": "https://x.example/"},
+        properties={"k": 1},
+        form={"key": "demo", "fields": {"email": "a@b.co"}},
+    )
     assert RawEvent.from_json(ev.to_json()) == ev
 
 
@@ -29,13 +38,16 @@ def test_unknown_fields_survive_a_round_trip() -> None:
     assert orjson.loads(again.to_json())["future_field"] == {"nested": True}
 
 
-@pytest.mark.parametrize(("patch", "reason"), [
-    ({"type": "explode"}, "unknown event type"),
-    ({"source": "carrier-pigeon"}, "unknown source"),
-    ({"event_id": ""}, "event_id"),
-    ({"ids": {"email": 5}}, "identifiers"),
-    ({"context": []}, "context"),
-])
+@pytest.mark.parametrize(
+    ("patch", "reason"),
+    [
+        ({"type": "explode"}, "unknown event type"),
+        ({"source": "carrier-pigeon"}, "unknown source"),
+        ({"event_id": ""}, "event_id"),
+        ({"ids": {"email": 5}}, "identifiers"),
+        ({"context": []}, "context"),
+    ],
+)
 def test_invalid_events_are_rejected_with_a_reason(patch: dict[str, object], reason: str) -> None:
     doc = orjson.loads(make_raw().to_json()) | patch
     with pytest.raises(EventError, match=reason):

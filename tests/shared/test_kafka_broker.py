@@ -11,7 +11,9 @@ from support import read_topic, topic_is_quiet
 pytestmark = pytest.mark.integration
 
 
-async def test_idempotent_producer_delivers_in_order_per_key(kafka_bootstrap: str, topics: kafka.Topics) -> None:
+async def test_idempotent_producer_delivers_in_order_per_key(
+    kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
     producer = kafka.producer(kafka_bootstrap)
     await producer.start()
     try:
@@ -25,7 +27,8 @@ async def test_idempotent_producer_delivers_in_order_per_key(kafka_bootstrap: st
 
 
 async def test_transactional_loop_commits_output_and_offsets_together(
-        kafka_bootstrap: str, topics: kafka.Topics, run_id: str) -> None:
+    kafka_bootstrap: str, topics: kafka.Topics, run_id: str
+) -> None:
     """Exactly-once in effect: a committed batch shows up once, an aborted one never, and offsets follow."""
     seed = kafka.producer(kafka_bootstrap)
     await seed.start()
@@ -61,8 +64,13 @@ async def test_transactional_loop_commits_output_and_offsets_together(
     assert sorted(v for _, v, _ in out) == sorted(f"M{i}".encode() for i in range(10))
     assert await topic_is_quiet(kafka_bootstrap, topics.enriched, 10, wait=0.5) == 10
 
-    again = AIOKafkaConsumer(topics.raw, bootstrap_servers=kafka_bootstrap, group_id=group,
-                             enable_auto_commit=False, auto_offset_reset="earliest")
+    again = AIOKafkaConsumer(
+        topics.raw,
+        bootstrap_servers=kafka_bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
     await again.start()
     try:
         assert await again.getmany(timeout_ms=1500) == {}

@@ -115,7 +115,9 @@ def markdown_table(*classes: type[Any]) -> str:
 class CommonSettings:
     """What every service needs: Kafka, topic names, logging, shutdown."""
 
-    kafka_bootstrap: str = setting("127.0.0.1:9092", "KAFKA_BOOTSTRAP", "Kafka bootstrap servers (host:port,…)")
+    kafka_bootstrap: str = setting(
+        "127.0.0.1:9092", "KAFKA_BOOTSTRAP", "Kafka bootstrap servers (host:port,…)"
+    )
     topic_prefix: str = setting("", "TOPIC_PREFIX", "prefix for every topic name (tests use one per test)")
     topic_partitions: int = setting(6, "TOPIC_PARTITIONS", "partitions for topics the service creates")
     create_topics: bool = setting(True, "CREATE_TOPICS", "create missing topics at start-up")
@@ -130,7 +132,9 @@ class CommonSettings:
     def validate(self) -> None:
         """Reject values that would only fail later, far from their cause."""
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-            raise ConfigError(f"LEADLINE_LOG_LEVEL={self.log_level!r}: expected DEBUG, INFO, WARNING or ERROR")
+            raise ConfigError(
+                f"LEADLINE_LOG_LEVEL={self.log_level!r}: expected DEBUG, INFO, WARNING or ERROR"
+            )
         if self.topic_partitions < 1:
             raise ConfigError(f"LEADLINE_TOPIC_PARTITIONS={self.topic_partitions!r}: must be ≥ 1")
         if self.drain_seconds < 0:

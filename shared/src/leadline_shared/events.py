@@ -15,8 +15,18 @@ import orjson
 
 SCHEMA_VERSION = 1
 EVENT_TYPES = frozenset(
-    {"page_view", "email_open", "link_click", "ad_click", "form_submit", "track", "identify", "alias", "screen",
-     "group"}
+    {
+        "page_view",
+        "email_open",
+        "link_click",
+        "ad_click",
+        "form_submit",
+        "track",
+        "identify",
+        "alias",
+        "screen",
+        "group",
+    }
 )
 SOURCES = frozenset({"pixel", "link", "affiliate", "form", "beacon", "segment", "api"})
 IDENTIFIER_TYPES = ("user_id", "email", "phone", "recipient_token", "crm_contact_id")

@@ -81,8 +81,9 @@ async def _wait_for_metadata(admin: AIOKafkaAdminClient, names: list[str], timeo
         await asyncio.sleep(0.1)
 
 
-def producer(bootstrap: str, *, transactional_id: str | None = None, linger_ms: int = 5,
-             **extra: Any) -> AIOKafkaProducer:
+def producer(
+    bootstrap: str, *, transactional_id: str | None = None, linger_ms: int = 5, **extra: Any
+) -> AIOKafkaProducer:
     """An idempotent, acks=all producer (transactional when given an id); not started."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,

@@ -56,7 +56,10 @@ async def migrate(dsn: str, schema: str, migrations: Path) -> list[str]:
 async def _init_connection(conn: asyncpg.Connection) -> None:
     """jsonb in and out as Python objects, encoded with orjson."""
     await conn.set_type_codec(
-        "jsonb", schema="pg_catalog", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
+        "jsonb",
+        schema="pg_catalog",
+        encoder=lambda v: orjson.dumps(v).decode(),
+        decoder=orjson.loads,
         format="text",
     )
 

@@ -55,7 +55,7 @@ def running_pid(run_dir: Path, name: str) -> int | None:
 def ready(port: int, timeout: float = 2.0) -> bool:
     """The service's /readyz answers 200."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=timeout) as resp:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=timeout) as resp:  # noqa: S310
             return bool(resp.status == 200)
     except (urllib.error.URLError, OSError):
         return False
@@ -69,8 +69,13 @@ def start_service(run_dir: Path, spec: ServiceSpec, env: dict[str, str], timeout
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as out:
             proc = subprocess.Popen(
-                leadline_command(spec.name), env=env, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                leadline_command(spec.name),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
             )
         procs._CHILDREN[proc.pid] = proc
         procs.write_text_atomic(pid_file(run_dir, spec.name), f"{proc.pid}\n")

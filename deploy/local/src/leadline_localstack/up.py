@@ -40,20 +40,25 @@ def up(run_dir: Path) -> int:
     ports = {spec.name: services.start_service(run_dir, spec, env) for spec in services.SERVICES}
     token_file = run_dir / "admin.token"
     if not _token_works(token_file, ports["crm-core"]):
-        subprocess.run(services.leadline_command("token", "--role", "admin", "--name", "make-up", "--out",
-                                                 str(token_file)), env=env, check=True)
+        subprocess.run(
+            services.leadline_command(
+                "token", "--role", "admin", "--name", "make-up", "--out", str(token_file)
+            ),
+            env=env,
+            check=True,
+        )
     collector = f"http://127.0.0.1:{ports['collector']}"
     subprocess.run(services.leadline_command("seed-demo", "--collector-url", collector), env=env, check=True)
     print(f"""
 Leadline is up ({time.monotonic() - started:.1f}s).
   collector   {collector}        (demo page: {collector}/demo, pixel: {collector}/p.gif)
-  crm-core    http://127.0.0.1:{ports['crm-core']}        (API: /api/v1, token in {token_file})
-  enricher    http://127.0.0.1:{ports['enricher']}/metrics
+  crm-core    http://127.0.0.1:{ports["crm-core"]}        (API: /api/v1, token in {token_file})
+  enricher    http://127.0.0.1:{ports["enricher"]}/metrics
   Kafka       {bootstrap}
   PostgreSQL  {dsn}
 Try:  curl -s -c /tmp/ll.jar '{collector}/p.gif?url=https://example.com/' -o /dev/null
       curl -s -H "Authorization: Bearer $(cat {token_file})" \\
-        "http://127.0.0.1:{ports['crm-core']}/api/v1/events?anon_id=$(awk '/ll_vid/ {{print $7}}' /tmp/ll.jar)"
+        "http://127.0.0.1:{ports["crm-core"]}/api/v1/events?anon_id=$(awk '/ll_vid/ {{print $7}}' /tmp/ll.jar)"
 Logs: make logs    Stop: make down""")
     return 0
 
@@ -75,8 +80,10 @@ def _run_dir(args: argparse.Namespace) -> Path:
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``leadline up`` and ``leadline down``."""
-    for name, func, text in (("up", up, "start the whole local stack (Kafka, PostgreSQL, services)"),
-                             ("down", down, "stop everything `leadline up` started")):
+    for name, func, text in (
+        ("up", up, "start the whole local stack (Kafka, PostgreSQL, services)"),
+        ("down", down, "stop everything `leadline up` started"),
+    ):
         parser = subparsers.add_parser(name, help=text)
         parser.add_argument("--run-dir", help="state directory (default: <repo>/.run)")
         parser.set_defaults(func=lambda args, f=func: f(_run_dir(args)))

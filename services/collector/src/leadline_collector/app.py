@@ -23,8 +23,9 @@ def create_app(settings: CollectorSettings) -> web.Application:
     """Build the collector; Kafka is connected in a cleanup context when the app starts."""
     topics = kafka.Topics.with_prefix(settings.topic_prefix)
     metrics = CollectorMetrics.create()
-    sink = KafkaSink(settings.kafka_bootstrap, topics.raw, timeout=settings.publish_timeout,
-                     linger_ms=settings.linger_ms)
+    sink = KafkaSink(
+        settings.kafka_bootstrap, topics.raw, timeout=settings.publish_timeout, linger_ms=settings.linger_ms
+    )
     app = web.Application(client_max_size=64 * 1024)
     app[SETTINGS] = settings
     app[SINK] = sink

@@ -9,8 +9,13 @@ from aiohttp import web
 
 from leadline_collector.visitor import privacy_opt_out
 
-_UTM = {"utm_source": "source", "utm_medium": "medium", "utm_campaign": "name", "utm_term": "term",
-        "utm_content": "content"}
+_UTM = {
+    "utm_source": "source",
+    "utm_medium": "medium",
+    "utm_campaign": "name",
+    "utm_term": "term",
+    "utm_content": "content",
+}
 _CLICK_IDS = ("gclid", "fbclid", "msclkid")
 
 
@@ -35,8 +40,9 @@ def campaign_from_url(url: str | None) -> tuple[dict[str, str], dict[str, str]]:
     return campaign, clicks
 
 
-def request_context(request: web.Request, url: str | None, referrer: str | None,
-                    title: str | None = None) -> dict[str, Any]:
+def request_context(
+    request: web.Request, url: str | None, referrer: str | None, title: str | None = None
+) -> dict[str, Any]:
     """Build ``context`` for an event from the request and the page it reports."""
     ctx: dict[str, Any] = {
         "ip": client_ip(request),
@@ -56,5 +62,8 @@ def request_context(request: web.Request, url: str | None, referrer: str | None,
     if clicks:
         ctx["click_ids"] = clicks
     if privacy_opt_out(request):
-        ctx["consent"] = {"dnt": request.headers.get("DNT") == "1", "gpc": request.headers.get("Sec-GPC") == "1"}
+        ctx["consent"] = {
+            "dnt": request.headers.get("DNT") == "1",
+            "gpc": request.headers.get("Sec-GPC") == "1",
+        }
     return ctx

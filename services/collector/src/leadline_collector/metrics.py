@@ -22,6 +22,7 @@ class CollectorMetrics:
         return cls(
             registry=reg,
             events=Counter("leadline_collector_events", "Events accepted", ["type", "source"], registry=reg),
-            dropped=Counter("leadline_collector_dropped", "Events dropped (sink unavailable)", ["source"],
-                            registry=reg),
+            dropped=Counter(
+                "leadline_collector_dropped", "Events dropped (sink unavailable)", ["source"], registry=reg
+            ),
         )

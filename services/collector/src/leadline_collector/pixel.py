@@ -52,8 +52,9 @@ def make_handler(sink: Sink, metrics: CollectorMetrics, cookie_domain: str) -> H
         except SinkUnavailable:
             metrics.dropped.labels(source="pixel").inc()
             log.warning("pixel event dropped: sink unavailable")
-        response = web.Response(body=GIF, content_type="image/gif",
-                                headers={"Cache-Control": "no-store, max-age=0"})
+        response = web.Response(
+            body=GIF, content_type="image/gif", headers={"Cache-Control": "no-store, max-age=0"}
+        )
         if anon_id:
             set_cookie(response, request, anon_id, cookie_domain)
         return response

@@ -13,8 +13,12 @@ class CollectorSettings(CommonSettings):
 
     host: str = setting("127.0.0.1", "COLLECTOR_HOST", "collector listen address")
     port: int = setting(8080, "COLLECTOR_PORT", "collector listen port")
-    path_prefix: str = setting("", "COLLECTOR_PATH_PREFIX", "extra path prefix for first-party serving, e.g. /ll")
-    cookie_domain: str = setting("", "COOKIE_DOMAIN", "domain attribute of the ll_vid cookie (empty: host only)")
+    path_prefix: str = setting(
+        "", "COLLECTOR_PATH_PREFIX", "extra path prefix for first-party serving, e.g. /ll"
+    )
+    cookie_domain: str = setting(
+        "", "COOKIE_DOMAIN", "domain attribute of the ll_vid cookie (empty: host only)"
+    )
     publish_timeout: float = setting(
         2.0, "PUBLISH_TIMEOUT", "seconds a publish may wait on Kafka before the request fails over"
     )

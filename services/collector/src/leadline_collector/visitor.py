@@ -33,6 +33,12 @@ def is_https(request: web.Request) -> bool:
 def set_cookie(response: web.StreamResponse, request: web.Request, vid: str, domain: str) -> None:
     """Set or refresh ``ll_vid``: HttpOnly, SameSite=Lax, Secure on https, 13 months."""
     response.set_cookie(
-        COOKIE, vid, max_age=MAX_AGE, path="/", httponly=True, samesite="Lax",
-        secure=is_https(request), domain=domain or None,
+        COOKIE,
+        vid,
+        max_age=MAX_AGE,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=is_https(request),
+        domain=domain or None,
     )

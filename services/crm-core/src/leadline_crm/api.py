@@ -47,7 +47,9 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         return problem(422, "Unprocessable request", str(exc))
     except web.HTTPException as exc:
         if exc.status >= 400:
-            return problem(exc.status, exc.reason, exc.text if exc.text != f"{exc.status}: {exc.reason}" else None)
+            return problem(
+                exc.status, exc.reason, exc.text if exc.text != f"{exc.status}: {exc.reason}" else None
+            )
         raise
 
 
@@ -99,7 +101,11 @@ async def list_events(request: web.Request) -> web.Response:
     sql = queries.EVENTS_PAGE.format(column="anon_id" if column == "anon_id" else "person_id::text")
     rows = await request.app[POOL].fetch(sql, value, after[0], after[1], limit + 1)
     items = [row["event"] for row in rows[:limit]]
-    nxt = encode_cursor(rows[limit - 1]["occurred_at"], rows[limit - 1]["event_id"]) if len(rows) > limit else None
+    nxt = (
+        encode_cursor(rows[limit - 1]["occurred_at"], rows[limit - 1]["event_id"])
+        if len(rows) > limit
+        else None
+    )
     return json_response({"items": items, "next": nxt})
 
 

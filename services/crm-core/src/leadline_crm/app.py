@@ -37,8 +37,14 @@ def create_app(settings: CrmSettings) -> web.Application:
     async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
         if settings.create_topics:
             await kafka.ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions)
-        ingestor = Ingestor(bootstrap=settings.kafka_bootstrap, topics=topics, group_id=settings.group_id,
-                            pool=app[api.POOL], registry=registry, batch_max=settings.batch_max)
+        ingestor = Ingestor(
+            bootstrap=settings.kafka_bootstrap,
+            topics=topics,
+            group_id=settings.group_id,
+            pool=app[api.POOL],
+            registry=registry,
+            batch_max=settings.batch_max,
+        )
         await ingestor.start()
         add_check(app, "kafka", lambda: kafka.broker_reachable(settings.kafka_bootstrap))
         try:

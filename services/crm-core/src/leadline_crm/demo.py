@@ -12,8 +12,10 @@ def demo_entries(collector_url: str) -> list[siteconfig.Entry]:
     base = collector_url.rstrip("/")
     return [
         siteconfig.FormConfig(
-            key="demo", fields=("email", "name", "phone", "company", "message"),
-            thank_you_url="/demo?thanks=1", allowed_origins=(base,),
+            key="demo",
+            fields=("email", "name", "phone", "company", "message"),
+            thank_you_url="/demo?thanks=1",
+            allowed_origins=(base,),
         ),
         siteconfig.SourceConfig(write_key="demo", name="Demo site"),
         siteconfig.AdConfig(affiliate_id="aff1", ad_id="ad1", landing_url=f"{base}/demo", name="Demo ad"),

@@ -40,8 +40,19 @@ def rows_for(events: Iterable[EnrichedEvent]) -> list[tuple[Any, ...]]:
     for ev in events:
         received = datetime.fromisoformat(ev.received_at)
         occurred = _ts(ev.occurred_at, received)
-        rows.append((ev.event_id, ev.person_id, ev.anon_id, ev.type, ev.source, occurred, received,
-                     ev.context.get("url"), ev.to_json().decode()))
+        rows.append(
+            (
+                ev.event_id,
+                ev.person_id,
+                ev.anon_id,
+                ev.type,
+                ev.source,
+                occurred,
+                received,
+                ev.context.get("url"),
+                ev.to_json().decode(),
+            )
+        )
     return rows
 
 
@@ -57,8 +68,12 @@ async def write_batch(conn: asyncpg.Connection, events: list[EnrichedEvent]) -> 
         seen[person] = (min(first, occurred), max(last, occurred))
     columns = list(zip(*rows, strict=True))
     async with conn.transaction():
-        await conn.execute(queries.UPSERT_PERSONS, list(seen), [f for f, _ in seen.values()],
-                           [last for _, last in seen.values()])
+        await conn.execute(
+            queries.UPSERT_PERSONS,
+            list(seen),
+            [f for f, _ in seen.values()],
+            [last for _, last in seen.values()],
+        )
         status: str = await conn.execute(queries.INSERT_TOUCHPOINTS, *map(list, columns))
     return int(status.rsplit(" ", 1)[-1])
 
@@ -76,14 +91,18 @@ class Ingestor:
     consumer: AIOKafkaConsumer | None = None
 
     def __post_init__(self) -> None:
-        self.written = Counter("leadline_crm_touchpoints_written", "New touchpoints stored", registry=self.registry)
-        self.skipped = Counter("leadline_crm_events_invalid", "Enriched events that failed validation",
-                               registry=self.registry)
+        self.written = Counter(
+            "leadline_crm_touchpoints_written", "New touchpoints stored", registry=self.registry
+        )
+        self.skipped = Counter(
+            "leadline_crm_events_invalid", "Enriched events that failed validation", registry=self.registry
+        )
 
     async def start(self) -> None:
         """Join the consumer group."""
-        self.consumer = kafka.consumer(self.bootstrap, [self.topics.enriched], self.group_id,
-                                       max_poll_records=self.batch_max)
+        self.consumer = kafka.consumer(
+            self.bootstrap, [self.topics.enriched], self.group_id, max_poll_records=self.batch_max
+        )
         await self.consumer.start()
 
     async def stop(self) -> None:
@@ -109,5 +128,7 @@ class Ingestor:
                 yield EnrichedEvent.from_json(record.value)
             except EventError as exc:
                 self.skipped.inc()
-                log.warning("invalid enriched event skipped",
-                            extra={"reason": str(exc), "partition": record.partition, "offset": record.offset})
+                log.warning(
+                    "invalid enriched event skipped",
+                    extra={"reason": str(exc), "partition": record.partition, "offset": record.offset},
+                )

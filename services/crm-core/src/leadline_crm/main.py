@@ -64,7 +64,9 @@ def seed_demo(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``leadline crm-core``, ``leadline token`` and ``leadline seed-demo``."""
-    subparsers.add_parser("crm-core", help="run crm-core (ingestion, REST API, web app)").set_defaults(func=run)
+    subparsers.add_parser("crm-core", help="run crm-core (ingestion, REST API, web app)").set_defaults(
+        func=run
+    )
     tok = subparsers.add_parser("token", help="create an API token")
     tok.add_argument("--role", choices=auth.ROLES, default="admin")
     tok.add_argument("--name", default="cli")

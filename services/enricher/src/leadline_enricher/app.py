@@ -31,8 +31,12 @@ def create_app(settings: EnricherSettings) -> web.Application:
             await kafka.ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions)
         pool = await pg.create_pool(settings.dsn, settings.identity_schema)
         enricher = Enricher(
-            bootstrap=settings.kafka_bootstrap, topics=topics, group_id=settings.group_id,
-            transactional_id=f"{settings.group_id}-{settings.instance_id}", pool=pool, metrics=metrics,
+            bootstrap=settings.kafka_bootstrap,
+            topics=topics,
+            group_id=settings.group_id,
+            transactional_id=f"{settings.group_id}-{settings.instance_id}",
+            pool=pool,
+            metrics=metrics,
             batch_max=settings.batch_max,
         )
         try:

@@ -49,7 +49,8 @@ async def _strongest_owner(conn: asyncpg.Connection, ids: list[tuple[str, str]])
     rows = await conn.fetch(
         "SELECT i.type, i.person_id::text FROM identifiers i"
         " JOIN unnest($1::text[], $2::text[]) AS q(type, value) ON i.type = q.type AND i.value = q.value",
-        [t for t, _ in ids], [v for _, v in ids],
+        [t for t, _ in ids],
+        [v for _, v in ids],
     )
     owners = {row[0]: row[1] for row in rows}
     for kind, _ in ids:
@@ -66,7 +67,9 @@ async def _claim(conn: asyncpg.Connection, ident: tuple[str, str], person_id: st
             " ON CONFLICT (type, value) DO NOTHING RETURNING person_id)"
             " SELECT person_id::text FROM ins UNION ALL"
             " SELECT person_id::text FROM identifiers WHERE type = $1 AND value = $2 LIMIT 1",
-            ident[0], ident[1], person_id,
+            ident[0],
+            ident[1],
+            person_id,
         )
         if owner is not None:
             return owner

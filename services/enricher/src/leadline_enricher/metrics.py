@@ -23,8 +23,10 @@ class EnricherMetrics:
         return cls(
             registry=reg,
             enriched=Counter("leadline_enricher_events", "Events enriched", registry=reg),
-            dead_letters=Counter("leadline_enricher_dead_letters", "Events sent to the DLQ", ["reason"],
-                                 registry=reg),
-            batch_seconds=Histogram("leadline_enricher_batch_seconds", "Time to process one batch",
-                                    registry=reg),
+            dead_letters=Counter(
+                "leadline_enricher_dead_letters", "Events sent to the DLQ", ["reason"], registry=reg
+            ),
+            batch_seconds=Histogram(
+                "leadline_enricher_batch_seconds", "Time to process one batch", registry=reg
+            ),
         )

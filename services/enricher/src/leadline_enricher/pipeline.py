@@ -39,8 +39,9 @@ class Enricher:
         """Connect the transactional producer and the consumer."""
         self.producer = kafka.producer(self.bootstrap, transactional_id=self.transactional_id)
         await self.producer.start()
-        self.consumer = kafka.consumer(self.bootstrap, [self.topics.raw], self.group_id,
-                                       max_poll_records=self.batch_max)
+        self.consumer = kafka.consumer(
+            self.bootstrap, [self.topics.raw], self.group_id, max_poll_records=self.batch_max
+        )
         await self.consumer.start()
 
     async def stop(self) -> None:
@@ -74,17 +75,21 @@ class Enricher:
             await self.producer.send_offsets_to_transaction(offsets, self.group_id)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
 
-    async def _one(self, conn: asyncpg.Connection, record: ConsumerRecord
-                   ) -> tuple[str, bytes, bytes, list[tuple[str, bytes]] | None]:
+    async def _one(
+        self, conn: asyncpg.Connection, record: ConsumerRecord
+    ) -> tuple[str, bytes, bytes, list[tuple[str, bytes]] | None]:
         try:
             raw = RawEvent.from_json(record.value)
         except EventError as exc:
             self.metrics.dead_letters.labels(reason="invalid").inc()
-            headers = [("reason", str(exc).encode()[:500]), ("stage", b"decode"),
-                       ("service", b"enricher"), ("first_seen", utc_now_iso().encode())]
+            headers = [
+                ("reason", str(exc).encode()[:500]),
+                ("stage", b"decode"),
+                ("service", b"enricher"),
+                ("first_seen", utc_now_iso().encode()),
+            ]
             return self.topics.dlq, record.key or b"", record.value or b"", headers
         person_id = await resolve(conn, raw)
         enriched = EnrichedEvent.from_raw(raw, person_id)
         self.metrics.enriched.inc()
         return self.topics.enriched, person_id.encode(), enriched.to_json(), None
-

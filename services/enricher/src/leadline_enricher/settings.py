@@ -14,7 +14,9 @@ class EnricherSettings(CommonSettings):
 
     host: str = setting("127.0.0.1", "ENRICHER_HOST", "enricher health/metrics listen address")
     port: int = setting(8082, "ENRICHER_PORT", "enricher health/metrics listen port")
-    identity_dsn: str = setting("", "IDENTITY_DSN", "PostgreSQL DSN of the identity graph (empty: LEADLINE_PG_DSN)")
+    identity_dsn: str = setting(
+        "", "IDENTITY_DSN", "PostgreSQL DSN of the identity graph (empty: LEADLINE_PG_DSN)"
+    )
     identity_schema: str = setting("identity", "IDENTITY_SCHEMA", "schema the enricher owns")
     group_id: str = setting("leadline-enricher", "ENRICHER_GROUP", "Kafka consumer group of the enricher")
     instance_id: str = setting(socket.gethostname(), "INSTANCE_ID", "this replica's name (transactional id)")
