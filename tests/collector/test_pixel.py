@@ -46,7 +46,8 @@ async def test_pixel_answers_a_gif_sets_the_cookie_and_publishes_a_page_view(
     assert "no-store" in resp.headers["Cache-Control"]
     assert await resp.read() == GIF
     cookie = resp.cookies["ll_vid"]
-    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    assert cookie["httponly"]
+    assert cookie["samesite"] == "Lax"
 
     [(key, value, _)] = await read_topic(kafka_bootstrap, topics.raw, 1)
     event = RawEvent.from_json(value)

@@ -51,7 +51,7 @@ async def test_the_same_batch_delivered_twice_gives_the_same_rows(conn: asyncpg.
     batch = [enriched("v1", person, m) for m in range(5)]
     assert await write_batch(conn, batch) == 5
     assert await write_batch(conn, batch) == 0
-    assert await write_batch(conn, batch[:2] + [enriched("v1", person, 9)]) == 1
+    assert await write_batch(conn, [*batch[:2], enriched("v1", person, 9)]) == 1
     assert await conn.fetchval("SELECT count(*) FROM touchpoints") == 6
     first, last = await conn.fetchrow(
         "SELECT first_seen, last_seen FROM persons WHERE person_id = $1", person
@@ -114,7 +114,7 @@ async def test_events_api_pages_through_a_visitors_touchpoints_newest_first(
         if cursor is None:
             break
     assert [len(p) for p in pages] == [3, 3, 1]
-    assert sum(pages, []) == seen
+    assert [e for page in pages for e in page] == seen
 
     by_person = await (await api.get("/api/v1/events", params={"person_id": person}, headers=headers)).json()
     assert len(by_person["items"]) == 7

@@ -87,7 +87,8 @@ async def test_poison_message_goes_to_the_dlq_and_the_partition_moves_on(
     dead = await read_topic(kafka_bootstrap, topics.dlq, 2)
     assert [v for _, v, _ in dead] == [b"{not json", bad]
     headers = dead[1][2]
-    assert headers["stage"] == b"decode" and headers["service"] == b"enricher"
+    assert headers["stage"] == b"decode"
+    assert headers["service"] == b"enricher"
     assert b"unknown event type" in headers["reason"]
     metrics = await (await enricher.get("/metrics")).text()
     assert 'leadline_enricher_dead_letters_total{reason="invalid"} 2.0' in metrics

@@ -55,7 +55,7 @@ def running_pid(run_dir: Path, name: str) -> int | None:
 def ready(port: int, timeout: float = 2.0) -> bool:
     """The service's /readyz answers 200."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=timeout) as resp:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=timeout) as resp:
             return bool(resp.status == 200)
     except (urllib.error.URLError, OSError):
         return False
