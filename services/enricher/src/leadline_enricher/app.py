@@ -34,7 +34,7 @@ def create_app(settings: EnricherSettings) -> web.Application:
             bootstrap=settings.kafka_bootstrap,
             topics=topics,
             group_id=settings.group_id,
-            transactional_id=f"{settings.group_id}-{settings.instance_id}",
+            transactional_id=f"{settings.group_id}-{settings.replica}",
             pool=pool,
             metrics=metrics,
             batch_max=settings.batch_max,
