@@ -14,7 +14,9 @@ from leadline_shared.config import markdown_table
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 
-@pytest.mark.parametrize("line", markdown_table(CollectorSettings, EnricherSettings, CrmSettings).splitlines()[2:])
+@pytest.mark.parametrize(
+    "line", markdown_table(CollectorSettings, EnricherSettings, CrmSettings).splitlines()[2:]
+)
 def test_every_variable_is_in_the_readme_with_its_default(line: str) -> None:
     assert line in README
 

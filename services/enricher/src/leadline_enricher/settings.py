@@ -19,7 +19,9 @@ class EnricherSettings(CommonSettings):
     )
     identity_schema: str = setting("identity", "IDENTITY_SCHEMA", "schema the enricher owns")
     group_id: str = setting("leadline-enricher", "ENRICHER_GROUP", "Kafka consumer group of the enricher")
-    instance_id: str = setting("", "INSTANCE_ID", "this replica's name in its transactional id (empty: host name)")
+    instance_id: str = setting(
+        "", "INSTANCE_ID", "this replica's name in its transactional id (empty: host name)"
+    )
     batch_max: int = setting(500, "ENRICHER_BATCH_MAX", "most raw events handled in one transaction")
 
     @property

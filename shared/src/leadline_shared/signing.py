@@ -1,0 +1,92 @@
+"""Signed email links and open pixels (ARCHITECTURE.md §6).
+
+A token is ``base64url(payload) + "." + base64url(HMAC-SHA256(key, base64url(payload)))``. The payload names the
+key id (``kid``) it was signed with, so keys rotate without breaking links already sent: add a new key first in
+the ring (it signs from then on), keep the old one until its links have expired, then drop it.
+The collector verifies; crm-core's API and ``leadline links sign`` mint, all from the same ring.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+
+class InvalidToken(ValueError):
+    """Forged, malformed, expired, or signed with a key that is not in the ring."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """Signing keys by id; the first one signs, all of them verify."""
+
+    keys: tuple[tuple[str, bytes], ...]
+
+    @classmethod
+    def parse(cls, spec: str) -> KeyRing:
+        """``kid:secret,kid2:secret2`` (as in LEADLINE_LINK_KEYS); secrets of at least 16 characters."""
+        keys: list[tuple[str, bytes]] = []
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            kid, sep, secret = part.partition(":")
+            if not sep or not kid or len(secret) < 16:
+                raise ValueError("each link key must be 'kid:secret' with a secret of 16+ characters")
+            keys.append((kid, secret.encode()))
+        if len({kid for kid, _ in keys}) != len(keys):
+            raise ValueError("link key ids must be unique")
+        return cls(tuple(keys))
+
+    def __bool__(self) -> bool:
+        return bool(self.keys)
+
+    def _key(self, kid: str) -> bytes | None:
+        return next((secret for k, secret in self.keys if k == kid), None)
+
+    def sign(self, payload: dict[str, Any], ttl_seconds: int | None = None, now: float | None = None) -> str:
+        """A token for ``payload`` signed with the active key; ``ttl_seconds`` sets ``exp``."""
+        if not self.keys:
+            raise ValueError("no link signing key configured (LEADLINE_LINK_KEYS)")
+        kid, secret = self.keys[0]
+        body = dict(payload, kid=kid)
+        if ttl_seconds is not None:
+            body["exp"] = int((time.time() if now is None else now) + ttl_seconds)
+        encoded = _b64(orjson.dumps(body))
+        mac = hmac.new(secret, encoded.encode(), hashlib.sha256).digest()
+        return f"{encoded}.{_b64(mac)}"
+
+    def verify(self, token: str, now: float | None = None) -> dict[str, Any]:
+        """The payload of a valid token; raises :class:`InvalidToken` (never says which check failed)."""
+        encoded, sep, signature = token.partition(".")
+        if not sep or not encoded or not signature or len(token) > 4096:
+            raise InvalidToken("malformed")
+        try:
+            payload = orjson.loads(_unb64(encoded))
+            mac = _unb64(signature)
+        except (ValueError, binascii.Error, orjson.JSONDecodeError):
+            raise InvalidToken("malformed") from None
+        if not isinstance(payload, dict) or not isinstance(payload.get("kid"), str):
+            raise InvalidToken("malformed")
+        secret = self._key(payload["kid"])
+        if secret is None:
+            raise InvalidToken("unknown key")
+        expected = hmac.new(secret, encoded.encode(), hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, mac):
+            raise InvalidToken("bad signature")
+        exp = payload.get("exp")
+        if exp is not None and (not isinstance(exp, int) or exp < (time.time() if now is None else now)):
+            raise InvalidToken("expired")
+        return payload

@@ -1,0 +1,73 @@
+"""Signed links: only our keys make valid tokens, rotation keeps old links working, expiry is enforced."""
+
+from __future__ import annotations
+
+import pytest
+
+from leadline_shared.signing import InvalidToken, KeyRing
+
+OLD = "k1:" + "a" * 32
+NEW = "k2:" + "b" * 32
+PAYLOAD = {
+    "target": "https://shop.example/offer",
+    "campaign_id": "c1",
+    "send_id": "s1",
+    "recipient_token": "r1",
+}
+
+
+def test_a_signed_token_verifies_to_its_payload() -> None:
+    ring = KeyRing.parse(OLD)
+    assert ring.verify(ring.sign(PAYLOAD)) == PAYLOAD | {"kid": "k1"}
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),  # signature changed
+        lambda t: "e30" + t[3:],  # payload changed
+        lambda t: t.split(".")[0],  # signature missing
+        lambda t: "not-a-token",
+        lambda t: "",
+        lambda t: "%%%.%%%",
+    ],
+)
+def test_forged_or_malformed_tokens_are_rejected(tamper: object) -> None:
+    ring = KeyRing.parse(OLD)
+    with pytest.raises(InvalidToken):
+        ring.verify(tamper(ring.sign(PAYLOAD)))  # type: ignore[operator]
+
+
+def test_rotation_new_key_signs_old_links_still_verify_until_the_old_key_is_dropped() -> None:
+    old_ring, rotated, retired = KeyRing.parse(OLD), KeyRing.parse(f"{NEW},{OLD}"), KeyRing.parse(NEW)
+    old_link = old_ring.sign(PAYLOAD)
+    new_link = rotated.sign(PAYLOAD)
+    assert rotated.verify(old_link)["kid"] == "k1"
+    assert rotated.verify(new_link)["kid"] == "k2"
+    with pytest.raises(InvalidToken):
+        retired.verify(old_link)
+
+
+def test_a_token_signed_by_someone_elses_key_with_our_kid_is_rejected() -> None:
+    forger = KeyRing.parse("k1:" + "z" * 32)
+    with pytest.raises(InvalidToken):
+        KeyRing.parse(OLD).verify(forger.sign(PAYLOAD))
+
+
+def test_expiry() -> None:
+    ring = KeyRing.parse(OLD)
+    token = ring.sign(PAYLOAD, ttl_seconds=60, now=1_000_000)
+    assert ring.verify(token, now=1_000_059)["exp"] == 1_000_060
+    with pytest.raises(InvalidToken):
+        ring.verify(token, now=1_000_061)
+
+
+@pytest.mark.parametrize("spec", ["k1", "k1:short", ":" + "a" * 20, f"{OLD},{OLD}"])
+def test_bad_key_specs_are_refused(spec: str) -> None:
+    with pytest.raises(ValueError, match="link key"):
+        KeyRing.parse(spec)
+
+
+def test_an_empty_ring_cannot_sign() -> None:
+    with pytest.raises(ValueError, match="LEADLINE_LINK_KEYS"):
+        KeyRing.parse("").sign(PAYLOAD)
