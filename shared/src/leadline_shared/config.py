@@ -128,6 +128,9 @@ class CommonSettings:
     pg_dsn: str = setting(
         "postgresql://postgres@127.0.0.1:5432/leadline", "PG_DSN", "default PostgreSQL DSN for all services"
     )
+    link_keys: str = setting(
+        "", "LINK_KEYS", "email-link signing keys `kid:secret,…`; the first signs, all verify (rotation)", secret=True
+    )
 
     def validate(self) -> None:
         """Reject values that would only fail later, far from their cause."""
