@@ -363,6 +363,8 @@ def format_value(value: float) -> str:
         return f"{value:.0f}"
     if abs(value) >= 10:
         return f"{value:.1f}"
+    if abs(value) >= 0.01:
+        return f"{value:.2f}"
     return f"{value:.3g}"
 
 

@@ -170,7 +170,15 @@ def test_table_keeps_cells_from_breaking_the_markdown() -> None:
 
 @pytest.mark.parametrize(
     ("value", "shown"),
-    [(39123.456, "39123"), (250.0, "250"), (12.345, "12.3"), (2.456, "2.46"), (0.5, "0.5"), (0.0, "0")],
+    [
+        (39123.456, "39123"),
+        (250.0, "250"),
+        (12.345, "12.3"),
+        (2.456, "2.46"),
+        (0.5, "0.50"),
+        (0.0012345, "0.00123"),
+        (0.0, "0"),
+    ],
 )
 def test_format_value_keeps_meaningful_digits(value: float, shown: str) -> None:
     """Figures are rounded for reading but never to zero when small."""
