@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import orjson
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from leadline_collector.app import create_app
 from leadline_collector.pixel import GIF
-from leadline_collector.settings import CollectorSettings
-from leadline_shared import config, kafka
+from leadline_shared import kafka
 from leadline_shared.events import RawEvent
 from support import read_topic
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def client(kafka_bootstrap: str, topics: kafka.Topics, run_id: str) -> AsyncIterator[TestClient]:
-    settings = config.load(
-        CollectorSettings,
-        {
-            "LEADLINE_KAFKA_BOOTSTRAP": kafka_bootstrap,
-            "LEADLINE_TOPIC_PREFIX": f"test-{run_id}.",
-            "LEADLINE_COLLECTOR_PATH_PREFIX": "/ll",
-        },
-    )
-    async with TestClient(TestServer(create_app(settings))) as c:
-        yield c
 
 
 async def test_pixel_answers_a_gif_sets_the_cookie_and_publishes_a_page_view(

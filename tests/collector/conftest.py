@@ -1,0 +1,51 @@
+"""Collector fixtures: the real app on a test server, wired to this test's topics and its own spool."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from leadline_collector.app import create_app
+from leadline_collector.settings import CollectorSettings
+from leadline_shared import config, kafka
+
+LINK_KEYS = "k1:" + "s" * 32
+MakeClient = Callable[..., Awaitable[TestClient]]
+
+
+@pytest.fixture
+def collector_env(kafka_bootstrap: str, topics: kafka.Topics, run_id: str, tmp_path: Path) -> dict[str, str]:
+    """The environment a collector under test reads: this test's topics, spool and link keys."""
+    return {
+        "LEADLINE_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "LEADLINE_TOPIC_PREFIX": f"test-{run_id}.",
+        "LEADLINE_SPOOL_DIR": str(tmp_path / "spool"),
+        "LEADLINE_COLLECTOR_PATH_PREFIX": "/ll",
+        "LEADLINE_LINK_KEYS": LINK_KEYS,
+    }
+
+
+@pytest.fixture
+async def make_client(collector_env: dict[str, str]) -> AsyncIterator[MakeClient]:
+    """Start collectors with extra settings; all are closed after the test."""
+    clients: list[TestClient] = []
+
+    async def make(**overrides: str) -> TestClient:
+        settings = config.load(CollectorSettings, collector_env | overrides)
+        client = TestClient(TestServer(create_app(settings)))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in reversed(clients):
+        await client.close()
+
+
+@pytest.fixture
+async def client(make_client: MakeClient) -> TestClient:
+    """A collector with default settings."""
+    return await make_client()
