@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
+from aiohttp.test_utils import TestClient
 from aiokafka import AIOKafkaConsumer
 
 
@@ -57,3 +59,25 @@ async def topic_is_quiet(bootstrap: str, topic: str, expected: int, wait: float 
     finally:
         await consumer.stop()
     return total
+
+
+async def metric(client: TestClient, name: str) -> float:
+    """The current value of an unlabelled metric (0 when absent)."""
+    text = await (await client.get("/metrics")).text()
+    match = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+async def wait_for_metric(
+    client: TestClient, name: str, value: float, *, exact: bool = False, timeout: float = 20.0
+) -> None:
+    """Wait until the metric reaches ``value`` (or equals it, with ``exact``); fail the test on timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    current = await metric(client, name)
+    while loop.time() < deadline:
+        current = await metric(client, name)
+        if (current == value) if exact else (current >= value):
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail(f"{name} is {current}, expected {'' if exact else '≥ '}{value} within {timeout}s")
