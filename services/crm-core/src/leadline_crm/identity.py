@@ -1,0 +1,96 @@
+"""Identity changes from the enricher (identity.changes.v1): merges, links and erasures.
+
+A merge re-points the merged persons' history (touchpoints, activities, purchases, feedback, email sends, stage
+log) to the survivor, folds their facts into it, recomputes score, visits and stage from the history, and
+remembers old → survivor so that late events still carrying an old id land on the survivor. Each change is
+applied once: its ``change_id`` is recorded in the same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+
+from leadline_crm import lifecycle, queries
+from leadline_crm.stages import apply_moves, load_scoring
+from leadline_shared.events import IdentityChange
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+async def recompute(
+    conn: asyncpg.Connection,
+    person_id: uuid.UUID,
+    scoring: lifecycle.Scoring,
+    now: datetime,
+    cause: str,
+    reason: str,
+) -> None:
+    """Recompute a person's score, visits and purchases from their history, then move the stage forward."""
+    await conn.execute(queries.RECOMPUTE_PERSON, person_id, now, scoring.half_life_days)
+    rows = await conn.fetch(queries.SIGNALS, [person_id])
+    await apply_moves(conn, [dict(r) | {"cause": cause} for r in rows], scoring, now, reason)
+
+
+async def _merge(
+    conn: asyncpg.Connection, change: IdentityChange, survivor: uuid.UUID, now: datetime
+) -> None:
+    olds = [u for u in map(_uuid, change.merged) if u is not None and u != survivor]
+    await conn.execute(queries.ENSURE_PERSON, survivor, now)
+    if not olds:
+        return
+    for statement in queries.REPOINT:
+        await conn.execute(statement, survivor, olds)
+    await conn.execute(queries.FOLD_PERSONS, survivor, olds)
+    await conn.execute(queries.DROP_MERGED, olds, survivor)
+    await conn.execute(queries.RECORD_MERGES, survivor, olds, change.change_id)
+    scoring, _ = await load_scoring(conn)
+    await recompute(conn, survivor, scoring, now, change.change_id, "identity merge")
+
+
+async def _link(conn: asyncpg.Connection, change: IdentityChange, person: uuid.UUID, now: datetime) -> None:
+    ident = change.identifier or {}
+    kind, value = ident.get("type"), ident.get("value")
+    if not isinstance(kind, str) or not isinstance(value, str) or not value:
+        return
+    if kind == "email":
+        value = value.strip().lower()
+    await conn.execute(queries.ENSURE_PERSON, person, now)
+    await conn.execute(queries.LINK_IDENTIFIER, person, kind, value[:320])
+    scoring, _ = await load_scoring(conn)
+    rows = await conn.fetch(queries.SIGNALS, [person])
+    await apply_moves(
+        conn, [dict(r) | {"cause": change.change_id} for r in rows], scoring, now, "identity link"
+    )
+
+
+async def apply_changes(
+    conn: asyncpg.Connection, changes: list[IdentityChange], now: datetime | None = None
+) -> int:
+    """Apply changes in order in one transaction; returns how many were new (replays are skipped)."""
+    now = now or datetime.now(UTC)
+    applied = 0
+    async with conn.transaction():
+        for change in changes:
+            person = _uuid(change.person_id)
+            if person is None:
+                continue
+            if await conn.fetchval(queries.CLAIM_CHANGE, change.change_id, change.kind, person) is None:
+                continue
+            applied += 1
+            if change.kind == "merge":
+                await _merge(conn, change, person, now)
+            elif change.kind == "link":
+                await _link(conn, change, person, now)
+            elif change.kind == "erase":
+                await conn.execute(queries.ERASE_PERSON, person, now)
+                for statement in queries.SCRUB_HISTORY:
+                    await conn.execute(statement, person)
+    return applied

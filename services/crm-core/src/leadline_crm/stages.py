@@ -1,0 +1,63 @@
+"""Stage moves and scoring settings in PostgreSQL: shared by ingestion, identity changes and the API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from leadline_crm import lifecycle, queries
+from leadline_shared.events import EnrichedEvent
+
+
+@dataclass
+class Rule:
+    """A score rule: points for events of ``event_type`` (whose URL contains ``url_contains``, when set)."""
+
+    event_type: str
+    url_contains: str | None
+    points: float
+
+    def matches(self, ev: EnrichedEvent) -> bool:
+        """Whether ``ev`` earns this rule's points."""
+        if ev.type != self.event_type:
+            return False
+        return self.url_contains is None or self.url_contains in (ev.context.get("url") or "")
+
+
+async def load_scoring(conn: asyncpg.Connection) -> tuple[lifecycle.Scoring, list[Rule]]:
+    """The admin's scoring settings and active rules (two tiny reads per batch, so edits apply at once)."""
+    row = await conn.fetchrow(queries.SCORING)
+    scoring = lifecycle.Scoring(*row) if row else lifecycle.Scoring()
+    rules = [Rule(*r) for r in await conn.fetch(queries.ACTIVE_RULES)]
+    return scoring, rules
+
+
+async def apply_moves(
+    conn: asyncpg.Connection,
+    rows: Iterable[Mapping[str, Any]],
+    scoring: lifecycle.Scoring,
+    now: datetime,
+    reason: str,
+    cause_user: str | None = None,
+) -> int:
+    """Move persons forward where their signals say so, logging each transition with its cause."""
+    moves = []
+    for row in rows:
+        signals = lifecycle.Signals(
+            identified=row["identified"],
+            score=row["score"],
+            clicked=row["clicked"],
+            rep_contacted=row["rep_contacted"],
+            visit_days=row["visit_days"],
+            purchases=row["purchases"],
+        )
+        target = lifecycle.automatic_move(row["stage"], signals, scoring)
+        if target is not None:
+            moves.append((row["person_id"], row["stage"], target, row["cause"], cause_user, reason))
+    if moves:
+        await conn.execute(queries.MOVE_STAGES, *map(list, zip(*moves, strict=True)), now)
+    return len(moves)
