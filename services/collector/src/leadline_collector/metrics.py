@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
 @dataclass(frozen=True)
 class CollectorMetrics:
-    """Counters the SRE on call reads first."""
+    """What the SRE on call reads first: accepted, published, spooled, dropped, rejected."""
 
     registry: CollectorRegistry
     events: Counter
+    published: Counter
+    spooled: Counter
+    replayed: Counter
     dropped: Counter
+    rejected: Counter
+    spool_bytes: Gauge
+    kafka_up: Gauge
 
     @classmethod
     def create(cls) -> CollectorMetrics:
@@ -22,7 +28,17 @@ class CollectorMetrics:
         return cls(
             registry=reg,
             events=Counter("leadline_collector_events", "Events accepted", ["type", "source"], registry=reg),
-            dropped=Counter(
-                "leadline_collector_dropped", "Events dropped (sink unavailable)", ["source"], registry=reg
+            published=Counter("leadline_collector_published", "Events acknowledged by Kafka", registry=reg),
+            spooled=Counter("leadline_collector_spooled", "Events written to the disk spool", registry=reg),
+            replayed=Counter(
+                "leadline_collector_replayed", "Spooled events published to Kafka", registry=reg
             ),
+            dropped=Counter(
+                "leadline_collector_dropped", "Events dropped (spool full)", ["source"], registry=reg
+            ),
+            rejected=Counter(
+                "leadline_collector_rejected", "Requests refused", ["endpoint", "reason"], registry=reg
+            ),
+            spool_bytes=Gauge("leadline_collector_spool_bytes", "Bytes waiting in the spool", registry=reg),
+            kafka_up=Gauge("leadline_collector_kafka_up", "1 when events go straight to Kafka", registry=reg),
         )

@@ -22,4 +22,11 @@ class CollectorSettings(CommonSettings):
     publish_timeout: float = setting(
         2.0, "PUBLISH_TIMEOUT", "seconds a publish may wait on Kafka before the request fails over"
     )
-    linger_ms: int = setting(5, "COLLECTOR_LINGER_MS", "producer batching delay in milliseconds")
+    linger_ms: int = setting(2, "COLLECTOR_LINGER_MS", "how long the publisher gathers a batch, milliseconds")
+    spool_dir: str = setting(
+        ".run/spool", "SPOOL_DIR", "directory of the disk spool used while Kafka is down"
+    )
+    spool_max_mb: int = setting(
+        1024, "SPOOL_MAX_MB", "spool size cap; when full, forms get 503 and pixels drop"
+    )
+    body_max_kb: int = setting(64, "BODY_MAX_KB", "largest request body accepted (413 above)")

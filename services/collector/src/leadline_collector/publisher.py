@@ -1,0 +1,345 @@
+"""The collector's sink: Kafka first, the disk spool whenever Kafka is slow or down.
+
+Events are batched by hand (``create_batch`` / ``send_batch`` per partition), which costs a third of what
+``producer.send()`` per event does. Every batch sent has a deadline: aiokafka's idempotent producer never
+gives up on a batch while the broker is down, so when the deadline passes the publisher switches to spooling —
+the batches in flight and everything after them go to the spool, in order, and form posts are answered once
+their records are fsync'd. When Kafka answers again, the stuck batches complete first (their ids are noted so
+their spooled copies are skipped), then the spool is replayed oldest first, and only when it is empty do events
+go straight to Kafka again. Per-visitor order therefore holds across an outage, and nothing accepted is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from aiokafka.partitioner import murmur2
+
+from leadline_collector.metrics import CollectorMetrics
+from leadline_collector.spool import Record, Spool, SpoolFull
+from leadline_shared import kafka
+from leadline_shared.events import RawEvent
+
+log = logging.getLogger(__name__)
+Waiter = asyncio.Future[None] | None
+
+
+class SinkUnavailable(RuntimeError):
+    """The event could not be accepted (spool full); forms answer 503 with Retry-After."""
+
+
+@functools.lru_cache(maxsize=65536)
+def partition_for(key: bytes, count: int) -> int:
+    """Kafka's default (murmur2) partition for a key, cached: visitors come back."""
+    return int(murmur2(key) & 0x7FFFFFFF) % count
+
+
+@dataclass
+class _InFlight:
+    items: list[tuple[Record, Waiter]]
+    sent_at: float
+    spooled: bool = False
+    done: bool = False
+    failed: bool = False
+
+
+@dataclass
+class Publisher:
+    """Implements the sink interface the routes use: ``store``, ``is_healthy``, ``start``/``stop``."""
+
+    bootstrap: str
+    topic: str
+    spool: Spool
+    metrics: CollectorMetrics
+    deadline: float = 2.0
+    linger: float = 0.002
+    batch_max: int = 1000
+    _producer: AIOKafkaProducer | None = None
+    _partitions: int = 0
+    _pending: list[tuple[Record, Waiter]] = field(default_factory=list)
+    _inflight: list[_InFlight] = field(default_factory=list)
+    _delivered: set[str] = field(default_factory=set)
+    _spooling: bool = False
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _stopping: bool = False
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Open the spool (replaying what a previous run left), connect Kafka if it answers, start the loops."""
+        waiting = self.spool.open()
+        if waiting:
+            log.info("spool holds events from before; replaying", extra={"records": waiting})
+            self._enter_spooling("spool not empty at start")
+        if not await self._connect():
+            self._enter_spooling("kafka unreachable at start")
+        self._tasks = [asyncio.ensure_future(self._flush_loop()), asyncio.ensure_future(self._recover_loop())]
+        self._update_gauges()
+
+    async def stop(self) -> None:
+        """Flush what is queued to Kafka within the deadline, spool the rest, close the spool."""
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._pending and not self._spooling and self._producer is not None:
+            items, self._pending = self._pending, []
+            await self._send(items)
+        if self._producer is not None and not self._spooling:
+            try:
+                await asyncio.wait_for(self._producer.flush(), self.deadline)
+            except (TimeoutError, KafkaError):
+                self._enter_spooling("kafka did not confirm before shutdown")
+        if self._spooling and self._pending:
+            items, self._pending = self._pending, []
+            await self._to_spool(items)
+        await self.spool.close()
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            try:
+                await asyncio.wait_for(producer.stop(), self.deadline)
+            except (TimeoutError, KafkaError):
+                log.warning("kafka producer did not stop in time; its unsent batches are in the spool")
+
+    async def _connect(self) -> bool:
+        """Start a producer and learn the topic's partitions; False if Kafka does not answer in time."""
+        producer = kafka.producer(
+            self.bootstrap, linger_ms=0, request_timeout_ms=int(self.deadline * 1000) + 1000
+        )
+        try:
+            await asyncio.wait_for(producer.start(), self.deadline * 2)
+            partitions = await asyncio.wait_for(producer.partitions_for(self.topic), self.deadline * 2)
+        except (TimeoutError, KafkaError, OSError) as exc:
+            log.warning("kafka not reachable", extra={"error": type(exc).__name__})
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 1.0)
+            return False
+        self._producer, self._partitions = producer, len(partitions)
+        return True
+
+    # --- accepting events ------------------------------------------------------------------------------------
+    async def store(self, event: RawEvent, durable: bool = False) -> None:
+        """Accept an event. ``durable``: return only once Kafka acknowledged it or the spool fsync'd it."""
+        record = Record(event.event_id, event.key(), event.to_json())
+        if self._spooling:
+            try:
+                fut = self.spool.append_nowait([record])
+            except SpoolFull as exc:
+                raise SinkUnavailable(str(exc)) from exc
+            self.metrics.spooled.inc()
+            if durable:
+                try:
+                    await fut
+                except SpoolFull as exc:
+                    raise SinkUnavailable(str(exc)) from exc
+            return
+        waiter: Waiter = asyncio.get_running_loop().create_future() if durable else None
+        self._pending.append((record, waiter))
+        if len(self._pending) == 1 or len(self._pending) >= self.batch_max:
+            self._wake.set()
+        if waiter is not None:
+            await waiter
+
+    async def is_healthy(self) -> bool:
+        """Able to take events: Kafka is up, or the spool still has room."""
+        return self.spool.size_bytes < self.spool.max_bytes
+
+    @property
+    def kafka_ok(self) -> bool:
+        """Events go straight to Kafka (not spooling)."""
+        return not self._spooling
+
+    # --- the Kafka path --------------------------------------------------------------------------------------
+    async def _flush_loop(self) -> None:
+        while True:
+            if not self._pending:
+                self._wake.clear()
+                await self._wake.wait()
+                if len(self._pending) < self.batch_max:
+                    await asyncio.sleep(self.linger)
+            items, self._pending = self._pending, []
+            if self._spooling or self._producer is None:
+                await self._to_spool(items)
+            else:
+                await self._send(items)
+
+    async def _send(self, items: list[tuple[Record, Waiter]]) -> None:
+        """Send items in one batch per partition; on any failure they go to the spool instead."""
+        assert self._producer is not None
+        groups: dict[int, list[tuple[Record, Waiter]]] = defaultdict(list)
+        for item in items:
+            groups[partition_for(item[0].key, self._partitions)].append(item)
+        for partition, group in groups.items():
+            batch = self._producer.create_batch()
+            chunk: list[tuple[Record, Waiter]] = []
+            for item in group:
+                if batch.append(key=item[0].key, value=item[0].value, timestamp=None) is None:
+                    await self._submit(batch, partition, chunk)
+                    batch, chunk = self._producer.create_batch(), []
+                    batch.append(key=item[0].key, value=item[0].value, timestamp=None)
+                chunk.append(item)
+            await self._submit(batch, partition, chunk)
+
+    async def _submit(self, batch: Any, partition: int, items: list[tuple[Record, Waiter]]) -> None:
+        assert self._producer is not None
+        entry = _InFlight(items, time.monotonic())
+        if self._spooling:
+            await self._to_spool(items)
+            return
+        try:
+            fut = await asyncio.wait_for(
+                self._producer.send_batch(batch, self.topic, partition=partition), self.deadline
+            )
+        except (TimeoutError, KafkaError) as exc:
+            self._enter_spooling(f"send failed: {type(exc).__name__}")
+            await self._to_spool(items)
+            return
+        self._inflight.append(entry)
+        fut.add_done_callback(functools.partial(self._delivered_cb, entry))
+
+    def _delivered_cb(self, entry: _InFlight, fut: asyncio.Future[Any]) -> None:
+        entry.done = True
+        ok = not fut.cancelled() and fut.exception() is None
+        if entry.spooled:  # its copy is in the spool already: only note that replay may skip it
+            if ok:
+                self._delivered.update(r.event_id for r, _ in entry.items)
+            return
+        if ok:
+            with contextlib.suppress(ValueError):
+                self._inflight.remove(entry)
+            self.metrics.published.inc(len(entry.items))
+            _settle(entry.items, None)
+            return
+        entry.failed = True
+        self._enter_spooling("kafka rejected a batch")
+
+    # --- the spool path --------------------------------------------------------------------------------------
+    def _enter_spooling(self, reason: str) -> None:
+        if not self._spooling:
+            log.warning("kafka slow or down: spooling events to disk", extra={"reason": reason})
+            self._spooling = True
+            self._update_gauges()
+        self._spool_inflight()
+
+    def _spool_inflight(self) -> None:
+        """Move every batch still waiting for Kafka to the spool, oldest first (their order is kept)."""
+        for entry in list(self._inflight):
+            if not entry.spooled and (not entry.done or entry.failed):
+                entry.spooled = True
+                self._spool_items(entry.items)
+        self._inflight = [e for e in self._inflight if not e.done and not e.spooled]
+
+    async def _to_spool(self, items: list[tuple[Record, Waiter]]) -> None:
+        """Spool items and wait until they are fsync'd (their waiters are resolved either way)."""
+        fut = self._spool_items(items)
+        if fut is not None:
+            with contextlib.suppress(SpoolFull):
+                await fut
+
+    def _spool_items(self, items: list[tuple[Record, Waiter]]) -> asyncio.Future[None] | None:
+        """Queue items on the spool now (synchronously, so spool order is call order)."""
+        if not items:
+            return None
+        try:
+            fut = self.spool.append_nowait([r for r, _ in items])
+        except SpoolFull as exc:
+            self.metrics.dropped.labels(source="spool_full").inc(len(items))
+            _settle(items, SinkUnavailable(str(exc)))
+            return None
+
+        def done(f: asyncio.Future[None]) -> None:
+            error = f.exception()
+            if error is None:
+                self.metrics.spooled.inc(len(items))
+            _settle(items, SinkUnavailable(str(error)) if error else None)
+
+        fut.add_done_callback(done)
+        return fut
+
+    async def _recover_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.1 if not self._spooling else 0.25)
+            now = time.monotonic()
+            if any(not e.done and now - e.sent_at > self.deadline for e in self._inflight):
+                self._enter_spooling("kafka did not acknowledge within the deadline")
+            if self._spooling:
+                await self._try_recover()
+            self._update_gauges()
+
+    async def _try_recover(self) -> None:
+        """Once Kafka answers again: let stuck batches finish, replay the spool, then go direct."""
+        if self._producer is None and not await self._connect():
+            return
+        assert self._producer is not None
+        try:
+            await asyncio.wait_for(self._producer.flush(), self.deadline)
+        except (TimeoutError, KafkaError):
+            return
+        if not await self._replay():
+            return
+        if not self.spool.sealed() and self.spool.active_empty and not self._pending:
+            self._spooling = False
+            self._delivered.clear()
+            log.info("kafka is back and the spool is empty: publishing directly again")
+
+    async def _replay(self) -> bool:
+        """Publish sealed segments oldest first; False (to retry later) if Kafka fails meanwhile."""
+        assert self._producer is not None
+        self.spool.seal()
+        for segment in self.spool.sealed():
+            records = self.spool.read(segment)
+            for start in range(0, len(records), self.batch_max):
+                chunk = records[start : start + self.batch_max]
+                todo = [r for _, r in chunk if r.event_id not in self._delivered]
+                if todo and not await self._publish_and_wait(todo):
+                    return False
+                self.spool.mark_done(segment, chunk[-1][0])
+                self.metrics.replayed.inc(len(todo))
+            self.spool.remove(segment)
+        return True
+
+    async def _publish_and_wait(self, records: list[Record]) -> bool:
+        assert self._producer is not None
+        groups: dict[int, list[Record]] = defaultdict(list)
+        for r in records:
+            groups[partition_for(r.key, self._partitions)].append(r)
+        futures = []
+        try:
+            for partition, group in groups.items():
+                batch = self._producer.create_batch()
+                for r in group:
+                    if batch.append(key=r.key, value=r.value, timestamp=None) is None:
+                        futures.append(
+                            await self._producer.send_batch(batch, self.topic, partition=partition)
+                        )
+                        batch = self._producer.create_batch()
+                        batch.append(key=r.key, value=r.value, timestamp=None)
+                futures.append(await self._producer.send_batch(batch, self.topic, partition=partition))
+            await asyncio.wait_for(asyncio.gather(*futures), self.deadline * 5)
+        except (TimeoutError, KafkaError):
+            return False
+        return True
+
+    def _update_gauges(self) -> None:
+        self.metrics.spool_bytes.set(self.spool.size_bytes)
+        self.metrics.kafka_up.set(0 if self._spooling else 1)
+
+
+def _settle(items: list[tuple[Record, Waiter]], error: Exception | None) -> None:
+    """Resolve the durable waiters of items: success, or the error to answer with."""
+    for _, waiter in items:
+        if waiter is not None and not waiter.done():
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
