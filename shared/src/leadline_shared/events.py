@@ -169,12 +169,13 @@ class EnrichedEvent(RawEvent):
     bot: dict[str, Any] | None = None
     referrer_class: str | None = None
     geo: dict[str, Any] | None = None
+    campaign: dict[str, Any] | None = None  # UTM, click id, email campaign, affiliate (optional, added later)
 
     @classmethod
     def _kwargs(cls, doc: dict[str, Any]) -> dict[str, Any]:
         kwargs = super(EnrichedEvent, cls)._kwargs(doc)  # explicit: slots dataclasses break bare super()
         kwargs["person_id"] = _require_str(doc, "person_id")
-        for name in ("ua", "bot", "geo"):
+        for name in ("ua", "bot", "geo", "campaign"):
             kwargs[name] = _optional_dict(doc, name)
         ref = doc.get("referrer_class")
         if ref is not None and not isinstance(ref, str):

@@ -7,6 +7,10 @@ from pathlib import Path
 
 from aiohttp import web
 
+from leadline_enricher.enrich import EventEnricher
+from leadline_enricher.geo import GeoIp
+from leadline_enricher.identifiers import IdentifierRules
+from leadline_enricher.identity import IdentityGraph
 from leadline_enricher.metrics import EnricherMetrics
 from leadline_enricher.pipeline import Enricher
 from leadline_enricher.settings import EnricherSettings
@@ -16,6 +20,11 @@ from leadline_shared.service import background, watch_task
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 ENRICHER = web.AppKey("enricher", Enricher)
+
+
+def identifier_rules(settings: EnricherSettings) -> IdentifierRules:
+    """What counts as an identifier, from the settings."""
+    return IdentifierRules.create(settings.identity_blocked, settings.limits, settings.phone_region)
 
 
 def create_app(settings: EnricherSettings) -> web.Application:
@@ -30,6 +39,8 @@ def create_app(settings: EnricherSettings) -> web.Application:
         if settings.create_topics:
             await kafka.ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions)
         pool = await pg.create_pool(settings.dsn, settings.identity_schema)
+        geoip = GeoIp(Path(settings.geoip_db)) if settings.geoip_db else None
+        rules = identifier_rules(settings)
         enricher = Enricher(
             bootstrap=settings.kafka_bootstrap,
             topics=topics,
@@ -38,6 +49,9 @@ def create_app(settings: EnricherSettings) -> web.Application:
             pool=pool,
             metrics=metrics,
             batch_max=settings.batch_max,
+            rules=rules,
+            enricher=EventEnricher(geoip, settings.scanner_seconds, settings.internal_hosts),
+            graph=IdentityGraph(rules, settings.identity_cache),
         )
         try:
             await enricher.start()
@@ -50,6 +64,8 @@ def create_app(settings: EnricherSettings) -> web.Application:
         finally:
             await enricher.stop()
             await pool.close()
+            if geoip is not None:
+                geoip.close()
 
     app.cleanup_ctx.append(pipeline_ctx)
     return app

@@ -1,77 +1,354 @@
 """Identity resolution: which person is behind an event's identifiers (ARCHITECTURE.md §4).
 
-The skeleton's rule: an event joins the person that already owns one of its identifiers, preferring the
-strongest kind (user_id, email, phone, recipient_token, then the cookie); otherwise a new person is created.
-Identifiers the person does not own yet are attached to it. Creation relies on the primary key of
-``identifiers`` (insert, then read back the owner) so two replicas never make two persons for one identifier.
+Rules:
+- an event whose identifiers belong to one person joins that person; identifiers new to the graph are
+  attached to it (up to the per-type limits);
+- identifiers of several persons seen together merge those persons into the owner of the strongest one, unless
+  two of them each hold an email (or a user_id): then nothing is merged, a conflict is recorded for review and
+  the event stays on the person of its strongest identifier;
+- events from bots and link scanners are attributed to a known person but never attach or merge anything;
+- erased identifiers (tombstones) are ignored, so nothing rebuilds an erased person.
+
+Speed: a batch of events is resolved together. Hot identifiers come from an in-process LRU cache, the rest from
+one set-based query; events whose identifiers are all new are created together in one statement at the end of
+the batch. Only events that attach to, or merge, persons already in the database take the slow path: one
+locked, per-event read-modify-write. Creation relies on the primary key of ``identifiers`` (insert, read back)
+so that two replicas never make two persons for one identifier; a batch that loses such a race is retried.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
 import asyncpg
 
-from leadline_shared.events import IDENTIFIER_TYPES, RawEvent
+from leadline_enricher import queries
+from leadline_enricher.identifiers import CONFLICTING_TYPES, Ident, IdentifierRules, digest
+from leadline_shared.events import IdentityChange
 from leadline_shared.ids import new_id
 
-STRENGTH = (*IDENTIFIER_TYPES, "anon_id")
-BLOCKED = frozenset({"", "null", "undefined", "anonymous", "none", "0", "-1", "[object object]"})
+log = logging.getLogger(__name__)
 
 
-def identifiers_of(event: RawEvent) -> list[tuple[str, str]]:
-    """The event's usable identifiers, strongest first; blocked values never count."""
-    found: list[tuple[str, str]] = []
-    for kind in STRENGTH:
-        raw = event.anon_id if kind == "anon_id" else event.ids.get(kind)
-        if raw is None:
-            continue
-        value = raw.strip().lower() if kind == "email" else raw.strip()
-        if value.lower() not in BLOCKED:
-            found.append((kind, value))
-    return found
+@dataclass(frozen=True, slots=True)
+class Work:
+    """One event to resolve: its identifiers (strongest first) and whether it may identify anyone."""
+
+    ids: list[Ident]
+    identify: bool = True
+    event_id: str = ""
 
 
-async def resolve(conn: asyncpg.Connection, event: RawEvent) -> str:
-    """The person id for ``event``, creating or extending a person as needed."""
-    ids = identifiers_of(event)
-    if not ids:
-        return new_id()  # nothing to tie it to: a person of its own, never joined by anything later
-    owner = await _strongest_owner(conn, ids)
-    if owner is None:
-        candidate = new_id()
-        await conn.execute("INSERT INTO persons (person_id) VALUES ($1)", candidate)
-        owner = await _claim(conn, ids[0], candidate)
-    for ident in ids:
-        await _claim(conn, ident, owner)
-    return owner
+@dataclass
+class BatchResult:
+    """Who each event belongs to, and what changed in the graph while finding out."""
+
+    persons: list[str]
+    changes: list[IdentityChange] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+    conflicts: int = 0
+    slow: int = 0
+    learned: dict[Ident, str] = field(default_factory=dict)
+    redirects: dict[str, str] = field(default_factory=dict)
 
 
-async def _strongest_owner(conn: asyncpg.Connection, ids: list[tuple[str, str]]) -> str | None:
-    rows = await conn.fetch(
-        "SELECT i.type, i.person_id::text FROM identifiers i"
-        " JOIN unnest($1::text[], $2::text[]) AS q(type, value) ON i.type = q.type AND i.value = q.value",
-        [t for t, _ in ids],
-        [v for _, v in ids],
-    )
-    owners = {row[0]: row[1] for row in rows}
-    for kind, _ in ids:
-        if kind in owners:
-            return str(owners[kind])
-    return None
+class RaceLost(Exception):
+    """Another replica claimed an identifier this batch was about to create: retry the batch."""
 
 
-async def _claim(conn: asyncpg.Connection, ident: tuple[str, str], person_id: str) -> str:
-    """Attach ``ident`` to ``person_id`` unless someone owns it already; returns the owner."""
-    for _ in range(5):
-        owner: str | None = await conn.fetchval(
-            "WITH ins AS (INSERT INTO identifiers (type, value, person_id) VALUES ($1, $2, $3)"
-            " ON CONFLICT (type, value) DO NOTHING RETURNING person_id)"
-            " SELECT person_id::text FROM ins UNION ALL"
-            " SELECT person_id::text FROM identifiers WHERE type = $1 AND value = $2 LIMIT 1",
-            ident[0],
-            ident[1],
-            person_id,
+class IdentityGraph:
+    """The identity graph of one enricher process, with its cache of hot identifiers."""
+
+    def __init__(self, rules: IdentifierRules, cache_size: int = 200_000) -> None:
+        self.rules = rules
+        self.cache_size = cache_size
+        self._cache: OrderedDict[Ident, str] = OrderedDict()
+        self._redirect: dict[str, str] = {}
+
+    def cached(self, ident: Ident) -> str | None:
+        """The person owning ``ident`` according to the cache (merges followed)."""
+        person = self._cache.get(ident)
+        if person is None:
+            return None
+        self._cache.move_to_end(ident)
+        return self._redirect.get(person, person)
+
+    def forget(self, person_ids: set[str]) -> None:
+        """Drop every cached identifier of these persons (they were erased)."""
+        for ident in [i for i, p in self._cache.items() if p in person_ids]:
+            del self._cache[ident]
+
+    def follow(self, merged: list[str], survivor: str) -> None:
+        """Persons merged elsewhere (perhaps by another replica) now resolve to ``survivor``."""
+        for person in merged:
+            self._redirect[person] = survivor
+        for person, target in list(self._redirect.items()):
+            if target in merged:
+                self._redirect[person] = survivor
+
+    def commit(self, result: BatchResult) -> None:
+        """After the PostgreSQL transaction committed: remember what the batch learned."""
+        cache = self._cache
+        for ident, person in result.learned.items():
+            cache[ident] = person
+            cache.move_to_end(ident)
+        for change in result.changes:
+            if change.kind == "merge":
+                self.follow(change.merged, change.person_id)
+        while len(cache) > self.cache_size:
+            cache.popitem(last=False)
+        if len(self._redirect) > self.cache_size:  # merged persons are rare; a cap keeps memory bounded
+            self._redirect.clear()
+            cache.clear()
+
+    async def resolve_batch(self, conn: asyncpg.Connection, work: list[Work]) -> BatchResult:
+        """Resolve every event of a batch inside the caller's transaction (a savepoint per attempt)."""
+        for _ in range(3):
+            try:
+                async with conn.transaction():
+                    return await _Batch(self, conn).run(work)
+            except RaceLost:
+                log.info("identifier race lost, retrying the batch")
+        async with conn.transaction():
+            return await _Batch(self, conn, slow_only=True).run(work)
+
+
+class _Batch:
+    """The state of resolving one batch: what is known, and the new persons not yet written."""
+
+    def __init__(self, graph: IdentityGraph, conn: asyncpg.Connection, slow_only: bool = False) -> None:
+        self.graph = graph
+        self.rules = graph.rules
+        self.conn = conn
+        self.slow_only = slow_only
+        self.known: dict[Ident, str] = {}
+        self.tombstoned: set[Ident] = set()
+        self.new_persons: list[str] = []
+        self.new_ids: list[tuple[str, str, str]] = []
+        self.new_counts: dict[str, Counter[str]] = {}
+        self.result = BatchResult(persons=[])
+
+    async def run(self, work: list[Work]) -> BatchResult:
+        await self._load({i for w in work for i in w.ids})
+        persons = self.result.persons
+        for w in work:
+            ids = [i for i in w.ids if i not in self.tombstoned] if self.tombstoned else w.ids
+            persons.append(await self._one(w, ids))
+        await self._flush()
+        return self.result
+
+    async def _load(self, idents: set[Ident]) -> None:
+        """Owners and tombstones of the batch's identifiers: cache first, one query for the rest."""
+        misses: list[Ident] = []
+        for ident in idents:
+            person = None if self.slow_only else self.graph.cached(ident)
+            if person is None:
+                misses.append(ident)
+            else:
+                self.known[ident] = person
+        if not misses:
+            return
+        rows = await self.conn.fetch(
+            queries.LOOKUP, [t for t, _ in misses], [v for _, v in misses], [digest(i) for i in misses]
         )
-        if owner is not None:
-            return owner
-        # A concurrent insert committed after this statement's snapshot: read again with a fresh one.
-    raise RuntimeError(f"could not claim identifier of type {ident[0]}")
+        for kind, value, person, erased in rows:
+            if erased:
+                self.tombstoned.add((kind, value))
+            elif person is not None:
+                self.known[(kind, value)] = person
+                self.result.learned[(kind, value)] = person
+
+    async def _one(self, w: Work, ids: list[Ident]) -> str:
+        if not ids:
+            return new_id()  # nothing to tie it to: a person of its own that nothing can join later
+        owners: list[str] = []
+        unowned: list[Ident] = []
+        for ident in ids:
+            person = self.known.get(ident)
+            if person is None:
+                unowned.append(ident)
+            elif person not in owners:
+                owners.append(person)
+        if not w.identify:
+            return self._unidentified(owners, ids)
+        if self.slow_only:
+            return await self._slow(w, ids)
+        if not owners:
+            return self._create(ids)
+        if len(owners) == 1:
+            person = owners[0]
+            if not unowned:
+                return person
+            if person in self.new_counts:
+                self._attach_new(person, unowned)
+                return person
+        return await self._slow(w, ids)
+
+    def _unidentified(self, owners: list[str], ids: list[Ident]) -> str:
+        """A bot's event: the owner of its strongest known identifier, else a person for its cookie alone."""
+        if owners:
+            return owners[0]
+        cookie = [i for i in ids if i[0] == "anon_id"]
+        return self._create(cookie) if cookie else new_id()
+
+    def _create(self, ids: list[Ident]) -> str:
+        """A new person holding ``ids``, written with the rest of the batch's new persons."""
+        person = new_id()
+        self.new_persons.append(person)
+        self.new_counts[person] = Counter()
+        self._attach_new(person, ids)
+        return person
+
+    def _attach_new(self, person: str, ids: list[Ident]) -> None:
+        counts = self.new_counts[person]
+        for kind, value in ids:
+            limit = self.rules.limit(kind)
+            if limit is not None and counts[kind] >= limit:
+                self.result.skipped[kind] += 1
+                continue
+            counts[kind] += 1
+            self.new_ids.append((kind, value, person))
+            self.known[(kind, value)] = person
+            self.result.learned[(kind, value)] = person
+
+    async def _flush(self) -> None:
+        """Write the new persons and their identifiers in one statement; a lost race retries the batch."""
+        if not self.new_ids:
+            return
+        ids, self.new_ids = self.new_ids, []
+        persons, self.new_persons = self.new_persons, []
+        self.new_counts = {}
+        status = await self.conn.execute(
+            queries.CREATE_PERSONS,
+            [t for t, _, _ in ids],
+            [v for _, v, _ in ids],
+            [p for _, _, p in ids],
+            persons,
+        )
+        if int(status.rsplit(" ", 1)[1]) != len(ids):
+            raise RaceLost
+
+    async def _slow(self, w: Work, ids: list[Ident]) -> str:
+        """Attach to or merge persons already in the database: one event at a time, under row locks."""
+        await self._flush()
+        self.result.slow += 1
+        person, merged, owner_of = await _resolve_locked(self.conn, ids, self.rules, w.event_id, self.result)
+        if merged:
+            gone = set(merged)
+            for table in (self.known, self.result.learned):
+                for ident, owner in table.items():
+                    if owner in gone:
+                        table[ident] = person
+        self.known.update(owner_of)
+        self.result.learned.update(owner_of)
+        return person
+
+
+async def _resolve_locked(
+    conn: asyncpg.Connection, ids: list[Ident], rules: IdentifierRules, event_id: str, result: BatchResult
+) -> tuple[str, list[str], dict[Ident, str]]:
+    """The slow path for one event: its person, the persons merged into it, and who owns its identifiers."""
+    merged_all: list[str] = []
+    for _ in range(8):
+        owner_of = await _owners(conn, ids)
+        owners = list(dict.fromkeys(owner_of[i] for i in ids if i in owner_of))
+        if not owners:
+            person = new_id()
+            await conn.execute(queries.NEW_PERSON, person)
+            if await conn.fetchval(queries.CLAIM, ids[0][0], ids[0][1], person) is None:
+                await conn.execute(queries.DROP_PERSON, person)  # another replica claimed it first
+                continue
+            owner_of[ids[0]] = person
+            owners = [person]
+        await conn.fetch(queries.LOCK_PERSONS, owners)
+        if await _owners(conn, ids) != owner_of:
+            continue  # a concurrent merge moved identifiers while we waited for the locks
+        counts = await _counts(conn, owners)
+        survivor = owners[0]
+        held = counts.get(survivor, Counter())
+        merged: list[str] = []
+        for other in owners[1:]:
+            theirs = counts.get(other, Counter())
+            clash = next((t for t in CONFLICTING_TYPES if held[t] and theirs[t]), None)
+            if clash is not None:
+                a, b = sorted((survivor, other))
+                await conn.execute(queries.CONFLICT, a, b, clash, event_id)
+                result.conflicts += 1
+                continue
+            await conn.execute(queries.MERGE_IDENTIFIERS, survivor, other)
+            await conn.execute(queries.MERGE_PERSON, survivor, other)
+            held = held + theirs
+            merged.append(other)
+        if merged:
+            change = IdentityChange(
+                change_id=new_id(),
+                kind="merge",
+                person_id=survivor,
+                at=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                merged=merged,
+            )
+            await record_change(conn, change)
+            result.changes.append(change)
+            merged_all.extend(merged)
+        attached = await _attach(conn, survivor, [i for i in ids if i not in owner_of], held, rules, result)
+        if attached is not None:
+            gone = set(merged)
+            final = {i: survivor if p in gone else p for i, p in owner_of.items()}
+            final.update(dict.fromkeys(attached, survivor))
+            return survivor, merged_all, final
+    raise RuntimeError("could not resolve an event's identity after repeated concurrent changes")
+
+
+async def _attach(
+    conn: asyncpg.Connection,
+    person: str,
+    new: list[Ident],
+    held: Counter[str],
+    rules: IdentifierRules,
+    result: BatchResult,
+) -> list[Ident] | None:
+    """Attach new identifiers within the limits; None when another replica took one meanwhile."""
+    attached: list[Ident] = []
+    for kind, value in new:
+        limit = rules.limit(kind)
+        if limit is not None and held[kind] >= limit:
+            result.skipped[kind] += 1
+            continue
+        if await conn.fetchval(queries.CLAIM, kind, value, person) is None:
+            return None
+        held[kind] += 1
+        attached.append((kind, value))
+    return attached
+
+
+async def _owners(conn: asyncpg.Connection, ids: list[Ident]) -> dict[Ident, str]:
+    rows = await conn.fetch(queries.OWNERS, [t for t, _ in ids], [v for _, v in ids])
+    return {(r[0], r[1]): r[2] for r in rows}
+
+
+async def _counts(conn: asyncpg.Connection, persons: list[str]) -> dict[str, Counter[str]]:
+    counts: dict[str, Counter[str]] = {}
+    for person, kind, n in await conn.fetch(queries.COUNTS, persons):
+        counts.setdefault(person, Counter())[kind] = n
+    return counts
+
+
+async def record_change(conn: asyncpg.Connection, change: IdentityChange) -> None:
+    """Write a change to the outbox, in the same transaction as the graph change it describes."""
+    await conn.execute(
+        queries.RECORD_CHANGE,
+        change.change_id,
+        change.kind,
+        change.person_id,
+        change.merged,
+        datetime.fromisoformat(change.at.replace("Z", "+00:00")),
+    )
+
+
+async def resolve(conn: asyncpg.Connection, graph: IdentityGraph, work: Work) -> str:
+    """The person of one event (a batch of one; used by tools and tests)."""
+    result = await graph.resolve_batch(conn, [work])
+    return result.persons[0]

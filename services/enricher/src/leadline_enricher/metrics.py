@@ -15,6 +15,9 @@ class EnricherMetrics:
     enriched: Counter
     dead_letters: Counter
     batch_seconds: Histogram
+    identifiers_skipped: Counter
+    conflicts: Counter
+    identity_changes: Counter
 
     @classmethod
     def create(cls) -> EnricherMetrics:
@@ -28,5 +31,19 @@ class EnricherMetrics:
             ),
             batch_seconds=Histogram(
                 "leadline_enricher_batch_seconds", "Time to process one batch", registry=reg
+            ),
+            identifiers_skipped=Counter(
+                "leadline_enricher_identifiers_skipped",
+                "Identifiers not attached because the person reached the limit for that type",
+                ["type"],
+                registry=reg,
+            ),
+            conflicts=Counter(
+                "leadline_enricher_identity_conflicts",
+                "Events whose persons each hold a different email or user_id (recorded, not merged)",
+                registry=reg,
+            ),
+            identity_changes=Counter(
+                "leadline_enricher_identity_changes", "Identity changes published", ["kind"], registry=reg
             ),
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
-from leadline_shared.config import CommonSettings, setting
+from leadline_shared.config import CommonSettings, ConfigError, setting
 
 
 @dataclass(frozen=True)
@@ -22,12 +22,52 @@ class EnricherSettings(CommonSettings):
     instance_id: str = setting(
         "", "INSTANCE_ID", "this replica's name in its transactional id (empty: host name)"
     )
-    batch_max: int = setting(500, "ENRICHER_BATCH_MAX", "most raw events handled in one transaction")
+    batch_max: int = setting(2000, "ENRICHER_BATCH_MAX", "most raw events handled in one transaction")
+    identity_blocked: tuple[str, ...] = setting(
+        (),
+        "IDENTITY_BLOCKED",
+        "identifier values that never count, besides the built-in list (comma-separated)",
+    )
+    limit_email: int = setting(5, "IDENTITY_LIMIT_EMAIL", "most emails one person may hold")
+    limit_phone: int = setting(5, "IDENTITY_LIMIT_PHONE", "most phone numbers one person may hold")
+    limit_user_id: int = setting(1, "IDENTITY_LIMIT_USER_ID", "most user ids one person may hold")
+    limit_anon_id: int = setting(200, "IDENTITY_LIMIT_ANON_ID", "most visitor cookies one person may hold")
+    phone_region: str = setting(
+        "", "PHONE_REGION", "region for phone numbers written without +country code, e.g. DE (empty: none)"
+    )
+    identity_cache: int = setting(
+        200000, "IDENTITY_CACHE", "identifiers kept in the enricher's in-process cache"
+    )
+    geoip_db: str = setting("", "GEOIP_DB", "path of a MaxMind-format GeoIP database (empty: no geo lookup)")
+    scanner_seconds: float = setting(
+        10.0, "SCANNER_SECONDS", "an email link clicked this soon after the send counts as a link scanner"
+    )
+    internal_hosts: tuple[str, ...] = setting(
+        (), "INTERNAL_HOSTS", "the site's own hosts, whose referrers count as internal (comma-separated)"
+    )
 
     @property
     def replica(self) -> str:
         """This replica's stable name: a restarted pod keeps it, so its old transactions get fenced."""
         return self.instance_id or socket.gethostname()
+
+    def validate(self) -> None:
+        """Limits below zero make no sense."""
+        super().validate()
+        for name in ("limit_email", "limit_phone", "limit_user_id", "limit_anon_id", "identity_cache"):
+            if getattr(self, name) < 0:
+                var = self.__dataclass_fields__[name].metadata["env"]
+                raise ConfigError(f"{var}={getattr(self, name)!r}: must be ≥ 0")
+
+    @property
+    def limits(self) -> dict[str, int]:
+        """Most identifiers of each type one person may hold."""
+        return {
+            "email": self.limit_email,
+            "phone": self.limit_phone,
+            "user_id": self.limit_user_id,
+            "anon_id": self.limit_anon_id,
+        }
 
     @property
     def dsn(self) -> str:

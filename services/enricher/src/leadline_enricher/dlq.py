@@ -1,0 +1,79 @@
+"""``leadline dlq replay``: send dead letters back to capture.raw.v1 once the cause is fixed.
+
+Reads capture.dlq.v1 from a given offset (default: the beginning) up to its end as it was when the command
+started, and re-publishes each message with its original key; the enricher then processes it again (and dead-
+letters it again if it is still bad). Events are deduplicated downstream by event_id, so replaying a range
+twice does no harm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from leadline_enricher.settings import EnricherSettings
+from leadline_shared import config, kafka
+
+
+async def replay(bootstrap: str, topics: kafka.Topics, from_offset: int = 0, limit: int | None = None) -> int:
+    """Re-publish dead letters from ``from_offset`` on (every DLQ partition); returns how many."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, isolation_level="read_committed"
+    )
+    await consumer.start()
+    producer = kafka.producer(bootstrap)
+    await producer.start()
+    sent = 0
+    try:
+        partitions = [
+            TopicPartition(topics.dlq, p) for p in sorted(consumer.partitions_for_topic(topics.dlq) or [])
+        ]
+        if not partitions:
+            await consumer.topics()  # metadata not loaded yet
+            partitions = [
+                TopicPartition(topics.dlq, p) for p in sorted(consumer.partitions_for_topic(topics.dlq) or [])
+            ]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            consumer.seek(tp, from_offset)
+        remaining = {tp for tp in partitions if ends[tp] > from_offset}
+        while remaining and (limit is None or sent < limit):
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, records in batch.items():
+                for record in records:
+                    if record.offset >= ends[tp] or (limit is not None and sent >= limit):
+                        remaining.discard(tp)
+                        break
+                    headers = [("replayed_from", f"{tp.partition}:{record.offset}".encode())]
+                    await producer.send(topics.raw, record.value, key=record.key or None, headers=headers)
+                    sent += 1
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+        await producer.flush()
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return sent
+
+
+def run(args: argparse.Namespace) -> int:
+    """Replay with the enricher's settings (bootstrap servers and topic prefix)."""
+    settings = config.load(EnricherSettings)
+    topics = kafka.Topics.with_prefix(settings.topic_prefix)
+    count = asyncio.run(replay(settings.kafka_bootstrap, topics, args.from_offset, args.limit))
+    print(f"replayed {count} dead letters from {topics.dlq} to {topics.raw}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add ``leadline dlq replay``."""
+    parser = subparsers.add_parser("dlq", help="dead letters of the enricher")
+    sub = parser.add_subparsers(dest="dlq_command", metavar="ACTION", required=True)
+    rep = sub.add_parser("replay", help="re-publish dead letters to the raw topic")
+    rep.add_argument("--from-offset", type=int, default=0, help="first DLQ offset to replay (default 0)")
+    rep.add_argument("--limit", type=int, default=None, help="replay at most this many")
+    rep.set_defaults(func=run)

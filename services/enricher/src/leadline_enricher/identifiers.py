@@ -1,0 +1,112 @@
+"""Which identifiers an event carries, in canonical form (ARCHITECTURE.md §4).
+
+Emails are trimmed, lower-cased and syntax-checked (email-validator, no DNS); phones become E.164
+(phonenumbers). A value that is blocked, malformed or erased never counts as an identifier: it cannot join
+two people, and it cannot rebuild an erased one. Normalising is cached because the same few values repeat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import email_validator
+import phonenumbers
+
+from leadline_shared.events import IDENTIFIER_TYPES, RawEvent
+
+Ident = tuple[str, str]  # (type, canonical value)
+
+STRENGTH: tuple[str, ...] = (*IDENTIFIER_TYPES, "anon_id")
+"""Strongest first: the event stays on the person of its strongest identifier when persons conflict."""
+
+CONFLICTING_TYPES = ("email", "user_id")
+"""Two persons that both hold identifiers of one of these types are never merged automatically."""
+
+BUILTIN_BLOCKED = frozenset(
+    {"", "null", "undefined", "anonymous", "none", "0", "-1", "[object object]", "nan", "n/a"}
+)
+DEFAULT_LIMITS = {"email": 5, "phone": 5, "user_id": 1, "anon_id": 200}
+
+
+@dataclass(frozen=True)
+class IdentifierRules:
+    """What counts as an identifier: blocked values, per-person limits, the phone numbers' default region."""
+
+    blocked: frozenset[str] = BUILTIN_BLOCKED
+    limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
+    phone_region: str | None = None
+
+    @classmethod
+    def create(
+        cls, extra_blocked: tuple[str, ...] = (), limits: dict[str, int] | None = None, phone_region: str = ""
+    ) -> IdentifierRules:
+        """The built-in blocked values plus the configured ones (compared lower-cased)."""
+        return cls(
+            blocked=BUILTIN_BLOCKED | {v.strip().lower() for v in extra_blocked},
+            limits={**DEFAULT_LIMITS, **(limits or {})},
+            phone_region=phone_region.upper() or None,
+        )
+
+    def limit(self, kind: str) -> int | None:
+        """Most identifiers of ``kind`` one person may hold (None: no limit)."""
+        return self.limits.get(kind)
+
+
+@lru_cache(maxsize=65536)
+def normalise_email(raw: str) -> str | None:
+    """The canonical email (trimmed, lower-cased) or None when it is not an address at all."""
+    value = raw.strip().lower()
+    try:
+        email_validator.validate_email(value, check_deliverability=False)
+    except email_validator.EmailNotValidError:
+        return None
+    return value
+
+
+@lru_cache(maxsize=65536)
+def normalise_phone(raw: str, region: str | None) -> str | None:
+    """The number in E.164, or None when it cannot be a phone number."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise(kind: str, raw: str, rules: IdentifierRules) -> str | None:
+    """The canonical value of one identifier, None when it must not count."""
+    value = raw.strip()
+    if value.lower() in rules.blocked or len(value) > 512:
+        return None
+    if kind == "email":
+        canonical = normalise_email(value)
+    elif kind == "phone":
+        canonical = normalise_phone(value, rules.phone_region)
+    else:
+        canonical = value
+    if canonical is None or canonical.lower() in rules.blocked:
+        return None
+    return canonical
+
+
+def identifiers_of(event: RawEvent, rules: IdentifierRules) -> list[Ident]:
+    """The event's usable identifiers, strongest first."""
+    found: list[Ident] = []
+    ids = event.ids
+    if ids:
+        for kind in IDENTIFIER_TYPES:
+            raw = ids.get(kind)
+            if raw is not None and (value := normalise(kind, raw, rules)) is not None:
+                found.append((kind, value))
+    if event.anon_id is not None and (anon := normalise("anon_id", event.anon_id, rules)) is not None:
+        found.append(("anon_id", anon))
+    return found
+
+
+def digest(ident: Ident) -> bytes:
+    """What a tombstone keeps of an erased identifier: a hash, never the value itself."""
+    return hashlib.sha256(f"{ident[0]}\x00{ident[1]}".encode()).digest()

@@ -1,0 +1,78 @@
+"""The identity graph's SQL, in one place (tables in migrations/)."""
+
+from __future__ import annotations
+
+LOOKUP = """
+SELECT q.type, q.value, i.person_id::text, t.digest IS NOT NULL
+FROM unnest($1::text[], $2::text[], $3::bytea[]) AS q(type, value, digest)
+LEFT JOIN identifiers i ON i.type = q.type AND i.value = q.value
+LEFT JOIN tombstones t ON t.type = q.type AND t.digest = q.digest
+WHERE i.person_id IS NOT NULL OR t.digest IS NOT NULL
+"""
+
+OWNERS = """
+SELECT i.type, i.value, i.person_id::text
+FROM identifiers i JOIN unnest($1::text[], $2::text[]) AS q(type, value) ON i.type = q.type AND i.value = q.value
+"""
+
+CREATE_PERSONS = """
+WITH p AS (INSERT INTO persons (person_id) SELECT DISTINCT unnest($4::uuid[]))
+INSERT INTO identifiers (type, value, person_id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[])
+ON CONFLICT (type, value) DO NOTHING
+"""
+
+ATTACH = """
+INSERT INTO identifiers (type, value, person_id) SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[])
+ON CONFLICT (type, value) DO NOTHING
+"""
+
+NEW_PERSON = "INSERT INTO persons (person_id) VALUES ($1)"
+
+DROP_PERSON = "DELETE FROM persons WHERE person_id = $1"
+
+CLAIM = """
+INSERT INTO identifiers (type, value, person_id) VALUES ($1, $2, $3)
+ON CONFLICT (type, value) DO NOTHING RETURNING person_id
+"""
+
+LOCK_PERSONS = "SELECT person_id FROM persons WHERE person_id = ANY($1::uuid[]) ORDER BY person_id FOR UPDATE"
+
+COUNTS = """
+SELECT person_id::text, type, count(*) FROM identifiers
+WHERE person_id = ANY($1::uuid[]) GROUP BY person_id, type
+"""
+
+MERGE_IDENTIFIERS = "UPDATE identifiers SET person_id = $1 WHERE person_id = $2"
+
+MERGE_PERSON = "UPDATE persons SET merged_into = $1 WHERE person_id = $2 OR merged_into = $2"
+
+CONFLICT = """
+INSERT INTO conflicts (person_a, person_b, identifier_type, event_id) VALUES ($1, $2, $3, $4)
+ON CONFLICT (person_a, person_b) DO UPDATE SET seen = conflicts.seen + 1, last_seen = now()
+"""
+
+RECORD_CHANGE = """
+INSERT INTO changes (change_id, kind, person_id, merged, at) VALUES ($1, $2, $3, $4::uuid[], $5::timestamptz)
+"""
+
+UNPUBLISHED = """
+SELECT change_id::text, kind, person_id::text, merged::text[], at FROM changes
+WHERE published_at IS NULL ORDER BY at LIMIT $1
+"""
+
+MARK_PUBLISHED = "UPDATE changes SET published_at = now() WHERE change_id = ANY($1::uuid[])"
+
+PERSON_OF = "SELECT person_id::text FROM identifiers WHERE type = $1 AND value = $2"
+
+SURVIVOR = "SELECT coalesce(merged_into, person_id)::text FROM persons WHERE person_id = $1"
+
+PERSON_AND_MERGED = "SELECT person_id FROM persons WHERE person_id = $1 OR merged_into = $1"
+
+ERASE_IDENTIFIERS = "DELETE FROM identifiers WHERE person_id = ANY($1::uuid[]) RETURNING type, value"
+
+TOMBSTONE = """
+INSERT INTO tombstones (type, digest) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING
+"""
+
+MARK_ERASED = "UPDATE persons SET erased_at = now() WHERE person_id = ANY($1::uuid[])"
