@@ -7,6 +7,8 @@ docs/benchmarks.md, which is what people read to decide whether the collector is
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
 import sys
 import textwrap
 import uuid
@@ -256,3 +258,74 @@ def test_modules_run_or_report_why_not(fake_package: str) -> None:
     assert "must be a number" in (outcome["malformed"].error or "")
     assert outcome["broken_import"].status == "error"
     assert "leadline_module_that_does_not_exist" in (outcome["broken_import"].error or "")
+
+
+class _FakeStack:
+    """Stands in for leadline_localstack: records what the harness starts and stops."""
+
+    def __init__(self, kafka_running: bool, pg_running: bool) -> None:
+        self.kafka_up = kafka_running
+        self.pg_up = pg_running
+        self.calls: list[str] = []
+
+    def kafka_running(self, run_dir: Path) -> bool:
+        return self.kafka_up
+
+    def postgres_running(self, run_dir: Path) -> bool:
+        return self.pg_up
+
+    def start_kafka(self, run_dir: Path) -> str:
+        self.calls.append("start_kafka")
+        return "127.0.0.1:9092"
+
+    def start_postgres(self, run_dir: Path) -> str:
+        self.calls.append("start_postgres")
+        return "postgresql://postgres@127.0.0.1:5432/leadline"
+
+    def stop_kafka(self, run_dir: Path) -> None:
+        self.calls.append("stop_kafka")
+
+    def stop_postgres(self, run_dir: Path) -> None:
+        self.calls.append("stop_postgres")
+
+
+def _patch_stack(monkeypatch: pytest.MonkeyPatch, fake: _FakeStack) -> None:
+    from leadline_localstack import kafka as local_kafka
+    from leadline_localstack import postgres as local_pg
+
+    for name in ("kafka_running", "start_kafka", "stop_kafka"):
+        monkeypatch.setattr(local_kafka, name, getattr(fake, name))
+    for name in ("postgres_running", "start_postgres", "stop_postgres"):
+        monkeypatch.setattr(local_pg, name, getattr(fake, name))
+
+
+def test_stack_started_by_the_bench_is_stopped_afterwards(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """make bench on a machine with nothing running leaves nothing running behind."""
+    fake = _FakeStack(kafka_running=False, pg_running=False)
+    _patch_stack(monkeypatch, fake)
+    with harness.local_stack(tmp_path) as (bootstrap, dsn):
+        assert bootstrap == "127.0.0.1:9092"
+        assert dsn.startswith("postgresql://")
+    assert fake.calls == ["start_kafka", "start_postgres", "stop_postgres", "stop_kafka"]
+
+
+def test_stack_that_was_already_running_is_left_alone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A stack other people use (make up, the test fixtures) is reused and never stopped, even on failure."""
+    fake = _FakeStack(kafka_running=True, pg_running=True)
+    _patch_stack(monkeypatch, fake)
+    with pytest.raises(RuntimeError, match="bench failed"), harness.local_stack(tmp_path):
+        raise RuntimeError("bench failed")
+    assert "stop_kafka" not in fake.calls
+    assert "stop_postgres" not in fake.calls
+
+
+def test_missing_wrk_without_root_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without root the harness cannot apt-get wrk, and says how to install it instead of failing obscurely."""
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(harness.WrkError, match="apt-get install -y wrk"):
+        harness.ensure_wrk()
