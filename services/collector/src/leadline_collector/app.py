@@ -1,4 +1,4 @@
-"""The collector's app factory: routes, the sink, ops endpoints."""
+"""The collector's app factory: every capture route, the sink, the site configuration, ops endpoints."""
 
 from __future__ import annotations
 
@@ -9,24 +9,36 @@ from pathlib import Path
 
 from aiohttp import web
 
-from leadline_collector import pixel
+from leadline_collector import affiliate, beacon, cors, forms, links, pixel, segment, snippet
+from leadline_collector.demo_page import make_demo_handler
 from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.publisher import Publisher
+from leadline_collector.ratelimit import RateLimiter
 from leadline_collector.settings import CollectorSettings
+from leadline_collector.siteconfig_store import SiteConfigStore
 from leadline_collector.spool import Spool
 from leadline_shared import kafka
 from leadline_shared.http import add_check, add_ops_routes
+from leadline_shared.signing import KeyRing
 
 log = logging.getLogger(__name__)
 SINK = web.AppKey("sink", Publisher)
+SITES = web.AppKey("sites", SiteConfigStore)
 SETTINGS = web.AppKey("settings", CollectorSettings)
 
 
+def prefixes(settings: CollectorSettings) -> tuple[str, ...]:
+    """Path prefixes the capture routes answer under: the root, and the first-party prefix if set."""
+    extra = settings.path_prefix.rstrip("/")
+    return ("", extra) if extra else ("",)
+
+
 def create_app(settings: CollectorSettings) -> web.Application:
-    """Build the collector; Kafka and the spool are opened in a cleanup context when the app starts."""
+    """Build the collector; Kafka, the spool and the config follower start in cleanup contexts."""
     topics = kafka.Topics.with_prefix(settings.topic_prefix)
     metrics = CollectorMetrics.create()
-    spool = Spool(Path(settings.spool_dir), settings.spool_max_mb * 1024 * 1024)
+    spool_dir = Path(settings.spool_dir)
+    spool = Spool(spool_dir / "events", settings.spool_max_mb * 1024 * 1024)
     sink = Publisher(
         settings.kafka_bootstrap,
         topics.raw,
@@ -35,9 +47,14 @@ def create_app(settings: CollectorSettings) -> web.Application:
         deadline=settings.publish_timeout,
         linger=settings.linger_ms / 1000,
     )
-    app = web.Application(client_max_size=settings.body_max_kb * 1024)
-    app[SETTINGS] = settings
-    app[SINK] = sink
+    sites = SiteConfigStore(settings.kafka_bootstrap, topics.config, spool_dir / "site-config.json")
+    keys = KeyRing.parse(settings.link_keys)
+    body_limit = settings.body_max_kb * 1024
+    app = web.Application(
+        client_max_size=max(body_limit, settings.batch_max_kb * 1024),
+        middlewares=[cors.middleware(prefixes(settings))],
+    )
+    app[SETTINGS], app[SINK], app[SITES] = settings, sink, sites
     add_ops_routes(app, metrics.registry)
     add_check(app, "sink", sink.is_healthy)
 
@@ -53,9 +70,63 @@ def create_app(settings: CollectorSettings) -> web.Application:
         yield
         await sink.stop()
 
-    app.cleanup_ctx.append(sink_ctx)
-    handler = pixel.make_handler(sink, metrics, settings.cookie_domain)
-    prefixes = {""} | ({settings.path_prefix.rstrip("/")} if settings.path_prefix else set())
-    for prefix in sorted(prefixes):
-        app.router.add_get(f"{prefix}/p.gif", handler)
+    async def sites_ctx(app: web.Application) -> AsyncIterator[None]:
+        await sites.start()
+        yield
+        await sites.stop()
+
+    app.cleanup_ctx.extend([sink_ctx, sites_ctx])
+    if not keys:
+        log.warning("LEADLINE_LINK_KEYS is empty: email links and open pixels will be refused")
+
+    per_minute = 60.0
+    open_handler, click_handler = links.make_handlers(sink, keys, metrics, settings.cookie_domain)
+    snip = snippet.load_snippet()
+    handlers = {
+        ("GET", "/p.gif"): pixel.make_handler(sink, metrics, settings.cookie_domain),
+        ("GET", "/o/{token}.gif"): open_handler,
+        ("GET", "/c/{token}"): click_handler,
+        ("GET", "/a/{affiliate_id}/{ad_id}"): affiliate.make_handler(
+            sink, sites, metrics, settings.cookie_domain
+        ),
+        ("POST", "/f/{form_key}"): forms.make_handler(
+            sink,
+            sites,
+            metrics,
+            cookie_domain=settings.cookie_domain,
+            default_region=settings.default_region,
+            per_ip=RateLimiter(settings.form_rate_per_ip / per_minute, burst=settings.form_rate_per_ip * 2),
+            per_form=RateLimiter(
+                settings.form_rate_per_form / per_minute, burst=settings.form_rate_per_form / 6
+            ),
+        ),
+        ("POST", "/e"): beacon.make_handler(
+            sink,
+            metrics,
+            cookie_domain=settings.cookie_domain,
+            default_region=settings.default_region,
+            body_limit=body_limit,
+        ),
+        ("POST", "/v1/{call:track|identify|page|screen|group|alias|batch}"): segment.make_handler(
+            sink,
+            sites,
+            metrics,
+            default_region=settings.default_region,
+            body_limit=settings.batch_max_kb * 1024,
+        ),
+        ("GET", "/s.js"): snippet_handler(snip),
+        ("GET", "/demo"): make_demo_handler(keys, sites),
+    }
+    for prefix in prefixes(settings):
+        for (method, path), handler in handlers.items():
+            app.router.add_route(method, prefix + path, handler)
     return app
+
+
+def snippet_handler(snip: snippet.Snippet) -> pixel.Handler:
+    """``GET /s.js``: the capture snippet, cached by ETag."""
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        return snippet.response(request, snip)
+
+    return serve

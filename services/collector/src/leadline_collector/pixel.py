@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import base64
-import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from leadline_collector.context import request_context
 from leadline_collector.metrics import CollectorMetrics
-from leadline_collector.sink import Sink, SinkUnavailable
+from leadline_collector.sink import Sink, store_or_count
 from leadline_collector.visitor import set_cookie, visitor_id
 from leadline_shared.events import RawEvent, utc_now_iso
 from leadline_shared.ids import event_id_from
 
-log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _RESERVED = {"url", "ref", "title", "e", "eid", "sent_at"}
@@ -46,12 +44,7 @@ def make_handler(sink: Sink, metrics: CollectorMetrics, cookie_domain: str) -> H
     async def pixel(request: web.Request) -> web.StreamResponse:
         anon_id, _is_new = visitor_id(request)
         event = pixel_event(request, anon_id)
-        try:
-            await sink.store(event)
-            metrics.events.labels(type=event.type, source="pixel").inc()
-        except SinkUnavailable:
-            metrics.dropped.labels(source="pixel").inc()
-            log.warning("pixel event dropped: sink unavailable")
+        await store_or_count(sink, metrics, event)
         response = web.Response(
             body=GIF, content_type="image/gif", headers={"Cache-Control": "no-store, max-age=0"}
         )

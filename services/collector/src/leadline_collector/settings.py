@@ -30,3 +30,11 @@ class CollectorSettings(CommonSettings):
         1024, "SPOOL_MAX_MB", "spool size cap; when full, forms get 503 and pixels drop"
     )
     body_max_kb: int = setting(64, "BODY_MAX_KB", "largest request body accepted (413 above)")
+    batch_max_kb: int = setting(512, "BATCH_MAX_KB", "largest Segment /v1/batch body accepted")
+    default_region: str = setting(
+        "US", "DEFAULT_REGION", "region for phone numbers typed without a country code"
+    )
+    form_rate_per_ip: float = setting(
+        10.0, "FORM_RATE_PER_IP", "form posts per minute one IP may make (bursts of twice that)"
+    )
+    form_rate_per_form: float = setting(600.0, "FORM_RATE_PER_FORM", "form posts per minute one form accepts")

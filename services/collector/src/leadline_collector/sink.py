@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.publisher import SinkUnavailable
 from leadline_shared.events import RawEvent
 
-__all__ = ["Sink", "SinkUnavailable"]
+__all__ = ["Sink", "SinkUnavailable", "store_or_count"]
 
 
 class Sink(Protocol):
@@ -18,3 +19,14 @@ class Sink(Protocol):
 
     async def is_healthy(self) -> bool:
         """Whether the sink can take events now (drives /readyz)."""
+
+
+async def store_or_count(sink: Sink, metrics: CollectorMetrics, event: RawEvent) -> bool:
+    """Fire-and-forget capture (pixels, clicks, beacons): the visitor is answered either way; a drop is counted."""
+    try:
+        await sink.store(event)
+    except SinkUnavailable:
+        metrics.dropped.labels(source=event.source).inc()
+        return False
+    metrics.events.labels(type=event.type, source=event.source).inc()
+    return True

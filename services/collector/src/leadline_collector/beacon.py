@@ -1,0 +1,155 @@
+"""``POST /e``: batched events from the capture snippet (fetch with JSON, or sendBeacon with text/plain).
+
+Each item carries the snippet's own event id, so a batch retried after a lost answer is deduplicated
+downstream. Bad items are counted and skipped; the rest of the batch is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from leadline_collector import normalize
+from leadline_collector.bodies import BodyError, read_json
+from leadline_collector.context import request_context
+from leadline_collector.metrics import CollectorMetrics
+from leadline_collector.sink import Sink, store_or_count
+from leadline_collector.visitor import privacy_opt_out, set_cookie, visitor_id
+from leadline_shared.events import RawEvent, utc_now_iso
+from leadline_shared.http import problem
+from leadline_shared.ids import event_id_from
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_ITEMS = 100
+TYPES = {
+    "page_view": "page_view",
+    "page": "page_view",
+    "track": "track",
+    "identify": "identify",
+    "form_submit": "form_submit",
+}
+
+
+def _text(value: Any, limit: int) -> str | None:
+    return value[:limit] if isinstance(value, str) and value else None
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def identifiers(traits: dict[str, Any], default_region: str) -> dict[str, str]:
+    """Usable identifiers from identify traits; values that do not parse are left out."""
+    ids: dict[str, str] = {}
+    for name, fn in (("email", normalize.email), ("phone", lambda v: normalize.phone(v, default_region))):
+        value = traits.get(name)
+        if isinstance(value, str) and value.strip():
+            with contextlib.suppress(normalize.InvalidValue):
+                ids[name] = fn(value)
+    if isinstance(traits.get("user_id"), str | int) and str(traits["user_id"]).strip():
+        ids["user_id"] = str(traits["user_id"])[:200]
+    return ids
+
+
+def item_event(
+    request: web.Request,
+    item: dict[str, Any],
+    anon_id: str | None,
+    sent_at: str | None,
+    default_region: str,
+    opted_out: bool,
+) -> RawEvent | None:
+    """One snippet item as a raw event, or None when it is unusable."""
+    kind = TYPES.get(str(item.get("type", "")))
+    if kind is None:
+        return None
+    properties: dict[str, Any] = dict(_obj(item.get("props")))
+    if kind == "track":
+        name = _text(item.get("name"), 128)
+        if name is None:
+            return None
+        properties["event"] = name
+    context = request_context(
+        request, _text(item.get("url"), 2048), _text(item.get("ref"), 2048), _text(item.get("title"), 512)
+    )
+    consent = item.get("consent")
+    if isinstance(consent, dict):
+        context["consent"] = context.get("consent", {}) | {
+            k: bool(v) for k, v in consent.items() if k in ("analytics", "marketing", "dnt", "gpc")
+        }
+    traits = _obj(item.get("traits"))
+    ids = {} if opted_out else identifiers(traits, default_region)
+    if kind == "identify" and not opted_out:
+        properties["traits"] = {k: v for k, v in traits.items() if isinstance(v, str | int | float | bool)}
+    form = None
+    if kind == "form_submit" and isinstance(item.get("form"), dict):
+        fields = _obj(item["form"].get("fields"))
+        form = {
+            "key": str(item["form"].get("id") or "auto")[:200],
+            "fields": {} if opted_out else {str(k)[:100]: str(v)[:2000] for k, v in fields.items()},
+        }
+        if not opted_out:
+            ids |= identifiers(fields, default_region)
+    return RawEvent(
+        event_id=event_id_from(_text(item.get("id"), 64)),
+        type=kind,
+        source="beacon",
+        received_at=utc_now_iso(),
+        sent_at=sent_at,
+        occurred_at=_text(item.get("ts"), 40),
+        anon_id=anon_id,
+        ids=ids,
+        context=context,
+        properties=properties,
+        form=form,
+    )
+
+
+def make_handler(
+    sink: Sink, metrics: CollectorMetrics, *, cookie_domain: str, default_region: str, body_limit: int
+) -> Handler:
+    """The beacon route."""
+
+    async def beacon(request: web.Request) -> web.StreamResponse:
+        try:
+            body = await read_json(request, body_limit, allow_text_plain=True)
+        except BodyError as exc:
+            metrics.rejected.labels(endpoint="beacon", reason=str(exc.status)).inc()
+            return problem(exc.status, "Bad beacon", exc.detail)
+        sent_at = None
+        if isinstance(body, dict):
+            sent_at = _text(body.get("sent_at"), 40)
+            body = body.get("batch")
+        if not isinstance(body, list) or len(body) > MAX_ITEMS:
+            metrics.rejected.labels(endpoint="beacon", reason="shape").inc()
+            return problem(
+                400, "Bad beacon", f"send a JSON array (or {{'batch': [...]}}) of at most {MAX_ITEMS} events"
+            )
+        items = [i for i in body if isinstance(i, dict)]
+        opted_out = privacy_opt_out(request) or any(
+            isinstance(i.get("consent"), dict) and (i["consent"].get("dnt") or i["consent"].get("gpc"))
+            for i in items
+        )
+        no_cookie = opted_out or any(
+            isinstance(i.get("consent"), dict) and i["consent"].get("analytics") is False for i in items
+        )
+        anon_id, _ = visitor_id(request)
+        if no_cookie and request.cookies.get("ll_vid") is None:
+            anon_id = None
+        accepted = 0
+        for item in items:
+            event = item_event(request, item, anon_id, sent_at, default_region, opted_out)
+            if event is not None and await store_or_count(sink, metrics, event):
+                accepted += 1
+        rejected = len(body) - accepted
+        if rejected:
+            metrics.rejected.labels(endpoint="beacon", reason="item").inc(rejected)
+        response = web.json_response({"accepted": accepted, "rejected": rejected})
+        if anon_id and not no_cookie:
+            set_cookie(response, request, anon_id, cookie_domain)
+        return response
+
+    return beacon
