@@ -1,4 +1,9 @@
-"""The REST API under /api/v1: bearer-token auth, problem+json errors, cursor pagination."""
+"""The REST API under /api/v1: bearer-token auth, role checks, problem+json errors, cursor pagination.
+
+Operations are declared in the modules that implement them (persons.py, catalog.py, links.py and here) on one
+:class:`~leadline_crm.openapi.Registry`; :func:`add_routes` installs them with :func:`guard`, which checks the
+caller's role and validates the body against the operation's JSON Schema before the handler runs.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import binascii
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -14,22 +20,46 @@ import orjson
 from aiohttp import web
 
 from leadline_crm import queries
-from leadline_crm.auth import role_of
+from leadline_crm.auth import Caller, caller_of
+from leadline_crm.openapi import ROLES_ALL, Operation, Param, Registry
 from leadline_shared.http import problem
 
 POOL = web.AppKey("crm_pool", asyncpg.Pool)
 ROLE = web.RequestKey("role", str)
+CALLER = web.RequestKey("caller", Caller)
+BODY = web.RequestKey("body", dict[str, Any])
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-READ_ROLES = frozenset({"admin", "sales", "marketing", "service", "read_only"})
+READ_ROLES = ROLES_ALL
+API = Registry()
+LIMIT = Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "page size")
+CURSOR = Param("cursor", "query", {"type": "string"}, "the `next` value of the previous page")
 
 
 class BadRequest(Exception):
     """Input the API rejects with 422 and a detail naming the parameter."""
 
 
+class Conflict(Exception):
+    """A 409: the request collides with an existing record (named in ``extra``)."""
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.extra = extra
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, uuid.UUID):  # asyncpg's own UUID class, which orjson does not know
+        return str(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
 def json_response(doc: Any, status: int = 200) -> web.Response:
-    """JSON encoded with orjson (datetimes as ISO 8601)."""
-    return web.Response(body=orjson.dumps(doc), status=status, content_type="application/json")
+    """JSON encoded with orjson (datetimes as ISO 8601, UUIDs as strings, money as numbers)."""
+    return web.Response(
+        body=orjson.dumps(doc, default=_default), status=status, content_type="application/json"
+    )
 
 
 @web.middleware
@@ -37,14 +67,25 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     """Authenticate /api/v1 calls and turn errors into problem documents."""
     if not request.path.startswith("/api/v1/"):
         return await handler(request)
-    role = await role_of(request.app[POOL], request)
-    if isinstance(role, web.Response):
-        return role
-    request[ROLE] = role
+    caller = await caller_of(request.app[POOL], request)
+    if isinstance(caller, web.Response):
+        return caller
+    request[CALLER] = caller
+    request[ROLE] = caller.role
     try:
         return await handler(request)
     except BadRequest as exc:
         return problem(422, "Unprocessable request", str(exc))
+    except Conflict as exc:
+        return problem(409, "Conflict", str(exc), **exc.extra)
+    except asyncpg.UniqueViolationError as exc:
+        return problem(409, "Conflict", f"already exists ({exc.constraint_name or 'unique key'})")
+    except asyncpg.ForeignKeyViolationError as exc:
+        return problem(
+            422, "Unprocessable request", f"refers to a record that does not exist ({exc.constraint_name})"
+        )
+    except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError) as exc:
+        return problem(422, "Unprocessable request", f"invalid value: {type(exc).__name__}")
     except web.HTTPException as exc:
         if exc.status >= 400:
             return problem(
@@ -82,6 +123,54 @@ def page_limit(request: web.Request, default: int = 50, maximum: int = 500) -> i
     return int(raw)
 
 
+async def read_body(request: web.Request, op: Operation) -> dict[str, Any]:
+    """The JSON body, validated against the operation's schema (422 naming the first offending field)."""
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise BadRequest("the body is not valid JSON") from None
+    errors = list(op.validator.iter_errors(body)) if op.validator is not None else []
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.instance_path) or "body"
+        raise BadRequest(f"{where}: {first.message}"[:500])
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def guard(op: Operation) -> Handler:
+    """The handler of ``op`` behind its role check and body validation."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        require(request, op.roles)
+        if op.body is not None:
+            request[BODY] = await read_body(request, op)
+        return await op.handler(request)
+
+    handler.__doc__ = op.handler.__doc__
+    return handler
+
+
+def uuid_param(request: web.Request, name: str = "id") -> uuid.UUID:
+    """A UUID path parameter; 404 when it is not one (no such record can exist)."""
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        raise web.HTTPNotFound(text=f"no such {name}") from None
+
+
+def query_uuid(request: web.Request, name: str) -> uuid.UUID | None:
+    """An optional UUID query parameter; 422 when malformed."""
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a UUID") from None
+
+
 async def list_events(request: web.Request) -> web.Response:
     """GET /api/v1/events?anon_id=…|person_id=…: raw touchpoints, newest first."""
     require(request, READ_ROLES)
@@ -109,6 +198,37 @@ async def list_events(request: web.Request) -> web.Response:
     return json_response({"items": items, "next": nxt})
 
 
+API.add(
+    Operation(
+        "GET",
+        "/api/v1/events",
+        list_events,
+        "Raw touchpoints of a visitor (anon_id) or a person (person_id), newest first",
+        READ_ROLES,
+        "events",
+        params=(
+            Param("anon_id", "query", {"type": "string"}, "the visitor cookie"),
+            Param("person_id", "query", {"type": "string", "format": "uuid"}, "the person"),
+            LIMIT,
+            CURSOR,
+        ),
+    )
+)
+
+
 def add_routes(app: web.Application) -> None:
-    """Install the API routes."""
-    app.router.add_get("/api/v1/events", list_events)
+    """Install every declared operation, the OpenAPI document and the docs page."""
+    from leadline_crm import catalog, links, persons  # noqa: F401  (they declare their operations on API)
+
+    API.install(app, guard)
+
+    async def openapi_json(request: web.Request) -> web.Response:
+        """The OpenAPI 3 document, generated from the declared operations."""
+        return json_response(API.document("Leadline crm-core API", "1"))
+
+    async def docs(request: web.Request) -> web.Response:
+        """A readable list of the operations (no external assets)."""
+        return web.Response(text=API.docs_page("Leadline crm-core API"), content_type="text/html")
+
+    app.router.add_get("/api/openapi.json", openapi_json)
+    app.router.add_get("/api/docs", docs)

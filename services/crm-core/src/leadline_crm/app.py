@@ -8,12 +8,15 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from leadline_crm import api
+from leadline_crm import api, catalog
 from leadline_crm.ingest import Ingestor
+from leadline_crm.links import KEYRING
+from leadline_crm.publish import PUBLISHER, ConfigPublisher
 from leadline_crm.settings import CrmSettings
 from leadline_shared import kafka, pg
 from leadline_shared.http import add_check, add_ops_routes
 from leadline_shared.service import background, watch_task
+from leadline_shared.signing import KeyRing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -23,6 +26,7 @@ def create_app(settings: CrmSettings) -> web.Application:
     topics = kafka.Topics.with_prefix(settings.topic_prefix)
     registry = CollectorRegistry()
     app = web.Application(middlewares=[api.api_middleware], client_max_size=1024 * 1024)
+    app[KEYRING] = KeyRing.parse(settings.link_keys)
     add_ops_routes(app, registry)
     api.add_routes(app)
 
@@ -34,9 +38,22 @@ def create_app(settings: CrmSettings) -> web.Application:
         yield
         await pool.close()
 
-    async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
+    async def publisher_ctx(app: web.Application) -> AsyncIterator[None]:
         if settings.create_topics:
             await kafka.ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions)
+        producer = kafka.producer(settings.kafka_bootstrap)
+        await producer.start()
+        publisher = ConfigPublisher(producer, topics.config)
+        app[PUBLISHER] = publisher
+        add_check(app, "config", publisher.healthy)
+        try:
+            await publisher.put_all(await catalog.config_entries(app[api.POOL]))
+            async with background("config-retry", publisher.retry_forever()):
+                yield
+        finally:
+            await producer.stop()
+
+    async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
         ingestor = Ingestor(
             bootstrap=settings.kafka_bootstrap,
             topics=topics,
@@ -54,5 +71,5 @@ def create_app(settings: CrmSettings) -> web.Application:
         finally:
             await ingestor.stop()
 
-    app.cleanup_ctx.extend([pool_ctx, ingest_ctx])
+    app.cleanup_ctx.extend([pool_ctx, publisher_ctx, ingest_ctx])
     return app

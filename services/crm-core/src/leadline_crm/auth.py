@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
+from dataclasses import dataclass
 
 import asyncpg
 from aiohttp import web
@@ -24,22 +26,41 @@ def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-async def create_token(conn: asyncpg.Connection, name: str, role: str) -> str:
-    """Create a token with ``role``; returns it (the only time it is visible)."""
+async def create_token(
+    conn: asyncpg.Connection, name: str, role: str, user_id: uuid.UUID | None = None
+) -> str:
+    """Create a token with ``role`` (for a user, when given); returns it (the only time it is visible)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
     token = new_token()
-    await conn.execute(queries.INSERT_TOKEN, token_hash(token), name, role)
+    if user_id is None:
+        await conn.execute(queries.INSERT_TOKEN, token_hash(token), name, role)
+    else:
+        await conn.execute(queries.INSERT_USER_TOKEN, token_hash(token), name, role, user_id)
     return token
 
 
-async def role_of(pool: asyncpg.Pool, request: web.Request) -> str | web.Response:
-    """The caller's role, or the 401 problem to answer."""
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the token's name and role, and the user (rep) it belongs to, if any."""
+
+    name: str
+    role: str
+    user_id: uuid.UUID | None = None
+
+    @property
+    def label(self) -> str:
+        """How the caller is named in audit records (stage log)."""
+        return f"user:{self.user_id}" if self.user_id else f"token:{self.name}"
+
+
+async def caller_of(pool: asyncpg.Pool, request: web.Request) -> Caller | web.Response:
+    """The caller, or the 401 problem to answer."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return problem(401, "Unauthorized", "send an API token as 'Authorization: Bearer <token>'")
-    role: str | None = await pool.fetchval(queries.TOKEN_ROLE, token_hash(token.strip()))
-    if role is None:
+    row = await pool.fetchrow(queries.TOKEN_CALLER, token_hash(token.strip()))
+    if row is None:
         return problem(401, "Unauthorized", "the API token is unknown or revoked")
-    return role
+    return Caller(row["name"], row["role"], row["user_id"])

@@ -1,0 +1,365 @@
+"""Persons: search, read, the timeline of everything that happened with them, rep edits and manual lead entry."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+import phonenumbers
+from aiohttp import web
+
+from leadline_crm import lifecycle, queries
+from leadline_crm.api import (
+    API,
+    BODY,
+    CALLER,
+    CURSOR,
+    LIMIT,
+    POOL,
+    READ_ROLES,
+    BadRequest,
+    Conflict,
+    decode_cursor,
+    encode_cursor,
+    json_response,
+    page_limit,
+    uuid_param,
+)
+from leadline_crm.catalog import NAME, REPS, TEXT, UUID_S
+from leadline_crm.openapi import Operation, Param
+from leadline_shared.ids import new_id
+
+WRITERS = REPS
+LEAD_WRITERS = frozenset({"admin", "sales", "marketing"})
+SHORT = {"type": "string", "maxLength": 100}
+PERSON_FIELDS: dict[str, Any] = {
+    "first_name": NAME,
+    "last_name": NAME,
+    "company": NAME,
+    "country": SHORT,
+    "region": SHORT,
+    "age_band": {"type": "string", "maxLength": 20},
+    "gender": {"type": "string", "maxLength": 50},
+    "industry": SHORT,
+    "company_size": {"type": "string", "maxLength": 50},
+}
+ATTRIBUTES = {"type": "object", "maxProperties": 100, "description": "custom fields, as defined by an admin"}
+PERSON_ID = Param("id", "path", UUID_S, "the person")
+
+
+def normalize_email(value: str) -> str:
+    """Emails are compared lower-cased and trimmed (as the enricher stores them)."""
+    return value.strip().lower()
+
+
+def normalize_phone(value: str) -> str:
+    """E.164, as the enricher stores phones; 422 when the number cannot be one."""
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise BadRequest("phone: give the number in international form, e.g. +44 20 7946 0958") from None
+    if not phonenumbers.is_possible_number(number):
+        raise BadRequest("phone: not a possible phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _no_nul(doc: Any) -> None:
+    if isinstance(doc, str) and "\x00" in doc:
+        raise BadRequest("text must not contain NUL characters")
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            _no_nul(k)
+            _no_nul(v)
+    if isinstance(doc, list):
+        for v in doc:
+            _no_nul(v)
+
+
+async def check_attributes(conn: asyncpg.Connection, attributes: dict[str, Any]) -> None:
+    """422 unless every attribute is defined by an admin, has the defined type, and required ones are set."""
+    defs = {r["name"]: r for r in await conn.fetch(queries.FIELD_DEFINITIONS)}
+    for name, value in attributes.items():
+        d = defs.get(name)
+        if d is None:
+            raise BadRequest(f"attributes/{name}: no custom field with this name (define it first)")
+        kind = d["type"]
+        ok = {
+            "text": isinstance(value, str) and len(value) <= 2000,
+            "number": isinstance(value, int | float) and not isinstance(value, bool),
+            "boolean": isinstance(value, bool),
+            "date": isinstance(value, str) and _is_date(value),
+            "choice": isinstance(value, str) and value in d["choices"],
+        }[kind]
+        if not ok:
+            expected = f"one of {d['choices']}" if kind == "choice" else f"a {kind}"
+            raise BadRequest(f"attributes/{name}: expected {expected}")
+    missing = [n for n, d in defs.items() if d["required"] and n not in attributes]
+    if missing:
+        raise BadRequest(f"attributes: required custom field(s) missing: {', '.join(sorted(missing))}")
+
+
+def _is_date(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _person(row: asyncpg.Record) -> dict[str, Any]:
+    doc = dict(row)
+    doc["erased"] = doc.pop("erased_at") is not None
+    return doc
+
+
+async def get_person(request: web.Request) -> web.Response:
+    """GET /api/v1/persons/{id}."""
+    row = await request.app[POOL].fetchrow(queries.PERSON, uuid_param(request))
+    if row is None:
+        raise web.HTTPNotFound(text="no such person")
+    return json_response(_person(row))
+
+
+def _person_cursor(raw: str | None) -> uuid.UUID | None:
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode())
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest("invalid cursor") from None
+
+
+async def list_persons(request: web.Request) -> web.Response:
+    """GET /api/v1/persons?email=…&phone=…&stage=…&q=…: newest first."""
+    limit = page_limit(request)
+    q = request.query
+    email = normalize_email(q["email"]) if q.get("email") else None
+    phone = normalize_phone(q["phone"]) if q.get("phone") else None
+    stage = q.get("stage") or None
+    if stage is not None and stage not in lifecycle.STAGES:
+        raise BadRequest(f"stage must be one of {', '.join(lifecycle.STAGES)}")
+    text = q.get("q") or None
+    pattern = None
+    if text is not None:
+        _no_nul(text)
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    for value in (email, phone):
+        _no_nul(value)
+    after = _person_cursor(q.get("cursor"))
+    rows = await request.app[POOL].fetch(queries.PERSONS_PAGE, email, phone, stage, pattern, after, limit + 1)
+    nxt = None
+    if len(rows) > limit:
+        nxt = base64.urlsafe_b64encode(str(rows[limit - 1]["id"]).encode()).decode().rstrip("=")
+    return json_response({"items": [_person(r) for r in rows[:limit]], "next": nxt})
+
+
+async def timeline(request: web.Request) -> web.Response:
+    """GET /api/v1/persons/{id}/timeline: touchpoints, activities, purchases, feedback and stage moves."""
+    person = uuid_param(request)
+    limit = page_limit(request)
+    after: tuple[datetime | None, str | None] = (None, None)
+    if cursor := request.query.get("cursor"):
+        after = decode_cursor(cursor)
+    pool = request.app[POOL]
+    async with pool.acquire() as conn:
+        if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM persons WHERE person_id = $1)", person):
+            raise web.HTTPNotFound(text="no such person")
+        rows = await conn.fetch(queries.TIMELINE, person, after[0], after[1], limit + 1)
+    nxt = encode_cursor(rows[limit - 1]["at"], rows[limit - 1]["key"]) if len(rows) > limit else None
+    items = [{"kind": r["kind"], "at": r["at"], "id": r["key"], "data": r["data"]} for r in rows[:limit]]
+    return json_response({"items": items, "next": nxt})
+
+
+async def patch_person(request: web.Request) -> web.Response:
+    """PATCH /api/v1/persons/{id}: facts, custom attributes, and stage moves (any direction, with a reason)."""
+    person = uuid_param(request)
+    body = request[BODY]
+    _no_nul(body)
+    caller = request[CALLER]
+    now = datetime.now(UTC)
+    if "stage" in body and not body.get("reason"):
+        raise BadRequest("reason: a stage move needs a reason")
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT stage, attributes, erased_at FROM persons WHERE person_id = $1 FOR UPDATE", person
+        )
+        if row is None:
+            raise web.HTTPNotFound(text="no such person")
+        if row["erased_at"] is not None and set(body) - {"stage", "reason"}:
+            raise Conflict("this person's personal data was erased; only the stage can change")
+        sets: dict[str, Any] = {k: v for k, v in body.items() if k in PERSON_FIELDS}
+        if "attributes" in body:
+            merged = {**row["attributes"], **body["attributes"]}
+            merged = {k: v for k, v in merged.items() if v is not None}
+            await check_attributes(conn, merged)
+            sets["attributes"] = orjson.dumps(merged).decode()
+        if "emails" in body:
+            sets["emails"] = sorted({normalize_email(e) for e in body["emails"]})
+        if "phones" in body:
+            sets["phones"] = sorted({normalize_phone(p) for p in body["phones"]})
+        if sets:
+            assignments = ", ".join(
+                f"{k} = ${i}" + ("::text::jsonb" if k == "attributes" else "") for i, k in enumerate(sets, 2)
+            )
+            await conn.execute(
+                f"UPDATE persons SET {assignments}, updated_at = now() WHERE person_id = $1",  # noqa: S608
+                person,
+                *sets.values(),
+            )
+        if "stage" in body and body["stage"] != row["stage"]:
+            await conn.execute(
+                "UPDATE persons SET stage = $2, stage_at = $3 WHERE person_id = $1",
+                person,
+                body["stage"],
+                now,
+            )
+            await conn.execute(
+                queries.LOG_TRANSITION, person, row["stage"], body["stage"], now, caller.label, body["reason"]
+            )
+        out = await conn.fetchrow(queries.PERSON, person)
+    return json_response(_person(out))
+
+
+async def create_lead(request: web.Request) -> web.Response:
+    """POST /api/v1/leads: a rep enters a lead; 409 naming the existing person when the email or phone is
+    known, unless ``force``."""
+    body = request[BODY]
+    _no_nul(body)
+    email = normalize_email(body["email"]) if body.get("email") else None
+    phone = normalize_phone(body["phone"]) if body.get("phone") else None
+    if email is None and phone is None:
+        raise BadRequest("give an email or a phone: a lead is someone who can be reached")
+    caller = request[CALLER]
+    now = datetime.now(UTC)
+    person = uuid.UUID(new_id())
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        if not body.get("force"):
+            existing = await conn.fetchval(queries.DUPLICATE, email, phone)
+            if existing is not None:
+                raise Conflict(
+                    f"a person with this {'email' if email else 'phone'} exists: {existing}",
+                    existing_person_id=str(existing),
+                )
+        attributes = body.get("attributes") or {}
+        await check_attributes(conn, attributes)
+        await conn.execute(
+            queries.INSERT_LEAD,
+            person,
+            now,
+            *(body.get(k) for k in ("first_name", "last_name")),
+            [email] if email else [],
+            [phone] if phone else [],
+            *(
+                body.get(k)
+                for k in ("company", "country", "region", "age_band", "gender", "industry", "company_size")
+            ),
+            body.get("source") or "api",
+            orjson.dumps(attributes).decode(),
+        )
+        await conn.execute(
+            queries.LOG_TRANSITION, person, "anonymous", "lead", now, caller.label, "entered by a rep"
+        )
+        row = await conn.fetchrow(queries.PERSON, person)
+    return json_response(_person(row), status=201)
+
+
+PATCH_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        **{k: {"anyOf": [v, {"type": "null"}]} for k, v in PERSON_FIELDS.items()},
+        "stage": {"type": "string", "enum": list(lifecycle.STAGES)},
+        "reason": {"type": "string", "minLength": 1, "maxLength": 1000},
+        "attributes": {**ATTRIBUTES, "description": "merged into the current ones; null removes a field"},
+        "emails": {
+            "type": "array",
+            "maxItems": 20,
+            "items": {"type": "string", "format": "email", "maxLength": 320},
+        },
+        "phones": {
+            "type": "array",
+            "maxItems": 20,
+            "items": {"type": "string", "minLength": 3, "maxLength": 40},
+        },
+    },
+}
+LEAD_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        **PERSON_FIELDS,
+        "email": {"type": "string", "format": "email", "maxLength": 320},
+        "phone": {"type": "string", "minLength": 3, "maxLength": 40},
+        "source": TEXT,
+        "attributes": ATTRIBUTES,
+        "force": {"type": "boolean", "description": "create even when the email or phone is already known"},
+    },
+    "description": "give an email or a phone (or both)",
+}
+
+API.add(
+    Operation(
+        "GET",
+        "/api/v1/persons",
+        list_persons,
+        "Find persons by email, phone, stage or free text",
+        READ_ROLES,
+        "persons",
+        params=(
+            Param("email", "query", {"type": "string"}, "exact email (case-insensitive)"),
+            Param("phone", "query", {"type": "string"}, "phone in international form"),
+            Param("stage", "query", {"type": "string", "enum": list(lifecycle.STAGES)}, "lifecycle stage"),
+            Param("q", "query", {"type": "string"}, "text in name, company or email"),
+            LIMIT,
+            CURSOR,
+        ),
+    )
+)
+API.add(
+    Operation(
+        "GET", "/api/v1/persons/{id}", get_person, "Get a person", READ_ROLES, "persons", params=(PERSON_ID,)
+    )
+)
+API.add(
+    Operation(
+        "PATCH",
+        "/api/v1/persons/{id}",
+        patch_person,
+        "Change a person's facts or custom attributes, or move their stage (with a reason)",
+        WRITERS,
+        "persons",
+        params=(PERSON_ID,),
+        body=PATCH_BODY,
+        errors=(409,),
+    )
+)
+API.add(
+    Operation(
+        "GET",
+        "/api/v1/persons/{id}/timeline",
+        timeline,
+        "Everything that happened with a person, newest first",
+        READ_ROLES,
+        "persons",
+        params=(PERSON_ID, LIMIT, CURSOR),
+    )
+)
+API.add(
+    Operation(
+        "POST",
+        "/api/v1/leads",
+        create_lead,
+        "Enter a lead by hand (duplicate check on email and phone)",
+        LEAD_WRITERS,
+        "persons",
+        body=LEAD_BODY,
+        status=201,
+        errors=(409,),
+    )
+)
