@@ -333,6 +333,30 @@ def test_collector_spool_lives_on_a_persistent_volume(docs: list[Doc]) -> None:
     assert "LEADLINE_SPOOL_DIR" in known_variables(), "the collector no longer reads it: the volume is unused"
 
 
+@pytest.mark.parametrize("svc", SERVICES, ids=lambda s: s.name)
+def test_state_paths_point_to_writable_volumes(docs: list[Doc], svc: Svc) -> None:
+    """A setting whose default is a path under .run/ (local state) is moved onto a mounted volume.
+
+    The root file system is read-only, so a default like `.run/spool` would fail at the first write.
+    """
+    settings_cls = {"collector": CollectorSettings, "enricher": EnricherSettings, "crm-core": CrmSettings}
+    doc = workload(docs, svc)
+    env = pod_env(docs, doc)
+    mounts = [m["mountPath"] for m in container(doc)["volumeMounts"] if not m.get("readOnly")]
+    state = [
+        f.metadata["env"]
+        for f in dataclasses.fields(settings_cls[svc.name])
+        if isinstance(f.default, str) and f.default.startswith(".run")
+    ]
+    for var in state:
+        assert isinstance(env.get(var), str), f"{var} keeps its default {var!r} on the read-only root"
+        path = Path(env[var])
+        assert path.is_absolute()
+        assert any(path == Path(m) or Path(m) in path.parents for m in mounts), (
+            f"{var}={path} is not on a volume"
+        )
+
+
 def test_collector_autoscales_on_cpu_and_owns_its_replica_count(docs: list[Doc]) -> None:
     """The HPA targets the collector's StatefulSet on CPU; the StatefulSet leaves replicas to it."""
     hpa = find(docs, "HorizontalPodAutoscaler", "leadline-collector")
