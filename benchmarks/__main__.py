@@ -16,9 +16,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def measure_baseline(threads: int, connections: int, duration_s: int) -> harness.BenchResult:
-    """wrk against the bare aiohttp GIF handler, served by a subprocess on a free loopback port."""
+    """wrk against the bare aiohttp GIF handler, served by a subprocess on a free loopback port.
+
+    The figures are also kept for the modules (:func:`benchmarks.harness.baseline_result`).
+    """
     with serve_baseline() as url:
         result = harness.run_wrk(url, threads=threads, connections=connections, duration_s=duration_s)
+    harness.set_baseline_result(result)
     command = f"wrk -t{threads} -c{connections} -d{duration_s}s --latency"
     return harness.BenchResult(
         title="baseline: bare aiohttp GIF handler",
@@ -65,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             baseline = measure_baseline(args.threads, args.connections, args.duration)
         except (harness.WrkError, RuntimeError) as exc:
+            harness.set_baseline_result(None)
             baseline = harness.Outcome("baseline", "error", error=str(exc))
         outcomes = []
         for name in harness.MODULES:

@@ -15,6 +15,9 @@ and returns a :class:`BenchResult`, a plain dict::
 
 ``target`` and ``baseline`` are free text (or None) shown beside the value. A module uses only loopback
 addresses, bounds its own durations, creates its own topic names and schema, and cleans up what it started.
+It may reuse :func:`run_wrk` (blocking: call it through ``asyncio.to_thread``), :func:`parse_wrk` and
+:func:`wrk_rows`, and compare with this run's bare-aiohttp figures from :func:`baseline_result` (None when
+the baseline could not be measured), e.g. ``wrk_rows(mine, baseline_rps=baseline_result().requests_per_sec)``.
 The harness runs each module in a fresh event loop with a deadline (:data:`MODULE_TIMEOUT_S`); a module that
 does not exist is reported as "not present", one that raises or returns a malformed result is reported with
 its error, and the others still run.
@@ -91,6 +94,19 @@ class WrkResult:
     p99_ms: float
     socket_errors: int
     non_2xx: int
+
+
+_BASELINE: list[WrkResult] = []
+
+
+def set_baseline_result(result: WrkResult | None) -> None:
+    """Record this run's bare-aiohttp figures for the modules that follow (None: not measured)."""
+    _BASELINE[:] = [result] if result is not None else []
+
+
+def baseline_result() -> WrkResult | None:
+    """This run's bare-aiohttp wrk figures, measured before any module runs; None if unavailable."""
+    return _BASELINE[0] if _BASELINE else None
 
 
 # ---------------------------------------------------------------------------------------------------- wrk

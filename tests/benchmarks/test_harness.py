@@ -329,3 +329,14 @@ def test_missing_wrk_without_root_is_a_clear_error(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(harness.WrkError, match="apt-get install -y wrk"):
         harness.ensure_wrk()
+
+
+def test_modules_can_read_this_runs_baseline() -> None:
+    """A module compares itself with the baseline measured in the same run, or learns there is none."""
+    measured = harness.parse_wrk(WRK_MICROSECONDS)
+    harness.set_baseline_result(measured)
+    try:
+        assert harness.baseline_result() == measured
+    finally:
+        harness.set_baseline_result(None)
+    assert harness.baseline_result() is None
