@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from leadline_collector.app import create_app
 from leadline_collector.settings import CollectorSettings
 from leadline_shared import config, kafka
+from sites import AD, DEMO_FORM, LINK_KEYS, SOURCE, publish_config
 
-LINK_KEYS = "k1:" + "s" * 32
 MakeClient = Callable[..., Awaitable[TestClient]]
 
 
@@ -49,3 +49,10 @@ async def make_client(collector_env: dict[str, str]) -> AsyncIterator[MakeClient
 async def client(make_client: MakeClient) -> TestClient:
     """A collector with default settings."""
     return await make_client()
+
+
+@pytest.fixture
+async def site(kafka_bootstrap: str, topics: kafka.Topics) -> kafka.Topics:
+    """This test's config topic holds the demo form, an affiliate ad and a Segment write key."""
+    await publish_config(kafka_bootstrap, topics.config, [DEMO_FORM, AD, SOURCE])
+    return topics

@@ -119,7 +119,10 @@ def create_app(settings: CollectorSettings) -> web.Application:
     }
     for prefix in prefixes(settings):
         for (method, path), handler in handlers.items():
-            app.router.add_route(method, prefix + path, handler)
+            if method == "GET":  # GET routes answer HEAD too (link scanners probe with it)
+                app.router.add_get(prefix + path, handler)
+            else:
+                app.router.add_route(method, prefix + path, handler)
     return app
 
 
