@@ -127,9 +127,16 @@ def container(doc: Doc) -> Doc:
     return result
 
 
+def config_map(docs: list[Doc]) -> Doc:
+    """The LEADLINE_* ConfigMap every pod reads (its name carries kustomize's content hash)."""
+    maps = [d for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"].startswith("leadline-config-")]
+    assert len(maps) == 1, f"expected one leadline-config-<hash> ConfigMap, found {len(maps)}"
+    return maps[0]
+
+
 def config_data(docs: list[Doc]) -> dict[str, str]:
-    """The LEADLINE_* ConfigMap every pod reads."""
-    data: dict[str, str] = find(docs, "ConfigMap", "leadline-config")["data"]
+    """The settings in the ConfigMap."""
+    data: dict[str, str] = config_map(docs)["data"]
     return data
 
 
@@ -510,6 +517,15 @@ def test_no_secret_value_is_written_in_the_manifests(docs: list[Doc]) -> None:
     enricher_env = pod_env(docs, workload(docs, SERVICES[1]))
     assert "secretKeyRef" in crm_env["LEADLINE_CRM_DSN"]
     assert "secretKeyRef" in enricher_env["LEADLINE_IDENTITY_DSN"]
+
+
+def test_a_config_change_rolls_the_pods(docs: list[Doc]) -> None:
+    """Settings are read once at start: the ConfigMap name hashes its content, so a change restarts pods."""
+    name = config_map(docs)["metadata"]["name"]
+    assert re.fullmatch(r"leadline-config-[a-z0-9]{10}", name)
+    for svc in SERVICES:
+        refs = [s["configMapRef"]["name"] for s in container(workload(docs, svc))["envFrom"]]
+        assert refs == [name], svc.name
 
 
 def test_configmap_names_only_variables_the_services_read(docs: list[Doc]) -> None:
