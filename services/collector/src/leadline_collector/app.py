@@ -95,6 +95,7 @@ def create_app(settings: CollectorSettings) -> web.Application:
             metrics,
             cookie_domain=settings.cookie_domain,
             default_region=settings.default_region,
+            body_limit=body_limit,
             per_ip=RateLimiter(settings.form_rate_per_ip / per_minute, burst=settings.form_rate_per_ip * 2),
             per_form=RateLimiter(
                 settings.form_rate_per_form / per_minute, burst=settings.form_rate_per_form / 6

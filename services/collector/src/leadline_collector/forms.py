@@ -40,9 +40,13 @@ class BadForm(Exception):
         self.status, self.title, self.detail, self.errors = status, title, detail, errors or {}
 
 
-async def read_fields(request: web.Request) -> dict[str, Any]:
-    """The submitted fields from urlencoded, multipart (no files) or JSON bodies."""
+async def read_fields(request: web.Request, limit: int) -> dict[str, Any]:
+    """The submitted fields from urlencoded, multipart (no files) or JSON bodies of at most ``limit`` bytes."""
     ctype = request.content_type
+    if request.content_length is None and ctype == "multipart/form-data":
+        raise BadForm(411, "Length required", "send multipart form data with a Content-Length")
+    if request.content_length is not None and request.content_length > limit:
+        raise BadForm(413, "Submission too large", f"the form data is larger than {limit // 1024} KB")
     try:
         if ctype == "application/json":
             data = orjson.loads(await request.read())
@@ -131,6 +135,7 @@ def make_handler(
     default_region: str,
     per_ip: RateLimiter,
     per_form: RateLimiter,
+    body_limit: int,
 ) -> Any:
     """The form route bound to its collaborators."""
 
@@ -156,7 +161,7 @@ def make_handler(
                         back=back,
                         headers={"Retry-After": str(max(1, round(wait)))},
                     )
-            raw = await read_fields(request)
+            raw = await read_fields(request, body_limit)
             if any(str(raw.get(h, "")).strip() for h in HONEYPOTS):
                 metrics.rejected.labels(endpoint="form", reason="honeypot").inc()
                 return success(request, form, origin, None)
