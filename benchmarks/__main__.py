@@ -35,6 +35,26 @@ def measure_baseline(threads: int, connections: int, duration_s: int) -> harness
     )
 
 
+def measure_all(
+    args: argparse.Namespace, bootstrap: str, dsn: str
+) -> tuple[harness.BenchResult | harness.Outcome, list[harness.Outcome]]:
+    """The baseline, then every module in turn; a failure is recorded and the rest still run."""
+    print(f"bench: Kafka {bootstrap}; baseline for {args.duration} s", flush=True)
+    baseline: harness.BenchResult | harness.Outcome
+    try:
+        baseline = measure_baseline(args.threads, args.connections, args.duration)
+    except (harness.WrkError, RuntimeError) as exc:
+        harness.set_baseline_result(None)
+        baseline = harness.Outcome("baseline", "error", error=str(exc))
+    outcomes = []
+    for name in harness.MODULES:
+        print(f"bench: {name}", flush=True)
+        outcome = harness.run_module(name, bootstrap, dsn)
+        print(f"bench: {name}: {outcome.status}{': ' + outcome.error if outcome.error else ''}", flush=True)
+        outcomes.append(outcome)
+    return baseline, outcomes
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Options; the defaults are what `make bench` runs."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
@@ -63,22 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except harness.WrkError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
-    with harness.local_stack(args.run_dir) as (bootstrap, dsn):
-        print(f"bench: Kafka {bootstrap}; baseline for {args.duration} s", flush=True)
-        baseline: harness.BenchResult | harness.Outcome
-        try:
-            baseline = measure_baseline(args.threads, args.connections, args.duration)
-        except (harness.WrkError, RuntimeError) as exc:
-            harness.set_baseline_result(None)
-            baseline = harness.Outcome("baseline", "error", error=str(exc))
-        outcomes = []
-        for name in harness.MODULES:
-            print(f"bench: {name}", flush=True)
-            outcome = harness.run_module(name, bootstrap, dsn)
-            print(
-                f"bench: {name}: {outcome.status}{': ' + outcome.error if outcome.error else ''}", flush=True
-            )
-            outcomes.append(outcome)
+    try:
+        with harness.local_stack(args.run_dir) as (bootstrap, dsn):
+            baseline, outcomes = measure_all(args, bootstrap, dsn)
+    except RuntimeError as exc:  # the local stack could not start (or stop); nothing worth writing down
+        print(f"bench: local Kafka/PostgreSQL: {exc}", file=sys.stderr)
+        return 1
     section = harness.render_section(started, machine, baseline, outcomes)
     harness.write_report(args.output, section)
     print(section)
