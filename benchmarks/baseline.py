@@ -15,9 +15,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from aiohttp import web
 
+REPO = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
 PATH = "/p.gif"
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -59,6 +61,7 @@ def serve_baseline(port: int | None = None) -> Iterator[str]:
     port = port or free_loopback_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.baseline", "--port", str(port)],
+        cwd=REPO,  # where the benchmarks package is importable from, whatever the caller's directory
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
