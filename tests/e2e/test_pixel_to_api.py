@@ -45,6 +45,7 @@ def stack(kafka_bootstrap: str, pg_dsn: str, run_id: str, tmp_path: Path) -> Ite
         LEADLINE_ENRICHER_PORT=str(ports["enricher"]),
         LEADLINE_CRM_PORT=str(ports["crm-core"]),
         LEADLINE_TOPIC_PARTITIONS="3",
+        LEADLINE_SPOOL_DIR=str(tmp_path / "spool"),
     )
     try:
         for spec in services.SERVICES:

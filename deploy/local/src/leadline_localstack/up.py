@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import secrets
 import subprocess
 import sys
 import time
@@ -31,12 +32,24 @@ def _token_works(token_file: Path, crm_port: int) -> bool:
         return False
 
 
+def _link_keys(run_dir: Path) -> str:
+    """The local email-link key ring: made once, kept in .run/link.keys (mode 600) so links stay valid."""
+    path = run_dir / "link.keys"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(f"local1:{secrets.token_urlsafe(32)}\n")
+    return path.read_text().strip()
+
+
 def up(run_dir: Path) -> int:
     """Start Kafka, PostgreSQL and the three services; create the admin token; seed the demo site."""
     started = time.monotonic()
     bootstrap = local_kafka.start_kafka(run_dir)
     dsn = local_pg.start_postgres(run_dir)
-    env = services.service_env(bootstrap, dsn)
+    env = services.service_env(
+        bootstrap, dsn, LEADLINE_LINK_KEYS=_link_keys(run_dir), LEADLINE_SPOOL_DIR=str(run_dir / "spool")
+    )
     ports = {spec.name: services.start_service(run_dir, spec, env) for spec in services.SERVICES}
     token_file = run_dir / "admin.token"
     if not _token_works(token_file, ports["crm-core"]):
