@@ -1,14 +1,17 @@
-"""``leadline collector``: run the collector."""
+"""``leadline collector`` (run the collector) and ``leadline links sign`` (mint a tracked email link)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 from leadline_collector.app import create_app
 from leadline_collector.settings import CollectorSettings
 from leadline_shared import config, logs, service
+from leadline_shared.signing import KeyRing
 
 
 def run(args: argparse.Namespace) -> int:
@@ -19,7 +22,39 @@ def run(args: argparse.Namespace) -> int:
     return service.run(create_app(settings), settings.host, settings.port, settings.drain_seconds)
 
 
+def sign_link(args: argparse.Namespace) -> int:
+    """Print a signed tracked link (or open pixel) for one recipient of one send."""
+    settings = config.load(CollectorSettings)
+    keys = KeyRing.parse(settings.link_keys)
+    if not keys:
+        print("leadline links sign: LEADLINE_LINK_KEYS is empty; set the key ring first", file=sys.stderr)
+        return 2
+    payload = {"campaign_id": args.campaign, "send_id": args.send, "recipient_token": args.recipient}
+    if args.open:
+        token = keys.sign(payload, ttl_seconds=args.ttl_days * 86400)
+        print(f"{args.base_url.rstrip('/')}/o/{token}.gif")
+        return 0
+    target = urlsplit(args.target or "")
+    if target.scheme not in ("http", "https") or not target.netloc:
+        print("leadline links sign: --target must be an http(s) URL", file=sys.stderr)
+        return 2
+    token = keys.sign({**payload, "target": args.target}, ttl_seconds=args.ttl_days * 86400)
+    print(f"{args.base_url.rstrip('/')}/c/{token}")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    """Add ``leadline collector``."""
+    """Add ``leadline collector`` and ``leadline links sign``."""
     parser = subparsers.add_parser("collector", help="run the collector (pixels, links, forms, Segment API)")
     parser.set_defaults(func=run)
+    links = subparsers.add_parser("links", help="tracked email links")
+    actions = links.add_subparsers(dest="action", required=True)
+    sign = actions.add_parser("sign", help="print a signed click link (or, with --open, an open pixel URL)")
+    sign.add_argument("--target", help="where the click lands (http or https URL)")
+    sign.add_argument("--campaign", required=True, help="campaign id")
+    sign.add_argument("--send", default="", help="email send id")
+    sign.add_argument("--recipient", required=True, help="the recipient's token (not their email address)")
+    sign.add_argument("--ttl-days", type=int, default=365, help="days the link stays valid (default 365)")
+    sign.add_argument("--base-url", default="http://127.0.0.1:8080", help="the collector's public URL")
+    sign.add_argument("--open", action="store_true", help="print the open-pixel URL instead of a click link")
+    sign.set_defaults(func=sign_link)
