@@ -214,7 +214,11 @@ def _handlers(res: Resource) -> dict[str, Callable[[web.Request], Awaitable[web.
                 await res.prepare(conn, values, request[CALLER])
             names = list(values)
             placeholders = ", ".join(f"${i}::{casts[n]}" for i, n in enumerate(names, 1))
-            sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({placeholders}) RETURNING *"  # noqa: S608
+            sql = (
+                f"INSERT INTO {table} ({', '.join(names)}) VALUES ({placeholders}) RETURNING *"  # noqa: S608
+                if names
+                else f"INSERT INTO {table} DEFAULT VALUES RETURNING *"  # noqa: S608
+            )
             row = await conn.fetchrow(sql, *values.values())
             if res.after_create is not None:
                 await res.after_create(conn, row, request[CALLER])
