@@ -41,6 +41,26 @@ def utc_now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
+_FIELD_SETS: dict[type[Any], frozenset[str]] = {}
+
+
+def _field_names(cls: type[Any]) -> tuple[str, ...]:
+    """A dataclass's field names in order, computed once per class (events are decoded by the thousand)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+def _field_set(cls: type[Any]) -> frozenset[str]:
+    """The same names as a set, for telling unknown fields apart."""
+    names = _FIELD_SETS.get(cls)
+    if names is None:
+        names = _FIELD_SETS[cls] = frozenset(_field_names(cls))
+    return names
+
+
 def _decode(data: bytes) -> dict[str, Any]:
     try:
         doc = orjson.loads(data)
@@ -102,12 +122,12 @@ class RawEvent:
     def to_dict(self) -> dict[str, Any]:
         """The wire form: None values left out, unknown fields put back."""
         doc: dict[str, Any] = dict(self.extra)
-        for f in dataclasses.fields(self):
-            if f.name == "extra":
+        for name in _field_names(type(self)):
+            if name == "extra":
                 continue
-            value = getattr(self, f.name)
+            value = getattr(self, name)
             if value is not None:
-                doc[f.name] = value
+                doc[name] = value
         return doc
 
     def to_json(self) -> bytes:
@@ -145,7 +165,7 @@ class RawEvent:
         if not isinstance(v, int):
             raise EventError("field 'v' must be an integer")
         kwargs["v"] = v
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = _field_set(cls)
         kwargs["extra"] = {k: val for k, val in doc.items() if k not in known}
         return kwargs
 
@@ -186,7 +206,7 @@ class EnrichedEvent(RawEvent):
     @classmethod
     def from_raw(cls, raw: RawEvent, person_id: str, **enrichment: Any) -> EnrichedEvent:
         """The raw event with the enricher's findings added."""
-        base = {f.name: getattr(raw, f.name) for f in dataclasses.fields(raw)}
+        base = {name: getattr(raw, name) for name in _field_names(type(raw))}
         return cls(**base, person_id=person_id, **enrichment)
 
 

@@ -106,12 +106,12 @@ class IdentityGraph:
 
     async def resolve_batch(self, conn: asyncpg.Connection, work: list[Work]) -> BatchResult:
         """Resolve every event of a batch inside the caller's transaction (a savepoint per attempt)."""
-        for _ in range(3):
+        for attempt in range(3):
             try:
                 async with conn.transaction():
-                    return await _Batch(self, conn).run(work)
+                    return await _Batch(self, conn, use_cache=attempt == 0).run(work)
             except RaceLost:
-                log.info("identifier race lost, retrying the batch")
+                log.info("identifier race lost, retrying the batch without the cache")
         async with conn.transaction():
             return await _Batch(self, conn, slow_only=True).run(work)
 
@@ -119,11 +119,14 @@ class IdentityGraph:
 class _Batch:
     """The state of resolving one batch: what is known, and the new persons not yet written."""
 
-    def __init__(self, graph: IdentityGraph, conn: asyncpg.Connection, slow_only: bool = False) -> None:
+    def __init__(
+        self, graph: IdentityGraph, conn: asyncpg.Connection, slow_only: bool = False, use_cache: bool = True
+    ) -> None:
         self.graph = graph
         self.rules = graph.rules
         self.conn = conn
         self.slow_only = slow_only
+        self.use_cache = use_cache and not slow_only
         self.known: dict[Ident, str] = {}
         self.tombstoned: set[Ident] = set()
         self.new_persons: list[str] = []
@@ -133,6 +136,8 @@ class _Batch:
 
     async def run(self, work: list[Work]) -> BatchResult:
         await self._load({i for w in work for i in w.ids})
+        if not self.slow_only:
+            await self._load_counts(work)
         persons = self.result.persons
         for w in work:
             ids = [i for i in w.ids if i not in self.tombstoned] if self.tombstoned else w.ids
@@ -144,7 +149,7 @@ class _Batch:
         """Owners and tombstones of the batch's identifiers: cache first, one query for the rest."""
         misses: list[Ident] = []
         for ident in idents:
-            person = None if self.slow_only else self.graph.cached(ident)
+            person = self.graph.cached(ident) if self.use_cache else None
             if person is None:
                 misses.append(ident)
             else:
@@ -160,6 +165,25 @@ class _Batch:
             elif person is not None:
                 self.known[(kind, value)] = person
                 self.result.learned[(kind, value)] = person
+
+    async def _load_counts(self, work: list[Work]) -> None:
+        """How many identifiers of each type the persons about to gain one hold (for the limits), in one query.
+
+        With these known, attaching a new identifier to a known person is written with the batch's new
+        persons instead of taking the slow path (two replicas attaching to one person at the same instant may
+        pass a limit by one; the per-event path would not, but it costs several round trips per event).
+        """
+        known = self.known
+        targets: set[str] = set()
+        for w in work:
+            if w.identify and len(w.ids) > 1:
+                owners = {known[i] for i in w.ids if i in known}
+                if len(owners) == 1 and len(owners) < len(w.ids):
+                    targets |= owners
+        if targets:
+            self.new_counts.update(await _counts(self.conn, list(targets)))
+            for person in targets:
+                self.new_counts.setdefault(person, Counter())
 
     async def _one(self, w: Work, ids: list[Ident]) -> str:
         if not ids:
@@ -220,7 +244,6 @@ class _Batch:
             return
         ids, self.new_ids = self.new_ids, []
         persons, self.new_persons = self.new_persons, []
-        self.new_counts = {}
         status = await self.conn.execute(
             queries.CREATE_PERSONS,
             [t for t, _, _ in ids],
@@ -235,7 +258,12 @@ class _Batch:
         """Attach to or merge persons already in the database: one event at a time, under row locks."""
         await self._flush()
         self.result.slow += 1
-        person, merged, owner_of = await _resolve_locked(self.conn, ids, self.rules, w.event_id, self.result)
+        guess = {i: self.known[i] for i in ids if i in self.known}
+        person, merged, owner_of = await _resolve_locked(
+            self.conn, ids, self.rules, w.event_id, self.result, guess
+        )
+        for stale in (person, *merged):  # their counts changed on the slow path
+            self.new_counts.pop(stale, None)
         if merged:
             gone = set(merged)
             for table in (self.known, self.result.learned):
@@ -248,12 +276,21 @@ class _Batch:
 
 
 async def _resolve_locked(
-    conn: asyncpg.Connection, ids: list[Ident], rules: IdentifierRules, event_id: str, result: BatchResult
+    conn: asyncpg.Connection,
+    ids: list[Ident],
+    rules: IdentifierRules,
+    event_id: str,
+    result: BatchResult,
+    guess: dict[Ident, str] | None = None,
 ) -> tuple[str, list[str], dict[Ident, str]]:
-    """The slow path for one event: its person, the persons merged into it, and who owns its identifiers."""
+    """The slow path for one event: its person, the persons merged into it, and who owns its identifiers.
+
+    ``guess`` (the batch's view of the owners) saves a round trip; it is checked under the row locks.
+    """
     merged_all: list[str] = []
     for _ in range(8):
-        owner_of = await _owners(conn, ids)
+        owner_of = guess if guess is not None and guess else await _owners(conn, ids)
+        guess = None
         owners = list(dict.fromkeys(owner_of[i] for i in ids if i in owner_of))
         if not owners:
             person = new_id()
@@ -264,9 +301,9 @@ async def _resolve_locked(
             owner_of[ids[0]] = person
             owners = [person]
         await conn.fetch(queries.LOCK_PERSONS, owners)
-        if await _owners(conn, ids) != owner_of:
+        now_owned, counts = await _owners_and_counts(conn, ids, owners)
+        if now_owned != owner_of:
             continue  # a concurrent merge moved identifiers while we waited for the locks
-        counts = await _counts(conn, owners)
         survivor = owners[0]
         held = counts.get(survivor, Counter())
         merged: list[str] = []
@@ -278,8 +315,6 @@ async def _resolve_locked(
                 await conn.execute(queries.CONFLICT, a, b, clash, event_id)
                 result.conflicts += 1
                 continue
-            await conn.execute(queries.MERGE_IDENTIFIERS, survivor, other)
-            await conn.execute(queries.MERGE_PERSON, survivor, other)
             held = held + theirs
             merged.append(other)
         if merged:
@@ -290,7 +325,7 @@ async def _resolve_locked(
                 at=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                 merged=merged,
             )
-            await record_change(conn, change)
+            await conn.execute(queries.MERGE, survivor, merged, change.change_id, _when(change))
             result.changes.append(change)
             merged_all.extend(merged)
         attached = await _attach(conn, survivor, [i for i in ids if i not in owner_of], held, rules, result)
@@ -310,18 +345,37 @@ async def _attach(
     rules: IdentifierRules,
     result: BatchResult,
 ) -> list[Ident] | None:
-    """Attach new identifiers within the limits; None when another replica took one meanwhile."""
-    attached: list[Ident] = []
+    """Attach new identifiers within the limits (one statement); None when another replica took one."""
+    attach: list[Ident] = []
     for kind, value in new:
         limit = rules.limit(kind)
         if limit is not None and held[kind] >= limit:
             result.skipped[kind] += 1
             continue
-        if await conn.fetchval(queries.CLAIM, kind, value, person) is None:
-            return None
         held[kind] += 1
-        attached.append((kind, value))
-    return attached
+        attach.append((kind, value))
+    if attach:
+        status = await conn.execute(
+            queries.ATTACH, [t for t, _ in attach], [v for _, v in attach], [person] * len(attach)
+        )
+        if int(status.rsplit(" ", 1)[1]) != len(attach):
+            return None
+    return attach
+
+
+async def _owners_and_counts(
+    conn: asyncpg.Connection, ids: list[Ident], persons: list[str]
+) -> tuple[dict[Ident, str], dict[str, Counter[str]]]:
+    """Who owns the event's identifiers now, and how many of each type the persons hold: one round trip."""
+    owners: dict[Ident, str] = {}
+    counts: dict[str, Counter[str]] = {}
+    rows = await conn.fetch(queries.OWNERS_AND_COUNTS, [t for t, _ in ids], [v for _, v in ids], persons)
+    for kind, value, person, n in rows:
+        if value is None:
+            counts.setdefault(person, Counter())[kind] = n
+        else:
+            owners[(kind, value)] = person
+    return owners, counts
 
 
 async def _owners(conn: asyncpg.Connection, ids: list[Ident]) -> dict[Ident, str]:
@@ -339,13 +393,12 @@ async def _counts(conn: asyncpg.Connection, persons: list[str]) -> dict[str, Cou
 async def record_change(conn: asyncpg.Connection, change: IdentityChange) -> None:
     """Write a change to the outbox, in the same transaction as the graph change it describes."""
     await conn.execute(
-        queries.RECORD_CHANGE,
-        change.change_id,
-        change.kind,
-        change.person_id,
-        change.merged,
-        datetime.fromisoformat(change.at.replace("Z", "+00:00")),
+        queries.RECORD_CHANGE, change.change_id, change.kind, change.person_id, change.merged, _when(change)
     )
+
+
+def _when(change: IdentityChange) -> datetime:
+    return datetime.fromisoformat(change.at.replace("Z", "+00:00"))
 
 
 async def resolve(conn: asyncpg.Connection, graph: IdentityGraph, work: Work) -> str:

@@ -18,7 +18,10 @@ FROM identifiers i JOIN unnest($1::text[], $2::text[]) AS q(type, value) ON i.ty
 CREATE_PERSONS = """
 WITH p AS (INSERT INTO persons (person_id) SELECT DISTINCT unnest($4::uuid[]))
 INSERT INTO identifiers (type, value, person_id)
-SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[])
+SELECT u.type, u.value, u.person_id FROM unnest($1::text[], $2::text[], $3::uuid[]) AS u(type, value, person_id)
+WHERE NOT EXISTS (
+    SELECT 1 FROM persons m WHERE m.person_id = u.person_id AND (m.merged_into IS NOT NULL OR m.erased_at IS NOT NULL)
+)
 ON CONFLICT (type, value) DO NOTHING
 """
 
@@ -43,9 +46,19 @@ SELECT person_id::text, type, count(*) FROM identifiers
 WHERE person_id = ANY($1::uuid[]) GROUP BY person_id, type
 """
 
-MERGE_IDENTIFIERS = "UPDATE identifiers SET person_id = $1 WHERE person_id = $2"
+OWNERS_AND_COUNTS = """
+SELECT i.type, i.value, i.person_id::text, 0::bigint
+FROM identifiers i JOIN unnest($1::text[], $2::text[]) AS q(type, value) ON i.type = q.type AND i.value = q.value
+UNION ALL
+SELECT type, NULL, person_id::text, count(*) FROM identifiers
+WHERE person_id = ANY($3::uuid[]) GROUP BY person_id, type
+"""
 
-MERGE_PERSON = "UPDATE persons SET merged_into = $1 WHERE person_id = $2 OR merged_into = $2"
+MERGE = """
+WITH i AS (UPDATE identifiers SET person_id = $1 WHERE person_id = ANY($2::uuid[])),
+     p AS (UPDATE persons SET merged_into = $1 WHERE person_id = ANY($2::uuid[]) OR merged_into = ANY($2::uuid[]))
+INSERT INTO changes (change_id, kind, person_id, merged, at) VALUES ($3, 'merge', $1, $2::uuid[], $4)
+"""
 
 CONFLICT = """
 INSERT INTO conflicts (person_a, person_b, identifier_type, event_id) VALUES ($1, $2, $3, $4)
