@@ -29,7 +29,7 @@ def client_ip(request: web.Request) -> str | None:
 
 def campaign_from_url(url: str | None) -> tuple[dict[str, str], dict[str, str]]:
     """UTM parameters and ad click ids found in a page URL."""
-    if not url:
+    if not url or "?" not in url or ("utm_" not in url and "clid" not in url):
         return {}, {}
     try:
         query = dict(parse_qsl(urlsplit(url).query))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -20,6 +21,14 @@ class CollectorMetrics:
     rejected: Counter
     spool_bytes: Gauge
     kafka_up: Gauge
+    _children: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def accepted(self, type_: str, source: str) -> Any:
+        """The events counter's child for (type, source), looked up once: ``labels()`` is slow per request."""
+        child = self._children.get((type_, source))
+        if child is None:
+            child = self._children[(type_, source)] = self.events.labels(type=type_, source=source)
+        return child
 
     @classmethod
     def create(cls) -> CollectorMetrics:

@@ -31,14 +31,14 @@ def is_https(request: web.Request) -> bool:
 
 
 def set_cookie(response: web.StreamResponse, request: web.Request, vid: str, domain: str) -> None:
-    """Set or refresh ``ll_vid``: HttpOnly, SameSite=Lax, Secure on https, 13 months."""
-    response.set_cookie(
-        COOKIE,
-        vid,
-        max_age=MAX_AGE,
-        path="/",
-        httponly=True,
-        samesite="Lax",
-        secure=is_https(request),
-        domain=domain or None,
-    )
+    """Set or refresh ``ll_vid``: HttpOnly, SameSite=Lax, Secure on https, 13 months.
+
+    Written as a header directly: ``vid`` is always a canonical UUID/ULID (no quoting needed), and
+    ``SimpleCookie`` would cost more than the rest of a pixel request.
+    """
+    parts = [f"{COOKIE}={vid}", f"Max-Age={MAX_AGE}", "Path=/", "HttpOnly", "SameSite=Lax"]
+    if domain:
+        parts.append(f"Domain={domain}")
+    if is_https(request):
+        parts.append("Secure")
+    response.headers.add("Set-Cookie", "; ".join(parts))

@@ -1,0 +1,194 @@
+"""Collector throughput and latency against the real broker, beside a bare aiohttp GIF handler in the same run.
+
+The collector runs as a real `leadline collector` process (acks=all, idempotent producer, its own topics and
+spool). wrk loads, one after another: the bare handler, the pixel, a signed email link (302), and a form post
+answered only once the event is durable. The bare handler is measured again right before the collector so both
+see the same machine load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import tempfile
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+from benchmarks import harness
+from benchmarks.baseline import serve_baseline
+from leadline_localstack import procs, services
+from leadline_shared import kafka, siteconfig
+from leadline_shared.signing import KeyRing
+
+CONNECTIONS = 64
+DURATION_S = 10
+FORM_CONNECTIONS = 16
+KEYS = "bench:" + "b" * 32
+FORM_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, nil, nil, "email=bench" .. counter .. "%40example.com&name=Bench&message=hello")
+end
+"""
+
+
+def run_wrk_script(url: str, script: Path, connections: int) -> harness.WrkResult:
+    """wrk with a Lua script (for the form POST), parsed by the harness."""
+    wrk = harness.ensure_wrk()
+    cmd = [
+        wrk,
+        "-t1",
+        f"-c{connections}",
+        f"-d{DURATION_S}s",
+        "--timeout=5s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=DURATION_S + 30)
+    return harness.parse_wrk(done.stdout)
+
+
+def metric(port: int, name: str) -> float:
+    """An unlabelled metric of the collector process."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    match = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+def rows(
+    label: str, result: harness.WrkResult, bare_rps: float, *, target_ratio: float | None, p99_target: float
+) -> list[harness.Row]:
+    """Throughput (with its share of the bare handler's) and latency rows for one path."""
+    ratio = result.requests_per_sec / bare_rps if bare_rps else 0.0
+    out: list[harness.Row] = [
+        harness.Row(
+            metric=f"{label}: throughput",
+            value=result.requests_per_sec,
+            unit="req/s",
+            target=f">= {target_ratio:.0%} of bare" if target_ratio else None,
+            baseline=f"{ratio:.0%} of bare ({bare_rps:,.0f} req/s)",
+        ),
+        harness.Row(
+            metric=f"{label}: latency p50", value=result.p50_ms, unit="ms", target=None, baseline=None
+        ),
+        harness.Row(
+            metric=f"{label}: latency p99",
+            value=result.p99_ms,
+            unit="ms",
+            target=f"<= {p99_target:g}",
+            baseline=None,
+        ),
+        harness.Row(
+            metric=f"{label}: errors",
+            value=float(result.socket_errors + result.non_2xx),
+            unit="count",
+            target="0",
+            baseline=None,
+        ),
+    ]
+    return out
+
+
+async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
+    """Start a collector process, load it with wrk, return the figures."""
+    run_id = uuid.uuid4().hex[:8]
+    prefix = f"bench-{run_id}."
+    topics = kafka.Topics.with_prefix(prefix)
+    await kafka.ensure_topics(kafka_bootstrap, topics, 6)
+    port = procs.free_port()
+    producer = kafka.producer(kafka_bootstrap)
+    await producer.start()
+    try:
+        form = siteconfig.FormConfig(
+            key="bench", fields=("email", "name", "message"), thank_you_url="/thanks"
+        )
+        key, value = siteconfig.encode(form)
+        await producer.send_and_wait(topics.config, value, key=key)
+    finally:
+        await producer.stop()
+    token = KeyRing.parse(KEYS).sign(
+        {
+            "target": "https://shop.example/offer",
+            "campaign_id": "c1",
+            "send_id": "s1",
+            "recipient_token": "r1",
+        }
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp)
+        env = services.service_env(
+            kafka_bootstrap,
+            pg_dsn,
+            LEADLINE_TOPIC_PREFIX=prefix,
+            LEADLINE_COLLECTOR_PORT=str(port),
+            LEADLINE_SPOOL_DIR=str(run_dir / "spool"),
+            LEADLINE_LINK_KEYS=KEYS,
+            LEADLINE_LOG_LEVEL="WARNING",
+            LEADLINE_FORM_RATE_PER_IP="100000000",
+            LEADLINE_FORM_RATE_PER_FORM="100000000",
+            LEADLINE_CREATE_TOPICS="false",
+        )
+        spec = next(s for s in services.SERVICES if s.name == "collector")
+        await asyncio.to_thread(services.start_service, run_dir, spec, env)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            with serve_baseline() as bare_url:
+                bare = await asyncio.to_thread(
+                    harness.run_wrk, bare_url, connections=CONNECTIONS, duration_s=DURATION_S
+                )
+            pixel = await asyncio.to_thread(
+                harness.run_wrk,
+                f"{base}/p.gif?url=https%3A%2F%2Fshop.example%2Fpricing&title=Pricing",
+                connections=CONNECTIONS,
+                duration_s=DURATION_S,
+            )
+            link = await asyncio.to_thread(
+                harness.run_wrk, f"{base}/c/{token}", connections=CONNECTIONS, duration_s=DURATION_S
+            )
+            script = run_dir / "form.lua"
+            script.write_text(FORM_LUA)
+            form_result = await asyncio.to_thread(run_wrk_script, f"{base}/f/bench", script, FORM_CONNECTIONS)
+            await asyncio.sleep(2)
+            accepted = pixel.requests + link.requests + form_result.requests
+            published = await asyncio.to_thread(metric, port, "leadline_collector_published_total")
+            spooled = await asyncio.to_thread(metric, port, "leadline_collector_spooled_total")
+        finally:
+            await asyncio.to_thread(services.stop_service, run_dir, "collector")
+    table = [
+        *rows("bare aiohttp GIF", bare, bare.requests_per_sec, target_ratio=None, p99_target=10),
+        *rows("pixel /p.gif", pixel, bare.requests_per_sec, target_ratio=0.75, p99_target=10),
+        *rows("email link /c/{token} (302)", link, bare.requests_per_sec, target_ratio=0.75, p99_target=10),
+        *rows(
+            f"form POST, durable ack (c{FORM_CONNECTIONS})",
+            form_result,
+            bare.requests_per_sec,
+            target_ratio=None,
+            p99_target=25,
+        ),
+        harness.Row(
+            metric="events published to Kafka / requests answered",
+            value=(published + spooled) / accepted,
+            unit="ratio",
+            target="1.0",
+            baseline=f"{published:,.0f} published, {spooled:,.0f} spooled",
+        ),
+    ]
+    return {
+        "title": "collector: capture paths into capture.raw.v1 (real broker, acks=all)",
+        "rows": table,
+        "notes": (
+            f"wrk -t1 -c{CONNECTIONS} -d{DURATION_S}s per path (forms: -c{FORM_CONNECTIONS}); the collector "
+            "is one `leadline collector` process on the same 2 cores as wrk and the Kafka broker; the bare "
+            "handler was measured right before it. Pixel requests carry no cookie, so each one mints a "
+            "visitor id and sets the cookie."
+        ),
+    }
