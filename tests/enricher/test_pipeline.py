@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from enricher.geo_db import build_db
 from leadline_enricher.app import create_app
 from leadline_enricher.settings import EnricherSettings
-from leadline_shared import config, kafka
-from leadline_shared.events import EnrichedEvent, RawEvent, utc_now_iso
+from leadline_shared import cli, config, kafka
+from leadline_shared.events import EnrichedEvent, IdentityChange, RawEvent, utc_now_iso
 from leadline_shared.ids import new_id
 from support import read_topic, topic_is_quiet
 
@@ -19,21 +22,22 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def enricher(
-    kafka_bootstrap: str, pg_dsn: str, schema: str, topics: kafka.Topics, run_id: str
-) -> AsyncIterator[TestClient]:
-    settings = config.load(
-        EnricherSettings,
-        {
-            "LEADLINE_KAFKA_BOOTSTRAP": kafka_bootstrap,
-            "LEADLINE_TOPIC_PREFIX": f"test-{run_id}.",
-            "LEADLINE_PG_DSN": pg_dsn,
-            "LEADLINE_IDENTITY_SCHEMA": schema,
-            "LEADLINE_ENRICHER_GROUP": f"enricher-{run_id}",
-            "LEADLINE_INSTANCE_ID": "test",
-        },
-    )
-    async with TestClient(TestServer(create_app(settings))) as c:
+def env(kafka_bootstrap: str, pg_dsn: str, schema: str, run_id: str, tmp_path: Path) -> dict[str, str]:
+    """The enricher's settings for this test (also what ``leadline erase`` and ``dlq replay`` read)."""
+    return {
+        "LEADLINE_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "LEADLINE_TOPIC_PREFIX": f"test-{run_id}.",
+        "LEADLINE_PG_DSN": pg_dsn,
+        "LEADLINE_IDENTITY_SCHEMA": schema,
+        "LEADLINE_ENRICHER_GROUP": f"enricher-{run_id}",
+        "LEADLINE_INSTANCE_ID": "test",
+        "LEADLINE_GEOIP_DB": str(build_db(tmp_path / "geo.mmdb")),
+    }
+
+
+@pytest.fixture
+async def enricher(env: dict[str, str], topics: kafka.Topics) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(create_app(config.load(EnricherSettings, env)))) as c:
         yield c
 
 
@@ -47,6 +51,9 @@ async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]
         await producer.stop()
 
 
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
+
+
 def raw(anon_id: str, **ids: str) -> RawEvent:
     return RawEvent(
         event_id=new_id(),
@@ -55,7 +62,7 @@ def raw(anon_id: str, **ids: str) -> RawEvent:
         received_at=utc_now_iso(),
         anon_id=anon_id,
         ids=ids,
-        context={"url": "https://shop.example/"},
+        context={"url": "https://shop.example/", "user_agent": BROWSER},
     )
 
 
@@ -92,3 +99,115 @@ async def test_poison_message_goes_to_the_dlq_and_the_partition_moves_on(
     assert b"unknown event type" in headers["reason"]
     metrics = await (await enricher.get("/metrics")).text()
     assert 'leadline_enricher_dead_letters_total{reason="invalid"} 2.0' in metrics
+
+
+async def enriched_by_id(bootstrap: str, topic: str, count: int) -> dict[str, EnrichedEvent]:
+    return {
+        e.event_id: e
+        for e in (EnrichedEvent.from_json(v) for _, v, _ in await read_topic(bootstrap, topic, count))
+    }
+
+
+async def test_enrichment_reaches_the_enriched_topic(
+    enricher: TestClient, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
+    """Agent, bot marks, traffic class, campaign, geography and consent-truncated IP all travel with the event."""
+    human = raw("h1")
+    human.context.update(
+        ip="81.2.69.160",
+        referrer="https://www.google.com/",
+        consent={"dnt": True, "gpc": False},
+        campaign={"source": "google", "medium": "cpc"},
+        click_ids={"gclid": "G-1"},
+    )
+    bot = raw("b1", email="victim@example.com")
+    bot.context.update(user_agent="Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)")
+    await produce(kafka_bootstrap, topics.raw, [(e.key(), e.to_json()) for e in (human, bot)])
+    out = await enriched_by_id(kafka_bootstrap, topics.enriched, 2)
+    h = out[human.event_id]
+    assert h.ua is not None
+    assert h.ua["browser"] == "Firefox"
+    assert h.bot == {"is_bot": False, "indicators": []}
+    assert h.referrer_class == "paid"
+    assert h.campaign == {"source": "google", "medium": "cpc", "click_id_type": "gclid", "click_id": "G-1"}
+    assert h.geo == {"country": "GB", "region": "ENG", "city": "London"}
+    assert h.context["ip"] == "81.2.69.0"
+    b = out[bot.event_id]
+    assert b.bot is not None
+    assert b.bot["is_bot"] is True
+    assert "crawler_list" in b.bot["indicators"]
+    # kept in the stream, but the bot's email did not become anyone's identifier
+    identify = raw("h2", email="victim@example.com")
+    await produce(kafka_bootstrap, topics.raw, [(identify.key(), identify.to_json())])
+    later = await enriched_by_id(kafka_bootstrap, topics.enriched, 3)
+    assert later[identify.event_id].person_id != b.person_id
+
+
+async def test_late_identity_merge_is_published_with_the_events(
+    enricher: TestClient, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
+    """A cookie that later fills a form with a known email joins that person; crm-core gets the merge."""
+    steps = [raw("desk", email="kim@example.com"), raw("mobile"), raw("mobile", email="Kim@Example.com")]
+    for i, event in enumerate(steps, start=1):
+        await produce(kafka_bootstrap, topics.raw, [(event.key(), event.to_json())])
+        await read_topic(kafka_bootstrap, topics.enriched, i)
+    out = await enriched_by_id(kafka_bootstrap, topics.enriched, 3)
+    known, anonymous = out[steps[0].event_id].person_id, out[steps[1].event_id].person_id
+    assert known != anonymous
+    assert out[steps[2].event_id].person_id == known
+    [(key, value, _)] = await read_topic(kafka_bootstrap, topics.identity_changes, 1)
+    change = IdentityChange.from_json(value)
+    assert (change.kind, change.person_id, change.merged, key) == (
+        "merge",
+        known,
+        [anonymous],
+        known.encode(),
+    )
+
+
+async def test_dlq_replay_sends_dead_letters_back_after_a_fix(
+    enricher: TestClient,
+    kafka_bootstrap: str,
+    topics: kafka.Topics,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`leadline dlq replay --from-offset N` re-publishes dead letters; the enricher takes them again."""
+    bad = orjson.dumps({"event_id": "x", "type": "explode", "source": "pixel", "received_at": utc_now_iso()})
+    await produce(kafka_bootstrap, topics.raw, [(b"k", bad)])
+    await read_topic(kafka_bootstrap, topics.dlq, 1)
+    fixed = raw(
+        "fixed-visitor"
+    )  # as if an operator had repaired the letter (or the enricher learned the type)
+    await produce(kafka_bootstrap, topics.dlq, [(fixed.key(), fixed.to_json())])
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert await asyncio.to_thread(cli.main, ["dlq", "replay", "--from-offset", "1"]) == 0
+    [(_, value, _)] = await read_topic(kafka_bootstrap, topics.enriched, 1)
+    assert EnrichedEvent.from_json(value).event_id == fixed.event_id
+    assert await topic_is_quiet(kafka_bootstrap, topics.dlq, 2, wait=1.0) == 2  # nothing replayed twice
+
+
+async def test_erase_command_tombstones_a_person_and_announces_it(
+    enricher: TestClient,
+    kafka_bootstrap: str,
+    topics: kafka.Topics,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`leadline erase --email`: an erase change for crm-core, and the cookie never leads back to the person."""
+    first = raw("gone-cookie", email="gone@example.com")
+    await produce(kafka_bootstrap, topics.raw, [(first.key(), first.to_json())])
+    [(_, value, _)] = await read_topic(kafka_bootstrap, topics.enriched, 1)
+    person = EnrichedEvent.from_json(value).person_id
+    for name, val in env.items():
+        monkeypatch.setenv(name, val)
+    assert await asyncio.to_thread(cli.main, ["erase", "--email", "GONE@example.com"]) == 0
+    [(_, value, _)] = await read_topic(kafka_bootstrap, topics.identity_changes, 1)
+    change = IdentityChange.from_json(value)
+    assert (change.kind, change.person_id) == ("erase", person)
+    await asyncio.sleep(1.5)  # the running enricher hears of it on identity.changes.v1
+    later = raw("gone-cookie")
+    await produce(kafka_bootstrap, topics.raw, [(later.key(), later.to_json())])
+    out = await enriched_by_id(kafka_bootstrap, topics.enriched, 2)
+    assert out[later.event_id].person_id != person

@@ -29,13 +29,8 @@ async def replay(bootstrap: str, topics: kafka.Topics, from_offset: int = 0, lim
     sent = 0
     try:
         partitions = [
-            TopicPartition(topics.dlq, p) for p in sorted(consumer.partitions_for_topic(topics.dlq) or [])
+            TopicPartition(topics.dlq, p) for p in sorted(await producer.partitions_for(topics.dlq))
         ]
-        if not partitions:
-            await consumer.topics()  # metadata not loaded yet
-            partitions = [
-                TopicPartition(topics.dlq, p) for p in sorted(consumer.partitions_for_topic(topics.dlq) or [])
-            ]
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         for tp in partitions:

@@ -62,6 +62,7 @@ class Enricher:
     first_batch_at: float | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _inflight: asyncio.Future[None] | None = None
+    _follower: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         """Connect the transactional producer, publish leftover identity changes, join the group."""
@@ -82,9 +83,14 @@ class Enricher:
         )
         await self.consumer.start()
         self.consumer.subscribe([self.topics.raw], listener=_WaitForBatch(self))
+        self._follower = asyncio.ensure_future(self._follow_changes())
 
     async def stop(self) -> None:
         """Leave the group and close the producer (an open transaction is aborted by the broker)."""
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
         if self.consumer is not None:
             await self.consumer.stop()
         if self.producer is not None:
@@ -205,6 +211,43 @@ class Enricher:
             m.conflicts.inc(result.conflicts)
         for change in result.changes:
             m.identity_changes.labels(kind=change.kind).inc()
+
+    async def _follow_changes(self) -> None:
+        """Keep the identity cache true to merges and erasures made elsewhere (other replicas, ``leadline erase``).
+
+        Reads identity.changes.v1 from its end as it was at start-up; without this a cached cookie would keep
+        pointing at a person another process merged away or erased.
+        """
+        assert self.graph is not None
+        follower = AIOKafkaConsumer(
+            self.topics.identity_changes,
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+        )
+        await follower.start()
+        try:
+            while True:
+                batch = await follower.getmany(timeout_ms=500)
+                for records in batch.values():
+                    for record in records:
+                        self._apply_change(record.value)
+        finally:
+            await follower.stop()
+
+    def _apply_change(self, value: bytes | None) -> None:
+        assert self.graph is not None
+        try:
+            change = IdentityChange.from_json(value or b"")
+        except EventError:
+            log.warning("undecodable identity change ignored")
+            return
+        if change.kind == "merge":
+            self.graph.follow(change.merged, change.person_id)
+        elif change.kind == "erase":
+            self.graph.forget({change.person_id, *change.merged})
 
     async def publish_leftover_changes(self) -> int:
         """Identity changes committed to PostgreSQL whose Kafka transaction never committed: send them now."""
