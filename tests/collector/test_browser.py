@@ -47,6 +47,7 @@ class Post:
     cookie: str | None
     status: int
     at: float
+    size: int
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -79,7 +80,7 @@ class SnippetWireRecorder:
         return result
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(client_max_size=self.app_max_size())
         app.router.add_get("/s.js", self.script)
         app.router.add_get("/demo", self.demo)
         app.router.add_get("/page/{name:.+}", self.page)
@@ -123,11 +124,17 @@ class SnippetWireRecorder:
         resp.headers["Access-Control-Allow-Headers"] = "Content-Type"
         return resp
 
+    def app_max_size(self) -> int:
+        return 4 * 1024 * 1024
+
     async def collect(self, request: web.Request) -> web.StreamResponse:
-        body = orjson.loads(await request.read())
+        raw = await request.read()
+        body = orjson.loads(raw)
         status = self.fail_next.pop(0) if self.fail_next else 200
         self.posts.append(
-            Post(request.content_type, body, request.cookies.get("ll_vid"), status, time.monotonic())
+            Post(
+                request.content_type, body, request.cookies.get("ll_vid"), status, time.monotonic(), len(raw)
+            )
         )
         resp = web.json_response({"accepted": len(body["batch"])}, status=status)
         opted_out = any(e["consent"]["dnt"] or e["consent"]["gpc"] for e in body["batch"])
@@ -219,6 +226,30 @@ async def test_calls_queued_before_load_and_after_are_batched_within_one_second(
     post = await recorder.wait_for(lambda: recorder.posts[2:3])
     assert [e["props"]["i"] for e in post[0].events] == list(range(10))
     assert post[0].at - start < 0.6
+
+
+async def test_large_batches_are_split_under_the_collectors_body_cap(
+    recorder: SnippetWireRecorder, page: Page
+) -> None:
+    """The collector refuses bodies over 64 KB (and the snippet drops a batch refused with a 4xx), so the
+    snippet splits by size and by count (50): nothing is lost, no POST is too big."""
+    recorder.pages["big"] = page_html("Big")
+    await page.goto(f"{recorder.base}/page/big")
+    await recorder.wait_for(lambda: recorder.posts)
+    await page.evaluate(
+        "const p = {}; for (let k = 0; k < 20; k++) p['k' + k] = 'x'.repeat(1000);"
+        "for (let i = 0; i < 3; i++) leadline('track', 'big', Object.assign({i}, p));"
+        "for (let i = 0; i < 60; i++) leadline('track', 'small', {i});"
+    )
+    await recorder.wait_for(lambda: len(recorder.events(name="small")) == 60)
+    assert sorted(e["props"]["i"] for e in recorder.events(name="big")) == [0, 1, 2]
+    assert len(recorder.events(name="big")[0]["props"]["k0"]) == 1000
+    later = recorder.posts[1:]
+    assert len(later) >= 3
+    assert all(p.size < 60_000 and len(p.events) <= 50 for p in later)
+    assert [e["props"]["i"] for e in recorder.events(name="small")] == list(range(60))
+    ids = [e["id"] for e in recorder.events()]
+    assert len(ids) == len(set(ids)) == 64
 
 
 async def test_nothing_is_sent_until_analytics_consent_when_the_site_requires_it(

@@ -11,7 +11,7 @@
   const base = new URL(attr('endpoint') || (script ? script.src.replace(/\/s\.js([?#].*)?$/, '') : location.origin),
     location.href).href.replace(/\/+$/, '');
   const requireConsent = attr('require-consent') === 'true';
-  const WINDOW = 1000, BATCH = 10, MAX_BATCH = 50, MAX_TRIES = 3, MAX_QUEUE = 500, DAY = 864e5;
+  const WINDOW = 1000, BATCH = 10, MAX_BATCH = 50, MAX_BYTES = 56000, KEEPALIVE = 16000, MAX_TRIES = 3, MAX_QUEUE = 500, DAY = 864e5;
   const Q = 'leadline:q:', CONSENT = 'leadline:consent';
   const dnt = nav.doNotTrack == '1' || w.doNotTrack == '1';
   const gpc = nav.globalPrivacyControl === true;
@@ -123,14 +123,28 @@
   };
 
   const body = (items) => JSON.stringify({ sent_at: new Date().toISOString(), batch: items.map((i) => i.e) });
+  // Batches of at most 50 events and ~56 KB: under the collector's 64 KB body cap and the beacon quota.
+  // keepalive (the fetch outlives the page) only for small bodies: Chrome caps in-flight keepalive bytes at 64 KB.
+  const chunks = (items) => {
+    const out = [];
+    let cur = [], size = 0;
+    for (const i of items) {
+      const n = JSON.stringify(i.e).length + 1;
+      if (cur.length && (cur.length >= MAX_BATCH || size + n > MAX_BYTES)) { out.push(cur); cur = []; size = 0; }
+      cur.push(i);
+      size += n;
+    }
+    if (cur.length) out.push(cur);
+    return out;
+  };
   const remove = (items) => { const s = new Set(items); queue = queue.filter((i) => !s.has(i)); };
 
   const flush = () => {
     if (inflight) return;
     const now = Date.now();
     queue = queue.filter((i) => now - i.t < DAY);
-    const items = queue.filter((i) => !i.busy && i.n < MAX_TRIES && (!i.n || i.at <= now)).slice(0, MAX_BATCH);
-    if (!items.length) { save(); return plan(); }
+    const items = chunks(queue.filter((i) => !i.busy && i.n < MAX_TRIES && (!i.n || i.at <= now)))[0];
+    if (!items) { save(); return plan(); }
     inflight = true;
     items.forEach((i) => { i.busy = true; });
     const data = body(items);
@@ -138,7 +152,7 @@
     const kill = setTimeout(() => ctl && ctl.abort(), 10000);
     fetch(base + '/e', {
       method: 'POST', body: data, headers: { 'Content-Type': 'application/json' },
-      keepalive: data.length < 60000, credentials: 'include', signal: ctl ? ctl.signal : undefined,
+      keepalive: data.length < KEEPALIVE, credentials: 'include', signal: ctl ? ctl.signal : undefined,
     })
       // A 4xx other than 408/429 will never be accepted: retrying would only repeat it.
       .then((r) => r.ok || (r.status >= 400 && r.status < 500 && r.status !== 408 && r.status !== 429), () => false)
@@ -147,10 +161,11 @@
         inflight = false;
         if (ok) remove(items);
         else {
+          const f = 0.9 + Math.random() * 0.2, now2 = Date.now(); // one jitter: the batch stays together
           items.forEach((i) => {
             i.busy = false;
             i.n++;
-            i.at = Date.now() + WINDOW * 2 ** (i.n - 1) * (0.9 + Math.random() * 0.2);
+            i.at = now2 + WINDOW * 2 ** (i.n - 1) * f;
           });
         }
         save();
@@ -162,9 +177,7 @@
   // Events that sendBeacon refuses stay in localStorage for the next page.
   const beacon = () => {
     if (!nav.sendBeacon) return flush();
-    const items = queue.filter((i) => !i.busy && i.n < MAX_TRIES);
-    for (let k = 0; k < items.length; k += 20) {
-      const chunk = items.slice(k, k + 20);
+    for (const chunk of chunks(queue.filter((i) => !i.busy && i.n < MAX_TRIES))) {
       if (!nav.sendBeacon(base + '/e', body(chunk))) break;
       remove(chunk);
     }
