@@ -104,3 +104,25 @@ async def test_bad_bodies_get_problem_json_and_nothing_is_recorded(
     assert resp.status == status
     assert resp.headers["Content-Type"] == "application/problem+json"
     assert await topic_is_quiet(kafka_bootstrap, topics.raw, 0, wait=0.3) == 0
+
+
+async def test_auto_captured_form_fields_keep_their_json_types(
+    client: TestClient, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
+    body = batch(
+        {
+            "type": "form_submit",
+            "form": {
+                "id": "signup",
+                "fields": {"email": "Fay@Example.com", "newsletter": True, "topics": ["a", "b"], "seats": 3},
+            },
+        }
+    )
+    assert (await client.post("/e", data=body, headers={"Content-Type": "application/json"})).status == 200
+    [(_, value, _)] = await read_topic(kafka_bootstrap, topics.raw, 1)
+    event = orjson.loads(value)
+    assert event["form"] == {
+        "key": "signup",
+        "fields": {"email": "Fay@Example.com", "newsletter": True, "topics": ["a", "b"], "seats": 3},
+    }
+    assert event["ids"] == {"email": "fay@example.com"}

@@ -50,10 +50,7 @@ def create_app(settings: CollectorSettings) -> web.Application:
     sites = SiteConfigStore(settings.kafka_bootstrap, topics.config, spool_dir / "site-config.json")
     keys = KeyRing.parse(settings.link_keys)
     body_limit = settings.body_max_kb * 1024
-    app = web.Application(
-        client_max_size=max(body_limit, settings.batch_max_kb * 1024),
-        middlewares=[cors.middleware(prefixes(settings))],
-    )
+    app = web.Application(client_max_size=max(body_limit, settings.batch_max_kb * 1024))
     app[SETTINGS], app[SINK], app[SITES] = settings, sink, sites
     add_ops_routes(app, metrics.registry)
     add_check(app, "sink", sink.is_healthy)
@@ -122,8 +119,9 @@ def create_app(settings: CollectorSettings) -> web.Application:
         for (method, path), handler in handlers.items():
             if method == "GET":  # GET routes answer HEAD too (link scanners probe with it)
                 app.router.add_get(prefix + path, handler)
-            else:
-                app.router.add_route(method, prefix + path, handler)
+            else:  # POST routes are called cross-site from customers' pages
+                app.router.add_route(method, prefix + path, cors.allow(handler))
+                app.router.add_route("OPTIONS", prefix + path, cors.preflight)
     return app
 
 

@@ -41,6 +41,15 @@ def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _field_value(value: Any) -> Any:
+    """A form field as the snippet sent it (text, number, checkbox flag or list of choices), bounded."""
+    if isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, list):
+        return [str(v)[:500] for v in value[:50]]
+    return str(value)[:2000]
+
+
 def identifiers(traits: dict[str, Any], default_region: str) -> dict[str, str]:
     """Usable identifiers from identify traits; values that do not parse are left out."""
     ids: dict[str, str] = {}
@@ -89,7 +98,7 @@ def item_event(
         fields = _obj(item["form"].get("fields"))
         form = {
             "key": str(item["form"].get("id") or "auto")[:200],
-            "fields": {} if opted_out else {str(k)[:100]: str(v)[:2000] for k, v in fields.items()},
+            "fields": {} if opted_out else {str(k)[:100]: _field_value(v) for k, v in fields.items()},
         }
         if not opted_out:
             ids |= identifiers(fields, default_region)

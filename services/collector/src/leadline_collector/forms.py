@@ -184,7 +184,7 @@ def make_handler(
                 back=back,
                 headers={"Retry-After": "30"},
             )
-        metrics.events.labels(type="form_submit", source="form").inc()
+        metrics.events.inc("form_submit", "form")
         response = success(request, form, origin, event.event_id)
         if anon_id and consent.get("analytics", True):
             set_cookie(response, request, anon_id, cookie_domain)

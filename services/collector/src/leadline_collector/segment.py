@@ -180,7 +180,7 @@ def make_handler(
             resp.headers["Retry-After"] = "30"
             return resp
         for event in events:
-            metrics.events.labels(type=event.type, source="segment").inc()
+            metrics.events.inc(event.type, "segment")
         return web.json_response({"success": True})
 
     return segment

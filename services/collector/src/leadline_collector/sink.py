@@ -28,5 +28,5 @@ async def store_or_count(sink: Sink, metrics: CollectorMetrics, event: RawEvent)
     except SinkUnavailable:
         metrics.dropped.labels(source=event.source).inc()
         return False
-    metrics.accepted(event.type, event.source).inc()
+    metrics.events.inc(event.type, event.source)
     return True
