@@ -18,7 +18,9 @@ so that two replicas never make two persons for one identifier; a batch that los
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -106,14 +108,17 @@ class IdentityGraph:
 
     async def resolve_batch(self, conn: asyncpg.Connection, work: list[Work]) -> BatchResult:
         """Resolve every event of a batch inside the caller's transaction (a savepoint per attempt)."""
-        for attempt in range(3):
+        for attempt in range(5):
             try:
                 async with conn.transaction():
-                    return await _Batch(self, conn, use_cache=attempt == 0).run(work)
+                    return await _Batch(self, conn, slow_only=attempt >= 3, use_cache=attempt == 0).run(work)
             except RaceLost:
                 log.info("identifier race lost, retrying the batch without the cache")
-        async with conn.transaction():
-            return await _Batch(self, conn, slow_only=True).run(work)
+            except asyncpg.DeadlockDetectedError:
+                # Another replica wrote the same new identifiers in another order; PostgreSQL aborted us.
+                log.info("deadlock with another replica, retrying the batch")
+                await asyncio.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+        raise RuntimeError("identity resolution kept colliding with other replicas; giving up on this batch")
 
 
 class _Batch:
@@ -242,7 +247,7 @@ class _Batch:
         """Write the new persons and their identifiers in one statement; a lost race retries the batch."""
         if not self.new_ids:
             return
-        ids, self.new_ids = self.new_ids, []
+        ids, self.new_ids = sorted(self.new_ids), []  # one order for everyone: no deadlocks between replicas
         persons, self.new_persons = self.new_persons, []
         status = await self.conn.execute(
             queries.CREATE_PERSONS,
@@ -355,6 +360,7 @@ async def _attach(
         held[kind] += 1
         attach.append((kind, value))
     if attach:
+        attach.sort()
         status = await conn.execute(
             queries.ATTACH, [t for t, _ in attach], [v for _, v in attach], [person] * len(attach)
         )
