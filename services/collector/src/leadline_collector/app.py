@@ -38,7 +38,7 @@ def create_app(settings: CollectorSettings) -> web.Application:
     topics = kafka.Topics.with_prefix(settings.topic_prefix)
     metrics = CollectorMetrics.create()
     spool_dir = Path(settings.spool_dir)
-    spool = Spool(spool_dir / "events", settings.spool_max_mb * 1024 * 1024)
+    spool = Spool(spool_dir / "events", int(settings.spool_max_mb * 1024 * 1024))
     sink = Publisher(
         settings.kafka_bootstrap,
         topics.raw,

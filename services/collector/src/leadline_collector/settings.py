@@ -26,8 +26,8 @@ class CollectorSettings(CommonSettings):
     spool_dir: str = setting(
         ".run/spool", "SPOOL_DIR", "directory of the disk spool used while Kafka is down"
     )
-    spool_max_mb: int = setting(
-        1024, "SPOOL_MAX_MB", "spool size cap; when full, forms get 503 and pixels drop"
+    spool_max_mb: float = setting(
+        1024.0, "SPOOL_MAX_MB", "spool size cap; when full, forms get 503 and pixels drop"
     )
     body_max_kb: int = setting(64, "BODY_MAX_KB", "largest request body accepted (413 above)")
     batch_max_kb: int = setting(512, "BATCH_MAX_KB", "largest Segment /v1/batch body accepted")
