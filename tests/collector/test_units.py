@@ -1,0 +1,75 @@
+"""Small pieces of the collector that people feel: how typed contact details are read, and fair rate limits."""
+
+from __future__ import annotations
+
+import pytest
+
+from leadline_collector import normalize
+from leadline_collector.publisher import partition_for
+from leadline_collector.ratelimit import RateLimiter
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        (" Ann.Lee@Example.COM ", "ann.lee@example.com"),
+        ("o'brien@example.ie", "o'brien@example.ie"),
+    ],
+)
+def test_emails_are_trimmed_and_lower_cased(typed: str, expected: str) -> None:
+    assert normalize.email(typed) == expected
+
+
+@pytest.mark.parametrize("typed", ["not-an-email", "a@", "@example.com", "a b@example.com", ""])
+def test_invalid_emails_say_so(typed: str) -> None:
+    with pytest.raises(normalize.InvalidValue, match="email"):
+        normalize.email(typed)
+
+
+@pytest.mark.parametrize(
+    ("typed", "region", "expected"),
+    [
+        ("(415) 555-2671", "US", "+14155552671"),
+        ("+44 20 7946 0958", "US", "+442079460958"),
+        ("020 7946 0958", "GB", "+442079460958"),
+    ],
+)
+def test_phones_become_e164(typed: str, region: str, expected: str) -> None:
+    assert normalize.phone(typed, region) == expected
+
+
+@pytest.mark.parametrize("typed", ["12", "call me", "+1 555"])
+def test_invalid_phones_say_so(typed: str) -> None:
+    with pytest.raises(normalize.InvalidValue, match="phone"):
+        normalize.phone(typed, "US")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("on", True), ("yes", True), (True, True), ("", False), ("off", False), (None, False)],
+)
+def test_consent_checkboxes(value: str | bool | None, expected: bool) -> None:
+    assert normalize.truthy(value) is expected
+
+
+def test_rate_limiter_allows_a_burst_then_asks_to_wait_and_refills() -> None:
+    limiter = RateLimiter(rate=1.0, burst=3)
+    assert [limiter.allow("ip", now=100.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = limiter.allow("ip", now=100.0)
+    assert 0.9 <= wait <= 1.0
+    assert limiter.allow("other-ip", now=100.0) == 0.0  # one abuser does not block others
+    assert limiter.allow("ip", now=101.5) == 0.0
+
+
+def test_rate_limiter_forgets_the_oldest_keys_beyond_its_bound() -> None:
+    limiter = RateLimiter(rate=1.0, burst=1, max_keys=2)
+    for key in ("a", "b", "c"):
+        limiter.allow(key, now=0.0)
+    assert limiter.allow("a", now=0.0) == 0.0  # "a" was evicted, so it starts with a full bucket
+
+
+def test_a_visitor_always_maps_to_one_partition() -> None:
+    keys = [f"visitor-{i}".encode() for i in range(1000)]
+    first = [partition_for(k, 6) for k in keys]
+    assert first == [partition_for(k, 6) for k in keys]
+    assert set(first) == set(range(6))
