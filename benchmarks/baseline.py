@@ -56,11 +56,18 @@ def _accepts(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def serve_baseline(port: int | None = None) -> Iterator[str]:
+def serve_baseline(port: int | None = None, *, use_uvloop: bool = False) -> Iterator[str]:
     """Run the baseline server in a subprocess on a loopback port; yield its pixel URL; stop it after."""
     port = port or free_loopback_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.baseline", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.baseline",
+            "--port",
+            str(port),
+            *(["--uvloop"] if use_uvloop else []),
+        ],
         cwd=REPO,  # where the benchmarks package is importable from, whatever the caller's directory
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -93,8 +100,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Serve the baseline app on the loopback address until SIGTERM."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.baseline", description=__doc__)
     parser.add_argument("--port", type=int, required=True, help="loopback port to listen on")
+    parser.add_argument("--uvloop", action="store_true", help="run on uvloop instead of asyncio's own loop")
     args = parser.parse_args(argv)
-    web.run_app(create_app(), host=LOOPBACK, port=args.port, access_log=None, print=None)
+    loop = None
+    if args.uvloop:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    web.run_app(create_app(), host=LOOPBACK, port=args.port, access_log=None, print=None, loop=loop)
     return 0
 
 

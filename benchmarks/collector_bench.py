@@ -145,6 +145,10 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
                 bare = await asyncio.to_thread(
                     harness.run_wrk, bare_url, connections=CONNECTIONS, duration_s=DURATION_S
                 )
+            with serve_baseline(use_uvloop=True) as bare_url:
+                bare_uv = await asyncio.to_thread(
+                    harness.run_wrk, bare_url, connections=CONNECTIONS, duration_s=DURATION_S
+                )
             pixel = await asyncio.to_thread(
                 harness.run_wrk,
                 f"{base}/p.gif?url=https%3A%2F%2Fshop.example%2Fpricing&title=Pricing",
@@ -164,7 +168,10 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
         finally:
             await asyncio.to_thread(services.stop_service, run_dir, "collector")
     table = [
-        *rows("bare aiohttp GIF", bare, bare.requests_per_sec, target_ratio=None, p99_target=10),
+        *rows(
+            "bare aiohttp GIF (asyncio loop)", bare, bare.requests_per_sec, target_ratio=None, p99_target=10
+        ),
+        *rows("bare aiohttp GIF (uvloop)", bare_uv, bare.requests_per_sec, target_ratio=None, p99_target=10),
         *rows("pixel /p.gif", pixel, bare.requests_per_sec, target_ratio=0.75, p99_target=10),
         *rows("email link /c/{token} (302)", link, bare.requests_per_sec, target_ratio=0.75, p99_target=10),
         *rows(
@@ -188,7 +195,8 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
         "notes": (
             f"wrk -t1 -c{CONNECTIONS} -d{DURATION_S}s per path (forms: -c{FORM_CONNECTIONS}); the collector "
             "is one `leadline collector` process on the same 2 cores as wrk and the Kafka broker; the bare "
-            "handler was measured right before it. Pixel requests carry no cookie, so each one mints a "
+            "handler was measured right before it, on asyncio's own loop (the yardstick) and on uvloop, which "
+            "the collector runs on (LEADLINE_UVLOOP=true). Pixel requests carry no cookie, so each one mints a "
             "visitor id and sets the cookie."
         ),
     }

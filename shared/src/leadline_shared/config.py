@@ -128,8 +128,12 @@ class CommonSettings:
     pg_dsn: str = setting(
         "postgresql://postgres@127.0.0.1:5432/leadline", "PG_DSN", "default PostgreSQL DSN for all services"
     )
+    uvloop: bool = setting(True, "UVLOOP", "run the service on uvloop (libuv) instead of asyncio's own loop")
     link_keys: str = setting(
-        "", "LINK_KEYS", "email-link signing keys `kid:secret,…`; the first signs, all verify (rotation)", secret=True
+        "",
+        "LINK_KEYS",
+        "email-link signing keys `kid:secret,…`; the first signs, all verify (rotation)",
+        secret=True,
     )
 
     def validate(self) -> None:

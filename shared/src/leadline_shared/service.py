@@ -45,9 +45,16 @@ async def serve(app: web.Application, host: str, port: int, drain_seconds: float
     log.info("stopped")
 
 
-def run(app: web.Application, host: str, port: int, drain_seconds: float = 0.0) -> int:
+def run(
+    app: web.Application, host: str, port: int, drain_seconds: float = 0.0, use_uvloop: bool = False
+) -> int:
     """Blocking entry point for a service's CLI command; returns the exit code."""
-    asyncio.run(serve(app, host, port, drain_seconds))
+    if use_uvloop:
+        import uvloop
+
+        uvloop.run(serve(app, host, port, drain_seconds))
+    else:
+        asyncio.run(serve(app, host, port, drain_seconds))
     return 0
 
 

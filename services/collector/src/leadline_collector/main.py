@@ -19,7 +19,9 @@ def run(args: argparse.Namespace) -> int:
     settings = config.load(CollectorSettings)
     logs.setup("collector", settings.log_level)
     logging.getLogger(__name__).info("starting", extra={"settings": config.describe(settings)})
-    return service.run(create_app(settings), settings.host, settings.port, settings.drain_seconds)
+    return service.run(
+        create_app(settings), settings.host, settings.port, settings.drain_seconds, use_uvloop=settings.uvloop
+    )
 
 
 def sign_link(args: argparse.Namespace) -> int:
