@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import time
 from dataclasses import dataclass
@@ -65,7 +64,7 @@ class KeyRing:
         if ttl_seconds is not None:
             body["exp"] = int((time.time() if now is None else now) + ttl_seconds)
         encoded = _b64(orjson.dumps(body))
-        mac = hmac.new(secret, encoded.encode(), hashlib.sha256).digest()
+        mac = hmac.digest(secret, encoded.encode(), "sha256")
         return f"{encoded}.{_b64(mac)}"
 
     def verify(self, token: str, now: float | None = None) -> dict[str, Any]:
@@ -83,7 +82,7 @@ class KeyRing:
         secret = self._key(payload["kid"])
         if secret is None:
             raise InvalidToken("unknown key")
-        expected = hmac.new(secret, encoded.encode(), hashlib.sha256).digest()
+        expected = hmac.digest(secret, encoded.encode(), "sha256")  # one-shot C path: every click pays it
         if not hmac.compare_digest(expected, mac):
             raise InvalidToken("bad signature")
         exp = payload.get("exp")
