@@ -189,7 +189,7 @@ async def list_events(request: web.Request) -> web.Response:
         after = decode_cursor(cursor)
     sql = queries.EVENTS_PAGE.format(column="anon_id" if column == "anon_id" else "person_id::text")
     rows = await request.app[POOL].fetch(sql, value, after[0], after[1], limit + 1)
-    items = [row["event"] for row in rows[:limit]]
+    items = [orjson.Fragment(row["event"]) for row in rows[:limit]]  # stored JSON text, sent as is
     nxt = (
         encode_cursor(rows[limit - 1]["occurred_at"], rows[limit - 1]["event_id"])
         if len(rows) > limit

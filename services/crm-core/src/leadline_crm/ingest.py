@@ -6,6 +6,10 @@ after that transaction commits, so a crash replays the batch and ``ON CONFLICT D
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
+import io
 import logging
 import uuid
 from collections.abc import Iterable
@@ -21,14 +25,61 @@ from prometheus_client import CollectorRegistry, Counter
 from leadline_crm import identity, lifecycle, queries
 from leadline_crm.stages import Rule, apply_moves, load_scoring
 from leadline_shared import kafka
-from leadline_shared.events import EnrichedEvent, EventError, IdentityChange
+from leadline_shared.events import EVENT_TYPES, SOURCES, EnrichedEvent, EventError, IdentityChange
 
 log = logging.getLogger(__name__)
 
 
-def _ts(value: str | None, fallback: datetime) -> datetime:
-    """A client timestamp, or the fallback when it is missing or malformed."""
-    if not value:
+TOUCHPOINT_COLUMNS = [
+    "event_id",
+    "person_id",
+    "anon_id",
+    "type",
+    "source",
+    "occurred_at",
+    "received_at",
+    "url",
+    "event",
+]
+
+
+def tune_gc() -> None:
+    """Make the cyclic garbage collector run less often in this process.
+
+    Decoding thousands of events a second allocates many short-lived dicts, none of them in reference cycles;
+    with the default thresholds (700, 10, 10) the collector runs every few hundred events and walked the young
+    heap for about half of the decoding time. Called once by ``leadline crm-core`` at start (and by the
+    benchmark, which measures the same loop); objects alive by then are frozen out of future collections.
+    """
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
+
+
+def _is_uuid(value: str) -> bool:
+    """The canonical 8-4-4-4-12 hex form (checked cheaply: this runs for every event)."""
+    if len(value) != 36 or not value[8] == value[13] == value[18] == value[23] == "-":
+        return False
+    digits = value.replace("-", "")
+    if not digits.isalnum():
+        return False
+    try:
+        bytes.fromhex(digits)
+    except ValueError:
+        return False
+    return True
+
+
+def _copy_text(value: str) -> str:
+    """A value for PostgreSQL's COPY text format (backslash, tab, newline and carriage return escaped)."""
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+MAX_KEY = 200  # event ids and anon ids are index keys: longer ones would fail the whole batch
+
+
+def _ts(value: Any, fallback: datetime) -> datetime:
+    """A client timestamp, or the fallback when it is missing, malformed or without a time zone."""
+    if not value or not isinstance(value, str):
         return fallback
     try:
         parsed = datetime.fromisoformat(value)
@@ -37,26 +88,111 @@ def _ts(value: str | None, fallback: datetime) -> datetime:
     return parsed if parsed.tzinfo else fallback
 
 
-def rows_for(events: Iterable[EnrichedEvent]) -> list[tuple[Any, ...]]:
-    """One touchpoint row per event, columns in INSERT_TOUCHPOINTS order (the event as JSON text)."""
-    rows = []
-    for ev in events:
-        received = datetime.fromisoformat(ev.received_at)
-        occurred = _ts(ev.occurred_at, received)
-        rows.append(
+@dataclass(slots=True)
+class Touch:
+    """One enriched event as ingestion needs it: the touchpoint's columns, the original JSON text, the object.
+
+    Parsed straight from the Kafka bytes, which are stored as they came (no re-encoding): the envelope's
+    forward-compatibility promise (unknown fields kept) holds all the way into PostgreSQL.
+    """
+
+    event_id: str
+    person_id: str
+    anon_id: str | None
+    type: str
+    source: str
+    occurred: datetime
+    received: datetime
+    url: str | None
+    json: str
+    doc: dict[str, Any]
+
+    @classmethod
+    def parse(cls, raw: bytes) -> Touch:
+        """Validate what ingestion relies on; :class:`EventError` (the event is skipped) otherwise."""
+        if b"\\u0000" in raw:
+            raise EventError("NUL characters cannot be stored")
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise EventError(f"invalid JSON: {exc}") from None
+        if not isinstance(doc, dict):
+            raise EventError("event is not a JSON object")
+        event_id, person_id, kind, source = (
+            doc.get("event_id"),
+            doc.get("person_id"),
+            doc.get("type"),
+            doc.get("source"),
+        )
+        if not isinstance(event_id, str) or not event_id or len(event_id) > MAX_KEY:
+            raise EventError("missing or invalid field 'event_id'")
+        if not isinstance(person_id, str) or not _is_uuid(person_id):
+            raise EventError("missing or invalid field 'person_id'")
+        if kind not in EVENT_TYPES or source not in SOURCES:
+            raise EventError("unknown event type or source")
+        received = _ts(doc.get("received_at"), _NO_TIME)
+        if received is _NO_TIME:
+            raise EventError("missing or invalid field 'received_at'")
+        anon_id = doc.get("anon_id")
+        if anon_id is not None and (not isinstance(anon_id, str) or len(anon_id) > MAX_KEY):
+            raise EventError("invalid field 'anon_id'")
+        context = doc.get("context")
+        url = context.get("url") if isinstance(context, dict) else None
+        return cls(
+            event_id,
+            person_id,
+            anon_id,
+            kind,
+            source,
+            _ts(doc.get("occurred_at"), received),
+            received,
+            url if isinstance(url, str) else None,
+            raw.decode(),
+            doc,
+        )
+
+    @classmethod
+    def of(cls, event: EnrichedEvent) -> Touch:
+        """From an event object (tests, tools)."""
+        return cls.parse(event.to_json())
+
+    def copy_line(self) -> str:
+        """The touchpoint as one line of COPY text format, columns as in TOUCHPOINT_COLUMNS."""
+        return "\t".join(
             (
-                ev.event_id,
-                ev.person_id,
-                ev.anon_id,
-                ev.type,
-                ev.source,
-                occurred,
-                received,
-                ev.context.get("url"),
-                ev.to_json().decode(),
+                _copy_text(self.event_id),
+                self.person_id,
+                "\\N" if self.anon_id is None else _copy_text(self.anon_id),
+                self.type,
+                self.source,
+                self.occurred.isoformat(),
+                self.received.isoformat(),
+                "\\N" if self.url is None else _copy_text(self.url),
+                _copy_text(self.json),
             )
         )
-    return rows
+
+    def row(self) -> tuple[Any, ...]:
+        """The columns of INSERT_TOUCHPOINTS."""
+        return (
+            self.event_id,
+            self.person_id,
+            self.anon_id,
+            self.type,
+            self.source,
+            self.occurred,
+            self.received,
+            self.url,
+            self.json,
+        )
+
+
+_NO_TIME = datetime.min.replace(tzinfo=UTC)
+
+
+def rows_for(events: Iterable[EnrichedEvent]) -> list[tuple[Any, ...]]:
+    """One touchpoint row per event, columns in INSERT_TOUCHPOINTS order (the event as JSON text)."""
+    return [Touch.of(ev).row() for ev in events]
 
 
 def _text(value: Any, limit: int = 200) -> str | None:
@@ -74,9 +210,13 @@ def _split_name(name: str | None) -> tuple[str | None, str | None]:
     return first or None, last.strip() or None
 
 
-@dataclass
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass(slots=True)
 class PersonDelta:
-    """What one batch's new events tell about one person (applied by APPLY_PERSON_DELTAS)."""
+    """What one batch's new events tell about one person (applied by UPSERT_PERSON_DELTAS)."""
 
     person_id: str
     emails: set[str] = field(default_factory=set)
@@ -88,26 +228,46 @@ class PersonDelta:
     points: float = 0.0
     days: set[date] = field(default_factory=set)
     cause: str = ""
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
 
-    def add(
-        self, ev: EnrichedEvent, occurred: datetime, now: datetime, rules: list[Rule], half_life: float
-    ) -> None:
-        """Fold one new event in."""
-        self.cause = ev.event_id
-        fields: dict[str, Any] = dict(ev.form.get("fields") or {}) if ev.form else {}
-        if ev.type == "identify":
-            traits = ev.properties.get("traits")
-            fields = {**(traits if isinstance(traits, dict) else ev.properties), **fields}
-        email = ev.ids.get("email") or _text(fields.get("email"))
-        phone = ev.ids.get("phone") or _text(fields.get("phone"))
+    def add(self, t: Touch, now: datetime, rules: dict[str, list[Rule]], half_life: float) -> None:
+        """Fold one new event in (page views, most of the stream, take the short path)."""
+        self.cause = t.event_id
+        if self.first_seen is None or t.occurred < self.first_seen:
+            self.first_seen = t.occurred
+        if self.last_seen is None or t.occurred > self.last_seen:
+            self.last_seen = t.occurred
+        doc = t.doc
+        if doc.get("ids") or doc.get("form") or doc.get("geo") or t.type == "identify":
+            self._identity(t)
+        if t.type in lifecycle.CLICK_TYPES:
+            self.clicked = True
+        elif t.type == "page_view":
+            self.days.add(t.occurred.astimezone(UTC).date())
+        for rule in rules.get(t.type, ()):
+            if rule.matches(t.url):
+                self.points += lifecycle.decayed(rule.points, t.occurred, now, half_life)
+
+    def _identity(self, t: Touch) -> None:
+        doc = t.doc
+        ids = {k: v for k, v in _dict(doc.get("ids")).items() if isinstance(v, str) and v}
+        fields = _dict(_dict(doc.get("form")).get("fields"))
+        if t.type == "identify":
+            props = _dict(doc.get("properties"))
+            traits = props.get("traits")
+            fields = {**(traits if isinstance(traits, dict) else props), **fields}
+        email = ids.get("email") or _text(fields.get("email"))
+        phone = ids.get("phone") or _text(fields.get("phone"))
         if email:
             self.emails.add(email.strip().lower()[:320])
         if phone:
             self.phones.add(phone.strip()[:40])
-        if user_id := ev.ids.get("user_id"):
+        if user_id := ids.get("user_id"):
             self.user_ids.add(user_id[:200])
-        if email or phone or ev.ids.get("user_id") or ev.ids.get("crm_contact_id"):
+        if email or phone or ids.get("user_id") or ids.get("crm_contact_id"):
             self.identified = True
+        geo = _dict(doc.get("geo"))
         first, last = _split_name(_text(fields.get("name")))
         for column, value in (
             ("first_name", _text(fields.get("first_name")) or first),
@@ -115,24 +275,19 @@ class PersonDelta:
             ("company", _text(fields.get("company"))),
             ("industry", _text(fields.get("industry"))),
             ("company_size", _text(fields.get("company_size"))),
-            ("country", _text((ev.geo or {}).get("country")) or _text(fields.get("country"))),
-            ("region", _text((ev.geo or {}).get("region"))),
-            ("source", ev.source if self.identified else None),
+            ("country", _text(geo.get("country")) or _text(fields.get("country"))),
+            ("region", _text(geo.get("region"))),
+            ("source", t.source if self.identified else None),
         ):
             if value and column not in self.names:
                 self.names[column] = value
-        if ev.type in lifecycle.CLICK_TYPES:
-            self.clicked = True
-        if ev.type == "page_view":
-            self.days.add(occurred.astimezone(UTC).date())
-        earned = sum(r.points for r in rules if r.matches(ev))
-        if earned:
-            self.points += lifecycle.decayed(earned, occurred, now, half_life)
 
     def doc(self) -> dict[str, Any]:
         """The JSON object the SQL reads with jsonb_to_recordset."""
         return {
             "person_id": self.person_id,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
             "emails": sorted(self.emails),
             "phones": sorted(self.phones),
             "user_ids": sorted(self.user_ids),
@@ -140,60 +295,94 @@ class PersonDelta:
             "identified": self.identified,
             "clicked": self.clicked,
             "points": self.points,
-            "days": [d.isoformat() for d in sorted(self.days)],
-            "cause": self.cause,
+            "days": sorted(self.days),
         }
+
+
+def _deltas(
+    touches: Iterable[Touch], now: datetime, rules: list[Rule], half_life: float
+) -> dict[str, PersonDelta]:
+    by_type: dict[str, list[Rule]] = {}
+    for rule in rules:
+        by_type.setdefault(rule.event_type, []).append(rule)
+    deltas: dict[str, PersonDelta] = {}
+    for t in touches:
+        delta = deltas.get(t.person_id)
+        if delta is None:
+            delta = deltas[t.person_id] = PersonDelta(t.person_id)
+        delta.add(t, now, by_type, half_life)
+    return deltas
 
 
 async def write_batch(
     conn: asyncpg.Connection, events: list[EnrichedEvent], now: datetime | None = None
 ) -> int:
+    """:func:`write_touches` for event objects."""
+    return await write_touches(conn, [Touch.of(ev) for ev in events], now)
+
+
+class Raced(Exception):
+    """Another writer stored some of this batch's events meanwhile (a rebalance): the batch is rolled back and
+    written again, so that only the events that are new count."""
+
+
+async def write_touches(conn: asyncpg.Connection, touches: list[Touch], now: datetime | None = None) -> int:
     """Write events in one transaction; returns how many were new (redeliveries count zero).
 
-    Only new touchpoints (those the insert did not skip as duplicates) change the persons, so a replayed batch
-    never adds score, visits or stage moves twice.
+    Only new touchpoints change the persons, so a replayed batch never adds score, visits or stage moves twice.
+    The batch's already-stored event ids are looked up first; person facts are then upserted in one statement
+    (persons before their touchpoints, as the foreign key wants), then the new touchpoints are streamed in with
+    COPY. Should another consumer store one of them meanwhile, COPY fails on the unique key and the whole
+    batch is rolled back and written again.
     """
-    if not events:
+    for _attempt in range(3):
+        try:
+            return await _write_touches(conn, touches, now or datetime.now(UTC))
+        except (
+            Raced,
+            asyncpg.DeadlockDetectedError,
+        ):  # a rebalance, or two shards meeting on a merged person
+            continue
+    raise RuntimeError("events kept being written concurrently by another consumer")
+
+
+async def _write_touches(conn: asyncpg.Connection, touches: list[Touch], now: datetime) -> int:
+    if not touches:
         return 0
-    now = now or datetime.now(UTC)
     async with conn.transaction():
-        merged = dict(await conn.fetch(queries.MERGED_IDS, list({ev.person_id for ev in events})))
-        for ev in events:
-            if (survivor := merged.get(uuid.UUID(ev.person_id))) is not None:
-                ev.person_id = str(survivor)
-        rows = rows_for(events)
-        seen: dict[str, tuple[datetime, datetime]] = {}
-        for row in rows:
-            person, occurred = row[1], row[5]
-            first, last = seen.get(person, (occurred, occurred))
-            seen[person] = (min(first, occurred), max(last, occurred))
-        await conn.execute(
-            queries.UPSERT_PERSONS,
-            list(seen),
-            [f for f, _ in seen.values()],
-            [last for _, last in seen.values()],
-        )
-        columns = list(zip(*rows, strict=True))
-        new_ids = {r[0] for r in await conn.fetch(queries.INSERT_TOUCHPOINTS_RETURNING, *map(list, columns))}
-        if not new_ids:
+        merged = await conn.fetch(queries.MERGED_IDS, list({t.person_id for t in touches}))
+        if merged:
+            survivors = {str(old): str(new) for old, new in merged}
+            for t in touches:
+                t.person_id = survivors.get(str(uuid.UUID(t.person_id)), t.person_id)
+        unique = {t.event_id: t for t in reversed(touches)}  # the first of each id wins
+        stored = await conn.fetch(queries.EXISTING_EVENTS, list(unique))
+        for row in stored:
+            del unique[row[0]]
+        if not unique:
             return 0
+        fresh = list(unique.values())[::-1]
         scoring, rules = await load_scoring(conn)
-        deltas: dict[str, PersonDelta] = {}
-        fresh = 0
-        for ev, row in zip(events, rows, strict=True):
-            if ev.event_id in new_ids:
-                fresh += 1
-                delta = deltas.setdefault(ev.person_id, PersonDelta(ev.person_id))
-                delta.add(ev, row[5], now, rules, scoring.half_life_days)
-                new_ids.discard(ev.event_id)  # the same id twice in one batch counts once
+        deltas = _deltas(fresh, now, rules, scoring.half_life_days)
         updated = await conn.fetch(
-            queries.APPLY_PERSON_DELTAS,
+            queries.UPSERT_PERSON_DELTAS,
             orjson.dumps([d.doc() for d in deltas.values()]).decode(),
             now,
             scoring.half_life_days,
         )
-        await apply_moves(conn, updated, scoring, now, "automatic")
-    return fresh
+        data = ("\n".join(t.copy_line() for t in fresh) + "\n").encode()
+        try:
+            await conn.copy_to_table("touchpoints", source=io.BytesIO(data), columns=TOUCHPOINT_COLUMNS)
+        except asyncpg.UniqueViolationError:
+            raise Raced from None
+        await apply_moves(
+            conn,
+            [dict(r) | {"cause": deltas[r["person_id"]].cause} for r in updated],
+            scoring,
+            now,
+            "automatic",
+        )
+    return len(fresh)
 
 
 @dataclass
@@ -206,6 +395,7 @@ class Ingestor:
     pool: asyncpg.Pool
     registry: CollectorRegistry
     batch_max: int = 1000
+    writers: int = 2
     consumer: AIOKafkaConsumer | None = None
 
     def __post_init__(self) -> None:
@@ -235,29 +425,67 @@ class Ingestor:
             await self.consumer.stop()
 
     async def run(self) -> None:
-        """Ingest until cancelled."""
+        """Ingest until cancelled.
+
+        While PostgreSQL writes one batch, the next is fetched and decoded (the two run on different cores);
+        a batch's offsets are committed only after its own transaction, and batches are written in order.
+        """
         assert self.consumer is not None
-        while True:
-            batch = await self.consumer.getmany(timeout_ms=500, max_records=self.batch_max)
-            if not batch:
-                continue
-            events = [
-                ev
-                for tp, records in batch.items()
-                if tp.topic == self.topics.enriched
-                for ev in self._decode(records)
-            ]
-            changes = [
-                ch
-                for tp, records in batch.items()
-                if tp.topic == self.topics.identity_changes
-                for ch in self._changes(records)
-            ]
+        writing: asyncio.Task[None] | None = None
+        try:
+            while True:
+                batch = await self.consumer.getmany(timeout_ms=200, max_records=self.batch_max)
+                if not batch:
+                    if writing is not None:
+                        await writing
+                        writing = None
+                    continue
+                touches = [
+                    t
+                    for tp, records in batch.items()
+                    if tp.topic == self.topics.enriched
+                    for t in self._decode(records)
+                ]
+                changes = [
+                    ch
+                    for tp, records in batch.items()
+                    if tp.topic == self.topics.identity_changes
+                    for ch in self._changes(records)
+                ]
+                offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(self._write(touches, changes, offsets))
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writing
+
+    async def _write(
+        self, touches: list[Touch], changes: list[IdentityChange], offsets: dict[Any, int]
+    ) -> None:
+        """One batch: events, then identity changes, then the offsets (after the transactions committed).
+
+        The events are split by person over ``writers`` connections written in parallel, so PostgreSQL works
+        on more than one core; a person is in one shard only, so the shards do not wait on each other's rows. A
+        shard that fails leaves the offsets uncommitted: the batch comes again and the shards that did commit
+        find their events stored (idempotent by event id).
+        """
+        assert self.consumer is not None
+        shards: list[list[Touch]] = [[] for _ in range(max(self.writers, 1))]
+        for t in touches:
+            shards[hash(t.person_id) % len(shards)].append(t)
+        written = await asyncio.gather(*(self._write_shard(shard) for shard in shards if shard))
+        self.written.inc(sum(written))
+        if changes:
             async with self.pool.acquire() as conn:
-                self.written.inc(await write_batch(conn, events))
-                if changes:
-                    self.changes.inc(await identity.apply_changes(conn, changes))
-            await self.consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
+                self.changes.inc(await identity.apply_changes(conn, changes))
+        await self.consumer.commit(offsets)
+
+    async def _write_shard(self, touches: list[Touch]) -> int:
+        async with self.pool.acquire() as conn:
+            return await write_touches(conn, touches)
 
     def _changes(self, records: list[ConsumerRecord]) -> Iterable[IdentityChange]:
         for record in records:
@@ -270,10 +498,10 @@ class Ingestor:
                     extra={"reason": str(exc), "partition": record.partition, "offset": record.offset},
                 )
 
-    def _decode(self, records: list[ConsumerRecord]) -> Iterable[EnrichedEvent]:
+    def _decode(self, records: list[ConsumerRecord]) -> Iterable[Touch]:
         for record in records:
             try:
-                yield EnrichedEvent.from_json(record.value)
+                yield Touch.parse(record.value)
             except EventError as exc:
                 self.skipped.inc()
                 log.warning(

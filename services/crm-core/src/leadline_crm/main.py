@@ -13,6 +13,7 @@ import asyncpg
 
 from leadline_crm import auth, demo
 from leadline_crm.app import MIGRATIONS, create_app
+from leadline_crm.ingest import tune_gc
 from leadline_crm.settings import CrmSettings
 from leadline_shared import config, kafka, logs, pg, service
 
@@ -22,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
     settings = config.load(CrmSettings)
     logs.setup("crm-core", settings.log_level)
     logging.getLogger(__name__).info("starting", extra={"settings": config.describe(settings)})
+    tune_gc()
     return service.run(create_app(settings), settings.host, settings.port, settings.drain_seconds)
 
 

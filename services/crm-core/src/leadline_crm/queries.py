@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-UPSERT_PERSONS = """
-INSERT INTO persons (person_id, first_seen, last_seen)
-SELECT p, f, l FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS x(p, f, l)
-ON CONFLICT (person_id) DO UPDATE
-   SET first_seen = LEAST(persons.first_seen, EXCLUDED.first_seen),
-       last_seen = GREATEST(persons.last_seen, EXCLUDED.last_seen)
-"""
-
 INSERT_TOUCHPOINTS = """
 INSERT INTO touchpoints (event_id, person_id, anon_id, type, source, occurred_at, received_at, url, event)
-SELECT e, p, a, t, s, o, r, u, j::jsonb
+SELECT e, p, a, t, s, o, r, u, j::json
   FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
               $7::timestamptz[], $8::text[], $9::text[]) AS x(e, p, a, t, s, o, r, u, j)
 ON CONFLICT (event_id) DO NOTHING
 """
 
 EVENTS_PAGE = """
-SELECT event_id, person_id::text AS person_id, occurred_at, event
+SELECT event_id, person_id::text AS person_id, occurred_at, event::text AS event
   FROM touchpoints
  WHERE ({column} = $1)
    AND ($2::timestamptz IS NULL OR (occurred_at, event_id) < ($2, $3))
@@ -39,42 +31,66 @@ SCORING = "SELECT half_life_days, prospect_threshold, repeat_visit_days FROM sco
 
 ACTIVE_RULES = "SELECT event_type, url_contains, points FROM score_rules WHERE active"
 
-INSERT_TOUCHPOINTS_RETURNING = INSERT_TOUCHPOINTS + " RETURNING event_id"
 
-# $1: one object per person (see ingest.PersonDelta.doc); $2: now; $3: half-life in days.
-APPLY_PERSON_DELTAS = """
-UPDATE persons AS p
-   SET emails = CASE WHEN x.emails = '{}' THEN p.emails
-                     ELSE ARRAY(SELECT DISTINCT v FROM unnest(p.emails || x.emails) AS v) END,
-       phones = CASE WHEN x.phones = '{}' THEN p.phones
-                     ELSE ARRAY(SELECT DISTINCT v FROM unnest(p.phones || x.phones) AS v) END,
-       user_ids = CASE WHEN x.user_ids = '{}' THEN p.user_ids
-                       ELSE ARRAY(SELECT DISTINCT v FROM unnest(p.user_ids || x.user_ids) AS v) END,
-       first_name = COALESCE(p.first_name, x.first_name),
-       last_name = COALESCE(p.last_name, x.last_name),
-       company = COALESCE(p.company, x.company),
-       industry = COALESCE(p.industry, x.industry),
-       company_size = COALESCE(p.company_size, x.company_size),
-       country = COALESCE(p.country, x.country),
-       region = COALESCE(p.region, x.region),
-       source = COALESCE(p.source, x.source),
-       identified = p.identified OR x.identified,
-       clicked = p.clicked OR x.clicked,
-       score = CASE WHEN p.score_at IS NULL THEN 0
-                    ELSE p.score * power(0.5, extract(epoch FROM ($2 - p.score_at)) / 86400.0 / $3) END
-               + x.points,
-       score_at = $2,
-       visit_days = p.visit_days + (SELECT count(*) FROM unnest(x.days) AS d
-                                     WHERE p.last_visit_day IS NULL OR d > p.last_visit_day),
-       last_visit_day = GREATEST(p.last_visit_day, (SELECT max(d) FROM unnest(x.days) AS d)),
-       updated_at = $2
-  FROM jsonb_to_recordset($1::text::jsonb) AS x(
-           person_id uuid, emails text[], phones text[], user_ids text[], first_name text, last_name text,
-           company text, industry text, company_size text, country text, region text, source text,
-           identified boolean, clicked boolean, points double precision, days date[], cause text)
- WHERE p.person_id = x.person_id AND p.erased_at IS NULL
-RETURNING p.person_id::text AS person_id, p.stage, p.identified, p.score, p.clicked, p.rep_contacted,
-          p.visit_days, p.purchases, x.cause
+EXISTING_EVENTS = "SELECT event_id FROM touchpoints WHERE event_id = ANY($1::text[])"
+
+# One row per person touched by the batch's new events (ingest.PersonDelta.doc): creates the persons not seen
+# before and folds the facts into the others. Both parts of the statement see the same snapshot, so the UPDATE
+# never sees the rows the INSERT just created. $1: the objects as JSON text; $2: now; $3: half-life in days.
+UPSERT_PERSON_DELTAS = """
+WITH x AS (
+    SELECT * FROM jsonb_to_recordset($1::text::jsonb) AS x(
+        person_id uuid, first_seen timestamptz, last_seen timestamptz, emails text[], phones text[],
+        user_ids text[], first_name text, last_name text, company text, industry text, company_size text,
+        country text, region text, source text, identified boolean, clicked boolean,
+        points double precision, days date[])
+), ins AS (
+    INSERT INTO persons (person_id, first_seen, last_seen, emails, phones, user_ids, first_name, last_name,
+                         company, industry, company_size, country, region, source, identified, clicked, score,
+                         score_at, visit_days, last_visit_day, updated_at)
+    SELECT person_id, first_seen, last_seen, emails, phones, user_ids, first_name, last_name, company, industry,
+           company_size, country, region, source, identified, clicked, points, $2, cardinality(days),
+           (SELECT max(d) FROM unnest(days) AS d), $2
+      FROM x
+    ON CONFLICT (person_id) DO NOTHING
+    RETURNING person_id, stage, identified, score, clicked, rep_contacted, visit_days, purchases
+), upd AS (
+    UPDATE persons AS p
+       SET first_seen = LEAST(p.first_seen, x.first_seen),
+           last_seen = GREATEST(p.last_seen, x.last_seen),
+           emails = CASE WHEN x.emails = '{}' THEN p.emails
+                         ELSE ARRAY(SELECT DISTINCT v FROM unnest(p.emails || x.emails) AS v) END,
+           phones = CASE WHEN x.phones = '{}' THEN p.phones
+                         ELSE ARRAY(SELECT DISTINCT v FROM unnest(p.phones || x.phones) AS v) END,
+           user_ids = CASE WHEN x.user_ids = '{}' THEN p.user_ids
+                           ELSE ARRAY(SELECT DISTINCT v FROM unnest(p.user_ids || x.user_ids) AS v) END,
+           first_name = COALESCE(p.first_name, x.first_name),
+           last_name = COALESCE(p.last_name, x.last_name),
+           company = COALESCE(p.company, x.company),
+           industry = COALESCE(p.industry, x.industry),
+           company_size = COALESCE(p.company_size, x.company_size),
+           country = COALESCE(p.country, x.country),
+           region = COALESCE(p.region, x.region),
+           source = COALESCE(p.source, x.source),
+           identified = p.identified OR x.identified,
+           clicked = p.clicked OR x.clicked,
+           score = CASE WHEN p.score_at IS NULL OR p.score = 0 THEN 0
+                        ELSE p.score * power(0.5, extract(epoch FROM ($2 - p.score_at)) / 86400.0 / $3) END
+                   + x.points,
+           score_at = $2,
+           visit_days = p.visit_days + CASE WHEN x.days = '{}' THEN 0 ELSE
+                            (SELECT count(*) FROM unnest(x.days) AS d
+                              WHERE p.last_visit_day IS NULL OR d > p.last_visit_day) END,
+           last_visit_day = GREATEST(p.last_visit_day, (SELECT max(d) FROM unnest(x.days) AS d)),
+           updated_at = $2
+      FROM x
+     WHERE p.person_id = x.person_id AND p.erased_at IS NULL
+    RETURNING p.person_id, p.stage, p.identified, p.score, p.clicked, p.rep_contacted, p.visit_days, p.purchases
+)
+SELECT person_id::text AS person_id, stage, identified, score, clicked, rep_contacted, visit_days, purchases
+  FROM ins
+UNION ALL
+SELECT person_id::text, stage, identified, score, clicked, rep_contacted, visit_days, purchases FROM upd
 """
 
 SIGNALS = """
@@ -192,9 +208,9 @@ ERASE_PERSON = """UPDATE persons SET first_name = NULL, last_name = NULL, emails
 
 SCRUB_HISTORY = [
     """UPDATE touchpoints SET anon_id = NULL, url = NULL,
-              event = (event - 'ids' - 'properties' - 'form' - 'anon_id' - 'link')
-                      || jsonb_build_object('context', coalesce(event->'context', '{}') - 'ip' - 'url' - 'referrer'
-                                            - 'user_agent' - 'title')
+              event = ((event::jsonb - 'ids' - 'properties' - 'form' - 'anon_id' - 'link')
+                       || jsonb_build_object('context', coalesce(event::jsonb->'context', '{}') - 'ip' - 'url'
+                                             - 'referrer' - 'user_agent' - 'title'))::json
         WHERE person_id = $1""",
     "UPDATE activities SET notes = NULL, outcome = NULL WHERE person_id = $1",
     "UPDATE feedback SET text = NULL WHERE person_id = $1",

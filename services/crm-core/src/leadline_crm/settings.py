@@ -16,7 +16,7 @@ class CrmSettings(CommonSettings):
     crm_dsn: str = setting("", "CRM_DSN", "PostgreSQL DSN of the CRM (empty: LEADLINE_PG_DSN)")
     crm_schema: str = setting("crm", "CRM_SCHEMA", "schema crm-core owns")
     group_id: str = setting("leadline-crm-core", "CRM_GROUP", "Kafka consumer group of crm-core")
-    batch_max: int = setting(1000, "CRM_BATCH_MAX", "most events written in one PostgreSQL transaction")
+    batch_max: int = setting(5000, "CRM_BATCH_MAX", "most events fetched and written per ingestion batch")
 
     @property
     def dsn(self) -> str:

@@ -10,7 +10,6 @@ from typing import Any
 import asyncpg
 
 from leadline_crm import lifecycle, queries
-from leadline_shared.events import EnrichedEvent
 
 
 @dataclass
@@ -21,11 +20,9 @@ class Rule:
     url_contains: str | None
     points: float
 
-    def matches(self, ev: EnrichedEvent) -> bool:
-        """Whether ``ev`` earns this rule's points."""
-        if ev.type != self.event_type:
-            return False
-        return self.url_contains is None or self.url_contains in (ev.context.get("url") or "")
+    def matches(self, url: str | None) -> bool:
+        """Whether an event of this rule's type at ``url`` earns its points."""
+        return self.url_contains is None or self.url_contains in (url or "")
 
 
 async def load_scoring(conn: asyncpg.Connection) -> tuple[lifecycle.Scoring, list[Rule]]:
