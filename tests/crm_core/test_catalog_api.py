@@ -264,3 +264,16 @@ async def test_forms_ads_and_write_keys_reach_the_collectors_config_topic(
     assert seen[3] == ("ad:a1/x1", None)  # the old key is tombstoned when an ad is renamed
     assert seen[4][0] == "ad:a1/x2"
     assert seen[5] == ("form:f1", None)
+
+
+async def test_admins_tune_scoring_settings(client: TestClient, auth_headers: H) -> None:
+    admin = auth_headers["admin"]
+    current = await (await client.get("/api/v1/scoring", headers=auth_headers["read_only"])).json()
+    assert current == {"half_life_days": 30, "prospect_threshold": 50, "repeat_visit_days": 3}
+    changed = await client.patch("/api/v1/scoring", json={"prospect_threshold": 25}, headers=admin)
+    assert (await changed.json())["prospect_threshold"] == 25
+    assert (await client.patch("/api/v1/scoring", json={"half_life_days": 0}, headers=admin)).status == 422
+    assert (
+        await client.patch("/api/v1/scoring", json={"prospect_threshold": 1}, headers=auth_headers["sales"])
+    ).status == 403
+    assert (await client.get("/api/v1/scoring")).status == 401

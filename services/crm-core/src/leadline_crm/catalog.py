@@ -708,3 +708,48 @@ async def config_entries(pool: asyncpg.Pool) -> list[siteconfig.Entry]:
         rows = await pool.fetch(f"SELECT * FROM {res.table}")  # noqa: S608
         entries += [res.config(r) for r in rows]
     return entries
+
+
+# --- scoring settings (one row) ------------------------------------------------------------------------------
+
+SCORING_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "half_life_days": {"type": "number", "exclusiveMinimum": 0, "maximum": 3650},
+        "prospect_threshold": {"type": "number", "minimum": 0, "maximum": 1e6},
+        "repeat_visit_days": {"type": "integer", "minimum": 1, "maximum": 365},
+    },
+}
+
+
+async def get_scoring(request: web.Request) -> web.Response:
+    """GET /api/v1/scoring: the score half-life and what makes a lead a prospect."""
+    row = await request.app[POOL].fetchrow(queries.SCORING)
+    return json_response(dict(row))
+
+
+async def patch_scoring(request: web.Request) -> web.Response:
+    """PATCH /api/v1/scoring: applies to the next ingested batch (stages already reached stay)."""
+    body = request[BODY]
+    sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(body, 1))
+    row = await request.app[POOL].fetchrow(
+        f"UPDATE scoring SET {sets} RETURNING half_life_days, prospect_threshold, repeat_visit_days",  # noqa: S608
+        *body.values(),
+    )
+    return json_response(dict(row))
+
+
+API.add(Operation("GET", "/api/v1/scoring", get_scoring, "Scoring settings", ROLES_ALL, "score rules"))
+API.add(
+    Operation(
+        "PATCH",
+        "/api/v1/scoring",
+        patch_scoring,
+        "Change the score half-life, the prospect threshold or the repeat-visit days",
+        ADMIN,
+        "score rules",
+        body=SCORING_BODY,
+    )
+)
