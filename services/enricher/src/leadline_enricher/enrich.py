@@ -22,13 +22,19 @@ BROWSER_SOURCES = frozenset({"pixel", "link", "affiliate", "form", "beacon"})
 
 CLICK_ID_TYPES = ("gclid", "msclkid", "fbclid")
 
+EXPLICIT_IDENTITY = frozenset({"form_submit", "identify", "alias"})
+"""Events whose sender states who they are: a person typed the email, or the site's backend names its user."""
+
+AUTOMATED_ACCESS = frozenset({"ua_spider", "known_scanner", "head_request", "click_soon_after_send"})
+"""Indicators of a crawler or mail scanner fetching on nobody's behalf: never allowed to identify anyone."""
+
 
 @dataclass(frozen=True, slots=True)
 class Findings:
     """The enricher's findings for one event (fields of EnrichedEvent) and whether it may identify anyone."""
 
     fields: dict[str, Any]
-    is_bot: bool
+    may_identify: bool
 
 
 class EventEnricher:
@@ -80,7 +86,7 @@ class EventEnricher:
                 fields["geo"] = self.geoip.lookup(ip)
             if must_truncate(ctx):
                 ctx["ip"] = truncate_ip(ip)
-        return Findings(fields=fields, is_bot=bool(indicators) or image_proxy)
+        return Findings(fields=fields, may_identify=may_identify(event, indicators, image_proxy))
 
     def _clicked_right_after_send(self, event: RawEvent) -> bool:
         """A click within seconds of the email's send time: a mail gateway checking the link, not a person."""
@@ -92,6 +98,21 @@ class EventEnricher:
         except ValueError:
             return False
         return 0 <= delta.total_seconds() < self.scanner_seconds
+
+
+def may_identify(event: RawEvent, indicators: list[str], image_proxy: bool) -> bool:
+    """Whether the event's identifiers may join or extend a person (ARCHITECTURE.md §4: bots never do).
+
+    Pixels, clicks and page views marked as bots or seen through an image proxy never identify. A form
+    submission or identify call still does when only generic signs fired (a plain HTTP client such as curl or
+    a headless browser, no user agent): the identity was typed or sent on purpose. Server-to-server sources
+    (Segment, the API) relay calls whose user agent is the integration's, so it proves nothing.
+    """
+    if event.source not in BROWSER_SOURCES:
+        return True
+    if event.type in EXPLICIT_IDENTITY:
+        return not AUTOMATED_ACCESS.intersection(indicators)
+    return not indicators and not image_proxy
 
 
 def _parse_time(value: str) -> datetime:

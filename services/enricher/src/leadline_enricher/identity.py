@@ -80,7 +80,10 @@ class IdentityGraph:
 
     def forget(self, person_ids: set[str]) -> None:
         """Drop every cached identifier of these persons (they were erased)."""
-        for ident in [i for i, p in self._cache.items() if p in person_ids]:
+        redirect = self._redirect
+        for ident in [
+            i for i, p in self._cache.items() if redirect.get(p, p) in person_ids or p in person_ids
+        ]:
             del self._cache[ident]
 
     def follow(self, merged: list[str], survivor: str) -> None:
@@ -122,7 +125,13 @@ class IdentityGraph:
 
 
 class _Batch:
-    """The state of resolving one batch: what is known, and the new persons not yet written."""
+    """The state of resolving one batch: what is known, and the graph changes not yet written.
+
+    Events are resolved in order against an in-memory view (``known``: identifier → person). New persons,
+    new identifiers, merges and conflicts are collected and written together by :meth:`_flush`, which first
+    locks the database persons it merges and checks that nobody changed them since they were read (else the
+    batch is retried). Only events whose persons' counts were not loaded take the per-event slow path.
+    """
 
     def __init__(
         self, graph: IdentityGraph, conn: asyncpg.Connection, slow_only: bool = False, use_cache: bool = True
@@ -136,7 +145,11 @@ class _Batch:
         self.tombstoned: set[Ident] = set()
         self.new_persons: list[str] = []
         self.new_ids: list[tuple[str, str, str]] = []
-        self.new_counts: dict[str, Counter[str]] = {}
+        self.counts: dict[str, Counter[str]] = {}  # persons whose identifier counts are known here
+        self.db_counts: dict[str, Counter[str]] = {}  # as read from PostgreSQL, to detect concurrent changes
+        self.merges: list[IdentityChange] = []
+        self.redirect: dict[str, str] = {}  # merged in this batch → survivor
+        self.conflicts: list[tuple[str, str, str, str]] = []
         self.result = BatchResult(persons=[])
 
     async def run(self, work: list[Work]) -> BatchResult:
@@ -147,7 +160,7 @@ class _Batch:
         for w in work:
             ids = [i for i in w.ids if i not in self.tombstoned] if self.tombstoned else w.ids
             persons.append(await self._one(w, ids))
-        await self._flush()
+        await self._flush()  # earlier events keep the person they had; the merge change re-points them
         return self.result
 
     async def _load(self, idents: set[Ident]) -> None:
@@ -172,23 +185,27 @@ class _Batch:
                 self.result.learned[(kind, value)] = person
 
     async def _load_counts(self, work: list[Work]) -> None:
-        """How many identifiers of each type the persons about to gain one hold (for the limits), in one query.
+        """Identifier counts of every known person that an event may attach to or merge, in one query.
 
-        With these known, attaching a new identifier to a known person is written with the batch's new
-        persons instead of taking the slow path (two replicas attaching to one person at the same instant may
-        pass a limit by one; the per-event path would not, but it costs several round trips per event).
+        With these, limits and the conflict rule are checked in memory and the changes are written with the
+        batch instead of one locked round trip after another per event.
         """
         known = self.known
         targets: set[str] = set()
         for w in work:
             if w.identify and len(w.ids) > 1:
-                owners = {known[i] for i in w.ids if i in known}
-                if len(owners) == 1 and len(owners) < len(w.ids):
-                    targets |= owners
+                targets.update(known[i] for i in w.ids if i in known)
         if targets:
-            self.new_counts.update(await _counts(self.conn, list(targets)))
+            loaded = await _counts(self.conn, list(targets))
             for person in targets:
-                self.new_counts.setdefault(person, Counter())
+                counts = loaded.get(person, Counter())
+                self.db_counts[person] = counts
+                self.counts[person] = Counter(counts)
+
+    def _final(self, person: str) -> str:
+        while person in self.redirect:
+            person = self.redirect[person]
+        return person
 
     async def _one(self, w: Work, ids: list[Ident]) -> str:
         if not ids:
@@ -207,13 +224,13 @@ class _Batch:
             return await self._slow(w, ids)
         if not owners:
             return self._create(ids)
-        if len(owners) == 1:
-            person = owners[0]
-            if not unowned:
-                return person
-            if person in self.new_counts:
-                self._attach_new(person, unowned)
-                return person
+        if len(owners) == 1 and not unowned:
+            return owners[0]
+        if all(o in self.counts for o in owners):
+            survivor = self._merge(owners, w.event_id) if len(owners) > 1 else owners[0]
+            if unowned:
+                self._attach_new(survivor, unowned)
+            return survivor
         return await self._slow(w, ids)
 
     def _unidentified(self, owners: list[str], ids: list[Ident]) -> str:
@@ -227,12 +244,12 @@ class _Batch:
         """A new person holding ``ids``, written with the rest of the batch's new persons."""
         person = new_id()
         self.new_persons.append(person)
-        self.new_counts[person] = Counter()
+        self.counts[person] = Counter()
         self._attach_new(person, ids)
         return person
 
     def _attach_new(self, person: str, ids: list[Ident]) -> None:
-        counts = self.new_counts[person]
+        counts = self.counts[person]
         for kind, value in ids:
             limit = self.rules.limit(kind)
             if limit is not None and counts[kind] >= limit:
@@ -243,21 +260,91 @@ class _Batch:
             self.known[(kind, value)] = person
             self.result.learned[(kind, value)] = person
 
+    def _merge(self, owners: list[str], event_id: str) -> str:
+        """Merge the event's persons into the owner of its strongest identifier, in memory; returns it."""
+        survivor = owners[0]
+        held = self.counts[survivor]
+        merged: list[str] = []
+        for other in owners[1:]:
+            theirs = self.counts[other]
+            clash = next((t for t in CONFLICTING_TYPES if held[t] and theirs[t]), None)
+            if clash is not None:
+                a, b = sorted((survivor, other))
+                self.conflicts.append((a, b, clash, event_id))
+                self.result.conflicts += 1
+                continue
+            held.update(theirs)
+            merged.append(other)
+        if merged:
+            change = IdentityChange(
+                change_id=new_id(),
+                kind="merge",
+                person_id=survivor,
+                at=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                merged=merged,
+            )
+            self.merges.append(change)
+            self.result.changes.append(change)
+            gone = set(merged)
+            for person in merged:
+                self.redirect[person] = survivor
+                del self.counts[person]
+            for table in (self.known, self.result.learned):
+                for ident, owner in table.items():
+                    if owner in gone:
+                        table[ident] = survivor
+        return survivor
+
     async def _flush(self) -> None:
-        """Write the new persons and their identifiers in one statement; a lost race retries the batch."""
-        if not self.new_ids:
+        """Write what the batch changed: new persons and identifiers, merges, conflicts.
+
+        Persons merged here that already exist in PostgreSQL are locked first and their identifier counts
+        compared with what was read; any difference means another replica changed them meanwhile, and the batch
+        is retried. Rows are written in one sorted order, so replicas never deadlock on them.
+        """
+        if self.merges:
+            await self._check_unchanged()
+        if self.new_ids:
+            ids = sorted((t, v, self._final(p)) for t, v, p in self.new_ids)
+            status = await self.conn.execute(
+                queries.CREATE_PERSONS,
+                [t for t, _, _ in ids],
+                [v for _, v, _ in ids],
+                [p for _, _, p in ids],
+                self.new_persons,
+            )
+            if int(status.rsplit(" ", 1)[1]) != len(ids):
+                raise RaceLost
+        if self.merges:
+            for change in self.merges:  # one merge per surviving person, as crm-core reads them
+                change.person_id = self._final(change.person_id)
+            await self.conn.executemany(
+                queries.MERGE, [(c.person_id, c.merged, c.change_id, _when(c)) for c in self.merges]
+            )
+        if self.conflicts:
+            rows = [(self._final(a), self._final(b), t, e) for a, b, t, e in self.conflicts]
+            await self.conn.executemany(
+                queries.CONFLICT, [(*sorted(r[:2]), r[2], r[3]) for r in rows if r[0] != r[1]]
+            )
+        self.new_ids, self.new_persons, self.merges, self.conflicts = [], [], [], []
+        self.db_counts = {p: Counter(c) for p, c in self.counts.items()}  # what PostgreSQL now holds
+
+    async def _check_unchanged(self) -> None:
+        """Lock the existing persons this batch merges; retry the batch if another replica changed them."""
+        new = set(self.new_persons)
+        involved = sorted({p for c in self.merges for p in (c.person_id, *c.merged)} - new)
+        if not involved:
             return
-        ids, self.new_ids = sorted(self.new_ids), []  # one order for everyone: no deadlocks between replicas
-        persons, self.new_persons = self.new_persons, []
-        status = await self.conn.execute(
-            queries.CREATE_PERSONS,
-            [t for t, _, _ in ids],
-            [v for _, v, _ in ids],
-            [p for _, _, p in ids],
-            persons,
-        )
-        if int(status.rsplit(" ", 1)[1]) != len(ids):
-            raise RaceLost
+        await self.conn.fetch(queries.LOCK_PERSONS, involved)
+        rows = await self.conn.fetch(queries.CHECK_PERSONS, involved)
+        now: dict[str, Counter[str]] = {}
+        for person, kind, n in rows:
+            if kind is None:
+                raise RaceLost  # merged away or erased meanwhile
+            now.setdefault(person, Counter())[kind] = n
+        for person in involved:
+            if now.get(person, Counter()) != self.db_counts.get(person):
+                raise RaceLost
 
     async def _slow(self, w: Work, ids: list[Ident]) -> str:
         """Attach to or merge persons already in the database: one event at a time, under row locks."""
@@ -268,7 +355,8 @@ class _Batch:
             self.conn, ids, self.rules, w.event_id, self.result, guess
         )
         for stale in (person, *merged):  # their counts changed on the slow path
-            self.new_counts.pop(stale, None)
+            self.counts.pop(stale, None)
+            self.db_counts.pop(stale, None)
         if merged:
             gone = set(merged)
             for table in (self.known, self.result.learned):

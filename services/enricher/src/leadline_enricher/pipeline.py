@@ -180,7 +180,9 @@ class Enricher:
         except Exception as exc:  # a bug or an input nobody foresaw must not block the partition
             log.exception("enrichment failed", extra={"event_id": raw.event_id})
             return self._dead_letter(record, "enrich_failed", "enrich", f"{type(exc).__name__}: {exc}")
-        return _Decoded(doc, findings.fields, Work(ids, identify=not findings.is_bot, event_id=raw.event_id))
+        return _Decoded(
+            doc, findings.fields, Work(ids, identify=findings.may_identify, event_id=raw.event_id)
+        )
 
     def _dead_letter(self, record: ConsumerRecord, reason: str, stage: str, detail: str) -> Message:
         self.metrics.dead_letters.labels(reason=reason).inc()

@@ -41,6 +41,13 @@ ON CONFLICT (type, value) DO NOTHING RETURNING person_id
 
 LOCK_PERSONS = "SELECT person_id FROM persons WHERE person_id = ANY($1::uuid[]) ORDER BY person_id FOR UPDATE"
 
+CHECK_PERSONS = """
+SELECT person_id::text, NULL, 0::bigint FROM persons
+WHERE person_id = ANY($1::uuid[]) AND (merged_into IS NOT NULL OR erased_at IS NOT NULL)
+UNION ALL
+SELECT person_id::text, type, count(*) FROM identifiers WHERE person_id = ANY($1::uuid[]) GROUP BY person_id, type
+"""
+
 COUNTS = """
 SELECT person_id::text, type, count(*) FROM identifiers
 WHERE person_id = ANY($1::uuid[]) GROUP BY person_id, type
