@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncpg
+import orjson
 from aiokafka import AIOKafkaProducer
 
 from leadline_shared import kafka, siteconfig
@@ -32,3 +34,41 @@ async def publish(bootstrap: str, topics: kafka.Topics, entries: list[siteconfig
             await producer.send_and_wait(topics.config, value, key=key)
     finally:
         await producer.stop()
+
+
+async def store(conn: asyncpg.Connection, entries: list[siteconfig.Entry]) -> None:
+    """Put the entries in crm-core's tables (where the API manages them); existing rows are left as they are,
+    so running the seed again never undoes an admin's edit."""
+    async with conn.transaction():
+        for entry in entries:
+            if isinstance(entry, siteconfig.FormConfig):
+                await conn.execute(
+                    "INSERT INTO forms (key, name, fields, required, allowed_origins, thank_you_url)"
+                    " VALUES ($1, $1, $2::text::jsonb, $3::text::jsonb, $4::text::jsonb, $5) ON CONFLICT DO NOTHING",
+                    entry.key,
+                    orjson.dumps(entry.fields).decode(),
+                    orjson.dumps(entry.required).decode(),
+                    orjson.dumps(entry.allowed_origins).decode(),
+                    entry.thank_you_url,
+                )
+            elif isinstance(entry, siteconfig.SourceConfig):
+                await conn.execute(
+                    "INSERT INTO sources (write_key, name, settings) VALUES ($1, $2, $3::text::jsonb)"
+                    " ON CONFLICT DO NOTHING",
+                    entry.write_key,
+                    entry.name,
+                    orjson.dumps(entry.settings).decode(),
+                )
+            else:
+                await conn.execute(
+                    "INSERT INTO affiliates (affiliate_id, name) VALUES ($1, $1) ON CONFLICT DO NOTHING",
+                    entry.affiliate_id,
+                )
+                await conn.execute(
+                    "INSERT INTO ads (affiliate_id, ad_id, name, landing_url) VALUES ($1, $2, $3, $4)"
+                    " ON CONFLICT DO NOTHING",
+                    entry.affiliate_id,
+                    entry.ad_id,
+                    entry.name,
+                    entry.landing_url,
+                )

@@ -52,9 +52,18 @@ def token(args: argparse.Namespace) -> int:
 
 
 async def _seed(settings: CrmSettings, collector_url: str) -> None:
+    """Store the demo entries in the CRM (so the API lists them and crm-core republishes them at start) and
+    publish them to the collector's config topic right away."""
+    entries = demo.demo_entries(collector_url)
+    await pg.migrate(settings.dsn, settings.crm_schema, MIGRATIONS)
+    conn = await asyncpg.connect(settings.dsn, server_settings={"search_path": settings.crm_schema})
+    try:
+        await demo.store(conn, entries)
+    finally:
+        await conn.close()
     topics = kafka.Topics.with_prefix(settings.topic_prefix)
     await kafka.ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions)
-    await demo.publish(settings.kafka_bootstrap, topics, demo.demo_entries(collector_url))
+    await demo.publish(settings.kafka_bootstrap, topics, entries)
 
 
 def seed_demo(args: argparse.Namespace) -> int:
