@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
+from aiohttp.test_utils import TestClient
 
 from crm_core.builders import NOW, event, form
 from leadline_crm.identity import apply_changes
@@ -115,3 +116,18 @@ async def test_erasure_removes_personal_data_but_keeps_the_counts(crm_conn: asyn
     assert "Ida" not in stored
     assert await crm_conn.fetchval("SELECT outcome FROM activities WHERE person_id = $1", pid) is None
     assert await crm_conn.fetchval("SELECT count(*) FROM purchases WHERE person_id = $1", pid) == 1
+
+
+async def test_reading_a_merged_person_names_the_survivor(
+    client: TestClient, auth_headers: dict[str, dict[str, str]], pg_dsn: str, schema: str
+) -> None:
+    old, survivor = new_id(), new_id()
+    conn = await asyncpg.connect(pg_dsn, server_settings={"search_path": schema})
+    try:
+        await write_batch(conn, [event(old), event(survivor)], now=NOW)
+        await apply_changes(conn, [merge(survivor, old)], now=NOW)
+    finally:
+        await conn.close()
+    resp = await client.get(f"/api/v1/persons/{old}", headers=auth_headers["read_only"])
+    assert resp.status == 404
+    assert (await resp.json())["merged_into"] == survivor

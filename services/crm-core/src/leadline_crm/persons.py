@@ -30,8 +30,10 @@ from leadline_crm.api import (
     page_limit,
     uuid_param,
 )
+from leadline_crm.auth import Caller
 from leadline_crm.catalog import NAME, REPS, TEXT, UUID_S
 from leadline_crm.openapi import Operation, Param
+from leadline_shared.http import problem
 from leadline_shared.ids import new_id
 
 WRITERS = REPS
@@ -119,8 +121,12 @@ def _person(row: asyncpg.Record) -> dict[str, Any]:
 
 async def get_person(request: web.Request) -> web.Response:
     """GET /api/v1/persons/{id}."""
-    row = await request.app[POOL].fetchrow(queries.PERSON, uuid_param(request))
+    person = uuid_param(request)
+    row = await request.app[POOL].fetchrow(queries.PERSON, person)
     if row is None:
+        survivor = await request.app[POOL].fetchval(queries.SURVIVOR, person)
+        if survivor is not None:  # tell the caller where the history went
+            return problem(404, "Not Found", f"merged into person {survivor}", merged_into=str(survivor))
         raise web.HTTPNotFound(text="no such person")
     return json_response(_person(row))
 
@@ -177,14 +183,19 @@ async def timeline(request: web.Request) -> web.Response:
 
 async def patch_person(request: web.Request) -> web.Response:
     """PATCH /api/v1/persons/{id}: facts, custom attributes, and stage moves (any direction, with a reason)."""
-    person = uuid_param(request)
-    body = request[BODY]
+    row = await change_person(request.app[POOL], uuid_param(request), request[BODY], request[CALLER])
+    return json_response(_person(row))
+
+
+async def change_person(
+    pool: asyncpg.Pool, person: uuid.UUID, body: dict[str, Any], caller: Caller
+) -> asyncpg.Record:
+    """Apply a validated PATCH body (API and web app); the person's new state."""
     _no_nul(body)
-    caller = request[CALLER]
     now = datetime.now(UTC)
     if "stage" in body and not body.get("reason"):
         raise BadRequest("reason: a stage move needs a reason")
-    async with request.app[POOL].acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             "SELECT stage, attributes, erased_at FROM persons WHERE person_id = $1 FOR UPDATE", person
         )
@@ -221,23 +232,27 @@ async def patch_person(request: web.Request) -> web.Response:
             await conn.execute(
                 queries.LOG_TRANSITION, person, row["stage"], body["stage"], now, caller.label, body["reason"]
             )
-        out = await conn.fetchrow(queries.PERSON, person)
-    return json_response(_person(out))
+        out: asyncpg.Record = await conn.fetchrow(queries.PERSON, person)
+    return out
 
 
 async def create_lead(request: web.Request) -> web.Response:
     """POST /api/v1/leads: a rep enters a lead; 409 naming the existing person when the email or phone is
     known, unless ``force``."""
-    body = request[BODY]
+    row = await enter_lead(request.app[POOL], request[BODY], request[CALLER])
+    return json_response(_person(row), status=201)
+
+
+async def enter_lead(pool: asyncpg.Pool, body: dict[str, Any], caller: Caller) -> asyncpg.Record:
+    """Create a lead from a validated body (API and web app); Conflict names a person with that email/phone."""
     _no_nul(body)
     email = normalize_email(body["email"]) if body.get("email") else None
     phone = normalize_phone(body["phone"]) if body.get("phone") else None
     if email is None and phone is None:
         raise BadRequest("give an email or a phone: a lead is someone who can be reached")
-    caller = request[CALLER]
     now = datetime.now(UTC)
     person = uuid.UUID(new_id())
-    async with request.app[POOL].acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn, conn.transaction():
         if not body.get("force"):
             existing = await conn.fetchval(queries.DUPLICATE, email, phone)
             if existing is not None:
@@ -264,8 +279,8 @@ async def create_lead(request: web.Request) -> web.Response:
         await conn.execute(
             queries.LOG_TRANSITION, person, "anonymous", "lead", now, caller.label, "entered by a rep"
         )
-        row = await conn.fetchrow(queries.PERSON, person)
-    return json_response(_person(row), status=201)
+        row: asyncpg.Record = await conn.fetchrow(queries.PERSON, person)
+    return row
 
 
 PATCH_BODY: dict[str, Any] = {

@@ -227,6 +227,8 @@ score * power(0.5, greatest(extract(epoch FROM (now() - coalesce(score_at, now()
 first_seen, last_seen, created_at, updated_at, erased_at
 """
 
+SURVIVOR = "SELECT person_id FROM person_merges WHERE old_id = $1"
+
 PERSON = f"SELECT {PERSON_COLUMNS} FROM persons WHERE person_id = $1"  # noqa: S608
 
 # $1 email, $2 phone, $3 stage, $4 q (ILIKE pattern), $5 cursor (person id), $6 limit
