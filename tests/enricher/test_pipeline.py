@@ -12,6 +12,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from enricher.geo_db import build_db
 from leadline_enricher.app import create_app
+from leadline_enricher.enrich import EventEnricher
+from leadline_enricher.identity import Work
+from leadline_enricher.pipeline import _Decoded
 from leadline_enricher.settings import EnricherSettings
 from leadline_shared import cli, config, kafka
 from leadline_shared.events import EnrichedEvent, IdentityChange, RawEvent, utc_now_iso
@@ -211,3 +214,20 @@ async def test_erase_command_tombstones_a_person_and_announces_it(
     await produce(kafka_bootstrap, topics.raw, [(later.key(), later.to_json())])
     out = await enriched_by_id(kafka_bootstrap, topics.enriched, 2)
     assert out[later.event_id].person_id != person
+
+
+def test_the_enriched_wire_form_is_what_enriched_event_would_encode() -> None:
+    """The pipeline encodes from the decoded document for speed; crm-core must read exactly the envelope."""
+    event = raw("v1", email="a@example.com")
+    event.extra["future_field"] = {"kept": True}
+    event.context.update(ip="81.2.69.160", consent={"dnt": True}, referrer="https://t.co/x")
+    findings = EventEnricher().enrich(RawEvent.from_json(event.to_json()))
+    doc = orjson.loads(event.to_json())
+    reference = EnrichedEvent.from_raw(
+        RawEvent.from_dict(orjson.loads(event.to_json())), "p-1", **findings.fields
+    )
+    reference.context["ip"] = "81.2.69.0"
+    decoded = _Decoded(doc, findings.fields, Work([]))
+    doc["context"]["ip"] = "81.2.69.0"
+    assert orjson.loads(decoded.enriched("p-1")) == reference.to_dict()
+    assert EnrichedEvent.from_json(decoded.enriched("p-1")).extra == {"future_field": {"kept": True}}
