@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -13,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from enricher.geo_db import build_db
 from leadline_enricher.app import create_app
 from leadline_enricher.enrich import EventEnricher
-from leadline_enricher.identity import Work
+from leadline_enricher.identity import BatchResult, IdentityGraph, Work
 from leadline_enricher.pipeline import _Decoded
 from leadline_enricher.settings import EnricherSettings
 from leadline_shared import cli, config, kafka
@@ -231,3 +232,28 @@ def test_the_enriched_wire_form_is_what_enriched_event_would_encode() -> None:
     doc["context"]["ip"] = "81.2.69.0"
     assert orjson.loads(decoded.enriched("p-1")) == reference.to_dict()
     assert EnrichedEvent.from_json(decoded.enriched("p-1")).extra == {"future_field": {"kept": True}}
+
+
+async def test_a_database_outage_holds_the_batch_until_postgresql_answers(
+    kafka_bootstrap: str, topics: kafka.Topics, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the identity store is unreachable the batch is retried, not skipped and not dead-lettered."""
+    real = IdentityGraph.resolve_batch
+    failures = iter(
+        [ConnectionResetError("PostgreSQL went away"), asyncpg.CannotConnectNowError("starting up")]
+    )
+
+    async def flaky(self: IdentityGraph, conn: asyncpg.Connection, work: list[Work]) -> BatchResult:
+        if (exc := next(failures, None)) is not None:
+            raise exc
+        return await real(self, conn, work)
+
+    monkeypatch.setattr(IdentityGraph, "resolve_batch", flaky)
+    async with TestClient(TestServer(create_app(config.load(EnricherSettings, env)))) as client:
+        event = raw("outage-visitor")
+        await produce(kafka_bootstrap, topics.raw, [(event.key(), event.to_json())])
+        [(_, value, _)] = await read_topic(kafka_bootstrap, topics.enriched, 1)
+        assert EnrichedEvent.from_json(value).event_id == event.event_id
+        metrics = await (await client.get("/metrics")).text()
+    assert "leadline_enricher_batch_retries_total 2.0" in metrics
+    assert await topic_is_quiet(kafka_bootstrap, topics.dlq, 0, wait=0.5) == 0

@@ -18,6 +18,7 @@ class EnricherMetrics:
     identifiers_skipped: Counter
     conflicts: Counter
     identity_changes: Counter
+    retries: Counter
 
     @classmethod
     def create(cls) -> EnricherMetrics:
@@ -45,5 +46,10 @@ class EnricherMetrics:
             ),
             identity_changes=Counter(
                 "leadline_enricher_identity_changes", "Identity changes published", ["kind"], registry=reg
+            ),
+            retries=Counter(
+                "leadline_enricher_batch_retries",
+                "Batches retried because PostgreSQL was unreachable",
+                registry=reg,
             ),
         )

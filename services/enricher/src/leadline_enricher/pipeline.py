@@ -42,6 +42,16 @@ from leadline_shared.events import EventError, IdentityChange, RawEvent, utc_now
 
 log = logging.getLogger(__name__)
 
+TRANSIENT_DB_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
+"""PostgreSQL down, restarting or unreachable: worth waiting for, unlike a bug or a constraint error."""
+
 
 @dataclass
 class Enricher:
@@ -195,11 +205,25 @@ class Enricher:
         return self.topics.dlq, record.key or b"", record.value or b"", headers
 
     async def _resolve(self, work: list[Work]) -> BatchResult:
+        """Resolve the batch's identities; while PostgreSQL is unreachable, wait and try again.
+
+        The batch stays in hand meanwhile (its offsets are not committed), so nothing is skipped; a rebalance
+        waits for it too.
+        """
         assert self.graph is not None
         if not work:
             return BatchResult(persons=[])
-        async with self.pool.acquire() as conn, conn.transaction():
-            result = await self.graph.resolve_batch(conn, work)
+        delay = 0.2
+        while True:
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    result = await self.graph.resolve_batch(conn, work)
+                break
+            except TRANSIENT_DB_ERRORS as exc:
+                self.metrics.retries.inc()
+                log.warning("identity store unavailable, batch retried", extra={"error": type(exc).__name__})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
         self.graph.commit(result)
         return result
 
