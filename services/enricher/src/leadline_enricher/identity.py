@@ -9,11 +9,16 @@ Rules:
 - events from bots and link scanners are attributed to a known person but never attach or merge anything;
 - erased identifiers (tombstones) are ignored, so nothing rebuilds an erased person.
 
-Speed: a batch of events is resolved together. Hot identifiers come from an in-process LRU cache, the rest from
-one set-based query; events whose identifiers are all new are created together in one statement at the end of
-the batch. Only events that attach to, or merge, persons already in the database take the slow path: one
-locked, per-event read-modify-write. Creation relies on the primary key of ``identifiers`` (insert, read back)
-so that two replicas never make two persons for one identifier; a batch that loses such a race is retried.
+Speed: a batch of events is resolved together, in order, against an in-memory view. Hot identifiers come
+from an in-process LRU cache, the rest from one set-based query, and the identifier counts of the persons the
+batch may extend or merge from one more. New persons, new identifiers, merges and conflicts are then written
+together at the end of the batch (merged persons locked and re-checked first). Creation relies on the primary
+key of ``identifiers`` (insert, count what went in) so that two replicas never make two persons for one
+identifier; a batch that loses such a race, or finds its persons changed by another replica, is retried (first
+without the cache, at last one event at a time on the locked per-event path, :func:`_resolve_locked`).
+
+Known limit: attaching a new identifier to an existing person does not lock it, so two replicas attaching to
+one person at the same instant may pass a per-type limit by one.
 """
 
 from __future__ import annotations
