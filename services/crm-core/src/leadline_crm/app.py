@@ -8,7 +8,7 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from leadline_crm import api, catalog
+from leadline_crm import api, catalog, webapp
 from leadline_crm.ingest import Ingestor
 from leadline_crm.links import KEYRING
 from leadline_crm.publish import PUBLISHER, ConfigPublisher
@@ -25,10 +25,11 @@ def create_app(settings: CrmSettings) -> web.Application:
     """Build crm-core; PostgreSQL and Kafka are opened in cleanup contexts when the app starts."""
     topics = kafka.Topics.with_prefix(settings.topic_prefix)
     registry = CollectorRegistry()
-    app = web.Application(middlewares=[api.api_middleware], client_max_size=1024 * 1024)
+    app = web.Application(middlewares=[api.api_middleware, webapp.html_errors], client_max_size=1024 * 1024)
     app[KEYRING] = KeyRing.parse(settings.link_keys)
     add_ops_routes(app, registry)
     api.add_routes(app)
+    webapp.add_routes(app)
 
     async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
         await pg.migrate(settings.dsn, settings.crm_schema, MIGRATIONS)

@@ -414,7 +414,7 @@ async def _after_purchase(conn: asyncpg.Connection, row: Row, caller: Caller) ->
     await _move(conn, row["person_id"], f"purchase:{row['id']}", caller, "purchase recorded")
 
 
-async def _after_activity(conn: asyncpg.Connection, row: Row, caller: Caller) -> None:
+async def after_activity(conn: asyncpg.Connection, row: Row, caller: Caller) -> None:
     if row["kind"] in lifecycle.REP_CONTACT_KINDS:
         await conn.execute("UPDATE persons SET rep_contacted = true WHERE person_id = $1", row["person_id"])
         await _move(conn, row["person_id"], f"activity:{row['id']}", caller, f"rep logged a {row['kind']}")
@@ -530,7 +530,7 @@ RESOURCES = (
         filters=(person_filter(),),
         ops=frozenset({"list", "create", "get", "update"}),
         prepare=_rep_default,
-        after_create=_after_activity,
+        after_create=after_activity,
         immutable=frozenset({"person_id", "kind"}),
     ),
     Resource(

@@ -131,7 +131,12 @@ async def get_person(request: web.Request) -> web.Response:
     return json_response(_person(row))
 
 
-def _person_cursor(raw: str | None) -> uuid.UUID | None:
+def person_cursor(person: uuid.UUID) -> str:
+    """Where the next page of persons starts (after this person, newest first)."""
+    return base64.urlsafe_b64encode(str(person).encode()).decode().rstrip("=")
+
+
+def read_person_cursor(raw: str | None) -> uuid.UUID | None:
     if not raw:
         return None
     try:
@@ -156,11 +161,11 @@ async def list_persons(request: web.Request) -> web.Response:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     for value in (email, phone):
         _no_nul(value)
-    after = _person_cursor(q.get("cursor"))
+    after = read_person_cursor(q.get("cursor"))
     rows = await request.app[POOL].fetch(queries.PERSONS_PAGE, email, phone, stage, pattern, after, limit + 1)
     nxt = None
     if len(rows) > limit:
-        nxt = base64.urlsafe_b64encode(str(rows[limit - 1]["id"]).encode()).decode().rstrip("=")
+        nxt = person_cursor(rows[limit - 1]["id"])
     return json_response({"items": [_person(r) for r in rows[:limit]], "next": nxt})
 
 

@@ -1,0 +1,373 @@
+"""The web app for reps and marketers under /app: server-rendered HTML, no scripts, no external assets.
+
+Sign-in takes an API token (``leadline token --role sales``) and keeps it in an HttpOnly, SameSite=Strict
+cookie, so pages are only ever sent by this site's own forms; form posts also have to come from this origin.
+The pages use the same functions as the REST API (search, timeline, stage moves, lead entry), so the rules
+(roles, duplicate check, stage log) are the same.
+"""
+
+from __future__ import annotations
+
+import html
+import uuid
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import asyncpg
+from aiohttp import web
+
+from leadline_crm import catalog, lifecycle, persons, queries
+from leadline_crm.api import POOL, BadRequest, Conflict, Handler, decode_cursor, encode_cursor
+from leadline_crm.auth import Caller, token_hash
+
+COOKIE = "ll_crm"
+PAGE = 50
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:0;color:#1d2430;background:#f6f7f9}
+header{background:#1d2430;color:#fff;padding:.6rem 1.2rem;display:flex;gap:1.2rem;align-items:center}
+header a{color:#fff;text-decoration:none}header form{margin-left:auto}
+main{max-width:72rem;margin:1.2rem auto;padding:0 1rem}
+table{border-collapse:collapse;width:100%;background:#fff}th,td{padding:.4rem .5rem;border-bottom:1px solid #e3e6ea;
+text-align:left;vertical-align:top}th{background:#eef0f3}
+.card{background:#fff;padding:1rem;margin:0 0 1rem;border:1px solid #e3e6ea}
+.error{background:#fdecec;border:1px solid #f5b5b5;padding:.6rem;margin:0 0 1rem}
+.stage{display:inline-block;padding:0 .4rem;border-radius:.3rem;background:#e6eefc}
+label{display:block;margin:.3rem 0}input,select,textarea{font:inherit;padding:.2rem}
+dl{display:grid;grid-template-columns:10rem 1fr;gap:.2rem .8rem}dt{color:#5a6472}
+"""
+
+
+def esc(value: Any) -> str:
+    """Everything shown is escaped: names and URLs come from visitors' forms."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return html.escape(value.strftime("%Y-%m-%d %H:%M"))
+    if isinstance(value, list):
+        return html.escape(", ".join(map(str, value)))
+    return html.escape(str(value))
+
+
+def page(title: str, body: str, caller: Caller | None = None, status: int = 200) -> web.Response:
+    """A whole HTML page in the app's layout."""
+    nav = ""
+    if caller is not None:
+        nav = (
+            "<a href='/app'>Persons</a><a href='/app/leads/new'>New lead</a><a href='/api/docs'>API</a>"
+            f"<form method='post' action='/app/logout'><small>{esc(caller.name)} ({esc(caller.role)})</small> "
+            "<button>Sign out</button></form>"
+        )
+    text = (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<meta name='viewport' content='width=device-width'><title>{esc(title)} · Leadline</title>"
+        f"<style>{STYLE}</style></head><body><header><strong>Leadline</strong>{nav}</header>"
+        f"<main><h1>{esc(title)}</h1>{body}</main></body></html>"
+    )
+    return web.Response(
+        text=text, content_type="text/html", status=status, headers={"Cache-Control": "no-store"}
+    )
+
+
+def error_box(message: str | None) -> str:
+    return f"<div class='error' role='alert'>{esc(message)}</div>" if message else ""
+
+
+async def signed_in(request: web.Request) -> Caller:
+    """The caller behind the session cookie; otherwise off to the sign-in page."""
+    token = request.cookies.get(COOKIE, "")
+    row = await request.app[POOL].fetchrow(queries.TOKEN_CALLER, token_hash(token)) if token else None
+    if row is None:
+        raise web.HTTPSeeOther("/app/login?" + urlencode({"next": request.path_qs}))
+    return Caller(row["name"], row["role"], row["user_id"])
+
+
+def same_origin(request: web.Request) -> None:
+    """Refuse form posts sent from another site (defence in depth beside the SameSite cookie)."""
+    origin = request.headers.get("Origin")
+    if origin is not None and urlsplit(origin).netloc != request.host:
+        raise web.HTTPForbidden(text="cross-site form post refused")
+
+
+def may(caller: Caller, roles: frozenset[str]) -> bool:
+    return caller.role in roles
+
+
+def forbidden(caller: Caller) -> web.Response:
+    return page("Not allowed", "<p>Your role may not do this.</p>", caller, status=403)
+
+
+async def login_form(request: web.Request) -> web.Response:
+    """GET /app/login."""
+    return _login_page(request.query.get("next", "/app"))
+
+
+def _login_page(nxt: str, message: str | None = None, status: int = 200) -> web.Response:
+    body = (
+        f"{error_box(message)}<form method='post' action='/app/login' class='card'>"
+        f"<input type='hidden' name='next' value='{esc(nxt)}'>"
+        "<label>API token <input name='token' type='password' size='60' autocomplete='current-password' required>"
+        "</label><p><small>Create one with <code>leadline token --role sales</code>.</small></p>"
+        "<button>Sign in</button></form>"
+    )
+    return page("Sign in", body, status=status)
+
+
+async def login(request: web.Request) -> web.Response:
+    """POST /app/login: check the token, then keep it in the session cookie."""
+    same_origin(request)
+    form = await request.post()
+    token, nxt = str(form.get("token", "")).strip(), str(form.get("next", "/app"))
+    if not nxt.startswith("/app") or nxt.startswith("//"):
+        nxt = "/app"
+    if not token or await request.app[POOL].fetchrow(queries.TOKEN_CALLER, token_hash(token)) is None:
+        return _login_page(nxt, "That token is unknown or revoked.", status=401)
+    resp = web.HTTPSeeOther(nxt)
+    resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict", secure=request.secure, path="/app")
+    raise resp
+
+
+async def logout(request: web.Request) -> web.Response:
+    """POST /app/logout."""
+    same_origin(request)
+    resp = web.HTTPSeeOther("/app/login")
+    resp.del_cookie(COOKIE, path="/app")
+    raise resp
+
+
+async def person_list(request: web.Request) -> web.Response:
+    """GET /app: find persons by text, email or stage."""
+    caller = await signed_in(request)
+    q = request.query.get("q", "").strip()
+    stage = request.query.get("stage", "")
+    message = None
+    rows: list[asyncpg.Record] = []
+    after = None
+    try:
+        if stage and stage not in lifecycle.STAGES:
+            raise BadRequest("unknown stage")
+        after = persons.read_person_cursor(request.query.get("cursor"))
+        email = persons.normalize_email(q) if "@" in q else None
+        pattern = (
+            None
+            if email or not q
+            else "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        if "\x00" in q:
+            raise BadRequest("text must not contain NUL characters")
+        rows = await request.app[POOL].fetch(
+            queries.PERSONS_PAGE, email, None, stage or None, pattern, after, PAGE + 1
+        )
+    except BadRequest as exc:
+        message = str(exc)
+    options = "".join(
+        f"<option value='{s}'{' selected' if s == stage else ''}>{s}</option>"
+        for s in ("", *lifecycle.STAGES)
+    )
+    body = [
+        error_box(message),
+        "<form method='get' action='/app' class='card'>"
+        f"<label>Search <input name='q' value='{esc(q)}' placeholder='name, company or email'></label>"
+        f"<label>Stage <select name='stage'>{options}</select></label><button>Find</button></form>",
+        "<table><tr><th>Name</th><th>Email</th><th>Company</th><th>Stage</th><th>Score</th><th>Last seen</th></tr>",
+    ]
+    for r in rows[:PAGE]:
+        name = " ".join(filter(None, (r["first_name"], r["last_name"]))) or "(anonymous)"
+        body.append(
+            f"<tr><td><a href='/app/persons/{r['id']}'>{esc(name)}</a></td><td>{esc(r['emails'])}</td>"
+            f"<td>{esc(r['company'])}</td><td><span class='stage'>{esc(r['stage'])}</span></td>"
+            f"<td>{r['score']:.0f}</td><td>{esc(r['last_seen'])}</td></tr>"
+        )
+    body.append("</table>")
+    if not rows and not message:
+        body.append("<p>No persons match.</p>")
+    if len(rows) > PAGE:
+        cursor = persons.person_cursor(rows[PAGE - 1]["id"])
+        body.append(
+            f"<p><a href='/app?{esc(urlencode({'q': q, 'stage': stage, 'cursor': cursor}))}'>More</a></p>"
+        )
+    return page("Persons", "".join(body), caller)
+
+
+def _person_id(request: web.Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info["id"])
+    except ValueError:
+        raise web.HTTPNotFound from None
+
+
+async def person_page(request: web.Request, message: str | None = None, status: int = 200) -> web.Response:
+    """GET /app/persons/{id}: facts, stage moves, rep activities and the timeline."""
+    caller = await signed_in(request)
+    pid = _person_id(request)
+    pool = request.app[POOL]
+    row = await pool.fetchrow(queries.PERSON, pid)
+    if row is None:
+        return page("Not found", "<p>No such person. <a href='/app'>Back to the list</a></p>", caller, 404)
+    after: tuple[datetime | None, str | None] = (None, None)
+    if cursor := request.query.get("cursor"):
+        try:
+            after = decode_cursor(cursor)
+        except BadRequest:
+            message = "That page link is broken; showing the newest entries."
+    items = await pool.fetch(queries.TIMELINE, pid, after[0], after[1], PAGE + 1)
+    name = " ".join(filter(None, (row["first_name"], row["last_name"]))) or "(anonymous)"
+    facts = "".join(
+        f"<dt>{esc(label)}</dt><dd>{esc(row[key])}</dd>"
+        for label, key in (
+            ("Stage", "stage"), ("Emails", "emails"), ("Phones", "phones"), ("Company", "company"),
+            ("Industry", "industry"), ("Country", "country"), ("Source", "source"), ("First seen", "first_seen"),
+            ("Last seen", "last_seen"),
+        )
+    )  # fmt: skip
+    facts += f"<dt>Score</dt><dd>{row['score']:.1f}</dd>"
+    facts += "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in sorted(row["attributes"].items()))
+    body = [error_box(message), f"<div class='card'><dl>{facts}</dl></div>"]
+    if may(caller, persons.WRITERS):
+        options = "".join(f"<option>{s}</option>" for s in lifecycle.STAGES if s != row["stage"])
+        body.append(
+            f"<form method='post' action='/app/persons/{pid}/stage' class='card'><h2>Move stage</h2>"
+            f"<label>To <select name='stage'>{options}</select></label>"
+            "<label>Reason <input name='reason' size='60' required maxlength='1000'></label><button>Move</button></form>"
+            f"<form method='post' action='/app/persons/{pid}/activities' class='card'><h2>Log an activity</h2>"
+            "<label>Kind <select name='kind'><option value='phone_call'>phone call</option>"
+            "<option value='site_visit'>site visit</option><option value='meeting'>meeting</option>"
+            "<option value='note'>note</option><option value='email'>email</option></select></label>"
+            "<label>Outcome <input name='outcome' size='60' maxlength='500'></label>"
+            "<label>Notes <textarea name='notes' rows='3' cols='60' maxlength='10000'></textarea></label>"
+            "<button>Log</button></form>"
+        )
+    body.append("<h2>Timeline</h2><table><tr><th>When</th><th>What</th><th>Details</th></tr>")
+    for item in items[:PAGE]:
+        data = item["data"]
+        what = data.get("type") or data.get("kind") or item["kind"]
+        if item["kind"] == "stage":
+            what = f"stage {data.get('from')} → {data.get('to')}"
+        details = data.get("url") or data.get("reason") or data.get("outcome") or data.get("text") or ""
+        body.append(f"<tr><td>{esc(item['at'])}</td><td>{esc(what)}</td><td>{esc(details)}</td></tr>")
+    body.append("</table>")
+    if len(items) > PAGE:
+        nxt = encode_cursor(items[PAGE - 1]["at"], items[PAGE - 1]["key"])
+        body.append(f"<p><a href='/app/persons/{pid}?{esc(urlencode({'cursor': nxt}))}'>Older</a></p>")
+    return page(name, "".join(body), caller, status)
+
+
+async def move_stage(request: web.Request) -> web.Response:
+    """POST /app/persons/{id}/stage."""
+    same_origin(request)
+    caller = await signed_in(request)
+    if not may(caller, persons.WRITERS):
+        return forbidden(caller)
+    pid = _person_id(request)
+    form = await request.post()
+    stage, reason = str(form.get("stage", "")), str(form.get("reason", "")).strip()
+    if stage not in lifecycle.STAGES:
+        return await person_page(request, "Choose a stage from the list.", 422)
+    try:
+        if await request.app[POOL].fetchval("SELECT 1 FROM persons WHERE person_id = $1", pid) is None:
+            raise web.HTTPNotFound
+        await persons.change_person(request.app[POOL], pid, {"stage": stage, "reason": reason[:1000]}, caller)
+    except (BadRequest, Conflict) as exc:
+        return await person_page(request, str(exc), 422)
+    raise web.HTTPSeeOther(f"/app/persons/{pid}")
+
+
+async def log_activity(request: web.Request) -> web.Response:
+    """POST /app/persons/{id}/activities: a call, visit, meeting or note; calls and visits make a prospect."""
+    same_origin(request)
+    caller = await signed_in(request)
+    if not may(caller, catalog.REPS):
+        return forbidden(caller)
+    pid = _person_id(request)
+    form = await request.post()
+    kind = str(form.get("kind", ""))
+    if kind not in ("site_visit", "phone_call", "meeting", "note", "email"):
+        return await person_page(request, "Choose a kind of activity from the list.", 422)
+    outcome = str(form.get("outcome", "")).replace("\x00", "")[:500] or None
+    notes = str(form.get("notes", "")).replace("\x00", "")[:10000] or None
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        if await conn.fetchval("SELECT 1 FROM persons WHERE person_id = $1", pid) is None:
+            raise web.HTTPNotFound
+        row = await conn.fetchrow(
+            "INSERT INTO activities (person_id, kind, rep_id, outcome, notes) VALUES ($1, $2, $3, $4, $5) RETURNING *",
+            pid, kind, caller.user_id, outcome, notes,
+        )  # fmt: skip
+        await catalog.after_activity(conn, row, caller)
+    raise web.HTTPSeeOther(f"/app/persons/{pid}")
+
+
+LEAD_FIELDS = (("email", "Email"), ("phone", "Phone (+country code)"), ("first_name", "First name"),
+               ("last_name", "Last name"), ("company", "Company"))  # fmt: skip
+
+
+def _lead_form(values: dict[str, str], message: str | None = None, existing: str | None = None) -> str:
+    inputs = "".join(
+        f"<label>{esc(label)} <input name='{key}' value='{esc(values.get(key, ''))}' maxlength='200'></label>"
+        for key, label in LEAD_FIELDS
+    )
+    dup = ""
+    if existing:
+        dup = (
+            f"<p><a href='/app/persons/{esc(existing)}'>Open the existing person</a>, or "
+            "<label><input type='checkbox' name='force' value='1'> create a new lead anyway</label></p>"
+        )
+    return f"{error_box(message)}<form method='post' action='/app/leads' class='card'>{inputs}{dup}<button>Create lead</button></form>"
+
+
+async def new_lead(request: web.Request) -> web.Response:
+    """GET /app/leads/new."""
+    caller = await signed_in(request)
+    if not may(caller, persons.LEAD_WRITERS):
+        return forbidden(caller)
+    return page("New lead", _lead_form({}), caller)
+
+
+async def create_lead(request: web.Request) -> web.Response:
+    """POST /app/leads: the same duplicate check as the API; a duplicate links to the existing person."""
+    same_origin(request)
+    caller = await signed_in(request)
+    if not may(caller, persons.LEAD_WRITERS):
+        return forbidden(caller)
+    form = await request.post()
+    values = {key: str(form.get(key, "")).strip()[:200] for key, _ in LEAD_FIELDS}
+    body: dict[str, Any] = {k: v for k, v in values.items() if v}
+    body["force"] = form.get("force") == "1"
+    try:
+        if body.get("email") and "@" not in body["email"]:
+            raise BadRequest("email: that is not an email address")
+        row = await persons.enter_lead(request.app[POOL], body, caller)
+    except Conflict as exc:
+        return page(
+            "New lead", _lead_form(values, str(exc), exc.extra.get("existing_person_id")), caller, 409
+        )
+    except BadRequest as exc:
+        return page("New lead", _lead_form(values, str(exc)), caller, 422)
+    raise web.HTTPSeeOther(f"/app/persons/{row['id']}")
+
+
+@web.middleware
+async def html_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Errors under /app are readable pages, not bare status texts."""
+    if not request.path.startswith("/app"):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return page(
+            exc.reason, f"<p>{esc(exc.reason)}. <a href='/app'>Back to the persons</a></p>", status=exc.status
+        )
+
+
+def add_routes(app: web.Application) -> None:
+    """Install the web app's pages."""
+    app.router.add_get("/app", person_list)
+    app.router.add_get("/app/login", login_form)
+    app.router.add_post("/app/login", login)
+    app.router.add_post("/app/logout", logout)
+    app.router.add_get("/app/persons/{id}", person_page)
+    app.router.add_post("/app/persons/{id}/stage", move_stage)
+    app.router.add_post("/app/persons/{id}/activities", log_activity)
+    app.router.add_get("/app/leads/new", new_lead)
+    app.router.add_post("/app/leads", create_lead)

@@ -1,0 +1,116 @@
+"""The web app under /app: sign-in with a token, finding persons, a person's page, stage moves, activities,
+lead entry with the duplicate check; readable HTML, escaped data, no external assets, no cross-site posts."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+pytestmark = pytest.mark.integration
+
+H = dict[str, dict[str, str]]
+
+
+def token_of(headers: dict[str, str]) -> str:
+    return headers["Authorization"].removeprefix("Bearer ")
+
+
+async def sign_in(client: TestClient, headers: dict[str, str]) -> None:
+    resp = await client.post(
+        "/app/login", data={"token": token_of(headers), "next": "/app"}, allow_redirects=False
+    )
+    assert resp.status == 303
+    assert resp.headers["Location"] == "/app"
+    cookie = resp.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
+
+
+async def test_pages_need_a_sign_in_and_a_bad_token_is_refused(client: TestClient, auth_headers: H) -> None:
+    resp = await client.get("/app", allow_redirects=False)
+    assert resp.status == 303
+    assert resp.headers["Location"].startswith("/app/login?next=")
+    bad = await client.post("/app/login", data={"token": "llt_nope"})
+    assert bad.status == 401
+    assert "unknown or revoked" in await bad.text()
+
+
+async def test_a_rep_enters_a_lead_finds_it_moves_it_and_logs_a_call(
+    client: TestClient, auth_headers: H
+) -> None:
+    await sign_in(client, auth_headers["sales"])
+    form = {
+        "email": "web@example.com",
+        "first_name": "Wendy",
+        "last_name": "<script>alert(1)</script>",
+        "company": "Web Co",
+    }
+    created = await client.post("/app/leads", data=form, allow_redirects=False)
+    assert created.status == 303
+    person_url = created.headers["Location"]
+    assert re.fullmatch(r"/app/persons/[0-9a-f-]{36}", person_url)
+
+    dup = await client.post("/app/leads", data={"email": "WEB@example.com"})
+    assert dup.status == 409
+    assert person_url in await dup.text()
+
+    listing = await client.get("/app", params={"q": "web co"})
+    text = await listing.text()
+    assert listing.status == 200
+    assert person_url in text
+    assert "&lt;script&gt;" in text
+    assert "<script" not in text
+
+    call = await client.post(
+        f"{person_url}/activities",
+        data={"kind": "phone_call", "outcome": "wants a demo"},
+        allow_redirects=False,
+    )
+    assert call.status == 303
+    moved = await client.post(
+        f"{person_url}/stage", data={"stage": "lost", "reason": "budget cut"}, allow_redirects=False
+    )
+    assert moved.status == 303
+    page = await (await client.get(person_url)).text()
+    assert "wants a demo" in page
+    assert "stage lead → prospect" in page  # the logged call made a prospect
+    assert "stage prospect → lost" in page
+    assert "budget cut" in page
+    for external in ("<link", "<script", " src="):
+        assert external not in page
+
+
+async def test_a_read_only_user_sees_but_cannot_change(client: TestClient, auth_headers: H) -> None:
+    lead = await client.post("/api/v1/leads", json={"email": "ro@example.com"}, headers=auth_headers["admin"])
+    pid = (await lead.json())["id"]
+    await sign_in(client, auth_headers["read_only"])
+    page = await client.get(f"/app/persons/{pid}")
+    assert page.status == 200
+    assert "Move stage" not in await page.text()
+    refused = await client.post(f"/app/persons/{pid}/stage", data={"stage": "lost", "reason": "x"})
+    assert refused.status == 403
+    assert (await client.get("/app/leads/new")).status == 403
+
+
+async def test_bad_input_gets_a_readable_page(client: TestClient, auth_headers: H) -> None:
+    await sign_in(client, auth_headers["sales"])
+    missing = await client.get("/app/persons/01900000-0000-7000-8000-000000000000")
+    assert missing.status == 404
+    assert "No such person" in await missing.text()
+    assert (await client.get("/app/persons/nope")).status == 404
+    no_contact = await client.post("/app/leads", data={"first_name": "Nobody"})
+    assert no_contact.status == 422
+    assert "email or a phone" in await no_contact.text()
+    bad_stage = await client.get("/app", params={"stage": "hot"})
+    assert bad_stage.status == 200
+    assert "unknown stage" in await bad_stage.text()
+
+
+async def test_cross_site_form_posts_are_refused(client: TestClient, auth_headers: H) -> None:
+    await sign_in(client, auth_headers["sales"])
+    resp = await client.post(
+        "/app/leads", data={"email": "x@example.com"}, headers={"Origin": "https://evil.example"}
+    )
+    assert resp.status == 403
