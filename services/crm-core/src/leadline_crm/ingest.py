@@ -74,6 +74,13 @@ def _copy_text(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
+RETRYABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
 MAX_KEY = 200  # event ids and anon ids are index keys: longer ones would fail the whole batch
 
 
@@ -396,6 +403,7 @@ class Ingestor:
     registry: CollectorRegistry
     batch_max: int = 1000
     writers: int = 2
+    retry_delay: float = 0.5
     consumer: AIOKafkaConsumer | None = None
 
     def __post_init__(self) -> None:
@@ -404,6 +412,11 @@ class Ingestor:
         )
         self.changes = Counter(
             "leadline_crm_identity_changes_applied", "Identity changes applied", registry=self.registry
+        )
+        self.retries = Counter(
+            "leadline_crm_write_retries",
+            "Batches retried because PostgreSQL was unavailable",
+            registry=self.registry,
         )
         self.skipped = Counter(
             "leadline_crm_events_invalid", "Enriched events that failed validation", registry=self.registry
@@ -468,11 +481,28 @@ class Ingestor:
         """One batch: events, then identity changes, then the offsets (after the transactions committed).
 
         The events are split by person over ``writers`` connections written in parallel, so PostgreSQL works
-        on more than one core; a person is in one shard only, so the shards do not wait on each other's rows. A
-        shard that fails leaves the offsets uncommitted: the batch comes again and the shards that did commit
-        find their events stored (idempotent by event id).
+        on more than one core; a person is in one shard only, so the shards do not wait on each other's rows.
+        While PostgreSQL is unreachable the batch is retried with a growing pause and nothing is committed to
+        Kafka; shards that did commit before the failure find their events stored on the retry (idempotent
+        by event id, identity changes by change id).
         """
         assert self.consumer is not None
+        delay = self.retry_delay
+        while True:
+            try:
+                await self._store(touches, changes)
+                break
+            except RETRYABLE as exc:
+                self.retries.inc()
+                log.warning(
+                    "PostgreSQL unavailable, batch kept for a retry",
+                    extra={"error": type(exc).__name__, "retry_in_s": delay},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        await self.consumer.commit(offsets)
+
+    async def _store(self, touches: list[Touch], changes: list[IdentityChange]) -> None:
         shards: list[list[Touch]] = [[] for _ in range(max(self.writers, 1))]
         for t in touches:
             shards[hash(t.person_id) % len(shards)].append(t)
@@ -481,7 +511,6 @@ class Ingestor:
         if changes:
             async with self.pool.acquire() as conn:
                 self.changes.inc(await identity.apply_changes(conn, changes))
-        await self.consumer.commit(offsets)
 
     async def _write_shard(self, touches: list[Touch]) -> int:
         async with self.pool.acquire() as conn:
