@@ -257,3 +257,19 @@ async def test_a_database_outage_holds_the_batch_until_postgresql_answers(
         metrics = await (await client.get("/metrics")).text()
     assert "leadline_enricher_batch_retries_total 2.0" in metrics
     assert await topic_is_quiet(kafka_bootstrap, topics.dlq, 0, wait=0.5) == 0
+
+
+async def test_erase_command_rejects_bad_ids_and_says_when_nobody_matches(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An operator gets a clear message and a non-zero exit code, never a traceback."""
+    for name, val in env.items():
+        monkeypatch.setenv(name, val)
+    assert await asyncio.to_thread(cli.main, ["erase", "--person", "not-a-uuid"]) == 2
+    assert "is not a person id" in capsys.readouterr().err
+    assert (
+        await asyncio.to_thread(cli.main, ["erase", "--person", "01a20f5c-0000-7000-8000-000000000000"]) == 1
+    )
+    assert "no person" in capsys.readouterr().err
+    assert await asyncio.to_thread(cli.main, ["erase", "--email", "no at sign"]) == 2
+    assert "not a valid email" in capsys.readouterr().err
