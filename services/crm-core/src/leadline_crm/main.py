@@ -27,11 +27,20 @@ def run(args: argparse.Namespace) -> int:
     return service.run(create_app(settings), settings.host, settings.port, settings.drain_seconds)
 
 
-async def _create_token(settings: CrmSettings, name: str, role: str) -> str:
+async def _create_token(settings: CrmSettings, name: str, role: str, user_email: str | None = None) -> str:
     await pg.migrate(settings.dsn, settings.crm_schema, MIGRATIONS)
     conn = await asyncpg.connect(settings.dsn, server_settings={"search_path": settings.crm_schema})
     try:
-        return await auth.create_token(conn, name, role)
+        user_id = None
+        if user_email:
+            user_id = await conn.fetchval(
+                "SELECT id FROM users WHERE lower(email) = lower($1)", user_email.strip()
+            )
+            if user_id is None:
+                raise SystemExit(
+                    f"no user with email {user_email!r}; create it with POST /api/v1/users first"
+                )
+        return await auth.create_token(conn, name, role, user_id)
     finally:
         await conn.close()
 
@@ -39,7 +48,7 @@ async def _create_token(settings: CrmSettings, name: str, role: str) -> str:
 def token(args: argparse.Namespace) -> int:
     """Create an API token; print it, or write it to a file readable by the owner only."""
     settings = config.load(CrmSettings)
-    value = asyncio.run(_create_token(settings, args.name, args.role))
+    value = asyncio.run(_create_token(settings, args.name, args.role, args.user))
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -82,6 +91,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     tok.add_argument("--role", choices=auth.ROLES, default="admin")
     tok.add_argument("--name", default="cli")
     tok.add_argument("--out", help="write the token to this file (mode 600) instead of printing it")
+    tok.add_argument(
+        "--user", metavar="EMAIL", help="the rep (user) the token belongs to; their actions name them"
+    )
     tok.set_defaults(func=token)
     seed = subparsers.add_parser("seed-demo", help="publish the demo site's configuration")
     seed.add_argument("--collector-url", default="http://127.0.0.1:8080")
