@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,8 +19,8 @@ def rec(i: int, key: str = "v1") -> Record:
     return Record(f"id-{i}", key.encode(), f'{{"n":{i}}}'.encode())
 
 
-def all_records(sp: Spool) -> list[Record]:
-    sp.seal()
+async def all_records(sp: Spool) -> list[Record]:
+    await sp.seal()
     return [r for seg in sp.sealed() for _, r in sp.read(seg)]
 
 
@@ -27,7 +30,7 @@ async def test_appended_records_come_back_in_order_across_segments(tmp_path: Pat
     for i in range(20):
         await sp.append([rec(i)])
     assert len(sp.segments()) >= 3
-    assert [r.event_id for r in all_records(sp)] == [f"id-{i}" for i in range(20)]
+    assert [r.event_id for r in await all_records(sp)] == [f"id-{i}" for i in range(20)]
     await sp.close()
 
 
@@ -44,7 +47,7 @@ async def test_a_torn_last_record_is_truncated_and_earlier_records_survive(tmp_p
     again = Spool(tmp_path, max_bytes=10_000_000)
     assert again.open() == 5
     assert segment.stat().st_size == whole
-    assert [r.event_id for r in all_records(again)] == [f"id-{i}" for i in range(5)]
+    assert [r.event_id for r in await all_records(again)] == [f"id-{i}" for i in range(5)]
     await again.close()
 
 
@@ -59,7 +62,7 @@ async def test_a_record_with_a_bad_crc_ends_the_segment(tmp_path: Path) -> None:
     segment.write_bytes(bytes(data))
     again = Spool(tmp_path, max_bytes=10_000_000)
     assert again.open() == 2
-    assert [r.event_id for r in all_records(again)] == ["id-0", "id-1"]
+    assert [r.event_id for r in await all_records(again)] == ["id-0", "id-1"]
     await again.close()
 
 
@@ -76,7 +79,7 @@ async def test_replay_progress_survives_a_restart(tmp_path: Path) -> None:
     sp = Spool(tmp_path, max_bytes=10_000_000)
     sp.open()
     await sp.append([rec(i) for i in range(6)])
-    sp.seal()
+    await sp.seal()
     [segment] = sp.sealed()
     records = sp.read(segment)
     sp.mark_done(segment, records[2][0])  # three replayed, then the process died
@@ -104,5 +107,43 @@ async def test_concurrent_appends_share_fsyncs(tmp_path: Path, monkeypatch: pyte
     calls = 0
     await asyncio.gather(*(sp.append([rec(i, key=f"v{i}")]) for i in range(200)))
     assert calls < 50, f"{calls} fsyncs for 200 appends: no group commit"
-    assert len(all_records(sp)) == 200
+    assert len(await all_records(sp)) == 200
+    await sp.close()
+
+
+async def test_sealing_never_closes_the_file_under_a_write_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replay seals the active segment while visitors keep arriving. Closing the file while the writer thread
+    is still writing loses that write (EBADF) — a loss the outage test once caught under load."""
+    real_write, real_close = os.write, os.close
+    writing = threading.Event()
+    closed_mid_write: list[int] = []
+
+    def slow_write(fd: int, data: Any) -> int:
+        writing.set()
+        time.sleep(0.003)  # a slow disk: sealing now meets this write in flight
+        try:
+            return real_write(fd, data)
+        finally:
+            writing.clear()
+
+    def watched_close(fd: int) -> None:
+        if writing.is_set():
+            closed_mid_write.append(fd)
+        real_close(fd)
+
+    monkeypatch.setattr(spool_mod.os, "write", slow_write)
+    monkeypatch.setattr(spool_mod.os, "close", watched_close)
+    sp = Spool(tmp_path, max_bytes=10_000_000)
+    sp.open()
+    futures = []
+    for i in range(60):
+        futures.append(sp.append_nowait([rec(i)]))
+        await asyncio.sleep(0.001)
+        if i % 5 == 0:
+            await sp.seal()
+    await asyncio.gather(*futures)
+    assert closed_mid_write == []
+    assert [r.event_id for r in await all_records(sp)] == [f"id-{i}" for i in range(60)]
     await sp.close()

@@ -155,8 +155,8 @@ class Publisher:
             await waiter
 
     async def is_healthy(self) -> bool:
-        """Able to take events: Kafka is up, or the spool still has room."""
-        return self.spool.size_bytes < self.spool.max_bytes
+        """Able to take events: Kafka is up, or the spool still has room (it has not refused one)."""
+        return not self.spool.refusing
 
     @property
     def kafka_ok(self) -> bool:
@@ -265,6 +265,9 @@ class Publisher:
             error = f.exception()
             if error is None:
                 self.metrics.spooled.inc(len(items))
+            else:  # the disk failed us: counted, and form posts are answered 503 so the client retries
+                self.metrics.dropped.labels(source="spool_error").inc(len(items))
+                log.error("spool write failed", extra={"events": len(items), "error": str(error)})
             _settle(items, SinkUnavailable(str(error)) if error else None)
 
         fut.add_done_callback(done)
@@ -299,7 +302,7 @@ class Publisher:
     async def _replay(self) -> bool:
         """Publish sealed segments oldest first; False (to retry later) if Kafka fails meanwhile."""
         assert self._producer is not None
-        self.spool.seal()
+        await self.spool.seal()
         for segment in self.spool.sealed():
             records = self.spool.read(segment)
             for start in range(0, len(records), self.batch_max):

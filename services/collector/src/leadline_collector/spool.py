@@ -88,6 +88,7 @@ class Spool:
         self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
         self._pending_bytes = 0
         self._flusher: asyncio.Task[None] | None = None
+        self.refusing = False  # an append was refused for lack of room; cleared when replay frees space
 
     # --- lifecycle -------------------------------------------------------------------------------------------
     def open(self) -> int:
@@ -156,6 +157,7 @@ class Spool:
         """Queue records for the next group commit; the future resolves once they are fsync'd."""
         data = b"".join(encode_record(r) for r in records)
         if self.size_bytes + len(data) > self.max_bytes:
+            self.refusing = True
             raise SpoolFull(f"spool full ({self.size_bytes} of {self.max_bytes} bytes)")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((data, fut))
@@ -186,7 +188,7 @@ class Spool:
                     if not fut.done():
                         fut.set_result(None)
                 if self._active_size >= self.segment_bytes:
-                    self.seal()
+                    self._seal_now()  # the writer itself: nothing else is writing
         finally:
             self._flusher = None
 
@@ -203,13 +205,23 @@ class Spool:
         """Every segment file, oldest first (the active one last)."""
         return sorted(self.directory.glob(f"*{SUFFIX}"))
 
-    def seal(self) -> None:
-        """Close the active segment (if it holds anything) and start a new one, so replay can read it whole."""
+    def _seal_now(self) -> None:
+        """Close the active segment and start a new one; only while no write is in flight."""
         if self._active_size == 0 or self._fd is None:
             return
         os.close(self._fd)
         self._sealed_bytes += self._active_size
         self._start_segment()
+
+    async def seal(self) -> None:
+        """Close the active segment (if it holds anything) so replay can read it whole.
+
+        Waits for a group commit in flight first: closing the file under the writer thread would lose that
+        write. Records queued meanwhile go to the next segment, after this one, so order is kept.
+        """
+        while self._flusher is not None:
+            await asyncio.shield(self._flusher)
+        self._seal_now()
 
     def sealed(self) -> list[Path]:
         """Segments that are complete and waiting for replay, oldest first."""
@@ -242,6 +254,7 @@ class Spool:
         segment.unlink()
         self._done_file(segment).unlink(missing_ok=True)
         self._sealed_bytes = max(0, self._sealed_bytes - size)
+        self.refusing = False
 
 
 def _fsync_dir(directory: Path) -> None:
