@@ -180,7 +180,7 @@ class Touch:
         )
 
     def row(self) -> tuple[Any, ...]:
-        """The columns of INSERT_TOUCHPOINTS."""
+        """The columns, in TOUCHPOINT_COLUMNS order."""
         return (
             self.event_id,
             self.person_id,
@@ -198,7 +198,7 @@ _NO_TIME = datetime.min.replace(tzinfo=UTC)
 
 
 def rows_for(events: Iterable[EnrichedEvent]) -> list[tuple[Any, ...]]:
-    """One touchpoint row per event, columns in INSERT_TOUCHPOINTS order (the event as JSON text)."""
+    """One touchpoint row per event, columns in TOUCHPOINT_COLUMNS order (the event as JSON text)."""
     return [Touch.of(ev).row() for ev in events]
 
 

@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-INSERT_TOUCHPOINTS = """
-INSERT INTO touchpoints (event_id, person_id, anon_id, type, source, occurred_at, received_at, url, event)
-SELECT e, p, a, t, s, o, r, u, j::json
-  FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
-              $7::timestamptz[], $8::text[], $9::text[]) AS x(e, p, a, t, s, o, r, u, j)
-ON CONFLICT (event_id) DO NOTHING
-"""
-
 EVENTS_PAGE = """
-SELECT event_id, person_id::text AS person_id, occurred_at, event::text AS event
+SELECT event_id, person_id::text AS person_id, occurred_at, event
   FROM touchpoints
  WHERE ({column} = $1)
    AND ($2::timestamptz IS NULL OR (occurred_at, event_id) < ($2, $3))
@@ -210,7 +202,7 @@ SCRUB_HISTORY = [
     """UPDATE touchpoints SET anon_id = NULL, url = NULL,
               event = ((event::jsonb - 'ids' - 'properties' - 'form' - 'anon_id' - 'link')
                        || jsonb_build_object('context', coalesce(event::jsonb->'context', '{}') - 'ip' - 'url'
-                                             - 'referrer' - 'user_agent' - 'title'))::json
+                                             - 'referrer' - 'user_agent' - 'title'))::text
         WHERE person_id = $1""",
     "UPDATE activities SET notes = NULL, outcome = NULL WHERE person_id = $1",
     "UPDATE feedback SET text = NULL WHERE person_id = $1",
@@ -269,9 +261,10 @@ TIMELINE = """
 SELECT * FROM (
     (SELECT occurred_at AS at, event_id AS key, 'touchpoint' AS kind,
             jsonb_build_object('type', type, 'source', source, 'url', url, 'anon_id', anon_id,
-                               'form', event->'form', 'link', event->'link', 'affiliate', event->'affiliate',
-                               'campaign', event->'context'->'campaign') AS data
-       FROM touchpoints WHERE person_id = $1 AND ($2::timestamptz IS NULL OR (occurred_at, event_id) < ($2, $3))
+                               'form', j.ev->'form', 'link', j.ev->'link', 'affiliate', j.ev->'affiliate',
+                               'campaign', j.ev->'context'->'campaign') AS data
+       FROM touchpoints CROSS JOIN LATERAL (SELECT event::json AS ev) AS j
+      WHERE person_id = $1 AND ($2::timestamptz IS NULL OR (occurred_at, event_id) < ($2, $3))
       ORDER BY occurred_at DESC, event_id DESC LIMIT $4)
     UNION ALL
     (SELECT at, id::text, 'activity',
