@@ -39,7 +39,7 @@ from leadline_shared import kafka, pg
 from leadline_shared.events import RawEvent, utc_now_iso
 from leadline_shared.ids import new_id
 
-EVENTS = int(os.environ.get("LEADLINE_BENCH_EVENTS", "100000"))
+EVENTS = int(os.environ.get("ENRICHER_BENCH_EVENTS", "100000"))  # a smaller figure for a quick look by hand
 PARTITIONS = 6
 BATCH_MAX = 2000
 TARGET = 20_000.0
