@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
+from leadline_crm.app import MIGRATIONS, create_app
 from leadline_crm.catalog import RESOURCES
-from leadline_shared import kafka, siteconfig
+from leadline_crm.settings import CrmSettings
+from leadline_shared import kafka, pg, siteconfig
 from support import read_topic
 
 pytestmark = pytest.mark.integration
@@ -277,3 +280,24 @@ async def test_admins_tune_scoring_settings(client: TestClient, auth_headers: H)
         await client.patch("/api/v1/scoring", json={"prospect_threshold": 1}, headers=auth_headers["sales"])
     ).status == 403
     assert (await client.get("/api/v1/scoring")).status == 401
+
+
+async def test_config_entries_are_republished_when_crm_core_starts(
+    crm_settings: CrmSettings, pg_dsn: str, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
+    """A change committed just before a crash still reaches the collector: crm-core publishes every entry at
+    start-up."""
+    await pg.migrate(pg_dsn, crm_settings.crm_schema, MIGRATIONS)
+    conn = await asyncpg.connect(pg_dsn, server_settings={"search_path": crm_settings.crm_schema})
+    try:
+        await conn.execute(
+            "INSERT INTO forms (key, fields, thank_you_url) VALUES ('late', '[\"email\"]', '/ok')"
+        )
+    finally:
+        await conn.close()
+    async with TestClient(TestServer(create_app(crm_settings))):
+        messages = await read_topic(kafka_bootstrap, topics.config, 1)
+    assert siteconfig.decode(messages[0][0] or b"", messages[0][1]) == (
+        "form:late",
+        siteconfig.FormConfig(key="late", fields=("email",), thank_you_url="/ok"),
+    )

@@ -19,7 +19,19 @@ import asyncpg
 from aiohttp import web
 
 from leadline_crm import lifecycle, queries
-from leadline_crm.api import API, BODY, CALLER, CURSOR, LIMIT, POOL, BadRequest, json_response, page_limit
+from leadline_crm.api import (
+    API,
+    BODY,
+    CALLER,
+    CURSOR,
+    LIMIT,
+    POOL,
+    BadRequest,
+    decode_cursor,
+    encode_cursor,
+    json_response,
+    page_limit,
+)
 from leadline_crm.auth import ROLES, Caller
 from leadline_crm.openapi import ROLES_ALL, Operation, Param
 from leadline_crm.publish import PUBLISHER
@@ -273,7 +285,7 @@ def _handlers(res: Resource) -> dict[str, Callable[[web.Request], Awaitable[web.
             args.append(column.to_db(raw))
             where.append(f"{param.name} = ${len(args)}::{column.cast}")
         if cursor := request.query.get("cursor"):
-            after = decode_key_cursor(cursor)
+            after = decode_cursor(cursor)
             args += list(after)
             where.append(f"(created_at, {key}::text) > (${len(args) - 1}::timestamptz, ${len(args)}::text)")
         args.append(limit + 1)
@@ -285,24 +297,10 @@ def _handlers(res: Resource) -> dict[str, Callable[[web.Request], Awaitable[web.
         nxt = None
         if len(rows) > limit:
             last = rows[limit - 1]
-            nxt = encode_key_cursor(last["created_at"], str(last[key]))
+            nxt = encode_cursor(last["created_at"], str(last[key]))
         return json_response({"items": [dict(r) for r in rows[:limit]], "next": nxt})
 
     return {"create": create, "get": get, "update": update, "delete": delete, "list": list_}
-
-
-def encode_key_cursor(created_at: datetime, key: str) -> str:
-    """Where the next page of a resource list starts (after this creation time and key)."""
-    from leadline_crm.api import encode_cursor
-
-    return encode_cursor(created_at, key)
-
-
-def decode_key_cursor(cursor: str) -> tuple[datetime, str]:
-    """Undo :func:`encode_key_cursor`; 422 on anything else."""
-    from leadline_crm.api import decode_cursor
-
-    return decode_cursor(cursor)
 
 
 def declare(res: Resource) -> None:

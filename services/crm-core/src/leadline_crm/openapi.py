@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema_rs
+import orjson
 from aiohttp import web
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -172,8 +173,6 @@ class Registry:
         tags: dict[str, list[Operation]] = {}
         for op in self.operations:
             tags.setdefault(op.tag, []).append(op)
-        import orjson  # local: only the docs page pretty-prints schemas
-
         for tag, ops in tags.items():
             out.append(f"<h2 id='{html.escape(tag)}'>{html.escape(tag)}</h2><table>")
             out.append("<tr><th>operation</th><th>what it does</th><th>roles</th></tr>")
