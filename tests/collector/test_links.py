@@ -73,7 +73,7 @@ async def test_email_open_pixel_records_the_open_and_head_requests_are_marked(
     events = [orjson.loads(v) for _, v, _ in await read_topic(kafka_bootstrap, topics.raw, 2)]
     assert await topic_is_quiet(kafka_bootstrap, topics.raw, 2, wait=0.5) == 2  # … but records nothing
     assert {e["type"] for e in events} == {"email_open"}
-    assert sorted(str(e["context"].get("http_method")) for e in events) == ["HEAD", "None"]
+    assert sorted(str(e["context"].get("method")) for e in events) == ["HEAD", "None"]
     assert all(e["link"] == {"campaign_id": "c9", "send_id": "s9", "recipient_token": "r9"} for e in events)
 
 

@@ -23,7 +23,7 @@ from leadline_shared.ids import new_id
 from leadline_shared.signing import InvalidToken, KeyRing
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-LINK_FIELDS = ("campaign_id", "send_id", "recipient_token")
+LINK_FIELDS = ("campaign_id", "send_id", "recipient_token", "sent_at")  # sent_at: when the email went out
 
 
 def link_event(request: web.Request, kind: str, payload: dict[str, Any], anon_id: str | None) -> RawEvent:
@@ -33,7 +33,7 @@ def link_event(request: web.Request, kind: str, payload: dict[str, Any], anon_id
         request, payload.get("target") if kind == "link_click" else None, request.headers.get("Referer")
     )
     if request.method == "HEAD":
-        context["http_method"] = "HEAD"  # link scanners probe with HEAD; the enricher marks them
+        context["method"] = "HEAD"  # link scanners probe with HEAD; the enricher marks them
     ids = {"recipient_token": link["recipient_token"]} if "recipient_token" in link else {}
     return RawEvent(
         event_id=new_id(),

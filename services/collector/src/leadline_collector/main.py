@@ -32,6 +32,8 @@ def sign_link(args: argparse.Namespace) -> int:
         print("leadline links sign: LEADLINE_LINK_KEYS is empty; set the key ring first", file=sys.stderr)
         return 2
     payload = {"campaign_id": args.campaign, "send_id": args.send, "recipient_token": args.recipient}
+    if args.sent_at:
+        payload["sent_at"] = args.sent_at  # lets the enricher spot scanners that click within seconds
     if args.open:
         token = keys.sign(payload, ttl_seconds=args.ttl_days * 86400)
         print(f"{args.base_url.rstrip('/')}/o/{token}.gif")
@@ -59,4 +61,5 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     sign.add_argument("--ttl-days", type=int, default=365, help="days the link stays valid (default 365)")
     sign.add_argument("--base-url", default="http://127.0.0.1:8080", help="the collector's public URL")
     sign.add_argument("--open", action="store_true", help="print the open-pixel URL instead of a click link")
+    sign.add_argument("--sent-at", help="when the email is sent (ISO 8601), for link-scanner detection")
     sign.set_defaults(func=sign_link)
