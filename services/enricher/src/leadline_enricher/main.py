@@ -16,7 +16,9 @@ def run(args: argparse.Namespace) -> int:
     settings = config.load(EnricherSettings)
     logs.setup("enricher", settings.log_level)
     logging.getLogger(__name__).info("starting", extra={"settings": config.describe(settings)})
-    return service.run(create_app(settings), settings.host, settings.port, settings.drain_seconds)
+    return service.run(
+        create_app(settings), settings.host, settings.port, settings.drain_seconds, use_uvloop=settings.uvloop
+    )
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
