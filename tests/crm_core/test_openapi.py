@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 
 from leadline_crm import auth
+from leadline_crm.api import API
 from leadline_crm.app import create_app
 from leadline_crm.settings import CrmSettings
 
@@ -136,3 +137,21 @@ def test_schemathesis_finds_no_server_error(live_crm: tuple[str, str]) -> None:
     print(f"schemathesis: {total} generated requests, {len(failures)} server errors")
     assert failures == []
     assert total >= 1000, f"only {total} cases were generated"
+
+
+async def test_every_operation_answers_401_without_a_token_and_403_to_a_role_it_does_not_allow(
+    client: TestClient, auth_headers: dict[str, dict[str, str]]
+) -> None:
+    """Generated from the same route metadata as the document, so a new route cannot skip its role check."""
+    checked = 0
+    for op in API.operations:
+        path = op.path.replace("{id}", "01900000-0000-7000-8000-000000000000").replace("{key}", "k1")
+        anonymous = await client.request(op.method, path, json={})
+        assert anonymous.status == 401, op.path
+        assert anonymous.headers["Content-Type"] == "application/problem+json"
+        outsiders = sorted(set(auth_headers) - op.roles)
+        if outsiders:
+            resp = await client.request(op.method, path, json={}, headers=auth_headers[outsiders[0]])
+            assert resp.status == 403, (op.method, op.path, outsiders[0])
+            checked += 1
+    assert checked >= 30
