@@ -108,3 +108,28 @@ async def test_custom_score_rules_apply_from_the_next_batch(crm_conn: asyncpg.Co
         crm_conn, [form(pid, email="f@example.com"), event(pid, context={"url": "https://s/demo"})], now=NOW
     )
     assert (await person(crm_conn, pid))["score"] == pytest.approx(7, rel=1e-3)
+
+
+async def test_an_identify_call_sets_traits_and_the_geo_sets_the_country(
+    crm_conn: asyncpg.Connection,
+) -> None:
+    pid = new_id()
+    ident = event(
+        pid,
+        "identify",
+        ids={"user_id": "u-42", "email": "kim@example.com"},
+        properties={
+            "traits": {"first_name": "Kim", "last_name": "Lee", "company": "Lee & Co", "industry": "retail"}
+        },
+    )
+    ident.geo = {"country": "DE", "region": "BE"}
+    await write_batch(crm_conn, [ident], now=NOW)
+    p = await person(crm_conn, pid)
+    assert (p["first_name"], p["last_name"], p["company"], p["industry"]) == (
+        "Kim",
+        "Lee",
+        "Lee & Co",
+        "retail",
+    )
+    assert (p["country"], p["region"], p["user_ids"], p["stage"]) == ("DE", "BE", ["u-42"], "lead")
+    assert p["source"] == "segment"
