@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -12,6 +14,12 @@ from leadline_crm import auth
 from leadline_crm.app import MIGRATIONS, create_app
 from leadline_crm.settings import CrmSettings
 from leadline_shared import config, kafka, pg
+
+REPO = Path(__file__).resolve().parents[2]
+if (
+    str(REPO) not in sys.path
+):  # the repository's ``benchmarks`` package (run with ``python -m`` from the root)
+    sys.path.insert(0, str(REPO))
 
 
 @pytest.fixture
