@@ -24,7 +24,9 @@ def run(args: argparse.Namespace) -> int:
     logs.setup("crm-core", settings.log_level)
     logging.getLogger(__name__).info("starting", extra={"settings": config.describe(settings)})
     tune_gc()
-    return service.run(create_app(settings), settings.host, settings.port, settings.drain_seconds)
+    return service.run(
+        create_app(settings), settings.host, settings.port, settings.drain_seconds, use_uvloop=settings.uvloop
+    )
 
 
 async def _create_token(settings: CrmSettings, name: str, role: str, user_email: str | None = None) -> str:
