@@ -7,6 +7,7 @@ never see each other's messages or rows.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from leadline_localstack import kafka as local_kafka
 from leadline_localstack import postgres as local_pg
@@ -56,11 +59,26 @@ def run_id() -> str:
 
 
 @pytest.fixture
-async def topics(kafka_bootstrap: str, run_id: str) -> kafka.Topics:
-    """This test's own topics, created on the real broker."""
+async def topics(kafka_bootstrap: str, run_id: str) -> AsyncIterator[kafka.Topics]:
+    """This test's own topics, created on the real broker and deleted after the test.
+
+    Deleting matters: a broker that keeps every test's partitions (a dozen per test, hundreds of tests per run,
+    runs after runs against a `make up` broker) ends in an out-of-memory crash.
+    """
     names = kafka.Topics.with_prefix(f"test-{run_id}.")
     await kafka.ensure_topics(kafka_bootstrap, names, partitions=3)
-    return names
+    yield names
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap, request_timeout_ms=10000)
+    try:
+        await admin.start()
+        existing = set(await admin.list_topics())
+        mine = [t for t in existing if t.startswith(f"test-{run_id}.")]
+        if mine:
+            await admin.delete_topics(mine, timeout_ms=10000)
+    except (KafkaError, OSError) as exc:  # cleanup only: the test's verdict stands
+        logging.getLogger(__name__).warning("could not delete test topics: %s", exc)
+    finally:
+        await admin.close()
 
 
 @pytest.fixture

@@ -183,7 +183,7 @@ def _format_storage(java: str, classpath: str, props: Path, data_dir: Path, kdir
     )
 
 
-def start_kafka(run_dir: Path, port: int = 9092, controller_port: int = 9093, *, heap_mb: int = 512) -> str:
+def start_kafka(run_dir: Path, port: int = 9092, controller_port: int = 9093, *, heap_mb: int = 1024) -> str:
     """Start the broker detached unless it (or another Kafka on *port*) is up; return its bootstrap address."""
     run_dir = run_dir.resolve()
     kdir = _kafka_dir(run_dir)
