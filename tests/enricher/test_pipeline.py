@@ -169,6 +169,27 @@ async def test_late_identity_merge_is_published_with_the_events(
     )
 
 
+async def test_a_new_email_on_a_known_person_is_announced_as_a_link(
+    enricher: TestClient, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
+    """An anonymous visitor fills a form with a new email: no merge, but crm-core is told the person now has it."""
+    steps = [raw("lap"), raw("lap", email="Lee@Example.com", phone="+14155552671")]
+    for i, event in enumerate(steps, start=1):
+        await produce(kafka_bootstrap, topics.raw, [(event.key(), event.to_json())])
+        await read_topic(kafka_bootstrap, topics.enriched, i)
+    out = await enriched_by_id(kafka_bootstrap, topics.enriched, 2)
+    person = out[steps[0].event_id].person_id
+    assert out[steps[1].event_id].person_id == person
+    changes = [
+        IdentityChange.from_json(v)
+        for _, v, _ in await read_topic(kafka_bootstrap, topics.identity_changes, 2)
+    ]
+    assert {(c.kind, c.person_id) for c in changes} == {("link", person)}
+    assert sorted((c.identifier or {}).get("type", "") for c in changes) == ["email", "phone"]
+    assert {(c.identifier or {}).get("value") for c in changes} == {"lee@example.com", "+14155552671"}
+    assert await topic_is_quiet(kafka_bootstrap, topics.identity_changes, 2, wait=1.0) == 2
+
+
 async def test_dlq_replay_sends_dead_letters_back_after_a_fix(
     enricher: TestClient,
     kafka_bootstrap: str,

@@ -62,6 +62,20 @@ class BatchResult:
     redirects: dict[str, str] = field(default_factory=dict)
 
 
+LINK_TYPES = frozenset({"email", "phone", "user_id"})
+
+
+def link_change(person: str, kind: str, value: str) -> IdentityChange:
+    """A known identifier now belongs to an existing person (crm-core records it on the person)."""
+    return IdentityChange(
+        change_id=new_id(),
+        kind="link",
+        person_id=person,
+        at=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        identifier={"type": kind, "value": value},
+    )
+
+
 class RaceLost(Exception):
     """Another replica claimed an identifier this batch was about to create: retry the batch."""
 
@@ -153,6 +167,7 @@ class _Batch:
         self.counts: dict[str, Counter[str]] = {}  # persons whose identifier counts are known here
         self.db_counts: dict[str, Counter[str]] = {}  # as read from PostgreSQL, to detect concurrent changes
         self.merges: list[IdentityChange] = []
+        self.links: list[tuple[str, str, str]] = []  # (person, type, value) known identifiers newly attached
         self.redirect: dict[str, str] = {}  # merged in this batch → survivor
         self.conflicts: list[tuple[str, str, str, str]] = []
         self.result = BatchResult(persons=[])
@@ -262,6 +277,8 @@ class _Batch:
                 continue
             counts[kind] += 1
             self.new_ids.append((kind, value, person))
+            if kind in LINK_TYPES and person not in self.new_persons:
+                self.links.append((person, kind, value))
             self.known[(kind, value)] = person
             self.result.learned[(kind, value)] = person
 
@@ -331,7 +348,9 @@ class _Batch:
             await self.conn.executemany(
                 queries.CONFLICT, [(*sorted(r[:2]), r[2], r[3]) for r in rows if r[0] != r[1]]
             )
-        self.new_ids, self.new_persons, self.merges, self.conflicts = [], [], [], []
+        for person, kind, value in self.links:  # after the writes, so a retried batch announces nothing twice
+            self.result.changes.append(link_change(self._final(person), kind, value))
+        self.new_ids, self.new_persons, self.merges, self.conflicts, self.links = [], [], [], [], []
         self.db_counts = {p: Counter(c) for p, c in self.counts.items()}  # what PostgreSQL now holds
 
     async def _check_unchanged(self) -> None:
@@ -428,6 +447,7 @@ async def _resolve_locked(
             merged_all.extend(merged)
         attached = await _attach(conn, survivor, [i for i in ids if i not in owner_of], held, rules, result)
         if attached is not None:
+            result.changes.extend(link_change(survivor, t, v) for t, v in attached if t in LINK_TYPES)
             gone = set(merged)
             final = {i: survivor if p in gone else p for i, p in owner_of.items()}
             final.update(dict.fromkeys(attached, survivor))
