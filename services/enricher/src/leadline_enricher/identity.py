@@ -65,13 +65,22 @@ class BatchResult:
 LINK_TYPES = frozenset({"email", "phone", "user_id"})
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def merge_change(survivor: str, merged: list[str]) -> IdentityChange:
+    """The persons in ``merged`` are now ``survivor`` (crm-core re-points their history)."""
+    return IdentityChange(change_id=new_id(), kind="merge", person_id=survivor, at=_now(), merged=merged)
+
+
 def link_change(person: str, kind: str, value: str) -> IdentityChange:
     """A known identifier now belongs to an existing person (crm-core records it on the person)."""
     return IdentityChange(
         change_id=new_id(),
         kind="link",
         person_id=person,
-        at=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        at=_now(),
         identifier={"type": kind, "value": value},
     )
 
@@ -298,13 +307,7 @@ class _Batch:
             held.update(theirs)
             merged.append(other)
         if merged:
-            change = IdentityChange(
-                change_id=new_id(),
-                kind="merge",
-                person_id=survivor,
-                at=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                merged=merged,
-            )
+            change = merge_change(survivor, merged)
             self.merges.append(change)
             self.result.changes.append(change)
             gone = set(merged)
@@ -435,13 +438,7 @@ async def _resolve_locked(
             held = held + theirs
             merged.append(other)
         if merged:
-            change = IdentityChange(
-                change_id=new_id(),
-                kind="merge",
-                person_id=survivor,
-                at=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                merged=merged,
-            )
+            change = merge_change(survivor, merged)
             await conn.execute(queries.MERGE, survivor, merged, change.change_id, _when(change))
             result.changes.append(change)
             merged_all.extend(merged)
