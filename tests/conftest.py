@@ -7,6 +7,7 @@ never see each other's messages or rows.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import uuid
@@ -68,15 +69,20 @@ async def topics(kafka_bootstrap: str, run_id: str) -> AsyncIterator[kafka.Topic
     names = kafka.Topics.with_prefix(f"test-{run_id}.")
     await kafka.ensure_topics(kafka_bootstrap, names, partitions=3)
     yield names
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap, request_timeout_ms=10000)
+    try:  # cleanup only, with a deadline: the test's verdict stands whatever happens here
+        await asyncio.wait_for(_delete_topics(kafka_bootstrap, f"test-{run_id}."), 15)
+    except (TimeoutError, KafkaError, OSError) as exc:
+        logging.getLogger(__name__).warning("could not delete test topics: %r", exc)
+
+
+async def _delete_topics(bootstrap: str, prefix: str) -> None:
+    """Delete every topic whose name starts with ``prefix``."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await admin.start()
     try:
-        await admin.start()
-        existing = set(await admin.list_topics())
-        mine = [t for t in existing if t.startswith(f"test-{run_id}.")]
+        mine = [t for t in await admin.list_topics() if t.startswith(prefix)]
         if mine:
             await admin.delete_topics(mine, timeout_ms=10000)
-    except (KafkaError, OSError) as exc:  # cleanup only: the test's verdict stands
-        logging.getLogger(__name__).warning("could not delete test topics: %s", exc)
     finally:
         await admin.close()
 

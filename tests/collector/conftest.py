@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -42,7 +43,10 @@ async def make_client(collector_env: dict[str, str]) -> AsyncIterator[MakeClient
 
     yield make
     for client in reversed(clients):
-        await client.close()
+        try:  # a shutdown that hangs must fail loudly here, not stall the whole run until pytest-timeout
+            await asyncio.wait_for(client.close(), 30)
+        except TimeoutError:
+            pytest.fail("the collector did not shut down within 30 s")
 
 
 @pytest.fixture
