@@ -1,4 +1,4 @@
-"""crm-core's app factory: the REST API and the ingestion consumer in one process."""
+"""crm-core's app factory: the REST API, the ingestion consumer and the outbox relay in one process."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from leadline_crm import api, catalog, webapp
+from leadline_crm import api, catalog, outbox, webapp
 from leadline_crm.ingest import Ingestor
 from leadline_crm.links import KEYRING
-from leadline_crm.publish import PUBLISHER, ConfigPublisher
 from leadline_crm.settings import CrmSettings
 from leadline_shared import kafka, pg
 from leadline_shared.http import add_check, add_ops_routes
@@ -39,20 +38,22 @@ def create_app(settings: CrmSettings) -> web.Application:
         yield
         await pool.close()
 
-    async def publisher_ctx(app: web.Application) -> AsyncIterator[None]:
+    async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
+        """The relay sends what the API owes Kafka; every config entry is owed once more at start-up, so a
+        collector whose topic was recreated gets everything back."""
         if settings.create_topics:
             await kafka.ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions)
-        producer = kafka.producer(settings.kafka_bootstrap)
-        await producer.start()
-        publisher = ConfigPublisher(producer, topics.config)
-        app[PUBLISHER] = publisher
-        add_check(app, "config", publisher.healthy)
-        try:
-            await publisher.put_all(await catalog.config_entries(app[api.POOL]))
-            async with background("config-retry", publisher.retry_forever()):
-                yield
-        finally:
-            await producer.stop()
+        pool = app[api.POOL]
+        async with pool.acquire() as conn, conn.transaction():
+            entries = await catalog.config_entries(conn)
+            await outbox.write(conn, [outbox.config_entry(e) for e in entries])
+        relay = outbox.Relay(
+            pool, settings.kafka_bootstrap, topics, registry, stale_seconds=settings.outbox_stale_seconds
+        )
+        add_check(app, "outbox", relay.healthy)
+        async with background("outbox", relay.run()) as task:
+            add_check(app, "outbox_relay", watch_task("outbox", task))
+            yield
 
     async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
         ingestor = Ingestor(
@@ -72,5 +73,5 @@ def create_app(settings: CrmSettings) -> web.Application:
         finally:
             await ingestor.stop()
 
-    app.cleanup_ctx.extend([pool_ctx, publisher_ctx, ingest_ctx])
+    app.cleanup_ctx.extend([pool_ctx, outbox_ctx, ingest_ctx])
     return app

@@ -2,8 +2,9 @@
 
 Each :class:`Resource` names its table, key and columns (with the JSON Schema of each); the routes, their
 OpenAPI description and the SQL are made from that. Resources the collector needs (forms, ads, write keys) say
-how a row becomes a ``crm.config.v1`` entry, and every write publishes it (a tombstone on delete). Purchases and
-rep activities also move the person's lifecycle stage.
+how a row becomes a ``crm.config.v1`` entry, and every write puts that entry (a tombstone on delete) into the
+outbox in the same transaction, from where it reaches the collector (outbox.py). Purchases and rep activities
+also move the person's lifecycle stage.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from leadline_crm import lifecycle, queries
+from leadline_crm import lifecycle, outbox, queries
 from leadline_crm.api import (
     API,
     BODY,
@@ -34,7 +35,6 @@ from leadline_crm.api import (
 )
 from leadline_crm.auth import ROLES, Caller
 from leadline_crm.openapi import ROLES_ALL, Operation, Param
-from leadline_crm.publish import PUBLISHER
 from leadline_crm.stages import apply_moves, load_scoring
 from leadline_shared import siteconfig
 from leadline_shared.events import EVENT_TYPES
@@ -199,19 +199,21 @@ def _casts(res: Resource) -> dict[str, str]:
     return {c.name: c.cast for c in res.columns}
 
 
-async def _publish_change(request: web.Request, res: Resource, old: Row | None, new: Row | None) -> None:
-    """Send the collector the new entry, and a tombstone for the old one when its key went away."""
+async def _announce(conn: asyncpg.Connection, res: Resource, old: Row | None, new: Row | None) -> None:
+    """Owe the collector the new entry, and a tombstone for the old one when its key went away (in the
+    caller's transaction)."""
     if res.config is None:
         return
-    publisher = request.app[PUBLISHER]
+    messages: list[outbox.Message] = []
     old_key = res.config(old).entry_key() if old is not None else None
     if new is not None:
         entry = res.config(new)
         if old_key is not None and old_key != entry.entry_key():
-            await publisher.tombstone(old_key)
-        await publisher.put(entry)
+            messages.append(outbox.config_tombstone(old_key))
+        messages.append(outbox.config_entry(entry))
     elif old_key is not None:
-        await publisher.tombstone(old_key)
+        messages.append(outbox.config_tombstone(old_key))
+    await outbox.write(conn, messages)
 
 
 def _handlers(res: Resource) -> dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]:
@@ -234,7 +236,7 @@ def _handlers(res: Resource) -> dict[str, Callable[[web.Request], Awaitable[web.
             row = await conn.fetchrow(sql, *values.values())
             if res.after_create is not None:
                 await res.after_create(conn, row, request[CALLER])
-        await _publish_change(request, res, None, row)
+            await _announce(conn, res, None, row)
         return json_response(dict(row), status=201)
 
     async def get(request: web.Request) -> web.StreamResponse:
@@ -261,17 +263,18 @@ def _handlers(res: Resource) -> dict[str, Callable[[web.Request], Awaitable[web.
                 res.key_value(request),
                 *values.values(),
             )
-        await _publish_change(request, res, old, row)
+            await _announce(conn, res, old, row)
         return json_response(dict(row))
 
     async def delete(request: web.Request) -> web.StreamResponse:
-        old = await request.app[POOL].fetchrow(
-            f"DELETE FROM {table} WHERE {key} = $1::{res.key_cast} RETURNING *",  # noqa: S608
-            res.key_value(request),
-        )
-        if old is None:
-            raise web.HTTPNotFound(text=f"no such {res.title}")
-        await _publish_change(request, res, old, None)
+        async with request.app[POOL].acquire() as conn, conn.transaction():
+            old = await conn.fetchrow(
+                f"DELETE FROM {table} WHERE {key} = $1::{res.key_cast} RETURNING *",  # noqa: S608
+                res.key_value(request),
+            )
+            if old is None:
+                raise web.HTTPNotFound(text=f"no such {res.title}")
+            await _announce(conn, res, old, None)
         return web.Response(status=204)
 
     async def list_(request: web.Request) -> web.StreamResponse:
@@ -698,12 +701,12 @@ for _res in RESOURCES:
 CONFIG_RESOURCES = tuple(r for r in RESOURCES if r.config is not None)
 
 
-async def config_entries(pool: asyncpg.Pool) -> list[siteconfig.Entry]:
+async def config_entries(conn: asyncpg.Connection) -> list[siteconfig.Entry]:
     """Every entry the collector should have, from the tables (republished at start-up)."""
     entries: list[siteconfig.Entry] = []
     for res in CONFIG_RESOURCES:
         assert res.config is not None
-        rows = await pool.fetch(f"SELECT * FROM {res.table}")  # noqa: S608
+        rows = await conn.fetch(f"SELECT * FROM {res.table}")  # noqa: S608
         entries += [res.config(r) for r in rows]
     return entries
 

@@ -292,3 +292,28 @@ SELECT * FROM (
 ORDER BY at DESC, key DESC
 LIMIT $4
 """
+
+# --- the outbox (see outbox.py) ---
+
+# The messages in the order given ($1 kinds, $2 keys, $3 values), and a wake-up for the relay: NOTIFY is
+# delivered when the transaction commits, and not at all when it rolls back.
+OUTBOX_WRITE = """
+WITH w AS (
+    INSERT INTO outbox (topic, key, value)
+    SELECT t, k, v FROM unnest($1::text[], $2::bytea[], $3::bytea[]) WITH ORDINALITY AS m(t, k, v, n) ORDER BY n
+)
+SELECT pg_notify(left('outbox_' || current_schema(), 63), '')
+"""
+
+OUTBOX_CHANNEL = "SELECT left('outbox_' || current_schema(), 63)"
+
+# One sender per schema (a session lock: released when the relay lets go or its connection ends).
+OUTBOX_LEAD = "SELECT pg_try_advisory_lock(hashtext('leadline.outbox.' || current_schema()))"
+
+OUTBOX_RESIGN = "SELECT pg_advisory_unlock(hashtext('leadline.outbox.' || current_schema()))"
+
+OUTBOX_NEXT = "SELECT id, topic, key, value FROM outbox ORDER BY id LIMIT $1"
+
+OUTBOX_DONE = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
+
+OUTBOX_AGE = "SELECT extract(epoch FROM now() - min(created_at))::float8 FROM outbox"

@@ -17,6 +17,11 @@ class CrmSettings(CommonSettings):
     crm_schema: str = setting("crm", "CRM_SCHEMA", "schema crm-core owns")
     group_id: str = setting("leadline-crm-core", "CRM_GROUP", "Kafka consumer group of crm-core")
     batch_max: int = setting(5000, "CRM_BATCH_MAX", "most events fetched and written per ingestion batch")
+    outbox_stale_seconds: float = setting(
+        60.0,
+        "CRM_OUTBOX_STALE_SECONDS",
+        "crm-core is not ready while its outbox relay leads and a message has waited longer than this",
+    )
 
     @property
     def dsn(self) -> str:

@@ -1,0 +1,219 @@
+"""The outbox: Kafka messages crm-core owes, kept in PostgreSQL until Kafka has acknowledged them.
+
+A change that must reach Kafka — a form, ad or write key for the collector (``crm.config.v1``, a tombstone when
+it goes away), a lead or contact detail a rep typed in for the enricher (``capture.raw.v1``) — inserts its
+message with :func:`write` on the connection of the transaction that makes the change. Both commit or neither
+does: a crash right after the commit, or Kafka being down for an hour, loses nothing, and a rolled-back change
+sends nothing.
+
+The :class:`Relay` sends the rows in id order and deletes them once Kafka acknowledged them. Delivery is at
+least once: a crash between the acknowledgement and the delete sends a row again, which both topics absorb
+(the config topic is compacted by key; raw events carry an ``event_id`` that every consumer deduplicates on).
+
+Order per key: rows of one key are written by transactions that lock the same row first (the form, the ad, the
+person) or wait on the same unique key, so they commit in the order their ids were taken, and the relay sends
+them in that order. Rows of different keys may overtake each other, which no consumer minds.
+
+One sender: every crm-core replica runs a relay, but only the one holding a PostgreSQL advisory lock (one per
+schema) sends; the others stand by and take over when the leader's session ends. Two senders could interleave a
+put and a later tombstone of one key and leave the collector with a deleted form.
+
+Waking: :func:`write` NOTIFYs in the writer's transaction, so the leader — in whichever replica — hears of a
+row as soon as it commits; it also looks every ``poll_seconds`` in case a notification was missed.
+
+Kafka down: the idempotent producer keeps what it was given and retries on its own until the broker is back, so
+the relay waits for those acknowledgements instead of sending the rows again (a long outage piles up no
+copies). A producer that cannot start, or a send that fails outright, ends the leader's term; the relay backs
+off, starts a fresh producer and sends again from the oldest row.
+
+Readiness (:meth:`Relay.healthy`): the replica whose relay leads, or fails to, is not ready while the oldest row
+has waited longer than ``stale_seconds`` (``LEADLINE_CRM_OUTBOX_STALE_SECONDS``). A Kafka blip of a few seconds
+leaves readiness alone; a relay that is really stuck shows, and a rollout whose relay cannot publish halts.
+Standbys stay ready: nothing they could do would help, and taking every replica out of service for one stuck
+sender would take the API down with it (writes still work while the outbox fills).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from leadline_crm import queries
+from leadline_shared import kafka, siteconfig
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["config", "raw"]
+Message = tuple[Kind, bytes, bytes | None]
+"""(topic kind, key, value); a value of None is a tombstone."""
+
+
+def config_entry(entry: siteconfig.Entry) -> Message:
+    """The collector's copy of a form, ad or write key."""
+    key, value = siteconfig.encode(entry)
+    return "config", key, value
+
+
+def config_tombstone(entry_key: str) -> Message:
+    """Deletes an entry at the collector."""
+    return "config", entry_key.encode(), None
+
+
+async def write(conn: asyncpg.Connection, messages: Sequence[Message]) -> None:
+    """Owe ``messages`` to Kafka, in order; call inside the transaction that makes the change they announce."""
+    if messages:
+        await conn.execute(
+            queries.OUTBOX_WRITE,
+            [m[0] for m in messages],
+            [m[1] for m in messages],
+            [m[2] for m in messages],
+        )
+
+
+@dataclass
+class Relay:
+    """Sends the outbox to Kafka while this replica holds the schema's outbox lock; stands by otherwise."""
+
+    pool: asyncpg.Pool
+    bootstrap: str
+    topics: kafka.Topics
+    registry: CollectorRegistry
+    stale_seconds: float = 60.0
+    batch_size: int = 500
+    poll_seconds: float = 5.0
+    standby_seconds: float = 5.0
+    retry_seconds: float = 1.0
+    max_retry_seconds: float = 30.0
+    state: Literal["starting", "leading", "standby", "failing"] = "starting"
+    _producer: AIOKafkaProducer | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.sent = Counter(
+            "leadline_crm_outbox_sent", "Outbox messages Kafka acknowledged", registry=self.registry
+        )
+        self.failures = Counter(
+            "leadline_crm_outbox_failures",
+            "Relay terms that ended in an error (then retried)",
+            registry=self.registry,
+        )
+        self.leading = Gauge(
+            "leadline_crm_outbox_leader",
+            "1 while this replica's relay sends the outbox",
+            registry=self.registry,
+        )
+
+    def topic(self, kind: str) -> str:
+        """The topic of a row's kind, with this deployment's prefix."""
+        return self.topics.config if kind == "config" else self.topics.raw
+
+    async def run(self) -> None:
+        """Relay until cancelled: lead when the lock is free, else stand by; back off and retry after a failure."""
+        delay = self.retry_seconds
+        try:
+            while True:
+                try:
+                    led = await self._term()
+                except Exception as exc:  # the relay must outlive any one failure (it is logged)
+                    self.state = "failing"
+                    self.failures.inc()
+                    log.warning(
+                        "outbox relay failed, retrying",
+                        extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_s": delay},
+                    )
+                    if isinstance(exc, KafkaError | OSError):
+                        await self._drop_producer()
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.max_retry_seconds)
+                    continue
+                delay = self.retry_seconds
+                if not led:
+                    self.state = "standby"
+                    await asyncio.sleep(self.standby_seconds)
+        finally:
+            self.leading.set(0)
+            await self._drop_producer()
+
+    async def _term(self) -> bool:
+        """One term as leader, until an error; False at once when another replica leads."""
+        async with self.pool.acquire() as conn:
+            if not await conn.fetchval(queries.OUTBOX_LEAD):
+                return False
+            wake = asyncio.Event()
+
+            def notified(*_: object) -> None:
+                wake.set()
+
+            channel = await conn.fetchval(queries.OUTBOX_CHANNEL)
+            await conn.add_listener(channel, notified)
+            self.leading.set(1)
+            try:
+                await self._lead(conn, wake)
+            finally:
+                self.leading.set(0)
+                if not conn.is_closed():
+                    with contextlib.suppress(Exception):  # the pool resets the session anyway
+                        await conn.remove_listener(channel, notified)
+                        await conn.fetchval(queries.OUTBOX_RESIGN)
+        return True
+
+    async def _lead(self, conn: asyncpg.Connection, wake: asyncio.Event) -> None:
+        """Send what is there, then wait for a notification (or the poll interval) and send again."""
+        producer = await self._started_producer()
+        if self.state != "leading":
+            log.info("outbox relay leads")
+        self.state = "leading"
+        while True:
+            wake.clear()
+            rows = await conn.fetch(queries.OUTBOX_NEXT, self.batch_size)
+            if rows:
+                await self._send(producer, rows)
+                await conn.execute(queries.OUTBOX_DONE, [r["id"] for r in rows])
+                self.sent.inc(len(rows))
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self.poll_seconds)
+
+    async def _send(self, producer: AIOKafkaProducer, rows: list[asyncpg.Record]) -> None:
+        """Hand the rows to the producer in order, then wait for every acknowledgement, however long it takes."""
+        acks = [await producer.send(self.topic(row["topic"]), row["value"], key=row["key"]) for row in rows]
+        await asyncio.gather(*acks)
+
+    async def _started_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = kafka.producer(self.bootstrap, request_timeout_ms=10000)
+            try:
+                await producer.start()
+            except BaseException:
+                await self._stop(producer)
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _drop_producer(self) -> None:
+        """Let go of the producer (a fresh one is started for the next term)."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await self._stop(producer)
+
+    @staticmethod
+    async def _stop(producer: AIOKafkaProducer) -> None:
+        """Stop with a deadline: with the broker down an idempotent producer's stop() would wait for it."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5.0):
+                await producer.stop()
+
+    async def healthy(self) -> bool:
+        """Ready unless this replica should be sending and the oldest row waited past ``stale_seconds``."""
+        if self.state == "standby":
+            return True
+        age = await self.pool.fetchval(queries.OUTBOX_AGE)
+        return age is None or age < self.stale_seconds
