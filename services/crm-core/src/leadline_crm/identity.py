@@ -4,6 +4,10 @@ A merge re-points the merged persons' history (touchpoints, activities, purchase
 log) to the survivor, folds their facts into it, recomputes score, visits and stage from the history, and
 remembers old → survivor so that late events still carrying an old id land on the survivor. Each change is
 applied once: its ``change_id`` is recorded in the same transaction.
+
+A merged person may be a lead a rep entered (persons.py announces it with its ``crm_contact_id``) whose email the
+graph already gave someone else: its record, stage moves and activities move to that survivor, and its facts fill
+what the survivor lacks, so the rep's entry is kept, not lost; its id then answers 404 naming the survivor.
 """
 
 from __future__ import annotations

@@ -1,4 +1,12 @@
-"""Persons: search, read, the timeline of everything that happened with them, rep edits and manual lead entry."""
+"""Persons: search, read, the timeline of everything that happened with them, rep edits and manual lead entry.
+
+What a rep types in about who someone is must reach the identity graph, or the person's next web form would
+make a second person with the same email. So entering a lead, and adding an email or phone to a person, also
+owes the enricher an ``identify`` event (source ``api``) carrying the email and phone with
+``crm_contact_id`` = the person's id, written to the outbox in the same transaction (:func:`rep_identify`).
+The enricher then gives a person new to the graph this very id, or merges it into the person who already holds
+the email or phone (crm-core's merge handling folds the rep's record into the survivor).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +21,7 @@ import orjson
 import phonenumbers
 from aiohttp import web
 
-from leadline_crm import lifecycle, queries
+from leadline_crm import lifecycle, outbox, queries
 from leadline_crm.api import (
     API,
     BODY,
@@ -33,6 +41,7 @@ from leadline_crm.api import (
 from leadline_crm.auth import Caller
 from leadline_crm.catalog import NAME, REPS, TEXT, UUID_S
 from leadline_crm.openapi import Operation, Param
+from leadline_shared.events import RawEvent, utc_now_iso
 from leadline_shared.http import problem
 from leadline_shared.ids import new_id
 
@@ -68,6 +77,44 @@ def normalize_phone(value: str) -> str:
     if not phonenumbers.is_possible_number(number):
         raise BadRequest("phone: not a possible phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def rep_identify(person: uuid.UUID, email: str | None, phone: str | None, action: str) -> outbox.Message:
+    """The raw ``identify`` event telling the identity graph that ``person`` holds this email and/or phone.
+
+    No cookie: the rep is not the person. Keyed by the CRM id rather than by the email (``RawEvent.key``), so
+    every event about one CRM person lands on one partition and the enricher sees them in the order written.
+    """
+    ids = {"crm_contact_id": str(person)}
+    if email:
+        ids["email"] = email
+    if phone:
+        ids["phone"] = phone
+    now = utc_now_iso()
+    event = RawEvent(
+        event_id=new_id(),
+        type="identify",
+        source="api",
+        received_at=now,
+        sent_at=now,
+        occurred_at=now,
+        ids=ids,
+        properties={"action": action},
+    )
+    return "raw", f"crm_contact_id:{person}".encode(), event.to_json()
+
+
+def _contact_events(person: uuid.UUID, emails: list[str], phones: list[str]) -> list[outbox.Message]:
+    """One identify event per new email or phone, pairing them up (an event carries one of each at most)."""
+    return [
+        rep_identify(
+            person,
+            emails[i] if i < len(emails) else None,
+            phones[i] if i < len(phones) else None,
+            "contact_changed",
+        )
+        for i in range(max(len(emails), len(phones)))
+    ]
 
 
 def _no_nul(doc: Any) -> None:
@@ -195,14 +242,18 @@ async def patch_person(request: web.Request) -> web.Response:
 async def change_person(
     pool: asyncpg.Pool, person: uuid.UUID, body: dict[str, Any], caller: Caller
 ) -> asyncpg.Record:
-    """Apply a validated PATCH body (API and web app); the person's new state."""
+    """Apply a validated PATCH body (API and web app); the person's new state.
+
+    An email or phone the person did not have before is also owed to the identity graph (:func:`rep_identify`).
+    """
     _no_nul(body)
     now = datetime.now(UTC)
     if "stage" in body and not body.get("reason"):
         raise BadRequest("reason: a stage move needs a reason")
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
-            "SELECT stage, attributes, erased_at FROM persons WHERE person_id = $1 FOR UPDATE", person
+            "SELECT stage, attributes, emails, phones, erased_at FROM persons WHERE person_id = $1 FOR UPDATE",
+            person,
         )
         if row is None:
             raise web.HTTPNotFound(text="no such person")
@@ -218,6 +269,9 @@ async def change_person(
             sets["emails"] = sorted({normalize_email(e) for e in body["emails"]})
         if "phones" in body:
             sets["phones"] = sorted({normalize_phone(p) for p in body["phones"]})
+        added_emails = [e for e in sets.get("emails", ()) if e not in row["emails"]]
+        added_phones = [p for p in sets.get("phones", ()) if p not in row["phones"]]
+        await outbox.write(conn, _contact_events(person, added_emails, added_phones))
         if sets:
             assignments = ", ".join(
                 f"{k} = ${i}" + ("::text::jsonb" if k == "attributes" else "") for i, k in enumerate(sets, 2)
@@ -249,7 +303,10 @@ async def create_lead(request: web.Request) -> web.Response:
 
 
 async def enter_lead(pool: asyncpg.Pool, body: dict[str, Any], caller: Caller) -> asyncpg.Record:
-    """Create a lead from a validated body (API and web app); Conflict names a person with that email/phone."""
+    """Create a lead from a validated body (API and web app); Conflict names a person with that email/phone.
+
+    The identity graph hears of the lead through the outbox, in the same transaction (:func:`rep_identify`).
+    """
     _no_nul(body)
     email = normalize_email(body["email"]) if body.get("email") else None
     phone = normalize_phone(body["phone"]) if body.get("phone") else None
@@ -284,6 +341,7 @@ async def enter_lead(pool: asyncpg.Pool, body: dict[str, Any], caller: Caller) -
         await conn.execute(
             queries.LOG_TRANSITION, person, "anonymous", "lead", now, caller.label, "entered by a rep"
         )
+        await outbox.write(conn, [rep_identify(person, email, phone, "lead_entered")])
         row: asyncpg.Record = await conn.fetchrow(queries.PERSON, person)
     return row
 

@@ -1,7 +1,8 @@
 """Erasure (GDPR): a person's identifiers become tombstones, and ``leadline erase`` does it from a shell.
 
 The identifiers are deleted and only a hash of each is kept, so that a later event carrying one of them is
-treated as anonymous and never rebuilds the person. The erase change goes to identity.changes.v1 (through the
+treated as anonymous and never rebuilds the person. That includes the CRM's id of every erased person id
+(``crm_contact_id``), so that crm-core naming the person again cannot bring it back under its old id. The erase change goes to identity.changes.v1 (through the
 outbox, like merges) so that crm-core can delete what it holds about the person.
 """
 
@@ -18,7 +19,7 @@ import asyncpg
 
 from leadline_enricher import queries
 from leadline_enricher.app import MIGRATIONS, identifier_rules
-from leadline_enricher.identifiers import IdentifierRules, digest, normalise
+from leadline_enricher.identifiers import CRM_CONTACT, IdentifierRules, digest, normalise
 from leadline_enricher.identity import record_change
 from leadline_enricher.settings import EnricherSettings
 from leadline_shared import config, kafka, pg
@@ -33,7 +34,8 @@ async def erase_person(conn: asyncpg.Connection, person_id: str) -> IdentityChan
         return None
     persons = [str(r[0]) for r in await conn.fetch(queries.PERSON_AND_MERGED, survivor)]
     rows = await conn.fetch(queries.ERASE_IDENTIFIERS, persons)
-    await conn.execute(queries.TOMBSTONE, [r[0] for r in rows], [digest((r[0], r[1])) for r in rows])
+    erased = {(r[0], r[1]) for r in rows} | {(CRM_CONTACT, p) for p in persons}
+    await conn.execute(queries.TOMBSTONE, [t for t, _ in erased], [digest(i) for i in erased])
     await conn.execute(queries.MARK_ERASED, persons)
     change = IdentityChange(
         change_id=new_id(),
@@ -54,6 +56,8 @@ async def erase_identifier(
     if value is None:
         raise ValueError(f"not a valid {kind}")
     owner = await conn.fetchval(queries.PERSON_OF, kind, value)
+    if owner is None and kind == CRM_CONTACT:  # the CRM's id of a person of the graph names that person
+        owner = await conn.fetchval(queries.SURVIVOR, value)
     if owner is not None:
         return await erase_person(conn, str(owner))
     await conn.execute(queries.TOMBSTONE, [kind], [digest((kind, value))])

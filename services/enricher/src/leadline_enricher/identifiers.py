@@ -1,13 +1,18 @@
 """Which identifiers an event carries, in canonical form (ARCHITECTURE.md §4).
 
 Emails are trimmed, lower-cased and syntax-checked (email-validator, no DNS); phones become E.164
-(phonenumbers). A value that is blocked, malformed or erased never counts as an identifier: it cannot join
+(phonenumbers); a ``crm_contact_id`` (the id crm-core gave a person a rep entered) must be a UUID and is kept in
+canonical form. A value that is blocked, malformed or erased never counts as an identifier: it cannot join
 two people, and it cannot rebuild an erased one. Normalising is cached because the same few values repeat.
+
+Only crm-core says which CRM person someone is: a ``crm_contact_id`` counts on events of source ``api`` (what
+crm-core writes) and nowhere else, so nothing a browser sends can attach itself to a CRM person.
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -28,6 +33,9 @@ BUILTIN_BLOCKED = frozenset(
     {"", "null", "undefined", "anonymous", "none", "0", "-1", "[object object]", "nan", "n/a"}
 )
 DEFAULT_LIMITS = {"email": 5, "phone": 5, "user_id": 1, "anon_id": 200}
+CRM_CONTACT = "crm_contact_id"
+CRM_SOURCES = frozenset({"api"})
+"""Sources whose events may name a CRM person (crm-core's rep entries)."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,15 @@ def normalise_phone(raw: str, region: str | None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def normalise_uuid(raw: str) -> str | None:
+    """The canonical form of a UUID (lower-case, hyphenated); None for anything else, the nil UUID included."""
+    try:
+        value = uuid.UUID(raw)
+    except ValueError:
+        return None
+    return str(value) if value.int else None
+
+
 def normalise(kind: str, raw: str, rules: IdentifierRules) -> str | None:
     """The canonical value of one identifier, None when it must not count."""
     value = raw.strip()
@@ -86,6 +103,8 @@ def normalise(kind: str, raw: str, rules: IdentifierRules) -> str | None:
         canonical = normalise_email(value)
     elif kind == "phone":
         canonical = normalise_phone(value, rules.phone_region)
+    elif kind == CRM_CONTACT:
+        canonical = normalise_uuid(value)
     else:
         canonical = value
     if canonical is None or canonical.lower() in rules.blocked:
@@ -100,7 +119,9 @@ def identifiers_of(event: RawEvent, rules: IdentifierRules) -> list[Ident]:
     if ids:
         for kind in IDENTIFIER_TYPES:
             raw = ids.get(kind)
-            if raw is not None and (value := normalise(kind, raw, rules)) is not None:
+            if raw is None or (kind == CRM_CONTACT and event.source not in CRM_SOURCES):
+                continue
+            if (value := normalise(kind, raw, rules)) is not None:
                 found.append((kind, value))
     if event.anon_id is not None and (anon := normalise("anon_id", event.anon_id, rules)) is not None:
         found.append(("anon_id", anon))

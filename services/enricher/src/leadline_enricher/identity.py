@@ -7,7 +7,14 @@ Rules:
   two of them each hold an email (or a user_id): then nothing is merged, a conflict is recorded for review and
   the event stays on the person of its strongest identifier;
 - events from bots and link scanners are attributed to a known person but never attach or merge anything;
-- erased identifiers (tombstones) are ignored, so nothing rebuilds an erased person.
+- erased identifiers (tombstones) are ignored, so nothing rebuilds an erased person;
+- a ``crm_contact_id`` (a person crm-core knows, sent by crm-core when a rep enters a lead or a contact detail)
+  is an identifier like the others, with two twists so that crm-core's row and the graph agree on one id:
+  when none of the event's identifiers is owned yet, the new person takes the CRM's id instead of a new one;
+  and a value naming a person of the graph (crm-core's persons mostly carry the enricher's ids) is owned by
+  that person, or the one it was merged into, without a row of its own. A CRM person new to the graph whose
+  email or phone another person already holds becomes a person of its own, merged at once into that one by
+  the rules above (the owner of the strongest identifier survives; crm-core folds the rep's record into it).
 
 Speed: a batch of events is resolved together, in order, against an in-memory view. Hot identifiers come
 from an in-process LRU cache, the rest from one set-based query, and the identifier counts of the persons the
@@ -33,7 +40,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from leadline_enricher import queries
-from leadline_enricher.identifiers import CONFLICTING_TYPES, Ident, IdentifierRules, digest
+from leadline_enricher.identifiers import CONFLICTING_TYPES, CRM_CONTACT, Ident, IdentifierRules, digest
 from leadline_shared.events import IdentityChange
 from leadline_shared.ids import new_id
 
@@ -212,6 +219,14 @@ class _Batch:
             elif person is not None:
                 self.known[(kind, value)] = person
                 self.result.learned[(kind, value)] = person
+        contacts = [
+            i for i in misses if i[0] == CRM_CONTACT and i not in self.known and i not in self.tombstoned
+        ]
+        if contacts:
+            owners, erased_contacts = await _contact_owners(self.conn, contacts)
+            self.tombstoned.update(erased_contacts)
+            self.known.update(owners)
+            self.result.learned.update(owners)
 
     async def _load_counts(self, work: list[Work]) -> None:
         """Identifier counts of every known person that an event may attach to or merge, in one query.
@@ -236,9 +251,8 @@ class _Batch:
             person = self.redirect[person]
         return person
 
-    async def _one(self, w: Work, ids: list[Ident]) -> str:
-        if not ids:
-            return new_id()  # nothing to tie it to: a person of its own that nothing can join later
+    def _split(self, ids: list[Ident]) -> tuple[list[str], list[Ident]]:
+        """The persons owning some of ``ids`` (strongest identifier's first), and the identifiers nobody owns."""
         owners: list[str] = []
         unowned: list[Ident] = []
         for ident in ids:
@@ -247,12 +261,22 @@ class _Batch:
                 unowned.append(ident)
             elif person not in owners:
                 owners.append(person)
+        return owners, unowned
+
+    async def _one(self, w: Work, ids: list[Ident]) -> str:
+        if not ids:
+            return new_id()  # nothing to tie it to: a person of its own that nothing can join later
+        owners, unowned = self._split(ids)
         if not w.identify:
             return self._unidentified(owners, ids)
         if self.slow_only:
             return await self._slow(w, ids)
+        contact = next((i for i in unowned if i[0] == CRM_CONTACT), None)
         if not owners:
-            return self._create(ids)
+            return self._create(ids, adopt=contact)
+        if contact is not None:  # the CRM's person joins the graph under its id, then merges like any other
+            self._create([contact], adopt=contact)
+            owners, unowned = self._split(ids)
         if len(owners) == 1 and not unowned:
             return owners[0]
         if all(o in self.counts for o in owners):
@@ -269,9 +293,12 @@ class _Batch:
         cookie = [i for i in ids if i[0] == "anon_id"]
         return self._create(cookie) if cookie else new_id()
 
-    def _create(self, ids: list[Ident]) -> str:
-        """A new person holding ``ids``, written with the rest of the batch's new persons."""
-        person = new_id()
+    def _create(self, ids: list[Ident], adopt: Ident | None = None) -> str:
+        """A new person holding ``ids``, written with the rest of the batch's new persons.
+
+        With ``adopt`` (a crm_contact_id nobody owns) the person takes the CRM's id, so crm-core's row is it.
+        """
+        person = adopt[1] if adopt is not None else new_id()
         self.new_persons.append(person)
         self.counts[person] = Counter()
         self._attach_new(person, ids)
@@ -409,8 +436,19 @@ async def _resolve_locked(
     """
     merged_all: list[str] = []
     for _ in range(8):
-        owner_of = guess if guess is not None and guess else await _owners(conn, ids)
+        if guess:
+            owner_of = guess
+        else:
+            owner_of, erased = await _owners(conn, ids)
+            ids = [i for i in ids if i not in erased]  # a CRM person erased meanwhile
+            if not ids:
+                return new_id(), merged_all, {}
         guess = None
+        contact = next((i for i in ids if i[0] == CRM_CONTACT and i not in owner_of), None)
+        if contact is not None:
+            if not await _adopt(conn, contact):
+                continue  # another replica took the CRM's id meanwhile: read the owners again
+            owner_of = {**owner_of, contact: contact[1]}
         owners = list(dict.fromkeys(owner_of[i] for i in ids if i in owner_of))
         if not owners:
             person = new_id()
@@ -491,12 +529,48 @@ async def _owners_and_counts(
             counts.setdefault(person, Counter())[kind] = n
         else:
             owners[(kind, value)] = person
+    contacts = [i for i in ids if i[0] == CRM_CONTACT and i not in owners]
+    if contacts:
+        owners.update((await _contact_owners(conn, contacts))[0])
     return owners, counts
 
 
-async def _owners(conn: asyncpg.Connection, ids: list[Ident]) -> dict[Ident, str]:
+async def _owners(conn: asyncpg.Connection, ids: list[Ident]) -> tuple[dict[Ident, str], set[Ident]]:
+    """Who owns the event's identifiers now, and which of its crm_contact_ids name an erased person."""
     rows = await conn.fetch(queries.OWNERS, [t for t, _ in ids], [v for _, v in ids])
-    return {(r[0], r[1]): r[2] for r in rows}
+    owners = {(r[0], r[1]): r[2] for r in rows}
+    contacts = [i for i in ids if i[0] == CRM_CONTACT and i not in owners]
+    if not contacts:
+        return owners, set()
+    implicit, erased = await _contact_owners(conn, contacts)
+    return owners | implicit, erased
+
+
+async def _contact_owners(
+    conn: asyncpg.Connection, contacts: list[Ident]
+) -> tuple[dict[Ident, str], set[Ident]]:
+    """crm_contact_ids without a row in ``identifiers`` that name a person of the graph: owned by that person or
+    its survivor; the erased ones apart (they count as tombstones)."""
+    owners: dict[Ident, str] = {}
+    erased: set[Ident] = set()
+    for person, owner, gone in await conn.fetch(queries.CONTACT_PERSONS, [v for _, v in contacts]):
+        if gone:
+            erased.add((CRM_CONTACT, person))
+        else:
+            owners[(CRM_CONTACT, person)] = owner
+    return owners, erased
+
+
+async def _adopt(conn: asyncpg.Connection, contact: Ident) -> bool:
+    """Create the CRM's person under its own id, holding its crm_contact_id (slow path); False when another
+    replica created it first."""
+    person = contact[1]
+    if await conn.fetchval(queries.ADOPT_PERSON, person) is None:
+        return False
+    if await conn.fetchval(queries.CLAIM, contact[0], person, person) is None:
+        await conn.execute(queries.DROP_PERSON, person)
+        return False
+    return True
 
 
 async def _counts(conn: asyncpg.Connection, persons: list[str]) -> dict[str, Counter[str]]:

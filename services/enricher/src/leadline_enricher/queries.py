@@ -15,8 +15,10 @@ SELECT i.type, i.value, i.person_id::text
 FROM identifiers i JOIN unnest($1::text[], $2::text[]) AS q(type, value) ON i.type = q.type AND i.value = q.value
 """
 
+# A person id taken over from the CRM may have been created by another replica meanwhile: its row is then left
+# alone, its crm_contact_id is not inserted, the count falls short and the batch is retried (identity.RaceLost).
 CREATE_PERSONS = """
-WITH p AS (INSERT INTO persons (person_id) SELECT DISTINCT unnest($4::uuid[]))
+WITH p AS (INSERT INTO persons (person_id) SELECT DISTINCT unnest($4::uuid[]) ON CONFLICT (person_id) DO NOTHING)
 INSERT INTO identifiers (type, value, person_id)
 SELECT u.type, u.value, u.person_id FROM unnest($1::text[], $2::text[], $3::uuid[]) AS u(type, value, person_id)
 WHERE NOT EXISTS (
@@ -31,6 +33,18 @@ ON CONFLICT (type, value) DO NOTHING
 """
 
 NEW_PERSON = "INSERT INTO persons (person_id) VALUES ($1)"
+
+ADOPT_PERSON = (
+    "INSERT INTO persons (person_id) VALUES ($1) ON CONFLICT (person_id) DO NOTHING RETURNING person_id"
+)
+
+# crm_contact_id values that name a person of the graph (crm-core's persons mostly carry the enricher's ids):
+# that person, or the one it was merged into, owns the value without a row in ``identifiers``; an erased one
+# counts as a tombstone.
+CONTACT_PERSONS = """
+SELECT person_id::text, coalesce(merged_into, person_id)::text, erased_at IS NOT NULL
+FROM persons WHERE person_id = ANY($1::uuid[])
+"""
 
 DROP_PERSON = "DELETE FROM persons WHERE person_id = $1"
 

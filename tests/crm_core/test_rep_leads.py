@@ -1,0 +1,76 @@
+"""What a rep types in about who someone is reaches the identity graph: identify events on capture.raw.v1.
+
+Without them a lead entered by hand was unknown to the enricher, and the person's next web form made a second
+person with the same email. Each event carries ``crm_contact_id`` (the CRM's person id) beside the email and
+phone, keyed by that id, and goes through the outbox with the change itself (see test_outbox.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from leadline_shared import kafka
+from leadline_shared.events import RawEvent
+from support import read_topic, topic_is_quiet
+
+pytestmark = pytest.mark.integration
+
+H = dict[str, dict[str, str]]
+
+
+async def test_a_lead_a_rep_enters_is_announced_to_the_enricher_with_its_crm_id(
+    client: TestClient, auth_headers: H, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
+    """Without this event the person's next web form made a second person with the same email."""
+    sales = auth_headers["sales"]
+    resp = await client.post(
+        "/api/v1/leads",
+        json={"email": "Lin@Example.com", "phone": "+44 20 7946 0958", "first_name": "Lin"},
+        headers=sales,
+    )
+    assert resp.status == 201
+    person = (await resp.json())["id"]
+    dup = await client.post("/api/v1/leads", json={"email": "lin@example.com"}, headers=sales)
+    assert dup.status == 409  # refused: owes nothing
+
+    [(key, value, _)] = await read_topic(kafka_bootstrap, topics.raw, 1)
+    event = RawEvent.from_json(value)
+    assert key == f"crm_contact_id:{person}".encode()
+    assert (event.type, event.source, event.anon_id) == ("identify", "api", None)
+    assert event.ids == {"crm_contact_id": person, "email": "lin@example.com", "phone": "+442079460958"}
+    assert await topic_is_quiet(kafka_bootstrap, topics.raw, 1, wait=1.0) == 1
+
+
+async def test_a_rep_adding_an_email_or_phone_announces_only_the_new_ones(
+    client: TestClient, auth_headers: H, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
+    """A PATCH that adds contact details tells the identity graph; one that changes other facts says nothing."""
+    sales = auth_headers["sales"]
+    resp = await client.post("/api/v1/leads", json={"email": "kai@example.com"}, headers=sales)
+    person = (await resp.json())["id"]
+    url = f"/api/v1/persons/{person}"
+    assert (await client.patch(url, json={"company": "Acme"}, headers=sales)).status == 200
+    change = {"emails": ["kai@example.com", "KAI@work.example"], "phones": ["+1 415 555 2671"]}
+    assert (await client.patch(url, json=change, headers=sales)).status == 200
+
+    messages = await read_topic(kafka_bootstrap, topics.raw, 2)
+    events = [RawEvent.from_json(v) for _, v, _ in messages]
+    assert {k for k, _, _ in messages} == {f"crm_contact_id:{person}".encode()}
+    assert events[0].ids == {"crm_contact_id": person, "email": "kai@example.com"}
+    assert events[1].ids == {"crm_contact_id": person, "email": "kai@work.example", "phone": "+14155552671"}
+    assert events[1].properties == {"action": "contact_changed"}
+    assert await topic_is_quiet(kafka_bootstrap, topics.raw, 2, wait=1.0) == 2
+
+
+async def test_a_lead_entered_in_the_web_app_is_announced_too(
+    client: TestClient, auth_headers: H, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
+    token = auth_headers["sales"]["Authorization"].removeprefix("Bearer ")
+    login = await client.post("/app/login", data={"token": token, "next": "/app"}, allow_redirects=False)
+    assert login.status == 303
+    created = await client.post("/app/leads", data={"phone": "+44 20 7946 0958"}, allow_redirects=False)
+    assert created.status == 303
+    person = created.headers["Location"].rsplit("/", 1)[1]
+    [(_, value, _)] = await read_topic(kafka_bootstrap, topics.raw, 1)
+    assert RawEvent.from_json(value).ids == {"crm_contact_id": person, "phone": "+442079460958"}

@@ -1,0 +1,193 @@
+"""A lead a rep types in and the same person's web form end up as ONE person in the CRM.
+
+crm-core and the enricher run in this process (aiohttp test servers) on the real broker and database, each on
+a schema of its own, wired by this test's topics; the web form is put on capture.raw.v1 as the collector would.
+Before crm-core told the identity graph about rep-entered leads, the form made a second person with the email.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from leadline_crm import auth
+from leadline_crm.app import create_app as create_crm
+from leadline_crm.settings import CrmSettings
+from leadline_enricher.app import create_app as create_enricher
+from leadline_enricher.settings import EnricherSettings
+from leadline_shared import config, kafka
+from leadline_shared.events import EnrichedEvent, RawEvent, utc_now_iso
+from leadline_shared.ids import new_id
+from support import read_topic
+
+pytestmark = pytest.mark.integration
+
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
+
+
+@dataclass
+class Pipeline:
+    crm: TestClient
+    headers: dict[str, str]
+    bootstrap: str
+    topics: kafka.Topics
+    dsn: str
+    crm_schema: str
+
+    async def get(self, path: str, **params: str) -> tuple[int, Any]:
+        resp = await self.crm.get(path, params=params, headers=self.headers)
+        return resp.status, await resp.json()
+
+    async def persons_with(self, email: str) -> list[dict[str, Any]]:
+        status, doc = await self.get("/api/v1/persons", email=email)
+        assert status == 200
+        items: list[dict[str, Any]] = doc["items"]
+        return items
+
+    async def form(self, anon_id: str, **fields: str) -> RawEvent:
+        """A web form submission on capture.raw.v1, as the collector writes it."""
+        event = RawEvent(
+            event_id=new_id(),
+            type="form_submit",
+            source="form",
+            received_at=utc_now_iso(),
+            anon_id=anon_id,
+            ids={k: fields[k] for k in ("email", "phone") if k in fields},
+            context={"url": "https://shop.example/contact", "user_agent": BROWSER},
+            form={"key": "contact", "fields": fields},
+        )
+        producer = kafka.producer(self.bootstrap)
+        await producer.start()
+        try:
+            await producer.send_and_wait(self.topics.raw, event.to_json(), key=event.key())
+        finally:
+            await producer.stop()
+        return event
+
+
+@pytest.fixture
+async def pipeline(
+    kafka_bootstrap: str, pg_dsn: str, schema: str, run_id: str, topics: kafka.Topics
+) -> AsyncIterator[Pipeline]:
+    common = {
+        "LEADLINE_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "LEADLINE_TOPIC_PREFIX": f"test-{run_id}.",
+        "LEADLINE_PG_DSN": pg_dsn,
+    }
+    identity_schema = f"{schema}_id"
+    enricher_env = common | {
+        "LEADLINE_IDENTITY_SCHEMA": identity_schema,
+        "LEADLINE_ENRICHER_GROUP": f"enricher-{run_id}",
+        "LEADLINE_INSTANCE_ID": "test",
+    }
+    crm_env = common | {"LEADLINE_CRM_SCHEMA": schema, "LEADLINE_CRM_GROUP": f"crm-{run_id}"}
+    try:
+        async with (
+            TestClient(TestServer(create_enricher(config.load(EnricherSettings, enricher_env)))),
+            TestClient(TestServer(create_crm(config.load(CrmSettings, crm_env)))) as crm,
+        ):
+            conn = await asyncpg.connect(pg_dsn, server_settings={"search_path": schema})
+            try:
+                token = await auth.create_token(conn, "rep", "sales")
+            finally:
+                await conn.close()
+            yield Pipeline(crm, {"Authorization": f"Bearer {token}"}, kafka_bootstrap, topics, pg_dsn, schema)
+    finally:
+        conn = await asyncpg.connect(pg_dsn)
+        try:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {identity_schema} CASCADE")
+        finally:
+            await conn.close()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 30.0) -> None:
+    """Wait until ``check`` holds (the pipeline is asynchronous); fail naming ``what`` otherwise."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.2)
+    pytest.fail(f"{what}: not within {timeout}s")
+
+
+async def enriched(p: Pipeline, count: int) -> dict[str, EnrichedEvent]:
+    events = (
+        EnrichedEvent.from_json(v) for _, v, _ in await read_topic(p.bootstrap, p.topics.enriched, count)
+    )
+    return {e.event_id: e for e in events}
+
+
+async def test_a_rep_lead_and_the_persons_later_web_form_are_one_person(pipeline: Pipeline) -> None:
+    p = pipeline
+    resp = await p.crm.post(
+        "/api/v1/leads", json={"email": "Lin@Example.com", "first_name": "Lin"}, headers=p.headers
+    )
+    assert resp.status == 201
+    lead = (await resp.json())["id"]
+
+    [rep_event] = (await enriched(p, 1)).values()  # the graph heard of the lead (through the outbox)
+    assert (rep_event.type, rep_event.source, rep_event.person_id) == ("identify", "api", lead)
+
+    form = await p.form("v-lin", email="lin@example.com", name="Lin Form", company="Acme")
+    assert (await enriched(p, 2))[form.event_id].person_id == lead  # the graph took the CRM's id
+
+    async def form_is_on_the_lead() -> bool:
+        status, doc = await p.get("/api/v1/events", person_id=lead)
+        return status == 200 and form.event_id in {e["event_id"] for e in doc["items"]}
+
+    await eventually(form_is_on_the_lead, "the form's touchpoint on the rep's lead")
+    [person] = await p.persons_with("lin@example.com")
+    assert person["id"] == lead
+    assert person["first_name"] == "Lin"  # the rep's entry stays
+    assert person["company"] == "Acme"  # the form adds what the rep left out
+    assert person["stage"] == "lead"
+    status, timeline = await p.get(f"/api/v1/persons/{lead}/timeline")
+    assert status == 200
+    touchpoints = [i["data"]["type"] for i in timeline["items"] if i["kind"] == "touchpoint"]
+    assert sorted(touchpoints) == ["form_submit", "identify"]
+    conn = await asyncpg.connect(p.dsn, server_settings={"search_path": p.crm_schema})
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM persons") == 1
+    finally:
+        await conn.close()
+
+
+async def test_a_forced_duplicate_lead_is_folded_into_the_person_the_web_form_made(
+    pipeline: Pipeline,
+) -> None:
+    """The form came first; the rep, told the email exists, forces a new lead anyway. The graph owns the email,
+    so the rep's record merges into that person: one person, the rep's facts kept where the person had none."""
+    p = pipeline
+    form = await p.form("v-kim", email="kim@example.com")
+    known = (await enriched(p, 1))[form.event_id].person_id
+
+    async def stored() -> bool:
+        return len(await p.persons_with("kim@example.com")) == 1
+
+    await eventually(stored, "the web form's person in the CRM")
+    body = {"email": "kim@example.com", "phone": "+1 415 555 2671", "first_name": "Kim"}
+    refused = await p.crm.post("/api/v1/leads", json=body, headers=p.headers)
+    assert refused.status == 409
+    forced = await p.crm.post("/api/v1/leads", json=body | {"force": True}, headers=p.headers)
+    assert forced.status == 201
+    duplicate = (await forced.json())["id"]
+
+    async def merged() -> bool:
+        status, doc = await p.get(f"/api/v1/persons/{duplicate}")
+        return status == 404 and doc.get("merged_into") == known
+
+    await eventually(merged, "the forced lead merged into the form's person")
+    [person] = await p.persons_with("kim@example.com")
+    assert person["id"] == known
+    assert (person["first_name"], person["phones"], person["stage"]) == ("Kim", ["+14155552671"], "lead")
+    status, timeline = await p.get(f"/api/v1/persons/{known}/timeline")
+    assert status == 200
+    reasons = [i["data"].get("reason") for i in timeline["items"] if i["kind"] == "stage"]
+    assert "entered by a rep" in reasons  # the rep's entry moved with the record
