@@ -2,7 +2,8 @@
 
 Without them a lead entered by hand was unknown to the enricher, and the person's next web form made a second
 person with the same email. Each event carries ``crm_contact_id`` (the CRM's person id) beside the email and
-phone, keyed by that id, and goes through the outbox with the change itself (see test_outbox.py).
+phone, keyed by that id, and goes through the outbox with the change itself (see test_outbox.py). An email or
+phone another person already holds (a forced duplicate, a PATCH) is left out, so the graph keeps them apart.
 """
 
 from __future__ import annotations
@@ -74,3 +75,74 @@ async def test_a_lead_entered_in_the_web_app_is_announced_too(
     person = created.headers["Location"].rsplit("/", 1)[1]
     [(_, value, _)] = await read_topic(kafka_bootstrap, topics.raw, 1)
     assert RawEvent.from_json(value).ids == {"crm_contact_id": person, "phone": "+442079460958"}
+
+
+async def test_a_forced_duplicate_lead_does_not_claim_the_email_or_phone_another_person_holds(
+    client: TestClient, auth_headers: H, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
+    """The rep, told the email exists, creates the lead anyway (two people behind one info@ mailbox). Announcing
+    the email would make the enricher merge the new person straight back into the owner; the phone nobody holds
+    is still announced, and so is the CRM id."""
+    sales = auth_headers["sales"]
+    first = await client.post("/api/v1/leads", json={"email": "info@acme.example"}, headers=sales)
+    owner = (await first.json())["id"]
+    body = {"email": "Info@Acme.example", "phone": "+1 415 555 2671", "first_name": "Ann"}
+    assert (await client.post("/api/v1/leads", json=body, headers=sales)).status == 409
+    forced = await client.post("/api/v1/leads", json=body | {"force": True}, headers=sales)
+    assert forced.status == 201
+    doc = await forced.json()
+    assert doc["emails"] == ["info@acme.example"]  # crm-core keeps it: the rep finds both persons by it
+
+    events = [RawEvent.from_json(v) for _, v, _ in await read_topic(kafka_bootstrap, topics.raw, 2)]
+    assert events[0].ids == {"crm_contact_id": owner, "email": "info@acme.example"}
+    assert events[1].ids == {"crm_contact_id": doc["id"], "phone": "+14155552671"}
+    assert await topic_is_quiet(kafka_bootstrap, topics.raw, 2, wait=1.0) == 2
+
+
+async def test_a_forced_duplicate_in_the_web_app_does_not_claim_the_shared_phone(
+    client: TestClient, auth_headers: H, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
+    """The web app's "create a new lead anyway" box goes through the same rule as the API's force."""
+    sales = auth_headers["sales"]
+    first = await client.post("/api/v1/leads", json={"phone": "+44 20 7946 0958"}, headers=sales)
+    owner = (await first.json())["id"]
+    token = sales["Authorization"].removeprefix("Bearer ")
+    await client.post("/app/login", data={"token": token, "next": "/app"}, allow_redirects=False)
+    form = {"phone": "+44 20 7946 0958", "email": "desk@acme.example", "first_name": "Bo"}
+    refused = await client.post("/app/leads", data=form, allow_redirects=False)
+    assert refused.status == 409
+    assert "create a new lead anyway" in await refused.text()
+    created = await client.post("/app/leads", data=form | {"force": "1"}, allow_redirects=False)
+    assert created.status == 303
+    person = created.headers["Location"].rsplit("/", 1)[1]
+    assert person != owner
+
+    events = [RawEvent.from_json(v) for _, v, _ in await read_topic(kafka_bootstrap, topics.raw, 2)]
+    assert events[0].ids == {"crm_contact_id": owner, "phone": "+442079460958"}
+    assert events[1].ids == {"crm_contact_id": person, "email": "desk@acme.example"}
+
+
+async def test_a_patch_adding_another_persons_email_stores_it_without_announcing_it(
+    client: TestClient, auth_headers: H, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
+    """PATCH has no duplicate check (it accepts the value, as before); it must not merge the two persons
+    behind the rep's back either, so only the values nobody else holds reach the identity graph."""
+    sales = auth_headers["sales"]
+    first = await client.post("/api/v1/leads", json={"email": "info@acme.example"}, headers=sales)
+    owner = (await first.json())["id"]
+    second = await client.post("/api/v1/leads", json={"email": "bo@acme.example"}, headers=sales)
+    person = (await second.json())["id"]
+    url = f"/api/v1/persons/{person}"
+    shared = await client.patch(url, json={"emails": ["bo@acme.example", "INFO@acme.example"]}, headers=sales)
+    assert shared.status == 200
+    assert (await shared.json())["emails"] == ["bo@acme.example", "info@acme.example"]
+    change = {"emails": ["bo@acme.example", "info@acme.example"], "phones": ["+1 415 555 2671"]}
+    assert (await client.patch(url, json=change, headers=sales)).status == 200
+
+    events = [RawEvent.from_json(v) for _, v, _ in await read_topic(kafka_bootstrap, topics.raw, 3)]
+    assert [e.ids for e in events] == [
+        {"crm_contact_id": owner, "email": "info@acme.example"},
+        {"crm_contact_id": person, "email": "bo@acme.example"},
+        {"crm_contact_id": person, "phone": "+14155552671"},  # the shared email's PATCH announced nothing
+    ]
+    assert await topic_is_quiet(kafka_bootstrap, topics.raw, 3, wait=1.0) == 3

@@ -3,6 +3,7 @@
 crm-core and the enricher run in this process (aiohttp test servers) on the real broker and database, each on
 a schema of its own, wired by this test's topics; the web form is put on capture.raw.v1 as the collector would.
 Before crm-core told the identity graph about rep-entered leads, the form made a second person with the email.
+A lead the rep forces in beside an existing person with the same email is the opposite case: it must stay apart.
 """
 
 from __future__ import annotations
@@ -159,11 +160,12 @@ async def test_a_rep_lead_and_the_persons_later_web_form_are_one_person(pipeline
         await conn.close()
 
 
-async def test_a_forced_duplicate_lead_is_folded_into_the_person_the_web_form_made(
-    pipeline: Pipeline,
-) -> None:
-    """The form came first; the rep, told the email exists, forces a new lead anyway. The graph owns the email,
-    so the rep's record merges into that person: one person, the rep's facts kept where the person had none."""
+async def test_a_forced_duplicate_lead_stays_a_person_of_its_own(pipeline: Pipeline) -> None:
+    """The form came first; the rep, told the email exists, forces a new lead anyway (two people behind one
+    mailbox). Before, the rep's identify event carried the email and the graph merged the new person straight
+    back into the form's person, undoing the rep's choice. Now crm-core keeps the shared email out of the event:
+    both persons remain, the email's later forms land on its first owner, and the forced person keeps its id
+    (and its phone, which nobody else held)."""
     p = pipeline
     form = await p.form("v-kim", email="kim@example.com")
     known = (await enriched(p, 1))[form.event_id].person_id
@@ -178,16 +180,33 @@ async def test_a_forced_duplicate_lead_is_folded_into_the_person_the_web_form_ma
     forced = await p.crm.post("/api/v1/leads", json=body | {"force": True}, headers=p.headers)
     assert forced.status == 201
     duplicate = (await forced.json())["id"]
+    assert duplicate != known
 
-    async def merged() -> bool:
-        status, doc = await p.get(f"/api/v1/persons/{duplicate}")
-        return status == 404 and doc.get("merged_into") == known
+    rep_event = next(e for e in (await enriched(p, 2)).values() if e.event_id != form.event_id)
+    assert (rep_event.type, rep_event.person_id) == ("identify", duplicate)  # the graph kept the CRM's id
+    later = await p.form("v-kim-2", email="kim@example.com", name="Kim Later")
+    by_phone = await p.form("v-kim-desk", phone="+14155552671")
+    events = await enriched(p, 4)
+    assert events[later.event_id].person_id == known  # the shared email stays with its first owner
+    assert events[by_phone.event_id].person_id == duplicate
 
-    await eventually(merged, "the forced lead merged into the form's person")
-    [person] = await p.persons_with("kim@example.com")
-    assert person["id"] == known
-    assert (person["first_name"], person["phones"], person["stage"]) == ("Kim", ["+14155552671"], "lead")
-    status, timeline = await p.get(f"/api/v1/persons/{known}/timeline")
+    async def touchpoints_landed() -> bool:
+        _, on_known = await p.get("/api/v1/events", person_id=known)
+        _, on_duplicate = await p.get("/api/v1/events", person_id=duplicate)
+        return later.event_id in {e["event_id"] for e in on_known["items"]} and by_phone.event_id in {
+            e["event_id"] for e in on_duplicate["items"]
+        }
+
+    await eventually(touchpoints_landed, "the later forms' touchpoints on their persons")
+    assert {q["id"] for q in await p.persons_with("kim@example.com")} == {known, duplicate}
+    status, person = await p.get(f"/api/v1/persons/{duplicate}")
     assert status == 200
-    reasons = [i["data"].get("reason") for i in timeline["items"] if i["kind"] == "stage"]
-    assert "entered by a rep" in reasons  # the rep's entry moved with the record
+    assert (person["first_name"], person["phones"], person["stage"]) == ("Kim", ["+14155552671"], "lead")
+    status, owner = await p.get(f"/api/v1/persons/{known}")
+    assert status == 200
+    assert owner["phones"] == []  # nothing of the rep's lead was folded into the form's person
+    conn = await asyncpg.connect(p.dsn, server_settings={"search_path": p.crm_schema})
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM person_merges") == 0
+    finally:
+        await conn.close()

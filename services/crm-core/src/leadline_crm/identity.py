@@ -6,8 +6,10 @@ remembers old → survivor so that late events still carrying an old id land on 
 applied once: its ``change_id`` is recorded in the same transaction.
 
 A merged person may be a lead a rep entered (persons.py announces it with its ``crm_contact_id``) whose email the
-graph already gave someone else: its record, stage moves and activities move to that survivor, and its facts fill
-what the survivor lacks, so the rep's entry is kept, not lost; its id then answers 404 naming the survivor.
+graph already gave someone crm-core had not heard of yet: its record, stage moves and activities move to that
+survivor, and its facts fill what the survivor lacks, so the rep's entry is kept, not lost; its id then answers
+404 naming the survivor. A value another person of crm-core already holds is not announced (a rep's forced
+duplicate, persons.unshared), so such a lead stays a person of its own.
 """
 
 from __future__ import annotations

@@ -6,6 +6,13 @@ owes the enricher an ``identify`` event (source ``api``) carrying the email and 
 ``crm_contact_id`` = the person's id, written to the outbox in the same transaction (:func:`rep_identify`).
 The enricher then gives a person new to the graph this very id, or merges it into the person who already holds
 the email or phone (crm-core's merge handling folds the rep's record into the survivor).
+
+Except when the rep meant two persons: a lead created with ``force`` after the 409 (two people sharing an info@
+mailbox or a switchboard number), or a PATCH giving a person an email or phone another person already has.
+An email or phone another person in crm-core holds is then left out of the event (:func:`unshared`), which
+still carries the ``crm_contact_id`` and the values nobody else holds; the graph keeps the rep's person apart,
+the shared value stays with its first owner, and later forms with it land on that owner. crm-core's own row
+keeps the value, so the rep still finds both persons by it.
 """
 
 from __future__ import annotations
@@ -102,6 +109,20 @@ def rep_identify(person: uuid.UUID, email: str | None, phone: str | None, action
         properties={"action": action},
     )
     return "raw", f"crm_contact_id:{person}".encode(), event.to_json()
+
+
+async def unshared(
+    conn: asyncpg.Connection, person: uuid.UUID, emails: list[str], phones: list[str]
+) -> tuple[list[str], list[str]]:
+    """The emails and phones no other person holds: the ones ``person`` may claim in the identity graph.
+
+    Announcing a shared value would make the enricher merge ``person`` into its owner, undoing the rep's choice
+    to keep them apart (see the module's docstring).
+    """
+    if not emails and not phones:
+        return emails, phones
+    row = await conn.fetchrow(queries.HELD_BY_OTHERS, person, emails, phones)
+    return [e for e in emails if e not in row["emails"]], [p for p in phones if p not in row["phones"]]
 
 
 def _contact_events(person: uuid.UUID, emails: list[str], phones: list[str]) -> list[outbox.Message]:
@@ -244,7 +265,8 @@ async def change_person(
 ) -> asyncpg.Record:
     """Apply a validated PATCH body (API and web app); the person's new state.
 
-    An email or phone the person did not have before is also owed to the identity graph (:func:`rep_identify`).
+    An email or phone the person did not have before is also owed to the identity graph (:func:`rep_identify`),
+    unless another person holds it (:func:`unshared`): it is stored, not announced.
     """
     _no_nul(body)
     now = datetime.now(UTC)
@@ -271,6 +293,7 @@ async def change_person(
             sets["phones"] = sorted({normalize_phone(p) for p in body["phones"]})
         added_emails = [e for e in sets.get("emails", ()) if e not in row["emails"]]
         added_phones = [p for p in sets.get("phones", ()) if p not in row["phones"]]
+        added_emails, added_phones = await unshared(conn, person, added_emails, added_phones)
         await outbox.write(conn, _contact_events(person, added_emails, added_phones))
         if sets:
             assignments = ", ".join(
@@ -305,7 +328,8 @@ async def create_lead(request: web.Request) -> web.Response:
 async def enter_lead(pool: asyncpg.Pool, body: dict[str, Any], caller: Caller) -> asyncpg.Record:
     """Create a lead from a validated body (API and web app); Conflict names a person with that email/phone.
 
-    The identity graph hears of the lead through the outbox, in the same transaction (:func:`rep_identify`).
+    The identity graph hears of the lead through the outbox, in the same transaction (:func:`rep_identify`); a
+    forced duplicate's email or phone that another person holds is left out of that event (:func:`unshared`).
     """
     _no_nul(body)
     email = normalize_email(body["email"]) if body.get("email") else None
@@ -315,7 +339,11 @@ async def enter_lead(pool: asyncpg.Pool, body: dict[str, Any], caller: Caller) -
     now = datetime.now(UTC)
     person = uuid.UUID(new_id())
     async with pool.acquire() as conn, conn.transaction():
-        if not body.get("force"):
+        announced: tuple[str | None, str | None] = (email, phone)
+        if body.get("force"):
+            emails, phones = await unshared(conn, person, [email] if email else [], [phone] if phone else [])
+            announced = (emails[0] if emails else None, phones[0] if phones else None)
+        else:
             existing = await conn.fetchval(queries.DUPLICATE, email, phone)
             if existing is not None:
                 raise Conflict(
@@ -341,7 +369,7 @@ async def enter_lead(pool: asyncpg.Pool, body: dict[str, Any], caller: Caller) -
         await conn.execute(
             queries.LOG_TRANSITION, person, "anonymous", "lead", now, caller.label, "entered by a rep"
         )
-        await outbox.write(conn, [rep_identify(person, email, phone, "lead_entered")])
+        await outbox.write(conn, [rep_identify(person, *announced, "lead_entered")])
         row: asyncpg.Record = await conn.fetchrow(queries.PERSON, person)
     return row
 
@@ -376,7 +404,11 @@ LEAD_BODY: dict[str, Any] = {
         "phone": {"type": "string", "minLength": 3, "maxLength": 40},
         "source": TEXT,
         "attributes": ATTRIBUTES,
-        "force": {"type": "boolean", "description": "create even when the email or phone is already known"},
+        "force": {
+            "type": "boolean",
+            "description": "create even when the email or phone is already known; the new person then does not"
+            " claim a known value in the identity graph, so web forms with it stay with the existing person",
+        },
     },
     "description": "give an email or a phone (or both)",
 }

@@ -242,6 +242,14 @@ SELECT person_id FROM persons
  ORDER BY created_at LIMIT 1
 """
 
+# Which of these emails ($2) and phones ($3) another person than $1 already holds (through the GIN indexes).
+HELD_BY_OTHERS = """
+SELECT ARRAY(SELECT DISTINCT e FROM persons, unnest(emails) AS e
+              WHERE person_id <> $1 AND emails && $2::text[] AND e = ANY($2::text[])) AS emails,
+       ARRAY(SELECT DISTINCT v FROM persons, unnest(phones) AS v
+              WHERE person_id <> $1 AND phones && $3::text[] AND v = ANY($3::text[])) AS phones
+"""
+
 INSERT_LEAD = """
 INSERT INTO persons (person_id, first_seen, last_seen, first_name, last_name, emails, phones, company, country,
                      region, age_band, gender, industry, company_size, source, attributes, identified, stage,
