@@ -11,6 +11,13 @@
 3. A person with 10,000 touchpoints (plus activities and stage moves) is read through the HTTP API:
    ``GET /api/v1/persons/{id}`` and ``GET /api/v1/persons/{id}/timeline`` (first page, 50 items), each timed
    from request to parsed JSON over many calls; and the whole history paged through at 500 per page.
+4. Would partitioning touchpoints by month pay (issue 6)? The same year of events (arriving in time order, one
+   heavy person among them) is written into two fresh schemas through crm-core's write path
+   (:func:`leadline_crm.ingest.write_batch`, from memory, batch by batch alternating between the schemas):
+   one with touchpoints as migrated, one where touchpoints is ``PARTITION BY RANGE (occurred_at)`` with a
+   partition per calendar month and the same indexes (the primary key has to include ``occurred_at``). Then
+   both answer the timeline's SQL (:data:`leadline_crm.queries.TIMELINE`, first page) for the heavy person and a
+   marketing-style report (touchpoints by type in one month), calls alternating between the two.
 
 ``python -m benchmarks.crm_bench`` runs it against the local stack.
 """
@@ -34,7 +41,7 @@ from aiohttp import web
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry
 
-from leadline_crm import auth
+from leadline_crm import auth, queries
 from leadline_crm.app import MIGRATIONS, create_app
 from leadline_crm.ingest import Ingestor, rows_for, tune_gc, write_batch
 from leadline_crm.settings import CrmSettings
@@ -51,6 +58,14 @@ BATCH_MAX = CrmSettings().batch_max  # the service default
 WRITERS = 2
 TARGET_RATE = 20_000.0
 TARGET_READ_MS = 50.0
+PARTITION_EVENTS = int(os.environ.get("LEADLINE_BENCH_CRM_PARTITION_EVENTS", "100000"))
+PARTITION_DAYS = 365  # about twelve months of events for the partitioning comparison
+TIMELINE_CALLS = 200
+REPORT_CALLS = 20
+# A marketing report over one month: what partitioning by month should make cheap. $1, $2: the month.
+MONTH_REPORT = """
+SELECT type, count(*) AS n FROM touchpoints WHERE occurred_at >= $1 AND occurred_at < $2 GROUP BY type ORDER BY type
+"""
 PAGES = ["/", "/pricing", "/features", "/blog/a", "/blog/b", "/contact", "/docs", "/about"]
 
 NAIVE_PERSON = """
@@ -63,11 +78,11 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb) ON CONFLICT (event_id) DO NOT
 """
 
 
-def generate(count: int, persons: int = PERSONS, seed: int = 11) -> list[EnrichedEvent]:
+def generate(count: int, persons: int = PERSONS, seed: int = 11, days: int = 30) -> list[EnrichedEvent]:
     """``count`` enriched events over ``persons`` persons, in visits (sessions) of 1 to 12 events.
 
     Like a real stream, about a hundred visits are under way at any moment and their events interleave; each
-    visit's events are seconds apart, visits are spread over the last 30 days.
+    visit's events are seconds apart, visits are spread over the last ``days`` days.
     """
     rng = random.Random(seed)
     people = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(persons)]
@@ -78,7 +93,11 @@ def generate(count: int, persons: int = PERSONS, seed: int = 11) -> list[Enriche
     for _ in range(count):
         if len(live) < 100 or rng.random() < 0.01:
             live.append(
-                [rng.choice(people), rng.randint(1, 12), now - timedelta(seconds=rng.randint(60, 30 * 86400))]
+                [
+                    rng.choice(people),
+                    rng.randint(1, 12),
+                    now - timedelta(seconds=rng.randint(60, days * 86400)),
+                ]
             )
         visit = rng.choice(live)
         person, at = visit[0], visit[2]
@@ -271,6 +290,155 @@ async def measure_timeline(bootstrap: str, dsn: str, schema: str, prefix: str) -
         await runner.cleanup()
 
 
+def _month(at: datetime, ahead: int = 0) -> datetime:
+    """The first instant (UTC) of ``at``'s calendar month, ``ahead`` months later."""
+    index = at.year * 12 + at.month - 1 + ahead
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+async def partition_by_month(conn: asyncpg.Connection, first: datetime, last: datetime) -> int:
+    """Replace the (empty) touchpoints table of the connection's schema with one partitioned by month on
+    ``occurred_at``, a partition per month from ``first``'s to ``last``'s; returns how many partitions.
+
+    Same columns (LIKE) and the same secondary indexes (replayed from pg_indexes onto the partitioned table, so
+    each partition gets them); the primary key becomes (event_id, occurred_at), as PostgreSQL requires the
+    partition key in a unique index of a partitioned table.
+    """
+    indexes = await conn.fetch(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'touchpoints'"
+        " AND indexname <> 'touchpoints_pkey'"
+    )
+    await conn.execute(
+        "CREATE TABLE touchpoints_by_month (LIKE touchpoints INCLUDING DEFAULTS INCLUDING CONSTRAINTS,"
+        " PRIMARY KEY (event_id, occurred_at)) PARTITION BY RANGE (occurred_at)"
+    )
+    await conn.execute("DROP TABLE touchpoints")
+    await conn.execute("ALTER TABLE touchpoints_by_month RENAME TO touchpoints")
+    for row in indexes:
+        await conn.execute(row["indexdef"])
+    count, start = 0, _month(first)
+    while start <= last:
+        end = _month(start, 1)
+        await conn.execute(
+            f"CREATE TABLE touchpoints_{start:%Y_%m} PARTITION OF touchpoints"
+            f" FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
+        )
+        count, start = count + 1, end
+    return count
+
+
+async def _alternate(
+    conns: list[asyncpg.Connection], calls: int, query: str, *args: Any
+) -> list[list[float]]:
+    """``calls`` runs of ``query`` on each connection, alternating (so a busy moment hits both); ms each."""
+    times: list[list[float]] = [[] for _ in conns]
+    for i in range(calls):
+        for j in sorted(range(len(conns)), key=lambda k: (k + i) % len(conns)):
+            started = time.perf_counter()
+            await conns[j].fetch(query, *args)
+            times[j].append((time.perf_counter() - started) * 1000)
+    return times
+
+
+async def measure_partitioning(dsn: str, flat: str, monthly: str) -> dict[str, float]:
+    """Touchpoints as they are (``flat``) vs. partitioned by month (``monthly``), both freshly migrated: the
+    write path's rate, the heavy person's first timeline page and a one-month report; ms, events/s."""
+    person = new_id()
+    heavy = generate(TIMELINE_TOUCHPOINTS, persons=1, seed=5, days=PARTITION_DAYS)
+    for ev in heavy:
+        ev.person_id = person
+        ev.anon_id = f"v{person[:12]}"
+    events = sorted(
+        generate(PARTITION_EVENTS, seed=13, days=PARTITION_DAYS) + heavy, key=lambda e: e.occurred_at or ""
+    )  # a year of live traffic arrives in time order
+    times = [datetime.fromisoformat(e.occurred_at or "") for e in (events[0], events[-1])]
+    pools = [await pg.create_pool(dsn, schema, min_size=1, max_size=1) for schema in (flat, monthly)]
+    try:
+        async with pools[0].acquire() as a, pools[1].acquire() as b:
+            conns: list[asyncpg.Connection] = [a, b]
+            partitions = await partition_by_month(b, *times)
+            spent = [0.0, 0.0]
+            for n, i in enumerate(range(0, len(events), BATCH_MAX)):
+                batch = events[i : i + BATCH_MAX]
+                for j in (n % 2, 1 - n % 2):
+                    started = time.perf_counter()
+                    await write_batch(conns[j], batch)
+                    spent[j] += time.perf_counter() - started
+            for conn in conns:
+                await conn.execute("ANALYZE touchpoints, persons")
+            page = await _alternate(conns, 20 + TIMELINE_CALLS, queries.TIMELINE, person, None, None, 51)
+            month = _month(times[0], partitions // 2)
+            report = await _alternate(conns, 2 + REPORT_CALLS, MONTH_REPORT, month, _month(month, 1))
+            counts = [await c.fetch(MONTH_REPORT, month, _month(month, 1)) for c in conns]
+            if counts[0] != counts[1] or not counts[0]:
+                raise RuntimeError(f"the two tables disagree on the month's report: {counts}")
+    finally:
+        for pool in pools:
+            await pool.close()
+    out: dict[str, float] = {"partitions": float(partitions), "events": float(len(events))}
+    for j, name in enumerate(("flat", "monthly")):
+        out[f"{name}_rate"] = len(events) / spent[j]
+        out[f"{name}_timeline_p50"] = statistics.median(page[j][20:])
+        out[f"{name}_timeline_p95"] = _p(page[j][20:], 95)
+        out[f"{name}_report_p50"] = statistics.median(report[j][2:])
+        out[f"{name}_report_p95"] = _p(report[j][2:], 95)
+    out["report_rows"] = float(sum(r["n"] for r in counts[0]))
+    return out
+
+
+def _row(metric: str, value: float, unit: str, baseline: str | None = None) -> dict[str, Any]:
+    return {"metric": metric, "value": value, "unit": unit, "target": None, "baseline": baseline}
+
+
+def partition_rows(m: dict[str, float]) -> list[dict[str, Any]]:
+    """The comparison as table rows: each figure for touchpoints as is, then partitioned by month."""
+    rows: list[dict[str, Any]] = []
+    figures = (
+        ("rate", "ingestion (write path, from memory)", "events/s", 0),
+        (
+            "timeline_p50",
+            f"timeline first page SQL, {TIMELINE_TOUCHPOINTS:,}-touchpoint person, p50",
+            "ms",
+            2,
+        ),
+        ("timeline_p95", "timeline first page SQL, p95", "ms", 2),
+        (
+            "report_p50",
+            f"month report (count by type of one month, {m['report_rows']:,.0f} rows), p50",
+            "ms",
+            2,
+        ),
+        ("report_p95", "month report, p95", "ms", 2),
+    )
+    for key, what, unit, digits in figures:
+        flat, monthly = m[f"flat_{key}"], m[f"monthly_{key}"]
+        as_is = f"touchpoints as is: {what}"
+        by_month = f"touchpoints by month ({m['partitions']:.0f} partitions): {what}"
+        rows.append(_row(as_is, round(flat, digits), unit))
+        rows.append(_row(by_month, round(monthly, digits), unit, f"{monthly / flat:.2f}x as is"))
+    return rows
+
+
+def _change(new: float, old: float, better: str, worse: str) -> str:
+    """``new`` against ``old`` in words, e.g. "4 % slower" (rates: higher is better, give better/worse so)."""
+    if abs(new / old - 1) < 0.005:
+        return "the same"
+    return f"{abs(new / old - 1) * 100:.0f} % {better if new > old else worse}"
+
+
+def partition_verdict(m: dict[str, float]) -> str:
+    """One sentence: what partitioning by month gained and cost in this run (issue 6 asks whether it pays)."""
+    report = m["flat_report_p50"] / m["monthly_report_p50"]
+    ingest = _change(m["monthly_rate"], m["flat_rate"], "faster", "slower")
+    timeline = _change(m["monthly_timeline_p50"], m["flat_timeline_p50"], "slower", "faster")
+    return (
+        f"In this run, by month against as is: the month report {report:.1f}x as fast (p50), ingestion {ingest}, "
+        f"the timeline's first page {timeline} (p50); it pays only where the report gains without a loss in the "
+        "other two, and the dedup lookup by event_id probes every partition, so that cost grows with the months "
+        "kept."
+    )
+
+
 async def _drop_schemas(dsn: str, *schemas: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
@@ -298,23 +466,27 @@ async def _delete_topics(bootstrap: str, *sets: kafka.Topics) -> None:
 
 
 async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
-    """The three measurements; a :class:`benchmarks.harness.BenchResult`."""
+    """The four measurements; a :class:`benchmarks.harness.BenchResult`."""
     tag = uuid.uuid4().hex[:8]
     schema, naive_schema, prefix = f"bench_crm_{tag}", f"bench_crm_naive_{tag}", f"bench-crm-{tag}."
+    flat_schema, monthly_schema = f"bench_crm_flat_{tag}", f"bench_crm_monthly_{tag}"
     topics = kafka.Topics.with_prefix(prefix)
     api_prefix = f"{prefix}api."  # the API's own (empty) topics: its consumer must not re-read the stream
     try:
         await kafka.ensure_topics(kafka_bootstrap, topics, PARTITIONS)
         await pg.migrate(pg_dsn, schema, MIGRATIONS)
         await pg.migrate(pg_dsn, naive_schema, MIGRATIONS)
+        await pg.migrate(pg_dsn, flat_schema, MIGRATIONS)
+        await pg.migrate(pg_dsn, monthly_schema, MIGRATIONS)
         events = generate(EVENTS)
         await _produce(kafka_bootstrap, topics.enriched, events)
         tune_gc()  # as `leadline crm-core` does at start
         rate = await measure_ingest(kafka_bootstrap, pg_dsn, schema, topics, len(events))
         naive = await measure_naive(pg_dsn, naive_schema, generate(NAIVE_EVENTS, seed=12))
         read = await measure_timeline(kafka_bootstrap, pg_dsn, schema, api_prefix)
+        parts = await measure_partitioning(pg_dsn, flat_schema, monthly_schema)
     finally:
-        await _drop_schemas(pg_dsn, schema, naive_schema)
+        await _drop_schemas(pg_dsn, schema, naive_schema, flat_schema, monthly_schema)
         await _delete_topics(kafka_bootstrap, topics, kafka.Topics.with_prefix(api_prefix))
     ratio = rate / naive
     return {
@@ -369,6 +541,7 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
                 "target": None,
                 "baseline": None,
             },
+            *partition_rows(parts),
         ],
         "notes": (
             f"{len(events):,} enriched events over {PERSONS:,} persons (3 % identifying forms, 3 % email clicks, "
@@ -379,7 +552,15 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
             f"sets them (leadline_crm.ingest.tune_gc). The naive writer stores {NAIVE_EVENTS:,} events, one "
             "transaction each, from memory. The timeline is read over HTTP from crm-core's own app on a loopback "
             "port (default page of 50, all sources merged), 200 calls after 20 warm-up calls; Kafka, PostgreSQL "
-            "and the benchmark share the machine's cores."
+            "and the benchmark share the machine's cores. Partitioning by month (issue 6): "
+            f"{parts['events']:,.0f} events over {PARTITION_DAYS} days, in time order, including a person with "
+            f"{TIMELINE_TOUCHPOINTS:,} touchpoints, written batch by batch (up to {BATCH_MAX:,}) through "
+            "write_batch on one connection into touchpoints as migrated and into a copy partitioned by range on "
+            "occurred_at, one partition per calendar month with the same indexes (primary key (event_id, "
+            "occurred_at)), batches alternating between the two; then the timeline's SQL (first page of 50, "
+            f"{TIMELINE_CALLS} calls after 20) and a count of touchpoints by type in one month ({REPORT_CALLS} "
+            "calls after 2) on each, calls alternating; the 'by month' rows say how they compare with 'as is'. "
+            f"{partition_verdict(parts)}"
         ),
     }
 
