@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leadline_shared.events import EnrichedEvent, EventError, IdentityChange, RawEvent, utc_now_iso
 from leadline_shared.ids import event_id_from, new_id, valid_client_id
@@ -88,3 +92,27 @@ def test_client_ids_are_kept_only_when_valid() -> None:
     assert valid_client_id("'; drop table") is None
     assert event_id_from("nope") != "nope"
     assert new_id() != new_id()
+
+
+_maybe_text = st.none() | st.text(max_size=12)
+_small_dict = st.dictionaries(st.text(max_size=6), st.text(max_size=6) | st.integers(), max_size=3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sent_at=_maybe_text,
+    occurred_at=_maybe_text,
+    anon_id=_maybe_text,
+    ids=st.dictionaries(st.sampled_from(["email", "phone"]), st.text(max_size=8), max_size=2),
+    context=_small_dict,
+    properties=_small_dict,
+    form=st.none() | _small_dict,
+    link=st.none() | _small_dict,
+    affiliate=st.none() | _small_dict,
+    extra=st.dictionaries(st.sampled_from(["future", "type", "zz"]), st.integers(), max_size=2),
+)
+def test_the_fast_wire_form_equals_the_generic_one(**fields: Any) -> None:
+    """RawEvent.to_dict is written out by hand for speed; it must say exactly what the field walk says."""
+    ev = make_raw(**fields)
+    fast, generic = ev.to_dict(), ev._to_dict_generic()
+    assert list(fast.items()) == list(generic.items())

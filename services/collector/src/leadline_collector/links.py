@@ -15,7 +15,7 @@ from aiohttp import web
 from leadline_collector import pages
 from leadline_collector.context import request_context
 from leadline_collector.metrics import CollectorMetrics
-from leadline_collector.pixel import GIF
+from leadline_collector.pixel import GIF, GIF_HEADERS
 from leadline_collector.sink import Sink, store_or_count
 from leadline_collector.visitor import set_cookie, visitor_id
 from leadline_shared.events import RawEvent, utc_now_iso
@@ -62,9 +62,7 @@ def make_handlers(
     """The open-pixel and click routes."""
 
     async def email_open(request: web.Request) -> web.StreamResponse:
-        response = web.Response(
-            body=GIF, content_type="image/gif", headers={"Cache-Control": "no-store, max-age=0"}
-        )
+        response = web.Response(body=GIF, headers=GIF_HEADERS)
         try:
             payload = keys.verify(request.match_info["token"])
         except InvalidToken:

@@ -6,6 +6,7 @@ import base64
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from leadline_collector.context import request_context
 from leadline_collector.metrics import CollectorMetrics
@@ -17,6 +18,10 @@ from leadline_shared.ids import event_id_from
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _RESERVED = {"url", "ref", "title", "e", "eid", "sent_at"}
+GIF_HEADERS = CIMultiDictProxy(
+    CIMultiDict({"Content-Type": "image/gif", "Cache-Control": "no-store, max-age=0"})
+)
+"""Built once: naming the content type per response makes aiohttp parse it again on every hit."""
 
 
 def pixel_event(request: web.Request, anon_id: str | None) -> RawEvent:
@@ -45,9 +50,7 @@ def make_handler(sink: Sink, metrics: CollectorMetrics, cookie_domain: str) -> H
         anon_id, _is_new = visitor_id(request)
         event = pixel_event(request, anon_id)
         await store_or_count(sink, metrics, event)
-        response = web.Response(
-            body=GIF, content_type="image/gif", headers={"Cache-Control": "no-store, max-age=0"}
-        )
+        response = web.Response(body=GIF, headers=GIF_HEADERS)
         if anon_id:
             set_cookie(response, request, anon_id, cookie_domain)
         return response

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from aiohttp import web
 
 from leadline_shared.ids import new_id, valid_client_id
@@ -17,7 +19,9 @@ def privacy_opt_out(request: web.Request) -> bool:
 
 def visitor_id(request: web.Request) -> tuple[str | None, bool]:
     """The visitor's id and whether it is new; None when the visitor opted out and has no cookie."""
-    existing = valid_client_id(request.cookies.get(COOKIE))
+    raw = request.headers.get("Cookie")
+    # most hits carry no cookie of ours; parsing the Cookie header costs more than the rest of this function
+    existing = valid_client_id(request.cookies.get(COOKIE)) if raw and COOKIE in raw else None
     if existing:
         return existing, False
     if privacy_opt_out(request):
@@ -36,9 +40,15 @@ def set_cookie(response: web.StreamResponse, request: web.Request, vid: str, dom
     Written as a header directly: ``vid`` is always a canonical UUID/ULID (no quoting needed), and
     ``SimpleCookie`` would cost more than the rest of a pixel request.
     """
-    parts = [f"{COOKIE}={vid}", f"Max-Age={MAX_AGE}", "Path=/", "HttpOnly", "SameSite=Lax"]
+    response.headers.add("Set-Cookie", f"{COOKIE}={vid}{_attributes(domain, is_https(request))}")
+
+
+@lru_cache(maxsize=16)
+def _attributes(domain: str, secure: bool) -> str:
+    """The cookie's attributes after its value; the same on every response, so built once per variant."""
+    parts = ["", f"Max-Age={MAX_AGE}", "Path=/", "HttpOnly", "SameSite=Lax"]
     if domain:
         parts.append(f"Domain={domain}")
-    if is_https(request):
+    if secure:
         parts.append("Secure")
-    response.headers.add("Set-Cookie", "; ".join(parts))
+    return "; ".join(parts)

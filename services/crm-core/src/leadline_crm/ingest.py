@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import io
 import logging
 import uuid
@@ -24,7 +23,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from leadline_crm import identity, lifecycle, queries
 from leadline_crm.stages import Rule, apply_moves, load_scoring
-from leadline_shared import kafka
+from leadline_shared import kafka, service
 from leadline_shared.events import EVENT_TYPES, SOURCES, EnrichedEvent, EventError, IdentityChange
 
 log = logging.getLogger(__name__)
@@ -44,15 +43,8 @@ TOUCHPOINT_COLUMNS = [
 
 
 def tune_gc() -> None:
-    """Make the cyclic garbage collector run less often in this process.
-
-    Decoding thousands of events a second allocates many short-lived dicts, none of them in reference cycles;
-    with the default thresholds (700, 10, 10) the collector runs every few hundred events and walked the young
-    heap for about half of the decoding time. Called once by ``leadline crm-core`` at start (and by the
-    benchmark, which measures the same loop); objects alive by then are frozen out of future collections.
-    """
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
+    """Decoding thousands of events a second allocates many short-lived dicts (see service.tune_gc)."""
+    service.tune_gc(100_000)
 
 
 def _is_uuid(value: str) -> bool:

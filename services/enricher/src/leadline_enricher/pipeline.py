@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from leadline_enricher.identifiers import IdentifierRules, identifiers_of
 from leadline_enricher.identity import BatchResult, IdentityGraph, Work
 from leadline_enricher.metrics import EnricherMetrics
 from leadline_enricher.publish import BatchPublisher, Message
-from leadline_shared import kafka
+from leadline_shared import kafka, service
 from leadline_shared.events import EventError, IdentityChange, RawEvent, utc_now_iso
 
 log = logging.getLogger(__name__)
@@ -83,7 +82,7 @@ class Enricher:
         if self.graph is None:
             self.graph = IdentityGraph(self.rules)
         self.enricher.user_agents.lookup("Mozilla/5.0")  # load the parsers' rules now, not on the first batch
-        _tune_gc()
+        service.tune_gc()  # after the parsers loaded their rules, so those are frozen
         self.producer = kafka.producer(self.bootstrap, transactional_id=self.transactional_id)
         await self.producer.start()
         self._publisher = BatchPublisher(self.producer)
@@ -304,18 +303,6 @@ class Enricher:
             await self.pool.execute(queries.MARK_PUBLISHED, [c.change_id for c in changes])
             total += len(changes)
             log.info("published leftover identity changes", extra={"count": len(changes)})
-
-
-def _tune_gc() -> None:
-    """Fewer, cheaper garbage collections: every batch allocates tens of thousands of short-lived dicts.
-
-    With the default threshold (700) the collector runs every few events and rescans the long-lived parser
-    tables and caches; freezing what exists after start-up and collecting the young generation less often
-    keeps the per-event cost down. Memory stays bounded: reference counting frees the batch's objects.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 50)
 
 
 @dataclass(frozen=True, slots=True)
