@@ -422,7 +422,12 @@ class Ingestor:
             self.group_id,
             max_poll_records=self.batch_max,
         )
-        await self.consumer.start()
+        try:
+            await self.consumer.start()
+        except BaseException:  # Kafka unreachable at start: leave no half-open consumer behind
+            consumer, self.consumer = self.consumer, None
+            await consumer.stop()
+            raise
 
     async def stop(self) -> None:
         """Leave the group."""
