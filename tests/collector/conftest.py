@@ -5,16 +5,25 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from leadline_collector.app import create_app
+from leadline_collector.fastpath import FastRunner
 from leadline_collector.settings import CollectorSettings
 from leadline_shared import config, kafka
 from sites import AD, DEMO_FORM, LINK_KEYS, SOURCE, publish_config
 
 MakeClient = Callable[..., Awaitable[TestClient]]
+
+
+class CollectorTestServer(TestServer):
+    """A test server that listens the way ``leadline collector`` does: connections start on the fast path."""
+
+    async def _make_runner(self, **kwargs: Any) -> FastRunner:
+        return FastRunner(self.app, **kwargs)
 
 
 @pytest.fixture
@@ -36,7 +45,7 @@ async def make_client(collector_env: dict[str, str]) -> AsyncIterator[MakeClient
 
     async def make(**overrides: str) -> TestClient:
         settings = config.load(CollectorSettings, collector_env | overrides)
-        client = TestClient(TestServer(create_app(settings)))
+        client = TestClient(CollectorTestServer(create_app(settings)))
         await client.start_server()
         clients.append(client)
         return client

@@ -34,13 +34,19 @@ def tune_gc(young_threshold: int = 50_000) -> None:
     gc.set_threshold(young_threshold, 20, 50)
 
 
-async def serve(app: web.Application, host: str, port: int, drain_seconds: float = 0.0) -> None:
+async def serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    drain_seconds: float = 0.0,
+    runner_class: type[web.AppRunner] = web.AppRunner,
+) -> None:
     """Serve ``app`` until SIGTERM or SIGINT, then drain and shut down cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10.0)
+    runner = runner_class(app, handle_signals=False, access_log=None, shutdown_timeout=10.0)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, reuse_address=True)
@@ -60,15 +66,21 @@ async def serve(app: web.Application, host: str, port: int, drain_seconds: float
 
 
 def run(
-    app: web.Application, host: str, port: int, drain_seconds: float = 0.0, use_uvloop: bool = False
+    app: web.Application,
+    host: str,
+    port: int,
+    drain_seconds: float = 0.0,
+    use_uvloop: bool = False,
+    runner_class: type[web.AppRunner] = web.AppRunner,
 ) -> int:
     """Blocking entry point for a service's CLI command; returns the exit code."""
+    main = serve(app, host, port, drain_seconds, runner_class)
     if use_uvloop:
         import uvloop
 
-        uvloop.run(serve(app, host, port, drain_seconds))
+        uvloop.run(main)
     else:
-        asyncio.run(serve(app, host, port, drain_seconds))
+        asyncio.run(main)
     return 0
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from leadline_collector import affiliate, beacon, cors, forms, links, pixel, segment, snippet
+from leadline_collector import affiliate, beacon, cors, fastpath, forms, links, pixel, segment, snippet
 from leadline_collector.demo_page import make_demo_handler
 from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.publisher import Publisher
@@ -115,6 +115,10 @@ def create_app(settings: CollectorSettings) -> web.Application:
         ("GET", "/s.js"): snippet_handler(snip),
         ("GET", "/demo"): make_demo_handler(keys, sites),
     }
+    if settings.fast_path:
+        fastpath.install(
+            app, fastpath.FastPath(sink, metrics, keys, settings.cookie_domain, prefixes(settings))
+        )
     for prefix in prefixes(settings):
         for (method, path), handler in handlers.items():
             if method == "GET":  # GET routes answer HEAD too (link scanners probe with it)

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from aiohttp import web
-
-from leadline_collector.visitor import privacy_opt_out
+from leadline_collector.visitor import HitRequest, privacy_opt_out
 
 _UTM = {
     "utm_source": "source",
@@ -19,7 +17,7 @@ _UTM = {
 _CLICK_IDS = ("gclid", "fbclid", "msclkid")
 
 
-def client_ip(request: web.Request) -> str | None:
+def client_ip(request: HitRequest) -> str | None:
     """The client address: the first X-Forwarded-For hop when behind a proxy, else the peer."""
     forwarded = request.headers.get("X-Forwarded-For")
     if forwarded:
@@ -41,7 +39,7 @@ def campaign_from_url(url: str | None) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def request_context(
-    request: web.Request, url: str | None, referrer: str | None, title: str | None = None
+    request: HitRequest, url: str | None, referrer: str | None, title: str | None = None
 ) -> dict[str, Any]:
     """Build ``context`` for an event from the request and the page it reports."""
     ctx: dict[str, Any] = {

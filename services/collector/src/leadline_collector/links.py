@@ -17,18 +17,19 @@ from leadline_collector.context import request_context
 from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.pixel import GIF, GIF_HEADERS
 from leadline_collector.sink import Sink, store_or_count
-from leadline_collector.visitor import set_cookie, visitor_id
+from leadline_collector.visitor import HitRequest, set_cookie, visitor_id
 from leadline_shared.events import RawEvent, utc_now_iso
 from leadline_shared.ids import new_id
 from leadline_shared.signing import InvalidToken, KeyRing
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LINK_FIELDS = ("campaign_id", "send_id", "recipient_token", "sent_at")  # sent_at: when the email went out
+_LINK_KEYS = (*LINK_FIELDS, "target")
 
 
-def link_event(request: web.Request, kind: str, payload: dict[str, Any], anon_id: str | None) -> RawEvent:
+def link_event(request: HitRequest, kind: str, payload: dict[str, Any], anon_id: str | None) -> RawEvent:
     """An email_open or link_click carrying the send, the campaign and the recipient's token."""
-    link = {k: str(payload[k]) for k in (*LINK_FIELDS, "target") if payload.get(k) is not None}
+    link = {k: str(payload[k]) for k in _LINK_KEYS if payload.get(k) is not None}
     context = request_context(
         request, payload.get("target") if kind == "link_click" else None, request.headers.get("Referer")
     )

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from leadline_collector.app import create_app
+from leadline_collector.fastpath import FastRunner
 from leadline_collector.settings import CollectorSettings
 from leadline_shared import config, logs, service
 from leadline_shared.signing import KeyRing
@@ -21,7 +22,14 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger(__name__).info("starting", extra={"settings": config.describe(settings)})
     app = create_app(settings)
     service.tune_gc()  # each hit allocates a request, a response and an event; none of them in cycles
-    return service.run(app, settings.host, settings.port, settings.drain_seconds, use_uvloop=settings.uvloop)
+    return service.run(
+        app,
+        settings.host,
+        settings.port,
+        settings.drain_seconds,
+        use_uvloop=settings.uvloop,
+        runner_class=FastRunner,
+    )
 
 
 def sign_link(args: argparse.Namespace) -> int:

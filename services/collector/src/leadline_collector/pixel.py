@@ -11,7 +11,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from leadline_collector.context import request_context
 from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.sink import Sink, store_or_count
-from leadline_collector.visitor import set_cookie, visitor_id
+from leadline_collector.visitor import HitRequest, set_cookie, visitor_id
 from leadline_shared.events import RawEvent, utc_now_iso
 from leadline_shared.ids import event_id_from
 
@@ -24,7 +24,7 @@ GIF_HEADERS = CIMultiDictProxy(
 """Built once: naming the content type per response makes aiohttp parse it again on every hit."""
 
 
-def pixel_event(request: web.Request, anon_id: str | None) -> RawEvent:
+def pixel_event(request: HitRequest, anon_id: str | None) -> RawEvent:
     """A page view, or a custom event when ``e`` names one; other query parameters become properties."""
     q = request.query
     name = q.get("e")

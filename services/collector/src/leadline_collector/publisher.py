@@ -134,6 +134,9 @@ class Publisher:
     # --- accepting events ------------------------------------------------------------------------------------
     async def store(self, event: RawEvent, durable: bool = False) -> None:
         """Accept an event. ``durable``: return only once Kafka acknowledged it or the spool fsync'd it."""
+        if not durable:
+            self.store_nowait(event)
+            return
         record = Record(event.event_id, event.key(), event.to_json())
         if self._spooling:
             try:
@@ -141,18 +144,31 @@ class Publisher:
             except SpoolFull as exc:
                 raise SinkUnavailable(str(exc)) from exc
             self.metrics.spooled.inc()
-            if durable:
-                try:
-                    await fut
-                except SpoolFull as exc:
-                    raise SinkUnavailable(str(exc)) from exc
+            try:
+                await fut
+            except SpoolFull as exc:
+                raise SinkUnavailable(str(exc)) from exc
             return
-        waiter: Waiter = asyncio.get_running_loop().create_future() if durable else None
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue(record, waiter)
+        await waiter
+
+    def store_nowait(self, event: RawEvent) -> None:
+        """Accept an event without waiting for anything: queued for Kafka, or appended to the spool."""
+        record = Record(event.event_id, event.key(), event.to_json())
+        if self._spooling:
+            try:
+                self.spool.append_nowait([record])
+            except SpoolFull as exc:
+                raise SinkUnavailable(str(exc)) from exc
+            self.metrics.spooled.inc()
+            return
+        self._queue(record, None)
+
+    def _queue(self, record: Record, waiter: Waiter) -> None:
         self._pending.append((record, waiter))
         if len(self._pending) == 1 or len(self._pending) >= self.batch_max:
             self._wake.set()
-        if waiter is not None:
-            await waiter
 
     async def is_healthy(self) -> bool:
         """Able to take events: Kafka is up, or the spool still has room (it has not refused one)."""

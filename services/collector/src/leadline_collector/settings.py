@@ -22,6 +22,11 @@ class CollectorSettings(CommonSettings):
     publish_timeout: float = setting(
         2.0, "PUBLISH_TIMEOUT", "seconds a publish may wait on Kafka before the request fails over"
     )
+    fast_path: bool = setting(
+        True,
+        "COLLECTOR_FAST_PATH",
+        "answer pixel, open and click GETs on the lean HTTP path (see fastpath.py)",
+    )
     linger_ms: int = setting(2, "COLLECTOR_LINGER_MS", "how long the publisher gathers a batch, milliseconds")
     spool_dir: str = setting(
         ".run/spool", "SPOOL_DIR", "directory of the disk spool used while Kafka is down"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Protocol
 
 from aiohttp import web
+from multidict import MultiMapping
 
 from leadline_shared.ids import new_id, valid_client_id
 
@@ -12,12 +15,34 @@ COOKIE = "ll_vid"
 MAX_AGE = 13 * 30 * 24 * 3600  # 13 months, the longest the ePrivacy guidance accepts
 
 
-def privacy_opt_out(request: web.Request) -> bool:
+class HitRequest(Protocol):
+    """What building an event reads from a request: aiohttp's ``web.Request``, or the fast path's own."""
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def query(self) -> MultiMapping[str]: ...
+
+    @property
+    def cookies(self) -> Mapping[str, str]: ...
+
+    @property
+    def remote(self) -> str | None: ...
+
+    @property
+    def secure(self) -> bool: ...
+
+
+def privacy_opt_out(request: HitRequest) -> bool:
     """Do Not Track or Global Privacy Control is on: no cookie, truncated IP."""
     return request.headers.get("DNT") == "1" or request.headers.get("Sec-GPC") == "1"
 
 
-def visitor_id(request: web.Request) -> tuple[str | None, bool]:
+def visitor_id(request: HitRequest) -> tuple[str | None, bool]:
     """The visitor's id and whether it is new; None when the visitor opted out and has no cookie."""
     raw = request.headers.get("Cookie")
     # most hits carry no cookie of ours; parsing the Cookie header costs more than the rest of this function
@@ -29,18 +54,23 @@ def visitor_id(request: web.Request) -> tuple[str | None, bool]:
     return new_id(), True
 
 
-def is_https(request: web.Request) -> bool:
+def is_https(request: HitRequest) -> bool:
     """The original request was https (directly or behind a proxy that says so)."""
     return request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
 
 
-def set_cookie(response: web.StreamResponse, request: web.Request, vid: str, domain: str) -> None:
+def set_cookie(response: web.StreamResponse, request: HitRequest, vid: str, domain: str) -> None:
     """Set or refresh ``ll_vid``: HttpOnly, SameSite=Lax, Secure on https, 13 months.
 
     Written as a header directly: ``vid`` is always a canonical UUID/ULID (no quoting needed), and
     ``SimpleCookie`` would cost more than the rest of a pixel request.
     """
-    response.headers.add("Set-Cookie", f"{COOKIE}={vid}{_attributes(domain, is_https(request))}")
+    response.headers.add("Set-Cookie", cookie_header(request, vid, domain))
+
+
+def cookie_header(request: HitRequest, vid: str, domain: str) -> str:
+    """The ``Set-Cookie`` value for ``ll_vid``."""
+    return f"{COOKIE}={vid}{_attributes(domain, is_https(request))}"
 
 
 @lru_cache(maxsize=16)

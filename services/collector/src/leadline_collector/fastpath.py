@@ -1,0 +1,403 @@
+"""A lean HTTP/1.1 path for the hottest capture requests, in front of aiohttp.
+
+The pixel, the email open and the tracked link are hit far more often than anything else, and each answer is a
+few bytes. In aiohttp, building the Request and the Response for such a hit costs about as much as everything
+Leadline does for it (docs/benchmarks.md). So every connection starts here: a ``GET`` or ``HEAD`` for
+``/p.gif``, ``/o/{token}.gif`` or ``/c/{token}`` (under any of the collector's prefixes), HTTP/1.1, without a
+body, is parsed by httptools (llhttp, the parser uvicorn uses), recorded by the same functions the aiohttp routes
+call (:func:`pixel.pixel_event`, :func:`links.link_event`, the visitor cookie) and answered with one write.
+
+The first request that is anything else — another route, a body, an upgrade, HTTP/1.0, a token that does not
+verify, a percent-encoded path, an oversized or malformed head — hands the connection, starting with the bytes
+of that request, to aiohttp's own protocol for the rest of its life. Every other route, every error answer and
+every refusal metric therefore stays aiohttp's; the fast path only ever answers what it fully understands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import httptools
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDictProxy
+from yarl import URL
+
+from leadline_collector.links import link_event, safe_target
+from leadline_collector.metrics import CollectorMetrics
+from leadline_collector.pixel import GIF, pixel_event
+from leadline_collector.sink import Sink, record_or_count
+from leadline_collector.visitor import cookie_header, visitor_id
+from leadline_shared.signing import InvalidToken, KeyRing
+
+log = logging.getLogger(__name__)
+ProtocolFactory = Callable[[], asyncio.BaseProtocol]
+
+MAX_HEAD = 8190
+"""Longest request head answered here; longer ones go to aiohttp, which applies its own limits."""
+_BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding", b"upgrade", b"expect"})
+_GIF_HEADERS = (
+    b"Content-Type: image/gif\r\nCache-Control: no-store, max-age=0\r\nContent-Length: "
+    + str(len(GIF)).encode()
+    + b"\r\n"
+)
+
+
+class FastRequest:
+    """The parts of a request that building an event reads (the :class:`visitor.HitRequest` protocol)."""
+
+    __slots__ = ("headers", "method", "query", "remote", "secure")
+
+    def __init__(
+        self,
+        method: str,
+        headers: CIMultiDictProxy[str],
+        query: MultiDictProxy[str],
+        remote: str | None,
+        secure: bool,
+    ) -> None:
+        self.method, self.headers, self.query, self.remote, self.secure = (
+            method,
+            headers,
+            query,
+            remote,
+            secure,
+        )
+
+    @property
+    def cookies(self) -> Mapping[str, str]:
+        """Cookies by name; only ``ll_vid`` is ever read, and its value is validated by the caller."""
+        found: dict[str, str] = {}
+        for part in self.headers.get("Cookie", "").split(";"):
+            name, sep, value = part.strip().partition("=")
+            if sep and name not in found:
+                found[name] = value.strip().strip('"')
+        return found
+
+
+@dataclass
+class FastPath:
+    """The fast routes of one collector app, and the connections that are still on them."""
+
+    sink: Sink
+    metrics: CollectorMetrics
+    keys: KeyRing
+    cookie_domain: str
+    prefixes: tuple[str, ...]
+    idle_timeout: float = 75.0
+    sweep_interval: float = 5.0
+    connections: set[FastProtocol] = field(default_factory=set)
+    _exact: dict[str, str] = field(default_factory=dict)
+    _starts: tuple[tuple[str, str], ...] = ()
+    _date: tuple[int, bytes] = (0, b"")
+
+    def __post_init__(self) -> None:
+        self._exact = {prefix + "/p.gif": "pixel" for prefix in self.prefixes}
+        starts = [(prefix + "/o/", "open") for prefix in self.prefixes]
+        starts += [(prefix + "/c/", "click") for prefix in self.prefixes]
+        self._starts = tuple(starts)
+
+    def route(self, path: str) -> tuple[str, str] | None:
+        """``(kind, token)`` for a path this module answers, else None."""
+        kind = self._exact.get(path)
+        if kind is not None:
+            return kind, ""
+        for start, kind in self._starts:
+            if path.startswith(start):
+                token = path[len(start) :]
+                if kind == "open":
+                    if not token.endswith(".gif"):
+                        return None
+                    token = token[:-4]
+                if not token or "/" in token:
+                    return None
+                return kind, token
+        return None
+
+    def date(self) -> bytes:
+        """The ``Date`` header value, formatted once a second."""
+        now = int(time.time())
+        if now != self._date[0]:
+            self._date = (now, email.utils.formatdate(now, usegmt=True).encode())
+        return self._date[1]
+
+    def protocol_factory(self, fallback: ProtocolFactory) -> ProtocolFactory:
+        """Wrap aiohttp's protocol factory: connections start here and move to aiohttp when they must."""
+
+        def make() -> asyncio.BaseProtocol:
+            return FastProtocol(self, fallback)
+
+        return make
+
+    def close_all(self) -> None:
+        """Close every connection still on the fast path (shutdown: its requests are all answered)."""
+        for conn in list(self.connections):
+            conn.close()
+
+    async def close_idle(self) -> None:
+        """Close connections idle for longer than ``idle_timeout``, as aiohttp's keep-alive timeout does."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            limit = loop.time() - self.idle_timeout
+            for conn in [c for c in self.connections if c.last_active < limit]:
+                conn.close()
+
+
+class FastProtocol(asyncio.Protocol):
+    """One client connection, answered here until a request needs aiohttp."""
+
+    def __init__(self, fast: FastPath, fallback: ProtocolFactory) -> None:
+        self._fast = fast
+        self._fallback = fallback
+        self._parser = httptools.HttpRequestParser(self)
+        self._buffer = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._complete = False
+        self._keep_alive = True
+        self._transport: asyncio.Transport | None = None
+        self._remote: str | None = None
+        self._secure = False
+        self._loop = asyncio.get_running_loop()
+        self.last_active = self._loop.time()
+
+    # --- asyncio.Protocol ------------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Note the peer (as aiohttp's ``request.remote`` does) and whether TLS is on."""
+        self._transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, list | tuple):
+            self._remote = str(peer[0]) if peer else None
+        elif peer is not None:
+            self._remote = str(peer)
+        self._secure = transport.get_extra_info("sslcontext") is not None
+        self._fast.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Forget the connection."""
+        self._fast.connections.discard(self)
+        self._transport = None
+
+    def pause_writing(self) -> None:
+        """The client reads slower than it asks: stop reading until it catches up."""
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        """Read again."""
+        if self._transport is not None:
+            self._transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        """Answer every complete request in ``data`` that is ours; hand over at the first that is not."""
+        self.last_active = self._loop.time()
+        buf = self._buffer + data if self._buffer else data
+        self._buffer = b""
+        while buf:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > MAX_HEAD or b"\n\n" in buf:  # too long, or bare-LF line ends: aiohttp decides
+                    self._hand_over(buf)
+                else:
+                    self._buffer = buf
+                return
+            if end + 4 > MAX_HEAD or not self._answer(buf[: end + 4]):
+                self._hand_over(buf)
+                return
+            buf = buf[end + 4 :]
+            if self._transport is None or self._transport.is_closing():
+                return
+
+    def close(self) -> None:
+        """Close the connection (shutdown, or idle too long)."""
+        if self._transport is not None:
+            self._transport.close()
+
+    # --- httptools callbacks ---------------------------------------------------------------------------------
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """Collect a header."""
+        self._headers.append((name, value))
+
+    def on_message_complete(self) -> None:
+        """A whole request (head, no body) was parsed; keep-alive is only known until the parser resets."""
+        self._complete = True
+        self._keep_alive = self._parser.should_keep_alive()
+
+    # --- answering -------------------------------------------------------------------------------------------
+    def _answer(self, head: bytes) -> bool:
+        """Answer one request head; False (nothing written, nothing recorded) when aiohttp must take it."""
+        line = head[: head.find(b"\r\n")]
+        parts = line.split(b" ")
+        if len(parts) != 3 or parts[2] != b"HTTP/1.1" or parts[0] not in (b"GET", b"HEAD"):
+            return False
+        target = parts[1]
+        path_bytes, _, query = target.partition(b"?")
+        if b"%" in path_bytes or b"#" in target or not target.startswith(b"/"):
+            return False  # percent-encoded paths are decoded by aiohttp's router; leave those to it
+        try:
+            route = self._fast.route(path_bytes.decode("ascii"))
+        except UnicodeDecodeError:
+            return False
+        if route is None:
+            return False
+        headers = self._parse(head)
+        if headers is None:
+            return False
+        request = FastRequest(
+            parts[0].decode(),
+            headers,
+            URL.build(query_string=query.decode("utf-8", "surrogateescape"), encoded=True).query
+            if query
+            else _NO_QUERY,
+            self._remote,
+            self._secure,
+        )
+        kind, token = route
+        keep_alive = self._keep_alive
+        if kind == "pixel":
+            return self._pixel(request, keep_alive)
+        return self._link(request, kind, token, keep_alive)
+
+    def _parse(self, head: bytes) -> CIMultiDictProxy[str] | None:
+        """The request's headers, or None when it has a body, asks for an upgrade, or does not parse."""
+        self._headers = []
+        self._complete = False
+        try:
+            self._parser.feed_data(head)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            return None
+        if not self._complete:
+            return None
+        headers: CIMultiDict[str] = CIMultiDict()
+        for name, value in self._headers:
+            if name.lower() in _BODY_HEADERS:
+                return None
+            headers.add(name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+        return CIMultiDictProxy(headers)
+
+    def _pixel(self, request: FastRequest, keep_alive: bool) -> bool:
+        anon_id, _ = visitor_id(request)
+        record_or_count(self._fast.sink, self._fast.metrics, pixel_event(request, anon_id))
+        cookie = cookie_header(request, anon_id, self._fast.cookie_domain) if anon_id else None
+        self._write(b"HTTP/1.1 200 OK\r\n", _GIF_HEADERS, GIF, request.method == "HEAD", keep_alive, cookie)
+        return True
+
+    def _link(self, request: FastRequest, kind: str, token: str, keep_alive: bool) -> bool:
+        try:
+            payload = self._fast.keys.verify(token)
+        except InvalidToken:
+            return False  # aiohttp answers (a GIF for opens, the 404 page for clicks) and counts the refusal
+        head_only = request.method == "HEAD"
+        if kind == "open":
+            anon_id, _ = visitor_id(request)
+            record_or_count(
+                self._fast.sink, self._fast.metrics, link_event(request, "email_open", payload, anon_id)
+            )
+            self._write(b"HTTP/1.1 200 OK\r\n", _GIF_HEADERS, GIF, head_only, keep_alive, None)
+            return True
+        target = safe_target(payload)
+        if target is None or "\r" in target or "\n" in target:
+            return False
+        anon_id, _ = visitor_id(request)
+        record_or_count(
+            self._fast.sink, self._fast.metrics, link_event(request, "link_click", payload, anon_id)
+        )
+        cookie = cookie_header(request, anon_id, self._fast.cookie_domain) if anon_id else None
+        headers = b"Location: " + target.encode() + b"\r\nCache-Control: no-store\r\nContent-Length: 0\r\n"
+        self._write(b"HTTP/1.1 302 Found\r\n", headers, b"", head_only, keep_alive, cookie)
+        return True
+
+    def _write(
+        self,
+        status: bytes,
+        headers: bytes,
+        body: bytes,
+        head_only: bool,
+        keep_alive: bool,
+        cookie: str | None,
+    ) -> None:
+        assert self._transport is not None
+        out = [status, b"Date: ", self._fast.date(), b"\r\n", headers]
+        if cookie is not None:
+            out += [b"Set-Cookie: ", cookie.encode(), b"\r\n"]
+        if not keep_alive:
+            out.append(b"Connection: close\r\n")
+        out.append(b"\r\n")
+        if body and not head_only:
+            out.append(body)
+        self._transport.write(b"".join(out))
+        if not keep_alive:
+            self._transport.close()
+
+    def _hand_over(self, data: bytes) -> None:
+        """Give the connection, and ``data`` (from the start of a request), to aiohttp for good."""
+        transport = self._transport
+        self._fast.connections.discard(self)
+        self._transport = None
+        if transport is None or transport.is_closing():
+            return
+        protocol: Any = self._fallback()
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        if data:
+            protocol.data_received(data)
+
+
+_NO_QUERY: MultiDictProxy[str] = URL("/").query
+
+
+class FastServer:
+    """aiohttp's ``Server`` as the sites see it (a protocol factory), with connections starting on the fast path.
+
+    Everything else (shutdown, the connection list) is the wrapped server's.
+    """
+
+    def __init__(self, server: Any, fast: FastPath) -> None:
+        self._server = server
+        self._make = fast.protocol_factory(server)
+
+    def __call__(self) -> asyncio.BaseProtocol:
+        return self._make()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)
+
+
+FAST_PATH = web.AppKey("fast_path", FastPath)
+
+
+class FastRunner(web.AppRunner):
+    """An ``AppRunner`` whose sites start connections on the app's fast path (when it has one)."""
+
+    @property
+    def server(self) -> Any:
+        """The protocol factory the sites listen with."""
+        server = super().server
+        fast = self.app.get(FAST_PATH)
+        if server is None or fast is None:
+            return server
+        return FastServer(server, fast)
+
+
+def install(app: web.Application, fast: FastPath) -> None:
+    """Attach the fast path to ``app``: closed on shutdown, idle connections closed as aiohttp's are."""
+    app[FAST_PATH] = fast
+
+    async def on_shutdown(app: web.Application) -> None:
+        fast.close_all()
+
+    async def idle_ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.ensure_future(fast.close_idle())
+        yield
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+    app.on_shutdown.append(on_shutdown)
+    app.cleanup_ctx.append(idle_ctx)
