@@ -1,9 +1,10 @@
 """Collector throughput and latency against the real broker, beside a bare aiohttp GIF handler in the same run.
 
 The collector runs as a real `leadline collector` process (acks=all, idempotent producer, its own topics and
-spool). wrk loads, one after another: the bare handler, the pixel, a signed email link (302), and a form post
-answered only once the event is durable. The bare handler is measured again right before the collector so both
-see the same machine load.
+spool), and a second one with its fast path off, so the aiohttp routes are measured too. wrk loads, in
+interleaved rounds: the bare handler (asyncio loop, then uvloop), the pixel, a signed email link (302), the same
+two on the aiohttp routes; then a form post answered only once the event is durable. Each path's share of the
+bare handler is taken round by round, so both see the same machine load.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ CONNECTIONS = 64
 DURATION_S = 10
 ROUNDS = 3
 ROUND_S = 5
+PIXEL_PATH = "/p.gif?url=https%3A%2F%2Fshop.example%2Fpricing&title=Pricing"
 FORM_CONNECTIONS = 16
 KEYS = "bench:" + "b" * 32
 FORM_LUA = """
@@ -184,28 +186,43 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
             LEADLINE_CREATE_TOPICS="false",
         )
         spec = next(s for s in services.SERVICES if s.name == "collector")
+        plain_dir, plain_port = run_dir / "plain", procs.free_port()
+        plain_env = env | {
+            "LEADLINE_COLLECTOR_PORT": str(plain_port),
+            "LEADLINE_SPOOL_DIR": str(plain_dir / "spool"),
+            "LEADLINE_COLLECTOR_FAST_PATH": "false",
+        }
         await asyncio.to_thread(services.start_service, run_dir, spec, env)
+        await asyncio.to_thread(services.start_service, plain_dir, spec, plain_env)
         try:
-            base = f"http://127.0.0.1:{port}"
+            base, plain = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{plain_port}"
             runs = await asyncio.to_thread(
                 interleaved_rounds,
                 {
                     "bare": None,
                     "bare_uv": None,
-                    "pixel": f"{base}/p.gif?url=https%3A%2F%2Fshop.example%2Fpricing&title=Pricing",
+                    "pixel": f"{base}{PIXEL_PATH}",
                     "link": f"{base}/c/{token}",
+                    "pixel_plain": f"{plain}{PIXEL_PATH}",
+                    "link_plain": f"{plain}/c/{token}",
                 },
             )
-            bare, bare_uv, pixel, link = (median_run(runs[k]) for k in ("bare", "bare_uv", "pixel", "link"))
+            bare, bare_uv, pixel, link, pixel_plain, link_plain = (
+                median_run(runs[k]) for k in ("bare", "bare_uv", "pixel", "link", "pixel_plain", "link_plain")
+            )
             script = run_dir / "form.lua"
             script.write_text(FORM_LUA)
             form_result = await asyncio.to_thread(run_wrk_script, f"{base}/f/bench", script, FORM_CONNECTIONS)
             await asyncio.sleep(2)
-            accepted = sum(r.requests for r in runs["pixel"] + runs["link"]) + form_result.requests
-            published = await asyncio.to_thread(metric, port, "leadline_collector_published_total")
-            spooled = await asyncio.to_thread(metric, port, "leadline_collector_spooled_total")
+            captured = ("pixel", "link", "pixel_plain", "link_plain")
+            accepted = sum(r.requests for k in captured for r in runs[k]) + form_result.requests
+            published = spooled = 0.0
+            for p in (port, plain_port):
+                published += await asyncio.to_thread(metric, p, "leadline_collector_published_total")
+                spooled += await asyncio.to_thread(metric, p, "leadline_collector_spooled_total")
         finally:
             await asyncio.to_thread(services.stop_service, run_dir, "collector")
+            await asyncio.to_thread(services.stop_service, plain_dir, "collector")
     table = [
         *rows(
             "bare aiohttp GIF (asyncio loop)", bare, bare.requests_per_sec, target_ratio=None, p99_target=10
@@ -235,6 +252,22 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
             ratios=round_ratios(runs["link"], runs["bare"]),
         ),
         *rows(
+            "pixel /p.gif, aiohttp route (fast path off)",
+            pixel_plain,
+            bare.requests_per_sec,
+            target_ratio=None,
+            p99_target=10,
+            ratios=round_ratios(runs["pixel_plain"], runs["bare"]),
+        ),
+        *rows(
+            "email link /c/{token}, aiohttp route (fast path off)",
+            link_plain,
+            bare.requests_per_sec,
+            target_ratio=None,
+            p99_target=10,
+            ratios=round_ratios(runs["link_plain"], runs["bare"]),
+        ),
+        *rows(
             f"form POST, durable ack (c{FORM_CONNECTIONS})",
             form_result,
             bare.requests_per_sec,
@@ -260,6 +293,8 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
             "handler runs in each round right before it, on asyncio's own loop (the yardstick) and on uvloop, "
             "which the collector runs on (LEADLINE_UVLOOP=true); a path's share of bare is the median of its "
             "per-round shares. Pixel requests carry no cookie, so each one mints a "
-            "visitor id and sets the cookie."
+            "visitor id and sets the cookie. The pixel and link rows are served by the collector's fast path "
+            "(fastpath.py: httptools in front of aiohttp); the 'aiohttp route' rows are a second collector "
+            "process with LEADLINE_COLLECTOR_FAST_PATH=false, loaded in the same rounds, for comparison."
         ),
     }
