@@ -29,7 +29,7 @@ def measure_baseline(threads: int, connections: int, duration_s: int) -> harness
         rows=harness.wrk_rows(result),
         notes=(
             f"`{command}` against `GET /p.gif` of one Python process (aiohttp {version('aiohttp')}, default "
-            "asyncio loop, no access log) answering a 43-byte GIF and nothing else; wrk runs on the same "
+            "asyncio loop, no access log) answering a 42-byte GIF and nothing else; wrk runs on the same "
             "machine, so both share its cores. This is the floor the collector's pixel is compared with."
         ),
     )

@@ -287,7 +287,8 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
         "rows": table,
         "notes": (
             f"wrk -t1 -c{CONNECTIONS}, {ROUNDS} interleaved rounds of {ROUND_S} s per target (bare asyncio, "
-            f"bare uvloop, pixel, link, in that order each round), the round with the median throughput shown "
+            f"bare uvloop, pixel, link, then the pixel and link on the aiohttp routes, in that order each "
+            f"round), the round with the median throughput shown "
             f"with its own latencies; forms: -c{FORM_CONNECTIONS} for {DURATION_S} s. The collector "
             "is one `leadline collector` process on the same 2 cores as wrk and the Kafka broker; the bare "
             "handler runs in each round right before it, on asyncio's own loop (the yardstick) and on uvloop, "
