@@ -234,6 +234,18 @@ async def test_idle_connections_are_closed_and_shutdown_closes_the_rest(
     writer.close()
 
 
+async def test_header_bytes_that_are_not_utf8_are_recorded_not_refused(
+    make_client: MakeClient, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
+    for collector in (await make_client(), await make_client(LEADLINE_COLLECTOR_FAST_PATH="false")):
+        reader, writer = await connect(collector)
+        writer.write(b"GET /p.gif?title=%FF HTTP/1.1\r\nHost: x\r\nUser-Agent: caf\xe9 \xff\r\n\r\n")
+        assert (await read_response(reader))[0] == 200
+        writer.close()
+    events = [orjson.loads(v) for _, v, _ in await read_topic(kafka_bootstrap, topics.raw, 2)]
+    assert [e["context"]["user_agent"] for e in events] == ["caf\ufffd \ufffd"] * 2
+
+
 def test_routes_the_fast_path_claims() -> None:
     lean = FastPath(
         sink=None,  # type: ignore[arg-type]

@@ -116,3 +116,13 @@ def test_the_fast_wire_form_equals_the_generic_one(**fields: Any) -> None:
     ev = make_raw(**fields)
     fast, generic = ev.to_dict(), ev._to_dict_generic()
     assert list(fast.items()) == list(generic.items())
+
+
+def test_text_that_was_not_utf8_is_encoded_with_replacement_characters() -> None:
+    """Header bytes that are not UTF-8 arrive as lone surrogates; the event is still encoded, not refused."""
+    garbled = b"caf\xe9 \xff".decode("utf-8", "surrogateescape")
+    ev = make_raw(context={"user_agent": garbled, garbled: 1}, properties={"list": [garbled]})
+    doc = orjson.loads(ev.to_json())
+    assert doc["context"]["user_agent"] == "caf\ufffd \ufffd"
+    assert doc["context"]["caf\ufffd \ufffd"] == 1
+    assert doc["properties"]["list"] == ["caf\ufffd \ufffd"]

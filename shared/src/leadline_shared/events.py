@@ -51,6 +51,21 @@ def utc_now_iso() -> str:
     return f"{_second[1]}.{int((now - sec) * 1000):03d}Z"
 
 
+def _scrub(value: Any) -> Any:
+    """``value`` with every string made valid UTF-8 (undecodable parts become U+FFFD), keys included."""
+    if isinstance(value, str):
+        try:  # the client's own bytes back (one U+FFFD per byte that is not UTF-8) ...
+            raw = value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # ... or any other lone surrogate
+            raw = value.encode("utf-8", "surrogatepass")
+        return raw.decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
 _FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
 _FIELD_SETS: dict[type[Any], frozenset[str]] = {}
 
@@ -171,8 +186,12 @@ class RawEvent:
         return doc
 
     def to_json(self) -> bytes:
-        """Encode for Kafka."""
-        return orjson.dumps(self.to_dict())
+        """Encode for Kafka; text a client sent as bytes that are not UTF-8 is kept with U+FFFD in their place."""
+        doc = self.to_dict()
+        try:
+            return orjson.dumps(doc)
+        except TypeError:  # lone surrogates: HTTP stacks decode header bytes with 'surrogateescape'
+            return orjson.dumps(_scrub(doc))
 
     @classmethod
     def _kwargs(cls, doc: dict[str, Any]) -> dict[str, Any]:

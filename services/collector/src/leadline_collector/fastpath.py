@@ -207,7 +207,7 @@ class FastProtocol(asyncio.Protocol):
                 else:
                     self._buffer = buf
                 return
-            if end + 4 > MAX_HEAD or not self._answer(buf[: end + 4]):
+            if end + 4 > MAX_HEAD or not self._try_answer(buf[: end + 4]):
                 self._hand_over(buf)
                 return
             buf = buf[end + 4 :]
@@ -230,6 +230,14 @@ class FastProtocol(asyncio.Protocol):
         self._keep_alive = self._parser.should_keep_alive()
 
     # --- answering -------------------------------------------------------------------------------------------
+    def _try_answer(self, head: bytes) -> bool:
+        """:meth:`_answer`, with a failure of ours logged and the request left to aiohttp's error handling."""
+        try:
+            return self._answer(head)
+        except Exception:
+            log.exception("fast path could not answer a request; aiohttp takes the connection")
+            return False
+
     def _answer(self, head: bytes) -> bool:
         """Answer one request head; False (nothing written, nothing recorded) when aiohttp must take it."""
         line = head[: head.find(b"\r\n")]
