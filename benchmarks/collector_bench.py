@@ -29,6 +29,14 @@ DURATION_S = 10
 ROUNDS = 3
 ROUND_S = 5
 PIXEL_PATH = "/p.gif?url=https%3A%2F%2Fshop.example%2Fpricing&title=Pricing"
+PATHS = (
+    ("bare aiohttp GIF (uvloop)", "bare_uv", None),
+    ("pixel /p.gif", "pixel", 0.75),
+    ("email link /c/{token} (302)", "link", 0.75),
+    ("pixel /p.gif, aiohttp route (fast path off)", "pixel_plain", None),
+    ("email link /c/{token}, aiohttp route (fast path off)", "link_plain", None),
+)
+"""Rows after the bare handler's own: (label, key in the rounds, share of bare targeted)."""
 FORM_CONNECTIONS = 16
 KEYS = "bench:" + "b" * 32
 FORM_LUA = """
@@ -207,9 +215,7 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
                     "link_plain": f"{plain}/c/{token}",
                 },
             )
-            bare, bare_uv, pixel, link, pixel_plain, link_plain = (
-                median_run(runs[k]) for k in ("bare", "bare_uv", "pixel", "link", "pixel_plain", "link_plain")
-            )
+            bare = median_run(runs["bare"])
             script = run_dir / "form.lua"
             script.write_text(FORM_LUA)
             form_result = await asyncio.to_thread(run_wrk_script, f"{base}/f/bench", script, FORM_CONNECTIONS)
@@ -227,45 +233,17 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
         *rows(
             "bare aiohttp GIF (asyncio loop)", bare, bare.requests_per_sec, target_ratio=None, p99_target=10
         ),
-        *rows(
-            "bare aiohttp GIF (uvloop)",
-            bare_uv,
-            bare.requests_per_sec,
-            target_ratio=None,
-            p99_target=10,
-            ratios=round_ratios(runs["bare_uv"], runs["bare"]),
-        ),
-        *rows(
-            "pixel /p.gif",
-            pixel,
-            bare.requests_per_sec,
-            target_ratio=0.75,
-            p99_target=10,
-            ratios=round_ratios(runs["pixel"], runs["bare"]),
-        ),
-        *rows(
-            "email link /c/{token} (302)",
-            link,
-            bare.requests_per_sec,
-            target_ratio=0.75,
-            p99_target=10,
-            ratios=round_ratios(runs["link"], runs["bare"]),
-        ),
-        *rows(
-            "pixel /p.gif, aiohttp route (fast path off)",
-            pixel_plain,
-            bare.requests_per_sec,
-            target_ratio=None,
-            p99_target=10,
-            ratios=round_ratios(runs["pixel_plain"], runs["bare"]),
-        ),
-        *rows(
-            "email link /c/{token}, aiohttp route (fast path off)",
-            link_plain,
-            bare.requests_per_sec,
-            target_ratio=None,
-            p99_target=10,
-            ratios=round_ratios(runs["link_plain"], runs["bare"]),
+        *(
+            row
+            for label, key, target in PATHS
+            for row in rows(
+                label,
+                median_run(runs[key]),
+                bare.requests_per_sec,
+                target_ratio=target,
+                p99_target=10,
+                ratios=round_ratios(runs[key], runs["bare"]),
+            )
         ),
         *rows(
             f"form POST, durable ack (c{FORM_CONNECTIONS})",
