@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -126,3 +127,21 @@ def test_text_that_was_not_utf8_is_encoded_with_replacement_characters() -> None
     assert doc["context"]["user_agent"] == "caf\ufffd \ufffd"
     assert doc["context"]["caf\ufffd \ufffd"] == 1
     assert doc["properties"]["list"] == ["caf\ufffd \ufffd"]
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.0004, 0.0015, 0.5, 0.9994, 0.9999])
+def test_received_at_is_iso_8601_utc_with_milliseconds(
+    monkeypatch: pytest.MonkeyPatch, fraction: float
+) -> None:
+    """The cached second and the millisecond table give what datetime gives, up to the last millisecond."""
+    now = 1_795_000_000 + fraction
+    monkeypatch.setattr("leadline_shared.events.time.time", lambda: now)
+    expected = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert utc_now_iso() == expected
+
+
+def test_received_at_truncates_to_the_millisecond_and_never_rolls_into_the_next_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("leadline_shared.events.time.time", lambda: 1_795_000_000.99999976)
+    assert utc_now_iso().endswith(":40.999Z")

@@ -37,6 +37,7 @@ class EventError(ValueError):
 
 
 _second: list[Any] = [-1, ""]
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
 def utc_now_iso() -> str:
@@ -48,7 +49,8 @@ def utc_now_iso() -> str:
     sec = int(now)
     if sec != _second[0]:
         _second[:] = [sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))]
-    return f"{_second[1]}.{int((now - sec) * 1000):03d}Z"
+    formatted: str = _second[1]
+    return formatted + _MILLIS[int((now - sec) * 1000)]
 
 
 def _scrub(value: Any) -> Any:

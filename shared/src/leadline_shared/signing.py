@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ def _b64(data: bytes) -> str:
 
 
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+_BLOCK = 64  # SHA-256's block size, the length HMAC pads its key to
+_INNER = bytes(x ^ 0x36 for x in range(256))
+_OUTER = bytes(x ^ 0x5C for x in range(256))
 _PADDING = (b"", b"===", b"==", b"=")
 
 
@@ -45,13 +49,10 @@ class KeyRing:
     """Signing keys by id; the first one signs, all of them verify."""
 
     keys: tuple[tuple[str, bytes], ...]
-    _macs: dict[str, hmac.HMAC] = field(init=False, repr=False, compare=False)
+    _pads: dict[str, tuple[Any, Any]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # keyed HMAC states, copied per verification: a third cheaper than keying OpenSSL's HMAC on every click
-        object.__setattr__(
-            self, "_macs", {kid: hmac.new(secret, digestmod="sha256") for kid, secret in self.keys}
-        )
+        object.__setattr__(self, "_pads", {kid: _keyed_pads(secret) for kid, secret in self.keys})
 
     @classmethod
     def parse(cls, spec: str) -> KeyRing:
@@ -93,15 +94,34 @@ class KeyRing:
             raise InvalidToken("malformed") from None
         if not isinstance(payload, dict) or not isinstance(payload.get("kid"), str):
             raise InvalidToken("malformed")
-        keyed = self._macs.get(payload["kid"])
-        if keyed is None:
+        pads = self._pads.get(payload["kid"])
+        if pads is None:
             raise InvalidToken("unknown key")
-        mac_state = keyed.copy()
-        mac_state.update(encoded.encode())
-        expected = mac_state.digest()
-        if not hmac.compare_digest(expected, mac):
+        if not hmac.compare_digest(_mac(pads, encoded.encode()), mac):
             raise InvalidToken("bad signature")
         exp = payload.get("exp")
         if exp is not None and (not isinstance(exp, int) or exp < (time.time() if now is None else now)):
             raise InvalidToken("expired")
         return payload
+
+
+def _keyed_pads(secret: bytes) -> tuple[Any, Any]:
+    """SHA-256 states that have already absorbed the key's inner and outer pads (RFC 2104).
+
+    Every click and open verifies a token. Measured in the running collector, copying two plain SHA-256 states per
+    token costs less than keying OpenSSL's HMAC per token (``hmac.digest``: about 7 µs a click) or copying a keyed
+    ``hmac.HMAC``. The result is the same HMAC-SHA256; tests compare it with :func:`hmac.digest`.
+    """
+    if len(secret) > _BLOCK:
+        secret = hashlib.sha256(secret).digest()
+    secret = secret.ljust(_BLOCK, b"\0")
+    return hashlib.sha256(secret.translate(_INNER)), hashlib.sha256(secret.translate(_OUTER))
+
+
+def _mac(pads: tuple[Any, Any], message: bytes) -> bytes:
+    """HMAC-SHA256 of ``message`` under the key whose pads these are."""
+    inner, outer = pads[0].copy(), pads[1].copy()
+    inner.update(message)
+    outer.update(inner.digest())
+    digest: bytes = outer.digest()
+    return digest
