@@ -88,6 +88,55 @@ async def test_a_pixel_is_answered_on_the_fast_path_with_the_event_aiohttp_would
     assert events[0]["properties"] == {"plan": "pro"}
 
 
+async def test_header_names_in_any_case_give_both_paths_the_same_click_event(
+    make_client: MakeClient, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
+    """The fast path keeps headers under lower-case names; every header an event reads is sent in odd case."""
+    vid = "0192f0c4-5b7a-7cc0-8d5e-2f1a9b3c4d5e"
+    odd_case = (
+        "uSER-aGENT: Odd/2.0",
+        "X-FORWARDED-FOR: 198.51.100.7, 10.0.0.1",
+        "x-forwarded-for: 192.0.2.99",  # repeated: the first one counts, on both paths
+        "accept-LANGUAGE: fr-CH, fr;q=0.9",
+        "REFERER: https://mail.example/inbox",
+        "Dnt: 1",
+        "SEC-GPC: 1",
+        "X-Forwarded-PROTO: https",
+        f"COOKIE: a=1; ll_vid={vid}",
+    )
+    token = RING.sign(LINK | {"target": "https://shop.example/offer?utm_source=mail&gclid=g1"})
+    answers = []
+    for client in (await make_client(), await make_client(LEADLINE_COLLECTOR_FAST_PATH="false")):
+        reader, writer = await connect(client)
+        writer.write(
+            (
+                "\r\n".join((f"GET /c/{token} HTTP/1.1", "Host: collector.test", *odd_case)) + "\r\n\r\n"
+            ).encode()
+        )
+        answers.append(await read_response(reader))
+        writer.close()
+    assert "server" not in answers[0][1]
+    assert "server" in answers[1][1]
+    assert [a[0] for a in answers] == [302, 302]
+    for _, headers, _ in answers:
+        assert "Secure" in headers["set-cookie"]
+        assert vid in headers["set-cookie"]
+    events = [orjson.loads(v) for _, v, _ in await read_topic(kafka_bootstrap, topics.raw, 2)]
+    for event in events:
+        for volatile in ("event_id", "received_at"):
+            event.pop(volatile)
+    assert events[0] == events[1]
+    context = events[0]["context"]
+    assert events[0]["anon_id"] == vid
+    assert context["user_agent"] == "Odd/2.0"
+    assert context["ip"] == "198.51.100.7"
+    assert context["locale"] == "fr-CH"
+    assert context["referrer"] == "https://mail.example/inbox"
+    assert context["consent"] == {"dnt": True, "gpc": True}
+    assert context["campaign"] == {"source": "mail"}
+    assert context["click_ids"] == {"gclid": "g1"}
+
+
 async def test_a_returning_visitor_keeps_their_id_and_an_opted_out_one_gets_no_cookie(
     client: TestClient, kafka_bootstrap: str, topics: kafka.Topics
 ) -> None:
@@ -166,6 +215,7 @@ async def test_the_first_request_that_is_not_ours_hands_the_connection_to_aiohtt
         (get("/o/a/b.gif"), "a token with a slash"),
         (get("/p.gif", "Upgrade: websocket", "Connection: Upgrade"), "an upgrade"),
         (b"GET /p.gif HTTP/1.1\nHost: collector.test\n\n", "bare LF line ends"),
+        (get("/p.gif", "user-agent: second"), "a repeated User-Agent (aiohttp answers 400)"),
     ],
 )
 async def test_what_the_fast_path_does_not_fully_understand_is_answered_by_aiohttp(

@@ -63,7 +63,7 @@ def make_handler(
             source="affiliate",
             received_at=utc_now_iso(),
             anon_id=anon_id,
-            context=request_context(request, target, request.headers.get("Referer")),
+            context=request_context(request, target, request.headers.get("referer")),
             affiliate={
                 "affiliate_id": affiliate_id,
                 "ad_id": ad_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from leadline_collector.visitor import HitRequest, privacy_opt_out
+from leadline_collector.visitor import HitRequest
 
 _UTM = {
     "utm_source": "source",
@@ -19,7 +19,7 @@ _CLICK_IDS = ("gclid", "fbclid", "msclkid")
 
 def client_ip(request: HitRequest) -> str | None:
     """The client address: the first X-Forwarded-For hop when behind a proxy, else the peer."""
-    forwarded = request.headers.get("X-Forwarded-For")
+    forwarded = request.headers.get("x-forwarded-for")
     if forwarded:
         return forwarded.split(",", 1)[0].strip()[:64]
     return request.remote
@@ -41,27 +41,29 @@ def campaign_from_url(url: str | None) -> tuple[dict[str, str], dict[str, str]]:
 def request_context(
     request: HitRequest, url: str | None, referrer: str | None, title: str | None = None
 ) -> dict[str, Any]:
-    """Build ``context`` for an event from the request and the page it reports."""
-    ctx: dict[str, Any] = {
-        "ip": client_ip(request),
-        "user_agent": request.headers.get("User-Agent", "")[:512],
-    }
+    """Build ``context`` for an event from the request and the page it reports.
+
+    Runs on every captured hit, so it is written flat: one lookup per header, and the campaign parse only for a
+    URL with a query. In the running collector each extra dict and lookup costs several times what a
+    micro-benchmark shows.
+    """
+    headers = request.headers
+    ctx: dict[str, Any] = {"ip": client_ip(request), "user_agent": headers.get("user-agent", "")[:512]}
     if url:
         ctx["url"] = url[:2048]
     if referrer:
         ctx["referrer"] = referrer[:2048]
     if title:
         ctx["title"] = title[:512]
-    if lang := request.headers.get("Accept-Language"):
+    if lang := headers.get("accept-language"):
         ctx["locale"] = lang.split(",", 1)[0].strip()[:32]
-    campaign, clicks = campaign_from_url(url)
-    if campaign:
-        ctx["campaign"] = campaign
-    if clicks:
-        ctx["click_ids"] = clicks
-    if privacy_opt_out(request):
-        ctx["consent"] = {
-            "dnt": request.headers.get("DNT") == "1",
-            "gpc": request.headers.get("Sec-GPC") == "1",
-        }
+    if url and "?" in url:
+        campaign, clicks = campaign_from_url(url)
+        if campaign:
+            ctx["campaign"] = campaign
+        if clicks:
+            ctx["click_ids"] = clicks
+    dnt, gpc = headers.get("dnt") == "1", headers.get("sec-gpc") == "1"
+    if dnt or gpc:
+        ctx["consent"] = {"dnt": dnt, "gpc": gpc}
     return ctx

@@ -26,7 +26,8 @@ from typing import Any
 
 import httptools
 from aiohttp import web
-from multidict import CIMultiDict, CIMultiDictProxy, MultiDictProxy
+from aiohttp.http_parser import SINGLETON_HEADERS
+from multidict import MultiDictProxy
 from yarl import URL
 
 from leadline_collector.links import link_event, safe_target
@@ -42,6 +43,8 @@ ProtocolFactory = Callable[[], asyncio.BaseProtocol]
 MAX_HEAD = 8190
 """Longest request head answered here; longer ones go to aiohttp, which applies its own limits."""
 _BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding", b"upgrade", b"expect"})
+_SINGLETONS = frozenset(name.encode() for name in SINGLETON_HEADERS)
+"""Headers aiohttp refuses (400) when repeated; a request repeating one is left to it."""
 _GIF_HEADERS = (
     b"Content-Type: image/gif\r\nCache-Control: no-store, max-age=0\r\nContent-Length: "
     + str(len(GIF)).encode()
@@ -57,7 +60,7 @@ class FastRequest:
     def __init__(
         self,
         method: str,
-        headers: CIMultiDictProxy[str],
+        headers: dict[str, str],
         query: MultiDictProxy[str],
         remote: str | None,
         secure: bool,
@@ -74,7 +77,7 @@ class FastRequest:
     def cookies(self) -> Mapping[str, str]:
         """Cookies by name; only ``ll_vid`` is ever read, and its value is validated by the caller."""
         found: dict[str, str] = {}
-        for part in self.headers.get("Cookie", "").split(";"):
+        for part in self.headers.get("cookie", "").split(";"):
             name, sep, value = part.strip().partition("=")
             if sep and name not in found:
                 found[name] = value.strip().strip('"')
@@ -272,8 +275,9 @@ class FastProtocol(asyncio.Protocol):
             return self._pixel(request, keep_alive)
         return self._link(request, kind, token, keep_alive)
 
-    def _parse(self, head: bytes) -> CIMultiDictProxy[str] | None:
-        """The request's headers, or None when it has a body, asks for an upgrade, or does not parse."""
+    def _parse(self, head: bytes) -> dict[str, str] | None:
+        """The request's headers by lower-case name (the first of repeated ones, as aiohttp's ``get`` gives), or
+        None when it has a body, asks for an upgrade, repeats a header aiohttp refuses twice, or does not parse."""
         self._headers = []
         self._complete = False
         try:
@@ -282,12 +286,17 @@ class FastProtocol(asyncio.Protocol):
             return None
         if not self._complete:
             return None
-        headers: CIMultiDict[str] = CIMultiDict()
+        headers: dict[str, str] = {}
         for name, value in self._headers:
-            if name.lower() in _BODY_HEADERS:
+            lower = name.lower()
+            if lower in _BODY_HEADERS:
                 return None
-            headers.add(name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
-        return CIMultiDictProxy(headers)
+            key = lower.decode("utf-8", "surrogateescape")
+            if key not in headers:
+                headers[key] = value.decode("utf-8", "surrogateescape")
+            elif lower in _SINGLETONS:
+                return None
+        return headers
 
     def _pixel(self, request: FastRequest, keep_alive: bool) -> bool:
         anon_id, _ = visitor_id(request)

@@ -29,21 +29,26 @@ _LINK_KEYS = (*LINK_FIELDS, "target")
 
 def link_event(request: HitRequest, kind: str, payload: dict[str, Any], anon_id: str | None) -> RawEvent:
     """An email_open or link_click carrying the send, the campaign and the recipient's token."""
-    link = {k: str(payload[k]) for k in _LINK_KEYS if payload.get(k) is not None}
+    link: dict[str, str] = {}
+    for key in _LINK_KEYS:
+        value = payload.get(key)
+        if value is not None:
+            link[key] = value if type(value) is str else str(value)
     context = request_context(
-        request, payload.get("target") if kind == "link_click" else None, request.headers.get("Referer")
+        request, link.get("target") if kind == "link_click" else None, request.headers.get("referer")
     )
     if request.method == "HEAD":
         context["method"] = "HEAD"  # link scanners probe with HEAD; the enricher marks them
-    ids = {"recipient_token": link["recipient_token"]} if "recipient_token" in link else {}
+    recipient = link.get("recipient_token")
     return RawEvent(
         event_id=new_id(),
         type=kind,
         source="link",
         received_at=utc_now_iso(),
         anon_id=anon_id,
-        ids=ids,
+        ids={"recipient_token": recipient} if recipient is not None else {},
         context=context,
+        properties={},
         link=link,
     )
 

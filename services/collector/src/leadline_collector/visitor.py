@@ -16,7 +16,11 @@ MAX_AGE = 13 * 30 * 24 * 3600  # 13 months, the longest the ePrivacy guidance ac
 
 
 class HitRequest(Protocol):
-    """What building an event reads from a request: aiohttp's ``web.Request``, or the fast path's own."""
+    """What building an event reads from a request: aiohttp's ``web.Request``, or the fast path's own.
+
+    Header names are always looked up in lower case: aiohttp's headers ignore case, and the fast path keeps its
+    headers in a plain dict under lower-case names (a case-insensitive lookup costs a new string per call).
+    """
 
     @property
     def method(self) -> str: ...
@@ -39,12 +43,12 @@ class HitRequest(Protocol):
 
 def privacy_opt_out(request: HitRequest) -> bool:
     """Do Not Track or Global Privacy Control is on: no cookie, truncated IP."""
-    return request.headers.get("DNT") == "1" or request.headers.get("Sec-GPC") == "1"
+    return request.headers.get("dnt") == "1" or request.headers.get("sec-gpc") == "1"
 
 
 def visitor_id(request: HitRequest) -> tuple[str | None, bool]:
     """The visitor's id and whether it is new; None when the visitor opted out and has no cookie."""
-    raw = request.headers.get("Cookie")
+    raw = request.headers.get("cookie")
     # most hits carry no cookie of ours; parsing the Cookie header costs more than the rest of this function
     existing = valid_client_id(request.cookies.get(COOKIE)) if raw and COOKIE in raw else None
     if existing:
@@ -56,7 +60,7 @@ def visitor_id(request: HitRequest) -> tuple[str | None, bool]:
 
 def is_https(request: HitRequest) -> bool:
     """The original request was https (directly or behind a proxy that says so)."""
-    return request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+    return request.secure or request.headers.get("x-forwarded-proto", "").lower() == "https"
 
 
 def set_cookie(response: web.StreamResponse, request: HitRequest, vid: str, domain: str) -> None:
