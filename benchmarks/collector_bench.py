@@ -26,7 +26,7 @@ from leadline_shared.signing import KeyRing
 
 CONNECTIONS = 64
 DURATION_S = 10
-ROUNDS = 3
+ROUNDS = 5
 ROUND_S = 5
 PIXEL_PATH = "/p.gif?url=https%3A%2F%2Fshop.example%2Fpricing&title=Pricing"
 PATHS = (
