@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from prometheus_client import CollectorRegistry
 
 from leadline_crm import auth, outbox
@@ -138,6 +139,55 @@ async def test_rows_wait_while_kafka_is_unreachable_and_a_later_relay_delivers_t
         records = await config_records(kafka_bootstrap, topics.config, 3)
         await wait_until(lambda: drained(pool))
     assert records == [("form:x", form("x")), ("form:x", None), ("form:y", form("y"))]
+
+
+async def test_a_row_kafka_refuses_is_set_aside_and_the_rows_behind_it_still_go_out(
+    pool: asyncpg.Pool, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
+    """One message too large for the topic used to be retried forever, holding up every config change behind it.
+    Now it moves to outbox_dead (counted, its content never logged) and the rest go out in order per key."""
+    await _limit_message_size(kafka_bootstrap, topics.config, 4096)
+    too_big_for_topic: outbox.Message = ("config", b"form:big", b"x" * 8000)  # the broker refuses it
+    too_big_to_send: outbox.Message = ("config", b"form:huge", b"y" * 1_100_000)  # the producer refuses it
+    await owe(
+        pool,
+        outbox.config_entry(form("a")),
+        too_big_for_topic,
+        outbox.config_entry(form("b")),
+        too_big_to_send,
+        outbox.config_tombstone("form:a"),
+    )
+    async with running(relay_for(pool, kafka_bootstrap, topics)) as relay:
+        await wait_until(lambda: drained(pool))
+        assert relay.registry.get_sample_value("leadline_crm_outbox_dead_total") == 2
+        await owe(pool, outbox.config_entry(form("c")))  # the relay carries on
+        await wait_until(lambda: drained(pool))
+        assert relay.state == "leading"
+        assert await relay.healthy()
+    total = await topic_is_quiet(kafka_bootstrap, topics.config, 4, wait=0.5)
+    records = await config_records(kafka_bootstrap, topics.config, total)
+    keys = [k for k, _ in records]
+    assert "form:big" not in keys
+    assert "form:huge" not in keys
+    latest = dict(records)  # at least once: a row may arrive twice, but each key's last word is its newest
+    assert latest == {"form:a": None, "form:b": form("b"), "form:c": form("c")}
+    assert keys.index("form:a") < len(keys) - 1 - keys[::-1].index("form:a")  # the put before the tombstone
+    dead = await pool.fetch("SELECT key, error FROM outbox_dead ORDER BY id")
+    assert [(r["key"], r["error"]) for r in dead] == [
+        (b"form:big", "MessageSizeTooLargeError"),
+        (b"form:huge", "MessageSizeTooLargeError"),
+    ]
+
+
+async def _limit_message_size(bootstrap: str, topic: str, limit: int) -> None:
+    """Lower the topic's largest accepted record batch, as an operator's topic config might."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        resource = ConfigResource(ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": str(limit)})
+        await admin.alter_configs([resource])
+    finally:
+        await admin.close()
 
 
 async def _failed(relay: outbox.Relay) -> bool:

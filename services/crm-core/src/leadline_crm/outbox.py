@@ -26,6 +26,12 @@ the relay waits for those acknowledgements instead of sending the rows again (a 
 copies). A producer that cannot start, or a send that fails outright, ends the leader's term; the relay backs
 off, starts a fresh producer and sends again from the oldest row.
 
+A row Kafka refuses outright — larger than the topic accepts, or malformed — would otherwise be retried forever
+and hold up every row behind it. The relay moves it to ``outbox_dead`` (with the error's name, never its
+content), counts it in ``leadline_crm_outbox_dead_total``, logs its id, and goes on. To find which row of a batch
+was refused and keep the order per key, the rows from the first refused one on are sent again one at a time,
+each acknowledged before the next; rows acknowledged twice are absorbed like any other at-least-once copy.
+
 Readiness (:meth:`Relay.healthy`): the replica whose relay leads, or fails to, is not ready while the oldest row
 has waited longer than ``stale_seconds`` (``LEADLINE_CRM_OUTBOX_STALE_SECONDS``). A Kafka blip of a few seconds
 leaves readiness alone; a relay that is really stuck shows, and a rollout whose relay cannot publish halts.
@@ -44,7 +50,13 @@ from typing import Literal
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTimestampError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from leadline_crm import queries
@@ -53,6 +65,8 @@ from leadline_shared import kafka, siteconfig
 log = logging.getLogger(__name__)
 
 Kind = Literal["config", "raw"]
+REFUSED = (MessageSizeTooLargeError, RecordListTooLargeError, CorruptRecordException, InvalidTimestampError)
+"""Kafka errors about the message itself: sending it again can never succeed."""
 Message = tuple[Kind, bytes, bytes | None]
 """(topic kind, key, value); a value of None is a tombstone."""
 
@@ -103,6 +117,11 @@ class Relay:
         self.failures = Counter(
             "leadline_crm_outbox_failures",
             "Relay terms that ended in an error (then retried)",
+            registry=self.registry,
+        )
+        self.dead = Counter(
+            "leadline_crm_outbox_dead",
+            "Outbox messages Kafka refused outright, moved to the outbox_dead table",
             registry=self.registry,
         )
         self.leading = Gauge(
@@ -175,17 +194,67 @@ class Relay:
             wake.clear()
             rows = await conn.fetch(queries.OUTBOX_NEXT, self.batch_size)
             if rows:
-                await self._send(producer, rows)
-                await conn.execute(queries.OUTBOX_DONE, [r["id"] for r in rows])
-                self.sent.inc(len(rows))
+                sent = await self._send(producer, rows)
+                if sent < len(rows):  # Kafka refused a row: find it, one row at a time
+                    await self._done(conn, rows[:sent])
+                    producer = await self._restart_producer()
+                    for row in rows[sent:]:
+                        if not await self._send_alone(conn, producer, row):
+                            producer = await self._restart_producer()
+                else:
+                    await self._done(conn, rows)
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), self.poll_seconds)
 
-    async def _send(self, producer: AIOKafkaProducer, rows: list[asyncpg.Record]) -> None:
-        """Hand the rows to the producer in order, then wait for every acknowledgement, however long it takes."""
-        acks = [await producer.send(self.topic(row["topic"]), row["value"], key=row["key"]) for row in rows]
-        await asyncio.gather(*acks)
+    async def _send(self, producer: AIOKafkaProducer, rows: Sequence[asyncpg.Record]) -> int:
+        """Hand the rows to the producer in order, then wait for every acknowledgement, however long it takes.
+
+        Returns how many rows, from the first, were acknowledged before the first one Kafka refused (all of them
+        when none was); any other error ends the term.
+        """
+        acks: list[asyncio.Future[object]] = []
+        for row in rows:
+            try:
+                acks.append(await producer.send(self.topic(row["topic"]), row["value"], key=row["key"]))
+            except REFUSED as exc:  # refused before it left (larger than the producer may send)
+                acks.append(_failed(exc))
+        results = await asyncio.gather(*acks, return_exceptions=True)
+        for i, result in enumerate(results):
+            if isinstance(result, REFUSED):
+                return i
+            if isinstance(result, BaseException):
+                raise result
+        return len(rows)
+
+    async def _send_alone(
+        self, conn: asyncpg.Connection, producer: AIOKafkaProducer, row: asyncpg.Record
+    ) -> bool:
+        """Send one row and wait for its acknowledgement; False when Kafka refused it (moved to ``outbox_dead``)."""
+        try:
+            await (await producer.send(self.topic(row["topic"]), row["value"], key=row["key"]))
+        except REFUSED as exc:
+            await conn.execute(queries.OUTBOX_BURY, row["id"], type(exc).__name__)
+            self.dead.inc()
+            log.error(
+                "kafka refused an outbox message; moved to outbox_dead",
+                extra={"outbox_id": row["id"], "topic": row["topic"], "error": type(exc).__name__},
+            )
+            return False
+        await self._done(conn, [row])
+        return True
+
+    async def _restart_producer(self) -> AIOKafkaProducer:
+        """A fresh producer after a refusal: the idempotent producer's sequence numbers start over with it, so the
+        batch that never landed leaves no gap the broker would refuse the next batches for."""
+        await self._drop_producer()
+        return await self._started_producer()
+
+    async def _done(self, conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> None:
+        """Forget rows Kafka acknowledged."""
+        if rows:
+            await conn.execute(queries.OUTBOX_DONE, [r["id"] for r in rows])
+            self.sent.inc(len(rows))
 
     async def _started_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -217,3 +286,10 @@ class Relay:
             return True
         age = await self.pool.fetchval(queries.OUTBOX_AGE)
         return age is None or age < self.stale_seconds
+
+
+def _failed(exc: BaseException) -> asyncio.Future[object]:
+    """An acknowledgement that already failed with ``exc``."""
+    future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    future.set_exception(exc)
+    return future

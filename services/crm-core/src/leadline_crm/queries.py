@@ -324,4 +324,11 @@ OUTBOX_NEXT = "SELECT id, topic, key, value FROM outbox ORDER BY id LIMIT $1"
 
 OUTBOX_DONE = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
 
+# A row Kafka refused outright moves to outbox_dead (the relay then goes on with the rows after it).
+OUTBOX_BURY = """
+WITH gone AS (DELETE FROM outbox WHERE id = $1 RETURNING id, topic, key, value, created_at)
+INSERT INTO outbox_dead (id, topic, key, value, created_at, error)
+SELECT id, topic, key, value, created_at, $2 FROM gone
+"""
+
 OUTBOX_AGE = "SELECT extract(epoch FROM now() - min(created_at))::float8 FROM outbox"
