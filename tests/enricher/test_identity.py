@@ -271,3 +271,20 @@ async def test_two_replicas_racing_on_a_new_identifier_make_one_person(
     assert len(set(results)) == 1
     owners = await pool.fetchval("SELECT count(DISTINCT person_id) FROM identifiers")
     assert owners == 1
+
+
+async def test_a_link_change_is_written_to_the_outbox_with_the_graph_change(pool: asyncpg.Pool) -> None:
+    """A new email on a known person is announced to crm-core; like a merge, the announcement is written in the
+    graph's own transaction, so a crash before its Kafka transaction cannot lose it."""
+    g = graph_for(pool)
+    person = await g.one(ev("lap"))
+    assert await g.one(ev("lap", email="Lee@Example.com")) == person
+    [link] = g.changes("link")
+    row = await pool.fetchrow(
+        "SELECT kind, person_id::text, identifier, published_at FROM changes WHERE change_id = $1",
+        link.change_id,
+    )
+    assert row["kind"] == "link"
+    assert row["person_id"] == person
+    assert row["identifier"] == {"type": "email", "value": "lee@example.com"}
+    assert row["published_at"] is None  # the pipeline marks it once its Kafka transaction committed

@@ -12,12 +12,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from enricher.geo_db import build_db
-from leadline_enricher.app import create_app
+from leadline_enricher.app import MIGRATIONS, create_app
 from leadline_enricher.enrich import EventEnricher
+from leadline_enricher.identifiers import IdentifierRules, identifiers_of
 from leadline_enricher.identity import BatchResult, IdentityGraph, Work
 from leadline_enricher.pipeline import _Decoded
 from leadline_enricher.settings import EnricherSettings
-from leadline_shared import cli, config, kafka
+from leadline_shared import cli, config, kafka, pg
 from leadline_shared.events import EnrichedEvent, IdentityChange, RawEvent, utc_now_iso
 from leadline_shared.ids import new_id
 from support import read_topic, topic_is_quiet
@@ -188,6 +189,33 @@ async def test_a_new_email_on_a_known_person_is_announced_as_a_link(
     assert sorted((c.identifier or {}).get("type", "") for c in changes) == ["email", "phone"]
     assert {(c.identifier or {}).get("value") for c in changes} == {"lee@example.com", "+14155552671"}
     assert await topic_is_quiet(kafka_bootstrap, topics.identity_changes, 2, wait=1.0) == 2
+
+
+async def test_a_link_whose_kafka_transaction_was_lost_is_published_at_the_next_start(
+    env: dict[str, str], kafka_bootstrap: str, topics: kafka.Topics, pg_dsn: str, schema: str
+) -> None:
+    """The graph committed a new email on a known person, then the process died before its Kafka transaction:
+    the next enricher to start publishes the link from the outbox."""
+    settings = config.load(EnricherSettings, env)
+    await pg.migrate(pg_dsn, schema, MIGRATIONS)
+    graph = IdentityGraph(IdentifierRules.create((), {}))
+    pool = await pg.create_pool(pg_dsn, schema, max_size=2)
+    try:
+        persons = []
+        for event in (raw("lap"), raw("lap", email="Lee@Example.com")):
+            async with pool.acquire() as conn, conn.transaction():
+                result = await graph.resolve_batch(
+                    conn, [Work(identifiers_of(event, graph.rules), True, event.event_id)]
+                )
+            persons.append(result.persons[0])
+    finally:
+        await pool.close()
+    assert persons[0] == persons[1]
+    async with TestClient(TestServer(create_app(settings))):
+        [(key, value, _)] = await read_topic(kafka_bootstrap, topics.identity_changes, 1)
+    change = IdentityChange.from_json(value)
+    assert (change.kind, change.person_id, key) == ("link", persons[0], persons[0].encode())
+    assert change.identifier == {"type": "email", "value": "lee@example.com"}
 
 
 async def test_dlq_replay_sends_dead_letters_back_after_a_fix(

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import asyncpg
+import orjson
 
 from leadline_enricher import queries
 from leadline_enricher.identifiers import CONFLICTING_TYPES, CRM_CONTACT, Ident, IdentifierRules, digest
@@ -378,8 +379,10 @@ class _Batch:
             await self.conn.executemany(
                 queries.CONFLICT, [(*sorted(r[:2]), r[2], r[3]) for r in rows if r[0] != r[1]]
             )
-        for person, kind, value in self.links:  # after the writes, so a retried batch announces nothing twice
-            self.result.changes.append(link_change(self._final(person), kind, value))
+        if self.links:  # after the writes, so a retried batch announces nothing twice
+            links = [link_change(self._final(person), kind, value) for person, kind, value in self.links]
+            await record_links(self.conn, links)
+            self.result.changes.extend(links)
         self.new_ids, self.new_persons, self.merges, self.conflicts, self.links = [], [], [], [], []
         self.db_counts = {p: Counter(c) for p, c in self.counts.items()}  # what PostgreSQL now holds
 
@@ -482,7 +485,9 @@ async def _resolve_locked(
             merged_all.extend(merged)
         attached = await _attach(conn, survivor, [i for i in ids if i not in owner_of], held, rules, result)
         if attached is not None:
-            result.changes.extend(link_change(survivor, t, v) for t, v in attached if t in LINK_TYPES)
+            links = [link_change(survivor, t, v) for t, v in attached if t in LINK_TYPES]
+            await record_links(conn, links)
+            result.changes.extend(links)
             gone = set(merged)
             final = {i: survivor if p in gone else p for i, p in owner_of.items()}
             final.update(dict.fromkeys(attached, survivor))
@@ -585,6 +590,15 @@ async def record_change(conn: asyncpg.Connection, change: IdentityChange) -> Non
     await conn.execute(
         queries.RECORD_CHANGE, change.change_id, change.kind, change.person_id, change.merged, _when(change)
     )
+
+
+async def record_links(conn: asyncpg.Connection, links: list[IdentityChange]) -> None:
+    """Write link changes to the outbox, in the transaction that attached their identifiers."""
+    if links:
+        await conn.executemany(
+            queries.RECORD_LINK,
+            [(c.change_id, c.person_id, _when(c), orjson.dumps(c.identifier).decode()) for c in links],
+        )
 
 
 def _when(change: IdentityChange) -> datetime:

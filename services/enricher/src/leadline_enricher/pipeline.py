@@ -293,6 +293,7 @@ class Enricher:
                     person_id=r[2],
                     merged=list(r[3]),
                     at=r[4].isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                    identifier=orjson.loads(r[5]) if r[5] is not None else None,
                 )
                 for r in rows
             ]

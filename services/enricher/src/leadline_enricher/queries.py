@@ -90,8 +90,13 @@ RECORD_CHANGE = """
 INSERT INTO changes (change_id, kind, person_id, merged, at) VALUES ($1, $2, $3, $4::uuid[], $5::timestamptz)
 """
 
+RECORD_LINK = """
+INSERT INTO changes (change_id, kind, person_id, at, identifier)
+VALUES ($1, 'link', $2, $3::timestamptz, $4::text::jsonb)
+"""
+
 UNPUBLISHED = """
-SELECT change_id::text, kind, person_id::text, merged::text[], at FROM changes
+SELECT change_id::text, kind, person_id::text, merged::text[], at, identifier::text FROM changes
 WHERE published_at IS NULL ORDER BY at LIMIT $1
 """
 
