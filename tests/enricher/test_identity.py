@@ -288,3 +288,27 @@ async def test_a_link_change_is_written_to_the_outbox_with_the_graph_change(pool
     assert row["person_id"] == person
     assert row["identifier"] == {"type": "email", "value": "lee@example.com"}
     assert row["published_at"] is None  # the pipeline marks it once its Kafka transaction committed
+
+
+async def test_two_replicas_adding_identifiers_to_one_person_at_once_keep_its_limit(
+    pg_dsn: str, schema: str, pool: asyncpg.Pool
+) -> None:
+    """A person may hold one email here; replicas each attaching a different new email to it at the same moment
+    used to pass the limit (each checked the count it had read). Now the person is locked and re-checked first."""
+    rules = IdentifierRules.create((), {"email": 1})
+    person = await graph_for(pool, email=1).one(ev("shared-cookie"))
+    other = await pg.create_pool(pg_dsn, schema, max_size=4)
+
+    async def attach(p: asyncpg.Pool, i: int) -> str:
+        graph = IdentityGraph(rules)
+        async with p.acquire() as conn, conn.transaction():
+            work = Work(identifiers_of(ev("shared-cookie", email=f"new{i}@example.com"), rules))
+            return (await graph.resolve_batch(conn, [work])).persons[0]
+
+    try:
+        results = await asyncio.gather(*(attach(p, i) for i, p in enumerate((pool, other) * 4)))
+    finally:
+        await other.close()
+    assert set(results) == {person}
+    emails = await pool.fetchval("SELECT count(*) FROM identifiers WHERE type = 'email'")
+    assert emails == 1

@@ -351,12 +351,15 @@ class _Batch:
     async def _flush(self) -> None:
         """Write what the batch changed: new persons and identifiers, merges, conflicts.
 
-        Persons merged here that already exist in PostgreSQL are locked first and their identifier counts
-        compared with what was read; any difference means another replica changed them meanwhile, and the batch
+        Persons merged here, or given new identifiers, that already exist in PostgreSQL are locked first and their
+        identifier counts compared with what was read; any difference means another replica changed them meanwhile, and the batch
         is retried. Rows are written in one sorted order, so replicas never deadlock on them.
         """
-        if self.merges:
-            await self._check_unchanged()
+        gaining = {
+            p for _, _, p in self.new_ids if p in self.db_counts
+        }  # existing persons getting identifiers
+        if self.merges or gaining:
+            await self._check_unchanged(gaining)
         if self.new_ids:
             ids = sorted((t, v, self._final(p)) for t, v, p in self.new_ids)
             status = await self.conn.execute(
@@ -386,10 +389,11 @@ class _Batch:
         self.new_ids, self.new_persons, self.merges, self.conflicts, self.links = [], [], [], [], []
         self.db_counts = {p: Counter(c) for p, c in self.counts.items()}  # what PostgreSQL now holds
 
-    async def _check_unchanged(self) -> None:
-        """Lock the existing persons this batch merges; retry the batch if another replica changed them."""
+    async def _check_unchanged(self, gaining: set[str]) -> None:
+        """Lock the existing persons this batch merges or gives new identifiers; retry the batch if another replica
+        changed them since they were read (their per-type limits were checked against what was read)."""
         new = set(self.new_persons)
-        involved = sorted({p for c in self.merges for p in (c.person_id, *c.merged)} - new)
+        involved = sorted(({p for c in self.merges for p in (c.person_id, *c.merged)} | gaining) - new)
         if not involved:
             return
         await self.conn.fetch(queries.LOCK_PERSONS, involved)
