@@ -64,6 +64,30 @@ async def test_a_rep_adding_an_email_or_phone_announces_only_the_new_ones(
     assert await topic_is_quiet(kafka_bootstrap, topics.raw, 2, wait=1.0) == 2
 
 
+async def test_a_rep_correcting_a_typo_tells_the_graph_to_let_the_old_email_go(
+    client: TestClient, auth_headers: H, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
+    """Without the unlink the graph kept the typo on this lead, and its real owner's visits landed here."""
+    sales = auth_headers["sales"]
+    resp = await client.post(
+        "/api/v1/leads", json={"email": "jon@acme.example", "phone": "+1 415 555 2671"}, headers=sales
+    )
+    person = (await resp.json())["id"]
+    fixed = {"emails": ["john@acme.example"], "phones": []}
+    assert (await client.patch(f"/api/v1/persons/{person}", json=fixed, headers=sales)).status == 200
+
+    messages = await read_topic(kafka_bootstrap, topics.raw, 3)
+    events = [RawEvent.from_json(v) for _, v, _ in messages]
+    assert {k for k, _, _ in messages} == {f"crm_contact_id:{person}".encode()}  # one partition, in order
+    assert [(e.type, e.ids) for e in events] == [
+        ("identify", {"crm_contact_id": person, "email": "jon@acme.example", "phone": "+14155552671"}),
+        ("unlink", {"crm_contact_id": person, "email": "jon@acme.example", "phone": "+14155552671"}),
+        ("identify", {"crm_contact_id": person, "email": "john@acme.example"}),
+    ]
+    assert events[1].properties == {"action": "contact_removed"}
+    assert await topic_is_quiet(kafka_bootstrap, topics.raw, 3, wait=1.0) == 3
+
+
 async def test_a_lead_entered_in_the_web_app_is_announced_too(
     client: TestClient, auth_headers: H, kafka_bootstrap: str, topics: kafka.Topics
 ) -> None:

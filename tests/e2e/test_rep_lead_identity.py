@@ -210,3 +210,41 @@ async def test_a_forced_duplicate_lead_stays_a_person_of_its_own(pipeline: Pipel
         assert await conn.fetchval("SELECT count(*) FROM person_merges") == 0
     finally:
         await conn.close()
+
+
+async def test_the_owner_of_an_email_a_rep_corrected_is_not_put_on_the_reps_lead(pipeline: Pipeline) -> None:
+    """The rep typed jon@ for John, then corrected it to john@. Before, the graph kept jon@ on John's lead, so
+    when the real Jon filled a form his visit was put on John: the rep's lead gained a stranger's history."""
+    p = pipeline
+    resp = await p.crm.post(
+        "/api/v1/leads", json={"email": "jon@acme.example", "first_name": "John"}, headers=p.headers
+    )
+    lead = (await resp.json())["id"]
+    fixed = await p.crm.patch(
+        f"/api/v1/persons/{lead}", json={"emails": ["john@acme.example"]}, headers=p.headers
+    )
+    assert fixed.status == 200
+    events = await enriched(p, 3)  # identify, unlink, identify: one partition, in this order
+    assert sorted(e.type for e in events.values()) == ["identify", "identify", "unlink"]
+    assert {e.person_id for e in events.values()} == {lead}
+
+    jon = await p.form("v-jon", email="jon@acme.example", name="Jon")
+    john = await p.form("v-john", email="john@acme.example", name="John")
+    events = await enriched(p, 5)
+    assert events[jon.event_id].person_id != lead  # the real Jon is a person of his own
+    assert events[john.event_id].person_id == lead
+
+    async def jon_is_his_own_person() -> bool:
+        people = await p.persons_with("jon@acme.example")
+        return [x["id"] for x in people] == [events[jon.event_id].person_id]
+
+    async def the_reps_events_are_in() -> bool:
+        _, doc = await p.get("/api/v1/events", person_id=lead)
+        return sorted(e["type"] for e in doc["items"]) == ["form_submit", "identify", "identify", "unlink"]
+
+    await eventually(jon_is_his_own_person, "the real Jon as his own person in the CRM")
+    await eventually(the_reps_events_are_in, "the rep's identify and unlink events on the lead")
+    assert [x["id"] for x in await p.persons_with("jon@acme.example")] == [events[jon.event_id].person_id]
+    [john_row] = await p.persons_with("john@acme.example")
+    assert john_row["id"] == lead
+    assert john_row["emails"] == ["john@acme.example"]

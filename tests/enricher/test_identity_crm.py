@@ -3,8 +3,8 @@
 crm-core announces a rep-entered lead (and a new email or phone on a person) as an ``identify`` event of source
 ``api`` carrying ``crm_contact_id`` = its person id. The graph must give a person new to it that very id, merge a
 CRM person into whoever already holds its email (the rules of ARCHITECTURE.md §4), recognise crm-core's persons
-that carry the enricher's own ids, refuse the identifier from anyone but crm-core, and keep erased CRM persons
-erased. Each scenario runs on the batched path and on the locked one-event-at-a-time path replicas fall back to.
+that carry the enricher's own ids, refuse the identifier from anyone but crm-core, keep erased CRM persons
+erased, and let go an email or phone crm-core took off its person (``unlink``). Each scenario runs on the batched path and on the locked one-event-at-a-time path replicas fall back to.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from leadline_enricher.app import MIGRATIONS
 from leadline_enricher.erase import erase_identifier, erase_person
 from leadline_enricher.identifiers import IdentifierRules, identifiers_of
 from leadline_enricher.identity import IdentityGraph, Work, _Batch, resolve
+from leadline_enricher.pipeline import work_for
 from leadline_shared import pg
 from leadline_shared.events import RawEvent, utc_now_iso
 from leadline_shared.ids import new_id
@@ -183,3 +184,70 @@ async def test_two_replicas_taking_the_same_crm_id_make_one_person(
     assert set(results) == {crm_id}
     assert await pool.fetchval("SELECT count(*) FROM persons") == 1
     assert await pool.fetchval("SELECT count(DISTINCT person_id) FROM identifiers") == 1
+
+
+def unlink(person: str, source: str = "api", **ids: str) -> RawEvent:
+    """What crm-core writes when a rep takes an email or phone off a person (a typo corrected)."""
+    return RawEvent(
+        event_id=new_id(),
+        type="unlink",
+        source=source,
+        received_at=utc_now_iso(),
+        ids={"crm_contact_id": person, **ids},
+    )
+
+
+async def through(paths: Paths, event: RawEvent) -> str:
+    """Resolve ``event`` with the identity work the pipeline makes of it (an unlink's detach list included)."""
+    work = [work_for(event, identifiers_of(event, paths.g.rules), True)]
+    async with paths.g.pool.acquire() as conn, conn.transaction():
+        result = await _Batch(paths.g.graph, conn, slow_only=paths.slow).run(work)
+    paths.g.graph.commit(result)
+    paths.g.results.append(result)
+    return result.persons[0]
+
+
+async def test_an_email_the_crm_took_off_its_person_is_let_go(paths: Paths, pool: asyncpg.Pool) -> None:
+    """A rep corrected a typo'd email. Before, the graph kept the old address on the lead, so when its real owner
+    filled a form, their visits were put on the rep's lead. Now the address is let go and announced as unlink."""
+    crm_id = new_id()
+    assert await through(paths, rep(crm_id, email="jon@acme.example")) == crm_id
+    assert await paths.one(ev("browser", email="jon@acme.example")) == crm_id  # now cached in this process
+    assert await through(paths, unlink(crm_id, email="Jon@Acme.example")) == crm_id
+    assert await owner(pool, "email", "jon@acme.example") is None
+    [change] = paths.g.changes("unlink")
+    assert change.person_id == crm_id
+    assert change.identifier == {"type": "email", "value": "jon@acme.example"}
+    row = await pool.fetchrow("SELECT kind, published_at FROM changes WHERE change_id = $1", change.change_id)
+    assert row["kind"] == "unlink"
+    jon = await paths.one(ev("jons-laptop", email="jon@acme.example"))
+    assert jon != crm_id
+    assert await owner(pool, "email", "jon@acme.example") == jon
+
+
+async def test_an_unlink_lets_go_only_what_its_person_holds_and_only_from_crm_core(
+    paths: Paths, pool: asyncpg.Pool
+) -> None:
+    kim = await paths.one(ev("c1", email="kim@example.com"))
+    crm_id = new_id()
+    assert await through(paths, rep(crm_id, phone="+1 415 555 2671")) == crm_id
+    assert await through(paths, unlink(crm_id, email="kim@example.com")) == crm_id  # someone else's email
+    assert await owner(pool, "email", "kim@example.com") == kim
+    await through(paths, unlink(crm_id, source="beacon", phone="+1 415 555 2671"))  # a browser cannot
+    assert await owner(pool, "phone", "+14155552671") == crm_id
+    assert paths.g.changes("unlink") == []
+
+
+async def test_another_replica_that_cached_the_email_lets_it_go_when_it_hears_of_the_unlink(
+    pool: asyncpg.Pool,
+) -> None:
+    """Replica A had cached jon@ → the lead; replica B made the unlink. A follows identity.changes.v1, so the
+    next form with jon@ on A does not land on the lead either."""
+    a, b = graph_for(pool), graph_for(pool)
+    crm_id = new_id()
+    paths_a, paths_b = Paths(a, slow=False), Paths(b, slow=False)
+    assert await through(paths_a, rep(crm_id, email="jon@acme.example")) == crm_id
+    assert await through(paths_b, unlink(crm_id, email="jon@acme.example")) == crm_id
+    [change] = b.changes("unlink")
+    a.graph.apply(change)  # what A's follower does with the change it reads
+    assert await paths_a.one(ev("jons-laptop", email="jon@acme.example")) != crm_id

@@ -26,6 +26,7 @@ EVENT_TYPES = frozenset(
         "alias",
         "screen",
         "group",
+        "unlink",  # source api only: the CRM says ``crm_contact_id`` no longer holds the other ids of the event
     }
 )
 SOURCES = frozenset({"pixel", "link", "affiliate", "form", "beacon", "segment", "api"})
@@ -273,7 +274,8 @@ class EnrichedEvent(RawEvent):
 
 @dataclass(slots=True, kw_only=True)
 class IdentityChange:
-    """A change to who is who: merge (``merged`` persons now are ``person_id``), link, or erase."""
+    """A change to who is who: merge (``merged`` persons now are ``person_id``), link or unlink (``identifier``
+    now belongs to ``person_id``, or no longer does), or erase."""
 
     change_id: str
     kind: str
@@ -282,7 +284,7 @@ class IdentityChange:
     merged: list[str] = field(default_factory=list)
     identifier: dict[str, str] | None = None
 
-    KINDS: ClassVar[frozenset[str]] = frozenset({"merge", "link", "erase"})
+    KINDS: ClassVar[frozenset[str]] = frozenset({"merge", "link", "unlink", "erase"})
 
     def key(self) -> bytes:
         """Keyed by the surviving person so changes to one person stay in order."""

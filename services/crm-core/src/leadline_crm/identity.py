@@ -1,4 +1,7 @@
-"""Identity changes from the enricher (identity.changes.v1): merges, links and erasures.
+"""Identity changes from the enricher (identity.changes.v1): merges, links, unlinks and erasures.
+
+An unlink only confirms what a rep did here (took an email or phone off a person), so it is recorded and
+nothing else changes.
 
 A merge re-points the merged persons' history (touchpoints, activities, purchases, feedback, email sends, stage
 log) to the survivor, folds their facts into it, recomputes score, visits and stage from the history, and
@@ -95,6 +98,7 @@ async def apply_changes(
                 await _merge(conn, change, person, now)
             elif change.kind == "link":
                 await _link(conn, change, person, now)
+            # "unlink" follows a change crm-core made itself (a rep took the value off the person): nothing to do
             elif change.kind == "erase":
                 await conn.execute(queries.ERASE_PERSON, person, now)
                 for statement in queries.SCRUB_HISTORY:

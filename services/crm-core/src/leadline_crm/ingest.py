@@ -251,6 +251,11 @@ class PersonDelta:
     def _identity(self, t: Touch) -> None:
         doc = t.doc
         ids = {k: v for k, v in _dict(doc.get("ids")).items() if isinstance(v, str) and v}
+        if t.source == "api":
+            # crm-core's own announcements (persons.rep_identify): their facts are in the person's row already,
+            # and folding them in again would undo a rep's later correction (a typo'd email coming back)
+            self.identified = self.identified or bool(ids.get("crm_contact_id"))
+            return
         fields = _dict(_dict(doc.get("form")).get("fields"))
         if t.type == "identify":
             props = _dict(doc.get("properties"))

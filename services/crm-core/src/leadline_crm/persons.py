@@ -86,8 +86,11 @@ def normalize_phone(value: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def rep_identify(person: uuid.UUID, email: str | None, phone: str | None, action: str) -> outbox.Message:
-    """The raw ``identify`` event telling the identity graph that ``person`` holds this email and/or phone.
+def rep_identify(
+    person: uuid.UUID, email: str | None, phone: str | None, action: str, kind: str = "identify"
+) -> outbox.Message:
+    """The raw ``identify`` event telling the identity graph that ``person`` holds this email and/or phone; with
+    ``kind`` "unlink", that it no longer does (a rep removed or corrected it).
 
     No cookie: the rep is not the person. Keyed by the CRM id rather than by the email (``RawEvent.key``), so
     every event about one CRM person lands on one partition and the enricher sees them in the order written.
@@ -100,7 +103,7 @@ def rep_identify(person: uuid.UUID, email: str | None, phone: str | None, action
     now = utc_now_iso()
     event = RawEvent(
         event_id=new_id(),
-        type="identify",
+        type=kind,
         source="api",
         received_at=now,
         sent_at=now,
@@ -125,14 +128,17 @@ async def unshared(
     return [e for e in emails if e not in row["emails"]], [p for p in phones if p not in row["phones"]]
 
 
-def _contact_events(person: uuid.UUID, emails: list[str], phones: list[str]) -> list[outbox.Message]:
-    """One identify event per new email or phone, pairing them up (an event carries one of each at most)."""
+def _contact_events(
+    person: uuid.UUID, emails: list[str], phones: list[str], kind: str = "identify"
+) -> list[outbox.Message]:
+    """One identify (or unlink) event per email or phone, pairing them up (an event carries one of each at most)."""
     return [
         rep_identify(
             person,
             emails[i] if i < len(emails) else None,
             phones[i] if i < len(phones) else None,
-            "contact_changed",
+            "contact_removed" if kind == "unlink" else "contact_changed",
+            kind,
         )
         for i in range(max(len(emails), len(phones)))
     ]
@@ -266,7 +272,8 @@ async def change_person(
     """Apply a validated PATCH body (API and web app); the person's new state.
 
     An email or phone the person did not have before is also owed to the identity graph (:func:`rep_identify`),
-    unless another person holds it (:func:`unshared`): it is stored, not announced.
+    unless another person holds it (:func:`unshared`): it is stored, not announced. One the PATCH takes away (a
+    typo corrected) is announced as ``unlink``, so the graph stops putting that value's events on this person.
     """
     _no_nul(body)
     now = datetime.now(UTC)
@@ -293,7 +300,10 @@ async def change_person(
             sets["phones"] = sorted({normalize_phone(p) for p in body["phones"]})
         added_emails = [e for e in sets.get("emails", ()) if e not in row["emails"]]
         added_phones = [p for p in sets.get("phones", ()) if p not in row["phones"]]
+        removed_emails = [e for e in row["emails"] if "emails" in sets and e not in sets["emails"]]
+        removed_phones = [p for p in row["phones"] if "phones" in sets and p not in sets["phones"]]
         added_emails, added_phones = await unshared(conn, person, added_emails, added_phones)
+        await outbox.write(conn, _contact_events(person, removed_emails, removed_phones, "unlink"))
         await outbox.write(conn, _contact_events(person, added_emails, added_phones))
         if sets:
             assignments = ", ".join(

@@ -55,6 +55,8 @@ class Work:
     ids: list[Ident]
     identify: bool = True
     event_id: str = ""
+    detach: tuple[Ident, ...] = ()
+    """For the CRM's ``unlink``: identifiers the person named by ``ids`` (its crm_contact_id) no longer holds."""
 
 
 @dataclass
@@ -68,6 +70,7 @@ class BatchResult:
     slow: int = 0
     learned: dict[Ident, str] = field(default_factory=dict)
     redirects: dict[str, str] = field(default_factory=dict)
+    forgotten: list[Ident] = field(default_factory=list)
 
 
 LINK_TYPES = frozenset({"email", "phone", "user_id"})
@@ -82,11 +85,12 @@ def merge_change(survivor: str, merged: list[str]) -> IdentityChange:
     return IdentityChange(change_id=new_id(), kind="merge", person_id=survivor, at=_now(), merged=merged)
 
 
-def link_change(person: str, kind: str, value: str) -> IdentityChange:
-    """A known identifier now belongs to an existing person (crm-core records it on the person)."""
+def link_change(person: str, kind: str, value: str, change: str = "link") -> IdentityChange:
+    """A known identifier now belongs to an existing person (crm-core records it on the person); with ``change``
+    "unlink", it no longer does (the CRM took it off the person)."""
     return IdentityChange(
         change_id=new_id(),
-        kind="link",
+        kind=change,
         person_id=person,
         at=_now(),
         identifier={"type": kind, "value": value},
@@ -130,9 +134,21 @@ class IdentityGraph:
             if target in merged:
                 self._redirect[person] = survivor
 
+    def apply(self, change: IdentityChange) -> None:
+        """Keep the cache true to a change made elsewhere (another replica, ``leadline erase``)."""
+        if change.kind == "merge":
+            self.follow(change.merged, change.person_id)
+        elif change.kind == "erase":
+            self.forget({change.person_id, *change.merged})
+        elif change.kind == "unlink" and change.identifier:
+            self._cache.pop((change.identifier.get("type", ""), change.identifier.get("value", "")), None)
+
     def commit(self, result: BatchResult) -> None:
-        """After the PostgreSQL transaction committed: remember what the batch learned."""
+        """After the PostgreSQL transaction committed: remember what the batch learned, forget what it let go."""
         cache = self._cache
+        for ident in result.forgotten:
+            if ident not in result.learned:
+                cache.pop(ident, None)
         for ident, person in result.learned.items():
             cache[ident] = person
             cache.move_to_end(ident)
@@ -265,6 +281,8 @@ class _Batch:
         return owners, unowned
 
     async def _one(self, w: Work, ids: list[Ident]) -> str:
+        if w.detach:
+            return await self._detach(ids, w.detach)
         if not ids:
             return new_id()  # nothing to tie it to: a person of its own that nothing can join later
         owners, unowned = self._split(ids)
@@ -286,6 +304,34 @@ class _Batch:
                 self._attach_new(survivor, unowned)
             return survivor
         return await self._slow(w, ids)
+
+    async def _detach(self, ids: list[Ident], detach: tuple[Ident, ...]) -> str:
+        """The CRM took identifiers off its person: let them go if that person holds them; returns the person.
+
+        Written at once (after what the batch collected so far), so later events of the batch carrying one of
+        them find it free. A crm_contact_id the graph does not know names crm-core's own row: nothing to let go.
+        """
+        contact = next((i for i in ids if i[0] == CRM_CONTACT), None)
+        if contact is None:
+            return new_id()
+        owner = self.known.get(contact)
+        if owner is None:
+            return contact[1]
+        await self._flush()
+        owner = self._final(owner)
+        rows = await self.conn.fetch(queries.DETACH, owner, [t for t, _ in detach], [v for _, v in detach])
+        changes = [link_change(owner, kind, value, "unlink") for kind, value in rows]
+        await record_identifier_changes(self.conn, changes)
+        self.result.changes.extend(changes)
+        for kind, value in rows:
+            ident = (kind, value)
+            self.known.pop(ident, None)
+            self.result.learned.pop(ident, None)
+            self.result.forgotten.append(ident)
+            for table in (self.counts, self.db_counts):
+                if owner in table:
+                    table[owner][kind] -= 1
+        return owner
 
     def _unidentified(self, owners: list[str], ids: list[Ident]) -> str:
         """A bot's event: the owner of its strongest known identifier, else a person for its cookie alone."""
@@ -384,7 +430,7 @@ class _Batch:
             )
         if self.links:  # after the writes, so a retried batch announces nothing twice
             links = [link_change(self._final(person), kind, value) for person, kind, value in self.links]
-            await record_links(self.conn, links)
+            await record_identifier_changes(self.conn, links)
             self.result.changes.extend(links)
         self.new_ids, self.new_persons, self.merges, self.conflicts, self.links = [], [], [], [], []
         self.db_counts = {p: Counter(c) for p, c in self.counts.items()}  # what PostgreSQL now holds
@@ -490,7 +536,7 @@ async def _resolve_locked(
         attached = await _attach(conn, survivor, [i for i in ids if i not in owner_of], held, rules, result)
         if attached is not None:
             links = [link_change(survivor, t, v) for t, v in attached if t in LINK_TYPES]
-            await record_links(conn, links)
+            await record_identifier_changes(conn, links)
             result.changes.extend(links)
             gone = set(merged)
             final = {i: survivor if p in gone else p for i, p in owner_of.items()}
@@ -596,12 +642,15 @@ async def record_change(conn: asyncpg.Connection, change: IdentityChange) -> Non
     )
 
 
-async def record_links(conn: asyncpg.Connection, links: list[IdentityChange]) -> None:
-    """Write link changes to the outbox, in the transaction that attached their identifiers."""
-    if links:
+async def record_identifier_changes(conn: asyncpg.Connection, changes: list[IdentityChange]) -> None:
+    """Write link and unlink changes to the outbox, in the transaction that attached or let go their identifiers."""
+    if changes:
         await conn.executemany(
-            queries.RECORD_LINK,
-            [(c.change_id, c.person_id, _when(c), orjson.dumps(c.identifier).decode()) for c in links],
+            queries.RECORD_IDENTIFIER_CHANGE,
+            [
+                (c.change_id, c.kind, c.person_id, _when(c), orjson.dumps(c.identifier).decode())
+                for c in changes
+            ],
         )
 
 

@@ -36,7 +36,7 @@ from aiokafka import (
 
 from leadline_enricher import queries
 from leadline_enricher.enrich import EventEnricher
-from leadline_enricher.identifiers import IdentifierRules, identifiers_of
+from leadline_enricher.identifiers import CRM_CONTACT, Ident, IdentifierRules, identifiers_of
 from leadline_enricher.identity import BatchResult, IdentityGraph, Work
 from leadline_enricher.metrics import EnricherMetrics
 from leadline_enricher.publish import BatchPublisher, Message
@@ -193,9 +193,7 @@ class Enricher:
         except Exception as exc:  # a bug or an input nobody foresaw must not block the partition
             log.exception("enrichment failed", extra={"event_id": raw.event_id})
             return self._dead_letter(record, "enrich_failed", "enrich", f"{type(exc).__name__}: {exc}")
-        return _Decoded(
-            doc, findings.fields, Work(ids, identify=findings.may_identify, event_id=raw.event_id)
-        )
+        return _Decoded(doc, findings.fields, work_for(raw, ids, findings.may_identify))
 
     def _dead_letter(self, record: ConsumerRecord, reason: str, stage: str, detail: str) -> Message:
         self.metrics.dead_letters.labels(reason=reason).inc()
@@ -273,10 +271,7 @@ class Enricher:
         except EventError:
             log.warning("undecodable identity change ignored")
             return
-        if change.kind == "merge":
-            self.graph.follow(change.merged, change.person_id)
-        elif change.kind == "erase":
-            self.graph.forget({change.person_id, *change.merged})
+        self.graph.apply(change)
 
     async def publish_leftover_changes(self) -> int:
         """Identity changes committed to PostgreSQL whose Kafka transaction never committed: send them now."""
@@ -304,6 +299,16 @@ class Enricher:
             await self.pool.execute(queries.MARK_PUBLISHED, [c.change_id for c in changes])
             total += len(changes)
             log.info("published leftover identity changes", extra={"count": len(changes)})
+
+
+def work_for(raw: RawEvent, ids: list[Ident], may_identify: bool) -> Work:
+    """The identity work of one event. The CRM's ``unlink`` (source api) names its person by crm_contact_id and
+    lists the identifiers that person no longer holds; it identifies nobody."""
+    if raw.type == "unlink":
+        contact = [i for i in ids if i[0] == CRM_CONTACT]
+        detach = tuple(i for i in ids if i[0] != CRM_CONTACT) if raw.source == "api" else ()
+        return Work(contact, identify=False, event_id=raw.event_id, detach=detach)
+    return Work(ids, identify=may_identify, event_id=raw.event_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,9 +90,16 @@ RECORD_CHANGE = """
 INSERT INTO changes (change_id, kind, person_id, merged, at) VALUES ($1, $2, $3, $4::uuid[], $5::timestamptz)
 """
 
-RECORD_LINK = """
+RECORD_IDENTIFIER_CHANGE = """
 INSERT INTO changes (change_id, kind, person_id, at, identifier)
-VALUES ($1, 'link', $2, $3::timestamptz, $4::text::jsonb)
+VALUES ($1, $2, $3, $4::timestamptz, $5::text::jsonb)
+"""
+
+# Let identifiers go that the CRM no longer gives this person (only if this person holds them).
+DETACH = """
+DELETE FROM identifiers i USING unnest($2::text[], $3::text[]) AS q(type, value)
+WHERE i.person_id = $1 AND i.type = q.type AND i.value = q.value
+RETURNING i.type, i.value
 """
 
 UNPUBLISHED = """
