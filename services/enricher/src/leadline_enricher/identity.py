@@ -398,12 +398,11 @@ class _Batch:
         """Write what the batch changed: new persons and identifiers, merges, conflicts.
 
         Persons merged here, or given new identifiers, that already exist in PostgreSQL are locked first and their
-        identifier counts compared with what was read; any difference means another replica changed them meanwhile, and the batch
-        is retried. Rows are written in one sorted order, so replicas never deadlock on them.
+        identifier counts compared with what was read; any difference means another replica changed them
+        meanwhile, and the batch is retried. Rows are written in one sorted order, so replicas never deadlock.
         """
-        gaining = {
-            p for _, _, p in self.new_ids if p in self.db_counts
-        }  # existing persons getting identifiers
+        # existing persons getting identifiers: their per-type limits were checked against the counts read
+        gaining = {p for _, _, p in self.new_ids if p in self.db_counts}
         if self.merges or gaining:
             await self._check_unchanged(gaining)
         if self.new_ids:
