@@ -8,7 +8,6 @@ different emails are never merged, junk values and bots identify nobody, erased 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,14 +34,6 @@ def ev(anon_id: str | None = None, **ids: str) -> RawEvent:
         anon_id=anon_id,
         ids=ids,
     )
-
-
-@pytest.fixture
-async def pool(pg_dsn: str, schema: str) -> AsyncIterator[asyncpg.Pool]:
-    await pg.migrate(pg_dsn, schema, MIGRATIONS)
-    p = await pg.create_pool(pg_dsn, schema, max_size=4)
-    yield p
-    await p.close()
 
 
 @dataclass

@@ -10,13 +10,11 @@ erased, and let go an email or phone crm-core took off its person (``unlink``). 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
 from enricher.test_identity import Graph, ev, graph_for
-from leadline_enricher.app import MIGRATIONS
 from leadline_enricher.erase import erase_identifier, erase_person
 from leadline_enricher.identifiers import IdentifierRules, identifiers_of
 from leadline_enricher.identity import IdentityGraph, Work, _Batch, resolve
@@ -26,14 +24,6 @@ from leadline_shared.events import RawEvent, utc_now_iso
 from leadline_shared.ids import new_id
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def pool(pg_dsn: str, schema: str) -> AsyncIterator[asyncpg.Pool]:
-    await pg.migrate(pg_dsn, schema, MIGRATIONS)
-    p = await pg.create_pool(pg_dsn, schema, max_size=4)
-    yield p
-    await p.close()
 
 
 def rep(person: str, **ids: str) -> RawEvent:
