@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 
 from leadline_localstack import kafka as local_kafka
 from leadline_localstack import postgres as local_pg
+from leadline_localstack import procs
 from leadline_shared import kafka
 
 REPO = Path(__file__).resolve().parent.parent
@@ -97,3 +98,13 @@ async def schema(pg_dsn: str, run_id: str) -> AsyncIterator[str]:
         await conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
     finally:
         await conn.close()
+
+
+@pytest.fixture(scope="module")
+def private_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int, int]]:
+    """A broker of this module's own (run dir, port, controller port), for tests that stop and start it."""
+    run_dir = tmp_path_factory.mktemp("outage-kafka")
+    port, controller = procs.free_port(), procs.free_port()
+    local_kafka.start_kafka(run_dir, port=port, controller_port=controller, heap_mb=256)
+    yield run_dir, port, controller
+    local_kafka.stop_kafka(run_dir)

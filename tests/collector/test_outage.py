@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -16,20 +15,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from leadline_localstack import kafka as local_kafka
-from leadline_localstack import procs
 from leadline_shared import kafka
 from support import read_topic, topic_is_quiet, wait_for_metric
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def private_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int, int]]:
-    run_dir = tmp_path_factory.mktemp("outage-kafka")
-    port, controller = procs.free_port(), procs.free_port()
-    local_kafka.start_kafka(run_dir, port=port, controller_port=controller, heap_mb=256)
-    yield run_dir, port, controller
-    local_kafka.stop_kafka(run_dir)
 
 
 async def pixel(client: TestClient, visitor: str, seq: int) -> None:

@@ -147,3 +147,38 @@ async def test_sealing_never_closes_the_file_under_a_write_in_flight(
     assert closed_mid_write == []
     assert [r.event_id for r in await all_records(sp)] == [f"id-{i}" for i in range(60)]
     await sp.close()
+
+
+async def test_the_spool_counts_records_waiting_and_the_age_of_the_oldest(tmp_path: Path) -> None:
+    """What the SRE's alert reads: records still waiting for Kafka, and how long the oldest has waited."""
+    sp = Spool(tmp_path, max_bytes=10_000_000, segment_bytes=200)
+    sp.open()
+    assert (sp.records_waiting, sp.oldest_age()) == (0, 0.0)
+    await sp.append([rec(i) for i in range(3)])
+    await sp.append([rec(i) for i in range(3, 10)])
+    assert sp.records_waiting == 10
+    assert 0.0 <= sp.oldest_age() < 5.0
+    assert sp.oldest_age(now=time.time() + 100) >= 100
+    await sp.seal()
+    for segment in sp.sealed():
+        records = sp.read(segment)
+        sp.mark_done(segment, records[-1][0], len(records))
+        sp.remove(segment)
+    assert (sp.records_waiting, sp.oldest_age()) == (0, 0.0)
+    await sp.close()
+
+
+async def test_a_reopened_spool_counts_what_a_previous_run_left_and_dates_it_by_receipt(
+    tmp_path: Path,
+) -> None:
+    """After a restart the age comes from the events' own received_at, not from when the process started."""
+    sp = Spool(tmp_path, max_bytes=10_000_000)
+    sp.open()
+    old = b'{"received_at":"2026-01-01T00:00:00.000+00:00"}'
+    await sp.append([Record("a", b"k", old), Record("b", b"k", old)])
+    await sp.close()
+    again = Spool(tmp_path, max_bytes=10_000_000)
+    assert again.open() == 2
+    assert again.records_waiting == 2
+    assert again.oldest_age(now=1767225600.0 + 60) == pytest.approx(60.0)
+    await again.close()

@@ -1,4 +1,4 @@
-"""The Kubernetes manifests render, validate offline, and keep the promises ARCHITECTURE.md §8 makes.
+"""The Kubernetes manifests render, validate offline, and keep the promises architecture.md §8 makes.
 
 ``kubectl kustomize`` renders deploy/k8s/base and the production overlay (no cluster needed); built-in kinds
 are validated against the Kubernetes JSON schemas shipped by ``kubernetes-validate`` (strict: an unknown or
@@ -22,6 +22,7 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.settings import CollectorSettings
 from leadline_crm.settings import CrmSettings
 from leadline_enricher.settings import EnricherSettings
@@ -33,7 +34,11 @@ K8S = REPO / "deploy" / "k8s"
 TARGETS = {"base": K8S / "base", "production": K8S / "overlays" / "production"}
 # Oldest and newest Kubernetes minor versions the manifests are meant for (kubectl here is 1.32).
 KUBERNETES_VERSIONS = ("1.30.0", "1.32.0", kubernetes_validate.latest_version())
-CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("kafka.strimzi.io/v1beta2", "KafkaTopic")}
+CRD_KINDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+    ("kafka.strimzi.io/v1beta2", "KafkaTopic"),
+}
 NAMESPACE = "leadline"
 # aiohttp's shutdown_timeout in leadline_shared.service.serve: the longest the runner cleanup may take.
 SHUTDOWN_BUDGET_S = 10.0
@@ -211,7 +216,7 @@ def known_variables() -> set[str]:
 
 
 def test_kustomize_renders_every_expected_object(docs: list[Doc]) -> None:
-    """Both targets render, in the leadline namespace, with every kind ARCHITECTURE.md §8 asks for."""
+    """Both targets render, in the leadline namespace, with every kind architecture.md §8 asks for."""
     kinds = {d["kind"] for d in docs}
     expected = {"Namespace", "ServiceAccount", "ConfigMap", "Service", "StatefulSet", "Deployment"}
     expected |= {
@@ -466,6 +471,26 @@ def test_service_monitor_scrapes_metrics_of_the_three_services(docs: list[Doc]) 
     ]
     for service in selected:
         assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+
+
+def test_alert_rules_name_only_metrics_the_collector_exports(docs: list[Doc]) -> None:
+    """An alert on a misspelled or renamed metric never fires; the spool-not-draining alert (issue 19) is there."""
+    rule = find(docs, "PrometheusRule", "leadline")
+    alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert "LeadlineCollectorSpoolNotDraining" in alerts
+    metrics = CollectorMetrics.create()
+    exported = set()
+    for family in metrics.registry.collect():
+        exported.add(family.name)
+        if family.type == "counter":  # a labelled counter has no samples until first used
+            exported.add(family.name + "_total")
+    for name, alert in alerts.items():
+        used = set(re.findall(r"\bleadline_[a-z_]+", alert["expr"]))
+        assert used, f"{name} names no Leadline metric"
+        assert used <= exported, f"{name} uses metrics the collector does not export: {used - exported}"
+    draining = alerts["LeadlineCollectorSpoolNotDraining"]["expr"]
+    assert "leadline_collector_kafka_reachable" in draining
+    assert "leadline_collector_spool_records" in draining
 
 
 # -------------------------------------------------------------------------------------------- topics

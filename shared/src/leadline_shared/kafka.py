@@ -10,7 +10,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 log = logging.getLogger(__name__)
 DAY_MS = 24 * 3600 * 1000
@@ -18,7 +18,7 @@ DAY_MS = 24 * 3600 * 1000
 
 @dataclass(frozen=True)
 class Topics:
-    """Every topic name, with the deployment's prefix applied (ARCHITECTURE.md §2)."""
+    """Every topic name, with the deployment's prefix applied (architecture.md §2)."""
 
     raw: str
     enriched: str
@@ -94,6 +94,27 @@ def producer(
         max_batch_size=256 * 1024,
         **extra,
     )
+
+
+async def abandon_producer(producer: AIOKafkaProducer, timeout: float = 1.0) -> None:
+    """Close a producer now, failing whatever it still holds instead of waiting for Kafka to take it.
+
+    ``stop()`` alone waits until every batch is delivered, and an idempotent producer never gives up on a batch,
+    so a wedged one would never stop. Its batches' futures fail with :class:`KafkaError` here; the caller has
+    those records elsewhere (the collector's spool). Uses aiokafka's accumulator and sender (pinned in the lock
+    file; tests/shared/test_kafka.py holds it to a real broker), because aiokafka has no public abort.
+    """
+    sender = getattr(producer, "_sender", None)
+    with contextlib.suppress(Exception):  # first stop sending; it may end with the very error that wedged it
+        if sender is not None:
+            await asyncio.wait_for(sender.close(), timeout)
+    accumulator = getattr(producer, "_message_accumulator", None)
+    if accumulator is not None:
+        accumulator.fail_all(KafkaError("producer abandoned"))
+    with contextlib.suppress(Exception):  # nothing left to flush now: this closes the connections
+        await asyncio.wait_for(producer.stop(), timeout)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(producer.client.close(), timeout)
 
 
 def consumer(bootstrap: str, topics: list[str], group_id: str, **extra: Any) -> AIOKafkaConsumer:

@@ -47,7 +47,11 @@ class CollectorMetrics:
     dropped: Counter
     rejected: Counter
     spool_bytes: Gauge
+    spool_records: Gauge
+    spool_oldest_age: Gauge
     kafka_up: Gauge
+    kafka_reachable: Gauge
+    producer_replaced: Counter
 
     @classmethod
     def create(cls) -> CollectorMetrics:
@@ -70,5 +74,23 @@ class CollectorMetrics:
                 "leadline_collector_rejected", "Requests refused", ["endpoint", "reason"], registry=reg
             ),
             spool_bytes=Gauge("leadline_collector_spool_bytes", "Bytes waiting in the spool", registry=reg),
+            spool_records=Gauge(
+                "leadline_collector_spool_records", "Events waiting in the spool for Kafka", registry=reg
+            ),
+            spool_oldest_age=Gauge(
+                "leadline_collector_spool_oldest_age_seconds",
+                "Age of the oldest spool segment still waiting (0 when the spool is empty)",
+                registry=reg,
+            ),
             kafka_up=Gauge("leadline_collector_kafka_up", "1 when events go straight to Kafka", registry=reg),
+            kafka_reachable=Gauge(
+                "leadline_collector_kafka_reachable",
+                "1 when the last connection or delivery attempt reached the broker",
+                registry=reg,
+            ),
+            producer_replaced=Counter(
+                "leadline_collector_producer_replaced",
+                "Kafka producers closed and replaced after failing to deliver",
+                registry=reg,
+            ),
         )

@@ -7,6 +7,14 @@ the batches in flight and everything after them go to the spool, in order, and f
 their records are fsync'd. When Kafka answers again, the stuck batches complete first (their ids are noted so
 their spooled copies are skipped), then the spool is replayed oldest first, and only when it is empty do events
 go straight to Kafka again. Per-visitor order therefore holds across an outage, and nothing accepted is lost.
+
+Recovery cannot wedge: every wait in it has a deadline, and a producer that fails to flush or deliver is closed
+and replaced by a fresh one (its records are in the spool already; the event-id dedup downstream absorbs a copy
+that did get through). That is not hypothetical: after an outage of about a minute, aiokafka's idempotent
+producer expires batches it had already numbered (LeaderNotAvailableError while the broker is gone), which
+leaves a gap in its per-partition sequence; the restarted broker then answers OutOfOrderSequenceNumber to every
+later batch, and aiokafka never resets the sequence. The old loop kept retrying that producer forever. A new
+producer gets a new producer id, and its sequences start again at zero.
 """
 
 from __future__ import annotations
@@ -30,6 +38,10 @@ from leadline_shared import kafka
 from leadline_shared.events import RawEvent
 
 log = logging.getLogger(__name__)
+RECOVER_MIN = 0.25  # seconds between recovery attempts while they make progress
+RECOVER_MAX = 5.0  # ... and at most this long while Kafka stays away (doubling in between)
+PROGRESS_EVERY = 10.0  # seconds between replay progress lines
+UNREACHABLE_LOG_EVERY = 30.0  # seconds between "kafka not reachable" lines during an outage
 Waiter = asyncio.Future[None] | None
 
 
@@ -76,6 +88,10 @@ class Publisher:
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stopping: bool = False
+    _unreachable_logged: float = float("-inf")
+    _progress_at: float = 0.0
+    _progress_count: int = 0
+    _replayed_total: int = 0
 
     # --- lifecycle -------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -124,12 +140,33 @@ class Publisher:
             await asyncio.wait_for(producer.start(), self.deadline * 2)
             partitions = await asyncio.wait_for(producer.partitions_for(self.topic), self.deadline * 2)
         except (TimeoutError, KafkaError, OSError) as exc:
-            log.warning("kafka not reachable", extra={"error": type(exc).__name__})
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(producer.stop(), 1.0)
+            now = time.monotonic()
+            if now - self._unreachable_logged >= UNREACHABLE_LOG_EVERY:
+                self._unreachable_logged = now
+                log.warning(
+                    "kafka not reachable",
+                    extra={"error": type(exc).__name__, "spool_records": self.spool.records_waiting},
+                )
+            await kafka.abandon_producer(producer)
+            self.metrics.kafka_reachable.set(0)
             return False
         self._producer, self._partitions = producer, len(partitions)
+        self.metrics.kafka_reachable.set(1)
         return True
+
+    async def _replace_producer(self, reason: str) -> None:
+        """Close the producer, failing what it still holds (all of it is in the spool), so the next attempt
+        starts a fresh one with a new producer id and fresh sequence numbers."""
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        self._spool_inflight()
+        self.metrics.producer_replaced.inc()
+        log.warning(
+            "kafka producer failed to deliver; replacing it",
+            extra={"reason": reason, "spool_records": self.spool.records_waiting},
+        )
+        await kafka.abandon_producer(producer)
 
     # --- accepting events ------------------------------------------------------------------------------------
     async def store(self, event: RawEvent, durable: bool = False) -> None:
@@ -289,72 +326,112 @@ class Publisher:
         return fut
 
     async def _recover_loop(self) -> None:
+        pause = RECOVER_MIN
         while True:
-            await asyncio.sleep(0.1 if not self._spooling else 0.25)
+            await asyncio.sleep(pause if self._spooling else 0.1)
             now = time.monotonic()
             if any(not e.done and now - e.sent_at > self.deadline for e in self._inflight):
                 self._enter_spooling("kafka did not acknowledge within the deadline")
             if self._spooling:
-                await self._try_recover()
+                progressed = await self._try_recover()
+                pause = RECOVER_MIN if progressed else min(pause * 2, RECOVER_MAX)
+            else:
+                pause = RECOVER_MIN
             self._update_gauges()
 
-    async def _try_recover(self) -> None:
-        """Once Kafka answers again: let stuck batches finish, replay the spool, then go direct."""
+    async def _try_recover(self) -> bool:
+        """Once Kafka answers again: let stuck batches finish, replay the spool, then go direct.
+
+        True when the attempt made progress (records replayed, or back to direct publishing). Any failure
+        replaces the producer: the next attempt connects afresh instead of retrying one that may be wedged.
+        """
         if self._producer is None and not await self._connect():
-            return
+            return False
         assert self._producer is not None
+        replayed = self._replayed_total
         try:
-            await asyncio.wait_for(self._producer.flush(), self.deadline)
-        except (TimeoutError, KafkaError):
-            return
-        if not await self._replay():
-            return
+            async with asyncio.timeout(self.deadline):
+                await self._producer.flush()
+            await self._replay()
+        except (TimeoutError, KafkaError) as exc:
+            await self._replace_producer(type(exc).__name__)
+            return self._replayed_total > replayed
         if not self.spool.sealed() and self.spool.active_empty and not self._pending:
             self._spooling = False
             self._delivered.clear()
+            self._progress_at = 0.0
             log.info("kafka is back and the spool is empty: publishing directly again")
+            return True
+        return self._replayed_total > replayed
 
-    async def _replay(self) -> bool:
-        """Publish sealed segments oldest first; False (to retry later) if Kafka fails meanwhile."""
-        assert self._producer is not None
+    async def _replay(self) -> None:
+        """Publish sealed segments oldest first; raises (TimeoutError, KafkaError) if Kafka fails meanwhile."""
         await self.spool.seal()
         for segment in self.spool.sealed():
             records = self.spool.read(segment)
             for start in range(0, len(records), self.batch_max):
                 chunk = records[start : start + self.batch_max]
                 todo = [r for _, r in chunk if r.event_id not in self._delivered]
-                if todo and not await self._publish_and_wait(todo):
-                    return False
-                self.spool.mark_done(segment, chunk[-1][0])
+                if todo:
+                    await self._publish_and_wait(todo)
+                self.spool.mark_done(segment, chunk[-1][0], len(chunk))
                 self.metrics.replayed.inc(len(todo))
+                self._replayed_total += len(chunk)
+                self._log_progress(len(chunk))
             self.spool.remove(segment)
-        return True
 
-    async def _publish_and_wait(self, records: list[Record]) -> bool:
+    def _log_progress(self, count: int) -> None:
+        """A line every PROGRESS_EVERY seconds while the spool drains: records left and the replay rate."""
+        now = time.monotonic()
+        if not self._progress_at:
+            self._progress_at, self._progress_count = now, 0
+            log.info("replaying the spool", extra={"records_left": self.spool.records_waiting})
+        self._progress_count += count
+        if now - self._progress_at >= PROGRESS_EVERY:
+            rate = self._progress_count / (now - self._progress_at)
+            log.info(
+                "replaying the spool",
+                extra={"records_left": self.spool.records_waiting, "records_per_second": round(rate)},
+            )
+            self._progress_at, self._progress_count = now, 0
+
+    async def _publish_and_wait(self, records: list[Record]) -> None:
+        """Publish records and wait for Kafka's acknowledgement, all within one deadline (raises on failure)."""
         assert self._producer is not None
         groups: dict[int, list[Record]] = defaultdict(list)
         for r in records:
             groups[partition_for(r.key, self._partitions)].append(r)
-        futures = []
-        try:
+        producer, futures = self._producer, []
+
+        async def hand_over(batch: Any, partition: int) -> None:
+            fut = await producer.send_batch(batch, self.topic, partition=partition)
+            fut.add_done_callback(_retrieve)  # read even if the deadline passes first (no asyncio warning)
+            futures.append(fut)
+
+        async with asyncio.timeout(self.deadline * 5):  # handing a batch over can wait too, not only its ack
             for partition, group in groups.items():
-                batch = self._producer.create_batch()
+                batch = producer.create_batch()
                 for r in group:
                     if batch.append(key=r.key, value=r.value, timestamp=None) is None:
-                        futures.append(
-                            await self._producer.send_batch(batch, self.topic, partition=partition)
-                        )
-                        batch = self._producer.create_batch()
+                        await hand_over(batch, partition)
+                        batch = producer.create_batch()
                         batch.append(key=r.key, value=r.value, timestamp=None)
-                futures.append(await self._producer.send_batch(batch, self.topic, partition=partition))
-            await asyncio.wait_for(asyncio.gather(*futures), self.deadline * 5)
-        except (TimeoutError, KafkaError):
-            return False
-        return True
+                await hand_over(batch, partition)
+            await asyncio.gather(*futures)
 
     def _update_gauges(self) -> None:
         self.metrics.spool_bytes.set(self.spool.size_bytes)
+        self.metrics.spool_records.set(self.spool.records_waiting)
+        self.metrics.spool_oldest_age.set(self.spool.oldest_age())
         self.metrics.kafka_up.set(0 if self._spooling else 1)
+        if not self._spooling:
+            self.metrics.kafka_reachable.set(1)
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    """Read a future's outcome so an abandoned one does not log "exception was never retrieved"."""
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _settle(items: list[tuple[Record, Waiter]], error: Exception | None) -> None:

@@ -14,10 +14,14 @@ import asyncio
 import logging
 import os
 import struct
+import time
 import zlib
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
+
+import orjson
 
 log = logging.getLogger(__name__)
 _HEAD = struct.Struct(">II")
@@ -87,7 +91,9 @@ class Spool:
         self._active_size = 0
         self._sealed_bytes = 0
         self._next_seq = 0
-        self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._pending: list[tuple[bytes, int, asyncio.Future[None]]] = []
+        self._records = 0  # records appended and not yet replayed (pending ones included)
+        self._started: dict[str, float] = {}  # segment name -> wall time of its oldest waiting record
         self._pending_bytes = 0
         self._flusher: asyncio.Task[None] | None = None
         self.refusing = False  # an append was refused for lack of room; cleared when replay frees space
@@ -98,9 +104,11 @@ class Spool:
         self.directory.mkdir(parents=True, exist_ok=True)
         waiting = 0
         for path in self.segments():
-            waiting += self._repair(path)
+            count = self._repair(path)
+            waiting += count
             self._next_seq = max(self._next_seq, int(path.stem) + 1)
         self._sealed_bytes = sum(p.stat().st_size for p in self.segments())
+        self._records = waiting
         self._start_segment()
         return waiting
 
@@ -124,7 +132,10 @@ class Spool:
             self._done_file(path).unlink(missing_ok=True)
             return 0
         done = self.done_offset(path)
-        return sum(1 for end, _ in scan(data[:good]) if end > done)
+        waiting = [record for end, record in scan(data[:good]) if end > done]
+        if waiting:
+            self._started[path.name] = _received_at(waiting[0], path)
+        return len(waiting)
 
     def _start_segment(self) -> None:
         self._active = self.directory / f"{self._next_seq:016d}{SUFFIX}"
@@ -151,6 +162,21 @@ class Spool:
         return self._sealed_bytes + self._active_size + self._pending_bytes
 
     @property
+    def records_waiting(self) -> int:
+        """Records accepted into the spool and not yet replayed to Kafka."""
+        return self._records
+
+    def oldest_age(self, now: float | None = None) -> float:
+        """Seconds since the oldest segment still waiting got its first record (0 when nothing waits).
+
+        Per segment, not per record: a segment replayed half-way counts from its first record, so this can
+        overstate the wait by up to one segment's fill time; it never understates it.
+        """
+        if not self._started or self._records == 0:
+            return 0.0
+        return max(0.0, (time.time() if now is None else now) - min(self._started.values()))
+
+    @property
     def active_empty(self) -> bool:
         """Nothing written or pending in the active segment."""
         return self._active_size == 0 and not self._pending and self._flusher is None
@@ -162,8 +188,9 @@ class Spool:
             self.refusing = True
             raise SpoolFull(f"spool full ({self.size_bytes} of {self.max_bytes} bytes)")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((data, fut))
+        self._pending.append((data, len(records), fut))
         self._pending_bytes += len(data)
+        self._records += len(records)
         if self._flusher is None:
             self._flusher = asyncio.ensure_future(self._flush_loop())
         return fut
@@ -176,17 +203,20 @@ class Spool:
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
-                size = sum(len(d) for d, _ in batch)
+                size = sum(len(d) for d, _, _ in batch)
                 self._pending_bytes -= size
                 try:
-                    await asyncio.to_thread(self._write, b"".join(d for d, _ in batch))
+                    await asyncio.to_thread(self._write, b"".join(d for d, _, _ in batch))
                 except OSError as exc:
-                    for _, fut in batch:
+                    self._records -= sum(n for _, n, _ in batch)
+                    for _, _, fut in batch:
                         if not fut.done():
                             fut.set_exception(SpoolFull(f"spool write failed: {exc}"))
                     continue
                 self._active_size += size
-                for _, fut in batch:
+                if self._active is not None:
+                    self._started.setdefault(self._active.name, time.time())
+                for _, _, fut in batch:
                     if not fut.done():
                         fut.set_result(None)
                 if self._active_size >= self.segment_bytes:
@@ -244,8 +274,12 @@ class Spool:
         data = segment.read_bytes()
         return list(scan(data, self.done_offset(segment)))
 
-    def mark_done(self, segment: Path, offset: int) -> None:
-        """Remember replay progress (survives a crash, so a replay is never repeated from the start)."""
+    def mark_done(self, segment: Path, offset: int, records: int = 0) -> None:
+        """Remember replay progress (survives a crash, so a replay is never repeated from the start).
+
+        ``records``: how many records up to ``offset`` were replayed now (for :attr:`records_waiting`).
+        """
+        self._records = max(0, self._records - records)
         tmp = self._done_file(segment).with_suffix(".tmp")
         tmp.write_text(str(offset))
         os.replace(tmp, self._done_file(segment))
@@ -255,8 +289,18 @@ class Spool:
         size = segment.stat().st_size
         segment.unlink()
         self._done_file(segment).unlink(missing_ok=True)
+        self._started.pop(segment.name, None)
         self._sealed_bytes = max(0, self._sealed_bytes - size)
         self.refusing = False
+
+
+def _received_at(record: Record, segment: Path) -> float:
+    """When a spooled event was received (its envelope's ``received_at``); the segment's mtime if unreadable."""
+    try:
+        text = orjson.loads(record.value)["received_at"]
+        return datetime.fromisoformat(text).timestamp()
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return segment.stat().st_mtime
 
 
 def _fsync_dir(directory: Path) -> None:
