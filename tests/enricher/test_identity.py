@@ -1,6 +1,6 @@
 """Identity resolution in the real identity schema: one person behind a visitor's cookies and identifiers.
 
-The scenarios are the rules of ARCHITECTURE.md §4 as a sales rep would state them: a cookie's history joins the
+The scenarios are the rules of architecture.md §4 as a sales rep would state them: a cookie's history joins the
 person who later fills a form, a second device with the same email is the same person, two people with
 different emails are never merged, junk values and bots identify nobody, erased people stay erased.
 """

@@ -2,7 +2,7 @@
 
 crm-core announces a rep-entered lead (and a new email or phone on a person) as an ``identify`` event of source
 ``api`` carrying ``crm_contact_id`` = its person id. The graph must give a person new to it that very id, merge a
-CRM person into whoever already holds its email (the rules of ARCHITECTURE.md §4), recognise crm-core's persons
+CRM person into whoever already holds its email (the rules of architecture.md §4), recognise crm-core's persons
 that carry the enricher's own ids, refuse the identifier from anyone but crm-core, keep erased CRM persons
 erased, and let go an email or phone crm-core took off its person (``unlink``). Each scenario runs on the batched path and on the locked one-event-at-a-time path replicas fall back to.
 """

@@ -1,4 +1,4 @@
-"""The event envelope, defined once and used by every producer and consumer (ARCHITECTURE.md §3).
+"""The event envelope, defined once and used by every producer and consumer (architecture.md §3).
 
 Events travel as orjson-encoded JSON objects. Decoding keeps fields this version does not know in ``extra`` and
 writes them back on encoding, so an older service forwards a newer producer's fields instead of dropping them.

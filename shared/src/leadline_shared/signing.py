@@ -1,4 +1,4 @@
-"""Signed email links and open pixels (ARCHITECTURE.md §6).
+"""Signed email links and open pixels (architecture.md §6).
 
 A token is ``base64url(payload) + "." + base64url(HMAC-SHA256(key, base64url(payload)))``. The payload names the
 key id (``kid``) it was signed with, so keys rotate without breaking links already sent: add a new key first in

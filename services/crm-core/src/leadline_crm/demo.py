@@ -1,4 +1,4 @@
-"""The demo site's configuration (ARCHITECTURE.md §7), published for the collector by ``leadline seed-demo``."""
+"""The demo site's configuration (architecture.md §7), published for the collector by ``leadline seed-demo``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Lifecycle stages and lead score (ARCHITECTURE.md §5), as pure functions the ingestion and the API share.
+"""Lifecycle stages and lead score (architecture.md §5), as pure functions the ingestion and the API share.
 
 lead = identified; prospect = a lead showing interest (score ≥ threshold, an ad or email-link click, repeat
 visits, a rep-logged call or site visit); customer = at least one purchase. Automatic moves only go forward;

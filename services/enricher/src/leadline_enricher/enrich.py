@@ -1,5 +1,5 @@
 """Everything the enricher adds to an event besides the person: agent, bot signals, traffic class,
-campaign, truncated IP and geography (ARCHITECTURE.md §3).
+campaign, truncated IP and geography (architecture.md §3).
 
 Bots and link scanners are marked, never dropped: the CRM decides what a scanner's click is worth, and the
 identity graph refuses to let them identify anyone.
@@ -101,7 +101,7 @@ class EventEnricher:
 
 
 def may_identify(event: RawEvent, indicators: list[str], image_proxy: bool) -> bool:
-    """Whether the event's identifiers may join or extend a person (ARCHITECTURE.md §4: bots never do).
+    """Whether the event's identifiers may join or extend a person (architecture.md §4: bots never do).
 
     Pixels, clicks and page views marked as bots or seen through an image proxy never identify. A form
     submission or identify call still does when only generic signs fired (a plain HTTP client such as curl or

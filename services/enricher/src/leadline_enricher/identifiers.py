@@ -1,4 +1,4 @@
-"""Which identifiers an event carries, in canonical form (ARCHITECTURE.md §4).
+"""Which identifiers an event carries, in canonical form (architecture.md §4).
 
 Emails are trimmed, lower-cased and syntax-checked (email-validator, no DNS); phones become E.164
 (phonenumbers); a ``crm_contact_id`` (the id crm-core gave a person a rep entered) must be a UUID and is kept in

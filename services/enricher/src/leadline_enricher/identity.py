@@ -1,4 +1,4 @@
-"""Identity resolution: which person is behind an event's identifiers (ARCHITECTURE.md §4).
+"""Identity resolution: which person is behind an event's identifiers (architecture.md §4).
 
 Rules:
 - an event whose identifiers belong to one person joins that person; identifiers new to the graph are
