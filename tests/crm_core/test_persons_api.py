@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
+
+from leadline_crm import queries
 
 pytestmark = pytest.mark.integration
 
@@ -153,3 +156,73 @@ async def test_persons_routes_answer_401_403_and_404(client: TestClient, auth_he
         await client.post("/api/v1/leads", json={"email": "x@y.io"}, headers=auth_headers["service"])
     ).status == 403
     assert (await client.post("/api/v1/leads", data=b"{", headers=auth_headers["sales"])).status == 422
+
+
+async def test_a_search_text_longer_than_200_characters_is_refused_with_a_422_naming_q(
+    client: TestClient, auth_headers: H
+) -> None:
+    """A 6,000-character ``q`` took seconds of database time per request; it is refused before any query."""
+    find = auth_headers["read_only"]
+    ok = await client.get("/api/v1/persons", params={"q": "x" * 200}, headers=find)
+    assert ok.status == 200
+    resp = await client.get("/api/v1/persons", params={"q": "x" * 6000}, headers=find)
+    assert resp.status == 422
+    assert resp.headers["Content-Type"] == "application/problem+json"
+    assert (await resp.json())["detail"].startswith("q:")
+    assert "200" in (await resp.json())["detail"]
+
+
+async def anonymous_visitors(pg_dsn: str, schema: str, count: int) -> list[str]:
+    """``count`` persons as page views alone make them: a cookie, no email, phone, name or user id."""
+    conn = await asyncpg.connect(pg_dsn, server_settings={"search_path": schema})
+    try:
+        rows = await conn.fetch(
+            "INSERT INTO persons (person_id, first_seen, last_seen)"
+            " SELECT gen_random_uuid(), now(), now() FROM generate_series(1, $1) RETURNING person_id::text",
+            count,
+        )
+        await conn.execute("ANALYZE persons")
+        return [r["person_id"] for r in rows]
+    finally:
+        await conn.close()
+
+
+async def test_the_person_list_shows_known_people_unless_anonymous_visitors_are_asked_for(
+    client: TestClient, auth_headers: H, pg_dsn: str, schema: str
+) -> None:
+    """Anonymous visitors were 99.99% of the list and buried the leads; they now appear only on request."""
+    find = auth_headers["read_only"]
+    known = await lead(client, auth_headers["admin"], email="known@example.com", first_name="Kim")
+    visitors = await anonymous_visitors(pg_dsn, schema, 3)
+
+    async def ids(**params: str) -> set[str]:
+        resp = await client.get("/api/v1/persons", params=params, headers=find)
+        assert resp.status == 200, await resp.text()
+        return {p["id"] for p in (await resp.json())["items"]}
+
+    assert await ids() == {known["id"]}
+    assert await ids(include_anonymous="false") == {known["id"]}
+    assert await ids(include_anonymous="true") == {known["id"], *visitors}
+    assert await ids(stage="anonymous") == set(visitors)  # asking for the stage asks for the visitors
+    bad = await client.get("/api/v1/persons", params={"include_anonymous": "maybe"}, headers=find)
+    assert bad.status == 422
+    assert "include_anonymous" in (await bad.json())["detail"]
+    doc = await (await client.get("/api/openapi.json")).json()
+    params = {p["name"]: p for p in doc["paths"]["/api/v1/persons"]["get"]["parameters"]}
+    assert params["include_anonymous"]["schema"] == {"type": "boolean", "default": False}
+    assert params["q"]["schema"]["maxLength"] == 200
+
+
+async def test_the_known_people_list_is_read_through_an_index_among_many_visitors(
+    client: TestClient, auth_headers: H, pg_dsn: str, schema: str
+) -> None:
+    """The default list must not walk every anonymous visitor to find a page of known people."""
+    await lead(client, auth_headers["admin"], email="few@example.com")
+    await anonymous_visitors(pg_dsn, schema, 20000)
+    conn = await asyncpg.connect(pg_dsn, server_settings={"search_path": schema})
+    try:
+        plan = await conn.fetch("EXPLAIN " + queries.KNOWN_PERSONS_PAGE, None, None, None, None, None, 51)
+    finally:
+        await conn.close()
+    text = "\n".join(r[0] for r in plan)
+    assert "persons_known" in text, text

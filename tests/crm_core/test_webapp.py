@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -114,3 +115,31 @@ async def test_cross_site_form_posts_are_refused(client: TestClient, auth_header
         "/app/leads", data={"email": "x@example.com"}, headers={"Origin": "https://evil.example"}
     )
     assert resp.status == 403
+
+
+async def test_the_persons_page_lists_known_people_and_anonymous_visitors_only_when_ticked(
+    client: TestClient, auth_headers: H, pg_dsn: str, schema: str
+) -> None:
+    """The web app's list follows the API: anonymous visitors no longer bury the leads."""
+    lead = await client.post(
+        "/api/v1/leads", json={"email": "seen@example.com"}, headers=auth_headers["admin"]
+    )
+    known = (await lead.json())["id"]
+    conn = await asyncpg.connect(pg_dsn, server_settings={"search_path": schema})
+    try:
+        visitor = await conn.fetchval(
+            "INSERT INTO persons (person_id, first_seen, last_seen)"
+            " VALUES (gen_random_uuid(), now(), now()) RETURNING person_id::text"
+        )
+    finally:
+        await conn.close()
+    await sign_in(client, auth_headers["read_only"])
+    default = await (await client.get("/app")).text()
+    assert f"/app/persons/{known}" in default
+    assert f"/app/persons/{visitor}" not in default
+    everyone = await (await client.get("/app", params={"include_anonymous": "true"})).text()
+    assert f"/app/persons/{visitor}" in everyone
+    assert "name='include_anonymous' value='true' checked" in everyone
+    too_long = await client.get("/app", params={"q": "x" * 6000})
+    assert too_long.status == 200
+    assert "q: at most 200 characters" in await too_long.text()

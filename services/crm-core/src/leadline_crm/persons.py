@@ -68,6 +68,7 @@ PERSON_FIELDS: dict[str, Any] = {
 }
 ATTRIBUTES = {"type": "object", "maxProperties": 100, "description": "custom fields, as defined by an admin"}
 PERSON_ID = Param("id", "path", UUID_S, "the person")
+Q_MAX = 200  # characters of free-text search
 
 
 def normalize_email(value: str) -> str:
@@ -219,8 +220,47 @@ def read_person_cursor(raw: str | None) -> uuid.UUID | None:
         raise BadRequest("invalid cursor") from None
 
 
+def search_pattern(text: str | None) -> str | None:
+    """The ILIKE pattern finding ``text`` anywhere; 422 when it is longer than :data:`Q_MAX` characters (a
+    6,000-character pattern cost seconds of database time per request) or holds a NUL."""
+    if not text:
+        return None
+    if len(text) > Q_MAX:
+        raise BadRequest(f"q: at most {Q_MAX} characters")
+    _no_nul(text)
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def flag(request: web.Request, name: str) -> bool | None:
+    """An optional boolean query parameter (``true`` or ``false``); 422 on anything else."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw not in ("true", "false"):
+        raise BadRequest(f"{name} must be true or false")
+    return raw == "true"
+
+
+async def find_persons(
+    pool: asyncpg.Pool,
+    filters: tuple[str | None, str | None, str | None, str | None],
+    after: uuid.UUID | None,
+    limit: int,
+    include_anonymous: bool = False,
+) -> list[asyncpg.Record]:
+    """Up to ``limit`` persons matching ``filters`` (email, phone, stage, ILIKE pattern), newest first.
+
+    Known people only, unless ``include_anonymous`` or the stage asked for is ``anonymous``: nearly every person
+    is a cookie that never said who it is, and a list of those hides the leads a rep is looking for.
+    """
+    everyone = include_anonymous or filters[2] == "anonymous"
+    sql = queries.PERSONS_PAGE if everyone else queries.KNOWN_PERSONS_PAGE
+    rows: list[asyncpg.Record] = await pool.fetch(sql, *filters, after, limit)
+    return rows
+
+
 async def list_persons(request: web.Request) -> web.Response:
-    """GET /api/v1/persons?email=…&phone=…&stage=…&q=…: newest first."""
+    """GET /api/v1/persons?email=…&phone=…&stage=…&q=…&include_anonymous=…: newest first."""
     limit = page_limit(request)
     q = request.query
     email = normalize_email(q["email"]) if q.get("email") else None
@@ -228,15 +268,12 @@ async def list_persons(request: web.Request) -> web.Response:
     stage = q.get("stage") or None
     if stage is not None and stage not in lifecycle.STAGES:
         raise BadRequest(f"stage must be one of {', '.join(lifecycle.STAGES)}")
-    text = q.get("q") or None
-    pattern = None
-    if text is not None:
-        _no_nul(text)
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    pattern = search_pattern(q.get("q"))
     for value in (email, phone):
         _no_nul(value)
     after = read_person_cursor(q.get("cursor"))
-    rows = await request.app[POOL].fetch(queries.PERSONS_PAGE, email, phone, stage, pattern, after, limit + 1)
+    everyone = flag(request, "include_anonymous") or False
+    rows = await find_persons(request.app[POOL], (email, phone, stage, pattern), after, limit + 1, everyone)
     nxt = None
     if len(rows) > limit:
         nxt = person_cursor(rows[limit - 1]["id"])
@@ -428,14 +465,21 @@ API.add(
         "GET",
         "/api/v1/persons",
         list_persons,
-        "Find persons by email, phone, stage or free text",
+        "Find known persons (and, on request, anonymous visitors) by email, phone, stage or free text",
         READ_ROLES,
         "persons",
         params=(
             Param("email", "query", {"type": "string"}, "exact email (case-insensitive)"),
             Param("phone", "query", {"type": "string"}, "phone in international form"),
             Param("stage", "query", {"type": "string", "enum": list(lifecycle.STAGES)}, "lifecycle stage"),
-            Param("q", "query", {"type": "string"}, "text in name, company or email"),
+            Param("q", "query", {"type": "string", "maxLength": Q_MAX}, "text in name, company or email"),
+            Param(
+                "include_anonymous",
+                "query",
+                {"type": "boolean", "default": False},
+                "also list anonymous visitors (persons with no email, phone, user id or name); implied by"
+                " stage=anonymous",
+            ),
             LIMIT,
             CURSOR,
         ),

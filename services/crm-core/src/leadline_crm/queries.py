@@ -223,10 +223,20 @@ SURVIVOR = "SELECT person_id FROM person_merges WHERE old_id = $1"
 
 PERSON = f"SELECT {PERSON_COLUMNS} FROM persons WHERE person_id = $1"  # noqa: S608
 
-# $1 email, $2 phone, $3 stage, $4 q (ILIKE pattern), $5 cursor (person id), $6 limit
-PERSONS_PAGE = f"""
+# A person the CRM knows something about: identified, past the anonymous stage, or holding an email, phone, user id,
+# name or company. Word for word the predicate of the partial index persons_known (migration 0007), which the
+# planner uses only for a query implying it: nearly every person is an anonymous visitor.
+KNOWN = """(identified OR stage <> 'anonymous' OR emails <> '{}' OR phones <> '{}' OR user_ids <> '{}'
+          OR first_name IS NOT NULL OR last_name IS NOT NULL OR company IS NOT NULL)"""
+
+
+def _persons_page(scope: str) -> str:
+    """The person search within ``scope`` (SQL). $1 email, $2 phone, $3 stage, $4 q (ILIKE pattern),
+    $5 cursor (person id), $6 limit."""
+    return f"""
 SELECT {PERSON_COLUMNS} FROM persons
- WHERE ($1::text IS NULL OR emails @> ARRAY[$1::text])
+ WHERE {scope}
+   AND ($1::text IS NULL OR emails @> ARRAY[$1::text])
    AND ($2::text IS NULL OR phones @> ARRAY[$2::text])
    AND ($3::text IS NULL OR stage = $3)
    AND ($4::text IS NULL OR coalesce(first_name, '') || ' ' || coalesce(last_name, '') ILIKE $4
@@ -235,6 +245,10 @@ SELECT {PERSON_COLUMNS} FROM persons
  ORDER BY person_id DESC
  LIMIT $6
 """  # noqa: S608
+
+
+PERSONS_PAGE = _persons_page("true")  # anonymous visitors included
+KNOWN_PERSONS_PAGE = _persons_page(KNOWN)  # the default list
 
 DUPLICATE = """
 SELECT person_id FROM persons

@@ -140,6 +140,7 @@ async def person_list(request: web.Request) -> web.Response:
     caller = await signed_in(request)
     q = request.query.get("q", "").strip()
     stage = request.query.get("stage", "")
+    everyone = request.query.get("include_anonymous") == "true"
     message = None
     rows: list[asyncpg.Record] = []
     after = None
@@ -148,16 +149,11 @@ async def person_list(request: web.Request) -> web.Response:
             raise BadRequest("unknown stage")
         after = persons.read_person_cursor(request.query.get("cursor"))
         email = persons.normalize_email(q) if "@" in q else None
-        pattern = (
-            None
-            if email or not q
-            else "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        )
+        pattern = None if email else persons.search_pattern(q)
         if "\x00" in q:
             raise BadRequest("text must not contain NUL characters")
-        rows = await request.app[POOL].fetch(
-            queries.PERSONS_PAGE, email, None, stage or None, pattern, after, PAGE + 1
-        )
+        filters = (email, None, stage or None, pattern)
+        rows = await persons.find_persons(request.app[POOL], filters, after, PAGE + 1, everyone)
     except BadRequest as exc:
         message = str(exc)
     options = "".join(
@@ -167,8 +163,11 @@ async def person_list(request: web.Request) -> web.Response:
     body = [
         error_box(message),
         "<form method='get' action='/app' class='card'>"
-        f"<label>Search <input name='q' value='{esc(q)}' placeholder='name, company or email'></label>"
-        f"<label>Stage <select name='stage'>{options}</select></label><button>Find</button></form>",
+        f"<label>Search <input name='q' value='{esc(q)}' maxlength='{persons.Q_MAX}'"
+        " placeholder='name, company or email'></label>"
+        f"<label>Stage <select name='stage'>{options}</select></label>"
+        "<label><input type='checkbox' name='include_anonymous' value='true'"
+        f"{' checked' if everyone else ''}> anonymous visitors too</label><button>Find</button></form>",
         "<table><tr><th>Name</th><th>Email</th><th>Company</th><th>Stage</th><th>Score</th><th>Last seen</th></tr>",
     ]
     for r in rows[:PAGE]:
@@ -183,9 +182,10 @@ async def person_list(request: web.Request) -> web.Response:
         body.append("<p>No persons match.</p>")
     if len(rows) > PAGE:
         cursor = persons.person_cursor(rows[PAGE - 1]["id"])
-        body.append(
-            f"<p><a href='/app?{esc(urlencode({'q': q, 'stage': stage, 'cursor': cursor}))}'>More</a></p>"
+        more = {"q": q, "stage": stage, "cursor": cursor} | (
+            {"include_anonymous": "true"} if everyone else {}
         )
+        body.append(f"<p><a href='/app?{esc(urlencode(more))}'>More</a></p>")
     return page("Persons", "".join(body), caller)
 
 
