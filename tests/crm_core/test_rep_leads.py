@@ -185,3 +185,23 @@ async def test_a_patch_adding_another_persons_email_stores_it_without_announcing
         ],
     }
     assert await topic_is_quiet(kafka_bootstrap, topics.raw, 3, wait=1.0) == 3
+
+
+async def test_a_rep_can_enter_what_a_web_form_accepts_and_the_duplicate_check_sees_one_address(
+    client: TestClient, auth_headers: H, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
+    """Forms took ``zoë@exämple.com`` and ``(415) 555-0123`` while this API refused both (issue 11, item 2)."""
+    sales = auth_headers["sales"]
+    resp = await client.post(
+        "/api/v1/leads", json={"email": "Zoë@Exämple.com", "phone": "(415) 555-0123"}, headers=sales
+    )
+    assert resp.status == 201, await resp.text()
+    person = await resp.json()
+    assert (person["emails"], person["phones"]) == (["zoë@exämple.com"], ["+14155550123"])
+    same = await client.post("/api/v1/leads", json={"email": "ZOË@xn--exmple-cua.com"}, headers=sales)
+    assert same.status == 409  # one address, whichever way it is spelled
+    [(_, value, _)] = await read_topic(kafka_bootstrap, topics.raw, 1)
+    assert RawEvent.from_json(value).ids["email"] == "zoë@exämple.com"  # the key the enricher will use
+    bad = await client.post("/api/v1/leads", json={"email": "not-an-address"}, headers=sales)
+    assert bad.status == 422
+    assert "email" in (await bad.json())["detail"]

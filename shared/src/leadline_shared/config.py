@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from leadline_shared import identifiers
+
 PREFIX = "LEADLINE_"
 T = TypeVar("T")
 
@@ -128,6 +130,11 @@ class CommonSettings:
     pg_dsn: str = setting(
         "postgresql://postgres@127.0.0.1:5432/leadline", "PG_DSN", "default PostgreSQL DSN for all services"
     )
+    phone_region: str = setting(
+        "US",
+        "PHONE_REGION",
+        "region in which every service reads phone numbers written without +country code, e.g. DE",
+    )
     uvloop: bool = setting(True, "UVLOOP", "run the service on uvloop (libuv) instead of asyncio's own loop")
     link_keys: str = setting(
         "",
@@ -144,5 +151,7 @@ class CommonSettings:
             )
         if self.topic_partitions < 1:
             raise ConfigError(f"LEADLINE_TOPIC_PARTITIONS={self.topic_partitions!r}: must be ≥ 1")
+        if not identifiers.valid_region(self.phone_region):
+            raise ConfigError(f"LEADLINE_PHONE_REGION={self.phone_region!r}: not a region, e.g. US, GB or DE")
         if self.drain_seconds < 0:
             raise ConfigError(f"LEADLINE_DRAIN_SECONDS={self.drain_seconds!r}: must be ≥ 0")

@@ -1,9 +1,9 @@
-"""Contact details as people type them, made canonical: emails validated and lower-cased, phones in E.164."""
+"""Contact details as people type them, made canonical by the one rule all services share, with a message for a
+value that cannot be used (leadline_shared.identifiers)."""
 
 from __future__ import annotations
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
+from leadline_shared.identifiers import canonical_email, canonical_phone
 
 
 class InvalidValue(ValueError):
@@ -11,23 +11,19 @@ class InvalidValue(ValueError):
 
 
 def email(value: str) -> str:
-    """A syntactically valid address, trimmed and lower-cased (no DNS look-up on the request path)."""
-    try:
-        result = validate_email(value.strip(), check_deliverability=False)
-    except EmailNotValidError:
-        raise InvalidValue("is not a valid email address") from None
-    return result.normalized.lower()
+    """The canonical address (no DNS look-up on the request path)."""
+    canonical = canonical_email(value)
+    if canonical is None:
+        raise InvalidValue("is not a valid email address")
+    return canonical
 
 
 def phone(value: str, default_region: str) -> str:
-    """E.164 (``+15551234567``); national numbers are read in ``default_region``."""
-    try:
-        parsed = phonenumbers.parse(value, default_region or None)
-    except phonenumbers.NumberParseException:
-        raise InvalidValue("is not a phone number") from None
-    if not phonenumbers.is_valid_number(parsed):
+    """E.164 (``+15551234567``); national numbers are read in ``default_region`` (LEADLINE_PHONE_REGION)."""
+    canonical = canonical_phone(value, default_region)
+    if canonical is None:
         raise InvalidValue("is not a valid phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return canonical
 
 
 def truthy(value: str | bool | None) -> bool:

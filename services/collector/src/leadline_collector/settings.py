@@ -36,9 +36,6 @@ class CollectorSettings(CommonSettings):
     )
     body_max_kb: int = setting(64, "BODY_MAX_KB", "largest request body accepted (413 above)")
     batch_max_kb: int = setting(512, "BATCH_MAX_KB", "largest Segment /v1/batch body accepted")
-    default_region: str = setting(
-        "US", "DEFAULT_REGION", "region for phone numbers typed without a country code"
-    )
     form_rate_per_ip: float = setting(
         10.0, "FORM_RATE_PER_IP", "form posts per minute one IP may make (bursts of twice that)"
     )

@@ -25,6 +25,7 @@ from leadline_crm.openapi import ROLES_ALL, Operation, Param, Registry
 from leadline_shared.http import problem
 
 POOL = web.AppKey("crm_pool", asyncpg.Pool)
+PHONE_REGION = web.AppKey("phone_region", str)  # LEADLINE_PHONE_REGION, for phones typed without +country
 ROLE = web.RequestKey("role", str)
 CALLER = web.RequestKey("caller", Caller)
 BODY = web.RequestKey("body", dict[str, Any])

@@ -26,6 +26,7 @@ def create_app(settings: CrmSettings) -> web.Application:
     registry = CollectorRegistry()
     app = web.Application(middlewares=[api.api_middleware, webapp.html_errors], client_max_size=1024 * 1024)
     app[KEYRING] = KeyRing.parse(settings.link_keys)
+    app[api.PHONE_REGION] = settings.phone_region
     add_ops_routes(app, registry)
     api.add_routes(app)
     webapp.add_routes(app)

@@ -25,7 +25,6 @@ from typing import Any
 
 import asyncpg
 import orjson
-import phonenumbers
 from aiohttp import web
 
 from leadline_crm import lifecycle, outbox, queries
@@ -35,6 +34,7 @@ from leadline_crm.api import (
     CALLER,
     CURSOR,
     LIMIT,
+    PHONE_REGION,
     POOL,
     READ_ROLES,
     BadRequest,
@@ -50,6 +50,7 @@ from leadline_crm.catalog import NAME, REPS, TEXT, UUID_S
 from leadline_crm.openapi import Operation, Param
 from leadline_shared.events import RawEvent, utc_now_iso
 from leadline_shared.http import problem
+from leadline_shared.identifiers import DEFAULT_PHONE_REGION, canonical_email, canonical_phone
 from leadline_shared.ids import new_id
 
 WRITERS = REPS
@@ -72,19 +73,21 @@ Q_MAX = 200  # characters of free-text search
 
 
 def normalize_email(value: str) -> str:
-    """Emails are compared lower-cased and trimmed (as the enricher stores them)."""
-    return value.strip().lower()
+    """The canonical address every service uses (leadline_shared.identifiers); 422 when it is not one."""
+    canonical = canonical_email(value)
+    if canonical is None:
+        raise BadRequest("email: not a valid email address")
+    return canonical
 
 
-def normalize_phone(value: str) -> str:
-    """E.164, as the enricher stores phones; 422 when the number cannot be one."""
-    try:
-        number = phonenumbers.parse(value, None)
-    except phonenumbers.NumberParseException:
-        raise BadRequest("phone: give the number in international form, e.g. +44 20 7946 0958") from None
-    if not phonenumbers.is_possible_number(number):
-        raise BadRequest("phone: not a possible phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+def normalize_phone(value: str, region: str = DEFAULT_PHONE_REGION) -> str:
+    """E.164, as every service stores phones (national numbers read in LEADLINE_PHONE_REGION); 422 otherwise."""
+    canonical = canonical_phone(value, region)
+    if canonical is None:
+        raise BadRequest(
+            f"phone: not a valid phone number (without +country code it is read as a {region} number)"
+        )
+    return canonical
 
 
 def rep_identify(
@@ -299,12 +302,18 @@ async def timeline(request: web.Request) -> web.Response:
 
 async def patch_person(request: web.Request) -> web.Response:
     """PATCH /api/v1/persons/{id}: facts, custom attributes, and stage moves (any direction, with a reason)."""
-    row = await change_person(request.app[POOL], uuid_param(request), request[BODY], request[CALLER])
+    row = await change_person(
+        request.app[POOL], uuid_param(request), request[BODY], request[CALLER], request.app[PHONE_REGION]
+    )
     return json_response(_person(row))
 
 
 async def change_person(
-    pool: asyncpg.Pool, person: uuid.UUID, body: dict[str, Any], caller: Caller
+    pool: asyncpg.Pool,
+    person: uuid.UUID,
+    body: dict[str, Any],
+    caller: Caller,
+    region: str = DEFAULT_PHONE_REGION,
 ) -> asyncpg.Record:
     """Apply a validated PATCH body (API and web app); the person's new state.
 
@@ -334,7 +343,7 @@ async def change_person(
         if "emails" in body:
             sets["emails"] = sorted({normalize_email(e) for e in body["emails"]})
         if "phones" in body:
-            sets["phones"] = sorted({normalize_phone(p) for p in body["phones"]})
+            sets["phones"] = sorted({normalize_phone(p, region) for p in body["phones"]})
         added_emails = [e for e in sets.get("emails", ()) if e not in row["emails"]]
         added_phones = [p for p in sets.get("phones", ()) if p not in row["phones"]]
         removed_emails = [e for e in row["emails"] if "emails" in sets and e not in sets["emails"]]
@@ -368,11 +377,13 @@ async def change_person(
 async def create_lead(request: web.Request) -> web.Response:
     """POST /api/v1/leads: a rep enters a lead; 409 naming the existing person when the email or phone is
     known, unless ``force``."""
-    row = await enter_lead(request.app[POOL], request[BODY], request[CALLER])
+    row = await enter_lead(request.app[POOL], request[BODY], request[CALLER], request.app[PHONE_REGION])
     return json_response(_person(row), status=201)
 
 
-async def enter_lead(pool: asyncpg.Pool, body: dict[str, Any], caller: Caller) -> asyncpg.Record:
+async def enter_lead(
+    pool: asyncpg.Pool, body: dict[str, Any], caller: Caller, region: str = DEFAULT_PHONE_REGION
+) -> asyncpg.Record:
     """Create a lead from a validated body (API and web app); Conflict names a person with that email/phone.
 
     The identity graph hears of the lead through the outbox, in the same transaction (:func:`rep_identify`); a
@@ -380,7 +391,7 @@ async def enter_lead(pool: asyncpg.Pool, body: dict[str, Any], caller: Caller) -
     """
     _no_nul(body)
     email = normalize_email(body["email"]) if body.get("email") else None
-    phone = normalize_phone(body["phone"]) if body.get("phone") else None
+    phone = normalize_phone(body["phone"], region) if body.get("phone") else None
     if email is None and phone is None:
         raise BadRequest("give an email or a phone: a lead is someone who can be reached")
     now = datetime.now(UTC)
@@ -433,7 +444,7 @@ PATCH_BODY: dict[str, Any] = {
         "emails": {
             "type": "array",
             "maxItems": 20,
-            "items": {"type": "string", "format": "email", "maxLength": 320},
+            "items": {"type": "string", "minLength": 3, "maxLength": 320},  # checked by normalize_email
         },
         "phones": {
             "type": "array",
@@ -447,7 +458,7 @@ LEAD_BODY: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         **PERSON_FIELDS,
-        "email": {"type": "string", "format": "email", "maxLength": 320},
+        "email": {"type": "string", "minLength": 3, "maxLength": 320},  # checked by normalize_email
         "phone": {"type": "string", "minLength": 3, "maxLength": 40},
         "source": TEXT,
         "attributes": ATTRIBUTES,

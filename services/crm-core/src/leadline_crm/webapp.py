@@ -18,7 +18,7 @@ import asyncpg
 from aiohttp import web
 
 from leadline_crm import catalog, lifecycle, persons, queries
-from leadline_crm.api import POOL, BadRequest, Conflict, Handler, decode_cursor, encode_cursor
+from leadline_crm.api import PHONE_REGION, POOL, BadRequest, Conflict, Handler, decode_cursor, encode_cursor
 from leadline_crm.auth import Caller, token_hash
 
 COOKIE = "ll_crm"
@@ -335,7 +335,7 @@ async def create_lead(request: web.Request) -> web.Response:
     try:
         if body.get("email") and "@" not in body["email"]:
             raise BadRequest("email: that is not an email address")
-        row = await persons.enter_lead(request.app[POOL], body, caller)
+        row = await persons.enter_lead(request.app[POOL], body, caller, request.app[PHONE_REGION])
     except Conflict as exc:
         return page(
             "New lead", _lead_form(values, str(exc), exc.extra.get("existing_person_id")), caller, 409

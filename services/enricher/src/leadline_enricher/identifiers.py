@@ -1,7 +1,6 @@
 """Which identifiers an event carries, in canonical form (architecture.md §4).
 
-Emails are trimmed, lower-cased and syntax-checked (email-validator, no DNS); phones become E.164
-(phonenumbers); a ``crm_contact_id`` (the id crm-core gave a person a rep entered) must be a UUID and is kept in
+Emails and phones take the canonical form every service shares (leadline_shared.identifiers); a ``crm_contact_id`` (the id crm-core gave a person a rep entered) must be a UUID and is kept in
 canonical form. A value that is blocked, malformed or erased never counts as an identifier: it cannot join
 two people, and it cannot rebuild an erased one. Normalising is cached because the same few values repeat.
 
@@ -14,12 +13,9 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from functools import lru_cache
-
-import email_validator
-import phonenumbers
 
 from leadline_shared.events import IDENTIFIER_TYPES, RawEvent
+from leadline_shared.identifiers import DEFAULT_PHONE_REGION, canonical_email, canonical_phone
 
 Ident = tuple[str, str]  # (type, canonical value)
 
@@ -44,45 +40,25 @@ class IdentifierRules:
 
     blocked: frozenset[str] = BUILTIN_BLOCKED
     limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
-    phone_region: str | None = None
+    phone_region: str = DEFAULT_PHONE_REGION
 
     @classmethod
     def create(
-        cls, extra_blocked: tuple[str, ...] = (), limits: dict[str, int] | None = None, phone_region: str = ""
+        cls,
+        extra_blocked: tuple[str, ...] = (),
+        limits: dict[str, int] | None = None,
+        phone_region: str = DEFAULT_PHONE_REGION,
     ) -> IdentifierRules:
         """The built-in blocked values plus the configured ones (compared lower-cased)."""
         return cls(
             blocked=BUILTIN_BLOCKED | {v.strip().lower() for v in extra_blocked},
             limits={**DEFAULT_LIMITS, **(limits or {})},
-            phone_region=phone_region.upper() or None,
+            phone_region=phone_region.upper(),
         )
 
     def limit(self, kind: str) -> int | None:
         """Most identifiers of ``kind`` one person may hold (None: no limit)."""
         return self.limits.get(kind)
-
-
-@lru_cache(maxsize=65536)
-def normalise_email(raw: str) -> str | None:
-    """The canonical email (trimmed, lower-cased) or None when it is not an address at all."""
-    value = raw.strip().lower()
-    try:
-        email_validator.validate_email(value, check_deliverability=False)
-    except email_validator.EmailNotValidError:
-        return None
-    return value
-
-
-@lru_cache(maxsize=65536)
-def normalise_phone(raw: str, region: str | None) -> str | None:
-    """The number in E.164, or None when it cannot be a phone number."""
-    try:
-        number = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def normalise_uuid(raw: str) -> str | None:
@@ -100,9 +76,9 @@ def normalise(kind: str, raw: str, rules: IdentifierRules) -> str | None:
     if value.lower() in rules.blocked or len(value) > 512:
         return None
     if kind == "email":
-        canonical = normalise_email(value)
+        canonical = canonical_email(value)
     elif kind == "phone":
-        canonical = normalise_phone(value, rules.phone_region)
+        canonical = canonical_phone(value, rules.phone_region)
     elif kind == CRM_CONTACT:
         canonical = normalise_uuid(value)
     else:

@@ -32,9 +32,6 @@ class EnricherSettings(CommonSettings):
     limit_phone: int = setting(5, "IDENTITY_LIMIT_PHONE", "most phone numbers one person may hold")
     limit_user_id: int = setting(1, "IDENTITY_LIMIT_USER_ID", "most user ids one person may hold")
     limit_anon_id: int = setting(200, "IDENTITY_LIMIT_ANON_ID", "most visitor cookies one person may hold")
-    phone_region: str = setting(
-        "", "PHONE_REGION", "region for phone numbers written without +country code, e.g. DE (empty: none)"
-    )
     identity_cache: int = setting(
         200000, "IDENTITY_CACHE", "identifiers kept in the enricher's in-process cache"
     )
