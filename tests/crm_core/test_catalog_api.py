@@ -301,3 +301,35 @@ async def test_config_entries_are_republished_when_crm_core_starts(
         "form:late",
         siteconfig.FormConfig(key="late", fields=("email",), thank_you_url="/ok"),
     )
+
+
+async def problem_of(resp: Any, status: int) -> str:
+    """The detail of a problem document answered with ``status``."""
+    assert resp.status == status, await resp.text()
+    assert resp.headers["Content-Type"] == "application/problem+json"
+    detail: str = (await resp.json())["detail"]
+    return detail
+
+
+async def test_a_campaign_cannot_end_before_it_starts(client: TestClient, auth_headers: H) -> None:
+    """Reports by campaign period went wrong on campaigns that ended before they started; such dates are refused
+    on create, and on a change where the date already stored counts."""
+    mk = auth_headers["marketing"]
+    backwards = {"name": "Backwards", "starts_on": "2026-03-10", "ends_on": "2026-03-01"}
+    detail = await problem_of(await client.post("/api/v1/campaigns", json=backwards, headers=mk), 422)
+    assert detail == "ends_on: 2026-03-01 is before starts_on 2026-03-10"
+    one_day = await post(
+        client,
+        "/api/v1/campaigns",
+        {"name": "One day", "starts_on": "2026-03-10", "ends_on": "2026-03-10"},
+        mk,
+    )
+    url = f"/api/v1/campaigns/{one_day['id']}"
+    detail = await problem_of(await client.patch(url, json={"ends_on": "2026-03-09"}, headers=mk), 422)
+    assert detail == "ends_on: 2026-03-09 is before starts_on 2026-03-10"
+    detail = await problem_of(await client.patch(url, json={"starts_on": "2026-04-01"}, headers=mk), 422)
+    assert detail == "ends_on: 2026-03-10 is before starts_on 2026-04-01"
+    stored = await (await client.get(url, headers=mk)).json()
+    assert (stored["starts_on"], stored["ends_on"]) == ("2026-03-10", "2026-03-10")  # nothing half-applied
+    moved = await client.patch(url, json={"starts_on": "2026-04-01", "ends_on": None}, headers=mk)
+    assert moved.status == 200

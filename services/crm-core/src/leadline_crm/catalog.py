@@ -47,6 +47,7 @@ MARKETING = frozenset({"admin", "marketing"})
 Row = Mapping[str, Any]
 Hook = Callable[[asyncpg.Connection, Row, Caller], Awaitable[None]]
 Prepare = Callable[[asyncpg.Connection, dict[str, Any], Caller], Awaitable[None]]
+Check = Callable[[Row], None]
 
 TEXT = {"type": "string", "maxLength": 500}
 LONG_TEXT = {"type": "string", "maxLength": 10000}
@@ -157,6 +158,7 @@ class Resource:
     config: Callable[[Row], siteconfig.Entry] | None = None
     prepare: Prepare | None = None
     after_create: Hook | None = None
+    check: Check | None = None  # on the written row, before commit: rules spanning columns (BadRequest)
     immutable: frozenset[str] = field(default_factory=frozenset)
 
     @property
@@ -234,6 +236,8 @@ def _handlers(res: Resource) -> dict[str, Callable[[web.Request], Awaitable[web.
                 else f"INSERT INTO {table} DEFAULT VALUES RETURNING *"  # noqa: S608
             )
             row = await conn.fetchrow(sql, *values.values())
+            if res.check is not None:
+                res.check(row)
             if res.after_create is not None:
                 await res.after_create(conn, row, request[CALLER])
             await _announce(conn, res, None, row)
@@ -263,6 +267,8 @@ def _handlers(res: Resource) -> dict[str, Callable[[web.Request], Awaitable[web.
                 res.key_value(request),
                 *values.values(),
             )
+            if res.check is not None:
+                res.check(row)
             await _announce(conn, res, old, row)
         return json_response(dict(row))
 
@@ -421,6 +427,14 @@ async def after_activity(conn: asyncpg.Connection, row: Row, caller: Caller) -> 
         await _move(conn, row["person_id"], f"activity:{row['id']}", caller, f"rep logged a {row['kind']}")
 
 
+def campaign_dates(row: Row) -> None:
+    """A campaign cannot end before it starts. Checked on the written row, so a PATCH of one date is held
+    against the other date as stored; the transaction rolls back on the 422."""
+    starts, ends = row["starts_on"], row["ends_on"]
+    if starts is not None and ends is not None and ends < starts:
+        raise BadRequest(f"ends_on: {ends.isoformat()} is before starts_on {starts.isoformat()}")
+
+
 # --- config entries for the collector ----------------------------------------------------------------------
 
 
@@ -551,6 +565,7 @@ RESOURCES = (
         ),
         ROLES_ALL,
         MARKETING,
+        check=campaign_dates,
     ),
     Resource(
         "affiliates",
