@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from leadline_crm.api import FOREIGN_KEYS
 from leadline_crm.app import MIGRATIONS, create_app
 from leadline_crm.catalog import RESOURCES
 from leadline_crm.settings import CrmSettings
@@ -333,3 +334,43 @@ async def test_a_campaign_cannot_end_before_it_starts(client: TestClient, auth_h
     assert (stored["starts_on"], stored["ends_on"]) == ("2026-03-10", "2026-03-10")  # nothing half-applied
     moved = await client.patch(url, json={"starts_on": "2026-04-01", "ends_on": None}, headers=mk)
     assert moved.status == 200
+
+
+async def test_a_reference_to_a_missing_record_names_the_field_and_what_it_refers_to(
+    client: TestClient, auth_headers: H
+) -> None:
+    """A 422 said "ads_campaign_id_fkey"; the caller needs to know which field points at nothing."""
+    mk, admin = auth_headers["marketing"], auth_headers["admin"]
+    await affiliate(client, admin)
+    ad = {
+        "affiliate_id": "aff9",
+        "ad_id": "b1",
+        "landing_url": "https://l.example/",
+        "campaign_id": MISSING_UUID,
+    }
+    detail = await problem_of(await client.post("/api/v1/ads", json=ad, headers=mk), 422)
+    assert detail == f"campaign_id: no campaign with id {MISSING_UUID}"
+    orphan_ad = {**ad, "affiliate_id": "nobody", "campaign_id": None}
+    detail = await problem_of(await client.post("/api/v1/ads", json=orphan_ad, headers=mk), 422)
+    assert detail == "affiliate_id: no affiliate with id nobody"
+    note = {"person_id": MISSING_UUID, "kind": "note"}
+    detail = await problem_of(await client.post("/api/v1/activities", json=note, headers=admin), 422)
+    assert detail == f"person_id: no person with id {MISSING_UUID}"
+    sold = await post(
+        client,
+        "/api/v1/purchases",
+        {"person_id": await person(client, admin), "product_id": await product(client, admin), "quantity": 1},
+        admin,
+    )
+    detail = await problem_of(
+        await client.delete(f"/api/v1/products/{sold['product_id']}", headers=admin), 409
+    )
+    assert detail == "purchases still refer to this product"
+
+
+async def test_every_foreign_key_has_a_message(crm_conn: asyncpg.Connection) -> None:
+    """A foreign key added later without an entry would fall back to a message naming no field."""
+    names = await crm_conn.fetch(
+        "SELECT conname FROM pg_constraint WHERE contype = 'f' AND connamespace = current_schema()::regnamespace"
+    )
+    assert {r["conname"] for r in names} <= set(FOREIGN_KEYS)

@@ -11,6 +11,7 @@ import base64
 import binascii
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -48,6 +49,47 @@ class Conflict(Exception):
         self.extra = extra
 
 
+@dataclass(frozen=True)
+class ForeignKey:
+    """What a foreign key means to an API caller: the field holding the reference, the kind of record it points
+    at, and (for a refused delete) the records that still point at it."""
+
+    field: str
+    target: str
+    referrers: str
+
+
+# Every foreign key of the schema (a test checks none is missing), so that a violation is reported as the field
+# the caller sent and what it should point at, never as a constraint name the caller cannot know.
+FOREIGN_KEYS: dict[str, ForeignKey] = {
+    "api_tokens_user_id_fkey": ForeignKey("user_id", "user", "API tokens"),
+    "stage_transitions_person_id_fkey": ForeignKey("person_id", "person", "stage changes"),
+    "ads_affiliate_id_fkey": ForeignKey("affiliate_id", "affiliate", "ads"),
+    "ads_campaign_id_fkey": ForeignKey("campaign_id", "campaign", "ads"),
+    "email_sends_campaign_id_fkey": ForeignKey("campaign_id", "campaign", "email sends"),
+    "email_sends_person_id_fkey": ForeignKey("person_id", "person", "email sends"),
+    "purchases_person_id_fkey": ForeignKey("person_id", "person", "purchases"),
+    "purchases_product_id_fkey": ForeignKey("product_id", "product", "purchases"),
+    "purchases_sales_rep_fkey": ForeignKey("sales_rep", "user", "purchases"),
+    "feedback_person_id_fkey": ForeignKey("person_id", "person", "feedback entries"),
+    "activities_person_id_fkey": ForeignKey("person_id", "person", "activities"),
+    "activities_rep_id_fkey": ForeignKey("rep_id", "user", "activities"),
+}
+
+
+def foreign_key_problem(request: web.Request, exc: asyncpg.ForeignKeyViolationError) -> web.Response:
+    """The problem document of a foreign-key violation: 409 when a delete would leave references behind, else a
+    422 naming the field and the record it should point at (``campaign_id: no campaign with id …``)."""
+    fk = FOREIGN_KEYS.get(exc.constraint_name or "")
+    if fk is None:
+        return problem(422, "Unprocessable request", "refers to a record that does not exist")
+    if request.method == "DELETE":
+        return problem(409, "Conflict", f"{fk.referrers} still refer to this {fk.target}")
+    value = request.get(BODY, {}).get(fk.field)
+    detail = f"no {fk.target} with id {value}" if value is not None else f"no such {fk.target}"
+    return problem(422, "Unprocessable request", f"{fk.field}: {detail}", field=fk.field)
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
@@ -82,9 +124,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     except asyncpg.UniqueViolationError as exc:
         return problem(409, "Conflict", f"already exists ({exc.constraint_name or 'unique key'})")
     except asyncpg.ForeignKeyViolationError as exc:
-        return problem(
-            422, "Unprocessable request", f"refers to a record that does not exist ({exc.constraint_name})"
-        )
+        return foreign_key_problem(request, exc)
     except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError) as exc:
         return problem(422, "Unprocessable request", f"invalid value: {type(exc).__name__}")
     except web.HTTPException as exc:
