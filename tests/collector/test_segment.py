@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -13,10 +14,12 @@ from aiohttp.test_utils import TestClient
 from segment.analytics.client import Client
 
 from leadline_shared import kafka
-from sites import SOURCE
+from leadline_shared.siteconfig import SourceConfig
+from sites import SOURCE, publish_config
 from support import read_topic, topic_is_quiet
 
 pytestmark = pytest.mark.integration
+MakeClient = Callable[..., Awaitable[TestClient]]
 
 
 @pytest.fixture
@@ -143,3 +146,99 @@ async def test_invalid_json_and_oversize_bodies(client: TestClient) -> None:
         "/v1/batch", data=orjson.dumps(huge), headers={**basic("wk_test"), "Content-Type": "application/json"}
     )
     assert resp.status == 413
+
+
+OTHER_SOURCE = SourceConfig(write_key="wk_other", name="Other site")
+
+
+async def test_a_message_id_that_is_not_a_uuid_still_deduplicates_retries_per_write_key(
+    make_client: MakeClient, kafka_bootstrap: str, site: kafka.Topics
+) -> None:
+    """analytics.js sends ``ajs-next-<hash>``; a retry of it (single call or batch) keeps the same event id."""
+    await publish_config(kafka_bootstrap, site.config, [OTHER_SOURCE])
+    client = await make_client()
+    msg = {"anonymousId": "a1", "event": "Signed Up", "messageId": "ajs-next-69ab2cdd3e5f1a2b"}
+    for _ in range(2):
+        assert (await client.post("/v1/track", json=msg, headers=basic("wk_test"))).status == 200
+    resp = await client.post("/v1/batch", json={"batch": [msg | {"type": "track"}]}, headers=basic("wk_test"))
+    assert resp.status == 200
+    resp = await client.post("/v1/track", json=msg, headers=basic(OTHER_SOURCE.write_key))
+    assert resp.status == 200
+    ids = [orjson.loads(v)["event_id"] for _, v, _ in await read_topic(kafka_bootstrap, site.raw, 4)]
+    same_key, other_key = ids[:3], ids[3]
+    assert len(set(same_key)) == 1
+    assert str(uuid.UUID(same_key[0])) == same_key[0]
+    assert other_key != same_key[0]
+
+
+async def test_one_bad_message_in_a_batch_does_not_lose_the_good_ones(
+    client: TestClient, kafka_bootstrap: str, site: kafka.Topics
+) -> None:
+    batch = [
+        {"type": "track", "anonymousId": "a1", "event": "First"},
+        {"type": "explode", "anonymousId": "a1"},
+        {"type": "track", "anonymousId": "a1"},  # no event name
+        "not an object",
+        {"type": "identify", "traits": {"email": "nobody@example.com"}},  # no userId or anonymousId
+        {"type": "track", "anonymousId": "a1", "event": "Second"},
+    ]
+    resp = await client.post("/v1/batch", json={"batch": batch}, headers=basic("wk_test"))
+    assert resp.status == 200
+    answer = await resp.json()
+    assert answer["success"] is True
+    assert (answer["accepted"], answer["rejected"]) == (2, 4)
+    assert [e["index"] for e in answer["errors"]] == [1, 2, 3, 4]
+    events = [orjson.loads(v) for _, v, _ in await read_topic(kafka_bootstrap, site.raw, 2)]
+    assert sorted(e["properties"]["event"] for e in events) == ["First", "Second"]
+    assert await topic_is_quiet(kafka_bootstrap, site.raw, 2, wait=0.3) == 2
+    metrics = await (await client.get("/metrics")).text()
+    for reason, count in (
+        ("unknown_type", 1),
+        ("no_event_name", 1),
+        ("not_an_object", 1),
+        ("no_identity", 1),
+    ):
+        assert (
+            f'leadline_collector_rejected_total{{endpoint="segment",reason="{reason}"}} {count}.0' in metrics
+        )
+
+
+async def test_a_batch_with_no_usable_message_is_refused_with_the_reasons(
+    client: TestClient, kafka_bootstrap: str, site: kafka.Topics
+) -> None:
+    batch = [{"type": "explode", "anonymousId": "a"}, {"type": "track", "anonymousId": "a"}]
+    resp = await client.post("/v1/batch", json={"batch": batch}, headers=basic("wk_test"))
+    assert resp.status == 400
+    assert resp.headers["Content-Type"] == "application/problem+json"
+    assert [e["index"] for e in (await resp.json())["errors"]] == [0, 1]
+
+
+async def test_identify_traits_reach_the_event_whole_and_context_traits_ride_along_other_calls(
+    client: TestClient, kafka_bootstrap: str, site: kafka.Topics
+) -> None:
+    """crm-core fills the person from reserved traits, nested ones included (``company.name``, ``address.*``)."""
+    traits = {
+        "email": "dee@example.com",
+        "firstName": "Dee",
+        "company": {"name": "Acme", "industry": "Retail"},
+        "address": {"city": "Berlin", "country": "DE", "postalCode": "10115"},
+    }
+    identify = {
+        "userId": "u-42",
+        "traits": traits,
+        "context": {"traits": {"email": "stale@example.com", "plan": "pro"}},
+    }
+    assert (await client.post("/v1/identify", json=identify, headers=basic("wk_test"))).status == 200
+    track = {"userId": "u-42", "event": "Viewed", "context": {"traits": {"email": "dee@example.com"}}}
+    assert (await client.post("/v1/track", json=track, headers=basic("wk_test"))).status == 200
+    group = {"userId": "u-42", "groupId": "g1", "traits": {"name": "Acme", "email": "billing@acme.example"}}
+    assert (await client.post("/v1/group", json=group, headers=basic("wk_test"))).status == 200
+    events = {
+        e["type"]: e for e in (orjson.loads(v) for _, v, _ in await read_topic(kafka_bootstrap, site.raw, 3))
+    }
+    assert events["identify"]["properties"]["traits"] == traits | {"plan": "pro"}
+    assert events["identify"]["ids"] == {"email": "dee@example.com", "user_id": "u-42"}
+    assert events["track"]["context"]["traits"] == {"email": "dee@example.com"}
+    assert events["track"]["ids"] == {"email": "dee@example.com", "user_id": "u-42"}
+    assert events["group"]["properties"]["traits"] == group["traits"]
+    assert events["group"]["ids"] == {"user_id": "u-42"}  # the group's email is not the person's

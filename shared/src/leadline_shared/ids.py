@@ -1,4 +1,8 @@
-"""Event and visitor ids: the client's id when it is a valid UUID or ULID, else a new time-ordered UUIDv7."""
+"""Event and visitor ids: the client's id when it is a valid UUID or ULID, else a new time-ordered UUIDv7.
+
+A client that authenticates (a Segment write key) may send any string as its message id; :func:`scoped_event_id`
+turns such a string into a stable UUID, so its retries still deduplicate.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import uuid
 import uuid_utils
 
 _ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
+_SCOPED = uuid.UUID("6f1d3c2e-8a47-4b5e-9c0d-2e7f51a8b934")
+"""The UUIDv5 namespace of scoped event ids; fixed forever, or retries after an upgrade would stop matching."""
 
 
 def new_id() -> str:
@@ -30,3 +36,16 @@ def valid_client_id(value: str | None) -> str | None:
 def event_id_from(client_id: str | None) -> str:
     """The dedup key of an event: the client's valid id, else a new one."""
     return valid_client_id(client_id) or new_id()
+
+
+def scoped_event_id(scope: str, client_id: str | None) -> str:
+    """The dedup key of an event whose sender names it with any string, unique only within ``scope``.
+
+    SDKs send message ids that are not UUIDs (analytics.js: ``ajs-next-<hash>``) and resend the same id on a
+    retry; a new id per copy would store a retried message twice. So a valid UUID or ULID is kept as it is (as
+    :func:`event_id_from` does), any other string becomes the UUIDv5 of (scope, id): the same on every retry,
+    different for another scope (write key) that happens to use the same string. No id: a new one.
+    """
+    if not client_id:
+        return new_id()
+    return valid_client_id(client_id) or str(uuid.uuid5(_SCOPED, f"{len(scope)}:{scope}{client_id}"))

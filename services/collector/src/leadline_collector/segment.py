@@ -2,6 +2,12 @@
 
 The write key comes as the HTTP Basic user (how the SDKs send it) or as ``writeKey`` in the body, and must be
 one crm-core registered. Calls are answered once durable, since SDKs retry whatever is not acknowledged.
+
+A retry must not become a second event: the ``messageId`` (any string; analytics.js sends ``ajs-next-<hash>``)
+becomes the event id through :func:`leadline_shared.ids.scoped_event_id`, scoped by write key. A batch is judged
+message by message: the good ones are kept and the others reported in the answer (``accepted``, ``rejected``,
+``errors`` by index), as Segment answers 200 to a batch it could partly use; only a batch of which nothing is
+usable, or that is not a list at all, is refused outright.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import asyncio
 import base64
 import binascii
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -22,7 +29,7 @@ from leadline_collector.sink import Sink, SinkUnavailable
 from leadline_collector.siteconfig_store import SiteConfigStore
 from leadline_shared.events import RawEvent, utc_now_iso
 from leadline_shared.http import problem
-from leadline_shared.ids import event_id_from
+from leadline_shared.ids import scoped_event_id
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TYPES = {
@@ -37,11 +44,22 @@ MAX_BATCH = 500
 
 
 class BadCall(Exception):
-    """A call the API refuses, with its status and reason."""
+    """A call (or one message of a batch) the API refuses: status, reason for people, metric label."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, reason: str | None = None) -> None:
         super().__init__(detail)
-        self.status, self.detail = status, detail
+        self.status, self.detail, self.reason = status, detail, reason or str(status)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What every message of one HTTP call shares: who sent it and how."""
+
+    request: web.Request
+    write_key: str
+    site: str
+    sent_at: str | None
+    default_region: str
 
 
 def write_key(request: web.Request, body: dict[str, Any]) -> str | None:
@@ -67,36 +85,47 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def message_event(
-    request: web.Request, msg: dict[str, Any], kind: str, site: str, sent_at: str | None, default_region: str
-) -> RawEvent:
-    """One Segment message as a raw event; raises :class:`BadCall` when it lacks an identity or a name."""
-    ctx = _dict(msg.get("context"))
-    page = _dict(ctx.get("page"))
+def user_traits(msg: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The person's traits, kept whole (nested ``company``, ``address``: crm-core reads them).
+
+    ``context.traits`` describes the user on any call; an identify call's own ``traits`` say it with authority,
+    so they win. A group call's ``traits`` describe the group (its email is not the person's): not these.
+    """
+    traits = _dict(_dict(msg.get("context")).get("traits"))
+    if kind == "identify":
+        return traits | _dict(msg.get("traits"))
+    return dict(traits)
+
+
+def message_properties(msg: dict[str, Any], kind: str, traits: dict[str, Any]) -> dict[str, Any]:
+    """``properties`` as Leadline keeps them: the call's own, plus what each call type adds."""
     properties = dict(_dict(msg.get("properties")))
-    traits = _dict(msg.get("traits")) | _dict(ctx.get("traits"))
-    user_id, anon_id = _str(msg.get("userId"), 200), _str(msg.get("anonymousId"), 200)
-    if not user_id and not anon_id:
-        raise BadCall(400, "every message needs a userId or an anonymousId")
     if kind == "track":
         name = _str(msg.get("event"), 200)
         if not name:
-            raise BadCall(400, "a track call needs an event name")
+            raise BadCall(400, "a track call needs an event name", "no_event_name")
         properties["event"] = name
     elif kind in ("page_view", "screen") and _str(msg.get("name")):
         properties.setdefault("name", _str(msg.get("name"), 200))
     elif kind == "group":
         properties["group_id"] = _str(msg.get("groupId"), 200)
-        properties["traits"] = traits
+        properties["traits"] = _dict(msg.get("traits"))
     elif kind == "alias":
         properties["previous_id"] = _str(msg.get("previousId"), 200)
     if kind == "identify":
-        properties["traits"] = {k: v for k, v in traits.items() if isinstance(v, str | int | float | bool)}
+        properties["traits"] = traits
+    return properties
+
+
+def message_context(call: Call, msg: dict[str, Any], properties: dict[str, Any]) -> dict[str, Any]:
+    """``context``: the SDK's view of the page and device, else the HTTP request's."""
+    ctx = _dict(msg.get("context"))
+    page = _dict(ctx.get("page"))
     url = _str(page.get("url")) or _str(properties.get("url"))
     context: dict[str, Any] = {
-        "ip": _str(ctx.get("ip"), 64) or client_ip(request),
-        "user_agent": _str(ctx.get("userAgent"), 512) or request.headers.get("User-Agent", "")[:512],
-        "site": site,
+        "ip": _str(ctx.get("ip"), 64) or client_ip(call.request),
+        "user_agent": _str(ctx.get("userAgent"), 512) or call.request.headers.get("User-Agent", "")[:512],
+        "site": call.site,
     }
     for name, value in (
         ("url", url),
@@ -116,15 +145,28 @@ def message_event(
         context["campaign"] = url_campaign | campaign
     if click_ids:
         context["click_ids"] = click_ids
-    ids = identifiers(traits, default_region) if kind in ("identify", "group") or traits else {}
+    return context
+
+
+def message_event(call: Call, msg: dict[str, Any], kind: str) -> RawEvent:
+    """One Segment message as a raw event; raises :class:`BadCall` when it lacks an identity or a name."""
+    user_id, anon_id = _str(msg.get("userId"), 200), _str(msg.get("anonymousId"), 200)
+    if not user_id and not anon_id:
+        raise BadCall(400, "every message needs a userId or an anonymousId", "no_identity")
+    traits = user_traits(msg, kind)
+    properties = message_properties(msg, kind, traits)
+    context = message_context(call, msg, properties)
+    if traits and kind != "identify":
+        context["traits"] = traits
+    ids = identifiers(traits, call.default_region) if traits else {}
     if user_id:
         ids["user_id"] = user_id
     return RawEvent(
-        event_id=event_id_from(_str(msg.get("messageId"), 64)),
+        event_id=scoped_event_id(call.write_key, _str(msg.get("messageId"), 1024)),
         type=kind,
         source="segment",
         received_at=utc_now_iso(),
-        sent_at=_str(msg.get("sentAt"), 40) or sent_at,
+        sent_at=_str(msg.get("sentAt"), 40) or call.sent_at,
         occurred_at=_str(msg.get("timestamp"), 40) or _str(msg.get("originalTimestamp"), 40),
         anon_id=anon_id,
         ids=ids,
@@ -133,45 +175,74 @@ def message_event(
     )
 
 
+def batch_event(call: Call, item: Any, shared_context: Any) -> RawEvent:
+    """One item of ``/v1/batch`` as a raw event; raises :class:`BadCall` naming what is wrong with it."""
+    if not isinstance(item, dict):
+        raise BadCall(400, "a batch item must be a JSON object", "not_an_object")
+    kind = TYPES.get(str(item.get("type")))
+    if kind is None:
+        raise BadCall(400, f"unknown message type {str(item.get('type'))[:40]!r}", "unknown_type")
+    if "context" not in item:
+        item = item | {"context": shared_context}
+    return message_event(call, item, kind)
+
+
+def batch_events(
+    call: Call, body: dict[str, Any], metrics: CollectorMetrics
+) -> tuple[list[RawEvent], list[dict[str, Any]]]:
+    """The usable messages of a batch as events, and what was wrong with the others.
+
+    One bad message must not cost the good ones their place (SDKs do not resend a batch piece by piece), so
+    each is judged alone; the refusals are counted and reported by index.
+    """
+    batch = body.get("batch")
+    if not isinstance(batch, list) or len(batch) > MAX_BATCH:
+        raise BadCall(400, f"batch must be a list of at most {MAX_BATCH} messages")
+    events: list[RawEvent] = []
+    errors: list[dict[str, Any]] = []
+    for index, item in enumerate(batch):
+        try:
+            events.append(batch_event(call, item, body.get("context")))
+        except BadCall as exc:
+            metrics.rejected.labels(endpoint="segment", reason=exc.reason).inc()
+            error: dict[str, Any] = {"index": index, "detail": exc.detail}
+            if isinstance(item, dict) and (message_id := _str(item.get("messageId"), 200)):
+                error["messageId"] = message_id
+            errors.append(error)
+    return events, errors
+
+
 def make_handler(
     sink: Sink, store: SiteConfigStore, metrics: CollectorMetrics, *, default_region: str, body_limit: int
 ) -> Handler:
     """One handler for every /v1 call; the call type comes from the path (or each batch item)."""
 
     async def segment(request: web.Request) -> web.StreamResponse:
-        call = request.match_info["call"]
+        call_type = request.match_info["call"]
+        errors: list[dict[str, Any]] = []
         try:
             body = await read_json(request, body_limit, allow_text_plain=True)
             if not isinstance(body, dict):
                 raise BadCall(400, "the body must be a JSON object")
             key = write_key(request, body)
-            if key is None or store.source(key) is None:
+            source = store.source(key) if key is not None else None
+            if key is None or source is None:
                 metrics.rejected.labels(endpoint="segment", reason="write_key").inc()
                 return problem(
                     401, "Unauthorized", "unknown or missing write key (HTTP Basic user or writeKey)"
                 )
-            site = store.source(key).name or key  # type: ignore[union-attr]
-            if call == "batch":
-                batch = body.get("batch")
-                if not isinstance(batch, list) or len(batch) > MAX_BATCH:
-                    raise BadCall(400, f"batch must be a list of at most {MAX_BATCH} messages")
-                messages = [(m, TYPES.get(str(m.get("type")))) for m in batch if isinstance(m, dict)]
+            call = Call(request, key, source.name or key, _str(body.get("sentAt"), 40), default_region)
+            if call_type == "batch":
+                events, errors = batch_events(call, body, metrics)
+                if errors and not events:
+                    return problem(400, "Bad request", "no message in the batch is usable", errors=errors)
             else:
-                messages = [(body, TYPES[call])]
-            events = []
-            for msg, kind in messages:
-                if kind is None:
-                    raise BadCall(400, "unknown message type in batch")
-                if call == "batch" and "context" not in msg:
-                    msg["context"] = body.get("context")
-                events.append(
-                    message_event(request, msg, kind, site, _str(body.get("sentAt"), 40), default_region)
-                )
+                events = [message_event(call, body, TYPES[call_type])]
         except BodyError as exc:
             metrics.rejected.labels(endpoint="segment", reason=str(exc.status)).inc()
             return problem(exc.status, "Bad request", exc.detail)
         except BadCall as exc:
-            metrics.rejected.labels(endpoint="segment", reason=str(exc.status)).inc()
+            metrics.rejected.labels(endpoint="segment", reason=exc.reason).inc()
             return problem(exc.status, "Bad request", exc.detail)
         try:
             await asyncio.gather(*(sink.store(event, durable=True) for event in events))
@@ -181,6 +252,11 @@ def make_handler(
             return resp
         for event in events:
             metrics.events.inc(event.type, "segment")
-        return web.json_response({"success": True})
+        if call_type != "batch":
+            return web.json_response({"success": True})
+        answer: dict[str, Any] = {"success": True, "accepted": len(events), "rejected": len(errors)}
+        if errors:
+            answer["errors"] = errors
+        return web.json_response(answer)
 
     return segment
