@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
-from aiohttp.test_utils import TestClient
+import dataclasses
 
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from leadline_crm import auth
+from leadline_crm.app import create_app
 from leadline_crm.settings import CrmSettings
+from leadline_shared import config
 from leadline_shared.signing import KeyRing
 
 pytestmark = pytest.mark.integration
@@ -47,3 +53,42 @@ async def test_links_refuse_bad_calls(
     headers = auth_headers[role] if role else {}
     resp = await client.post("/api/v1/links", json=body, headers=headers)
     assert resp.status == status
+
+
+async def test_a_minted_link_comes_with_its_click_and_open_urls_on_the_collector(
+    client: TestClient, auth_headers: dict[str, dict[str, str]]
+) -> None:
+    """A bare token left every sender to know the collector's routes; the answer now holds URLs ready to put in
+    an email, under the collector's public URL (LEADLINE_COLLECTOR_PUBLIC_URL, default the local collector)."""
+    body = {"target": "https://shop.example/offer", "campaign_id": "spring", "recipient_token": "r-1"}
+    resp = await client.post("/api/v1/links", json=body, headers=auth_headers["marketing"])
+    assert resp.status == 201
+    doc = await resp.json()
+    assert doc["click_url"] == f"http://127.0.0.1:8080/c/{doc['token']}"
+    assert doc["open_url"] == f"http://127.0.0.1:8080/o/{doc['token']}.gif"
+
+
+async def test_link_urls_follow_a_public_url_with_a_path_prefix(crm_settings: CrmSettings) -> None:
+    """A collector served first-party under a prefix (LEADLINE_COLLECTOR_PATH_PREFIX=/ll behind the site's
+    proxy) gets links under that prefix; a trailing slash in the setting makes no double slash."""
+    settings = dataclasses.replace(crm_settings, collector_public_url="https://t.shop.example/ll/")
+    async with TestClient(TestServer(create_app(settings))) as other:
+        conn = await asyncpg.connect(settings.pg_dsn, server_settings={"search_path": settings.crm_schema})
+        try:
+            token = await auth.create_token(conn, "mk", "marketing")
+        finally:
+            await conn.close()
+        resp = await other.post(
+            "/api/v1/links",
+            json={"target": "https://shop.example/"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        doc = await resp.json()
+    assert doc["click_url"] == f"https://t.shop.example/ll/c/{doc['token']}"
+    assert doc["open_url"] == f"https://t.shop.example/ll/o/{doc['token']}.gif"
+
+
+def test_a_public_url_that_is_not_http_is_refused_at_start_up() -> None:
+    """A typo here would put broken links in every email sent; crm-core refuses to start instead."""
+    with pytest.raises(config.ConfigError, match="LEADLINE_COLLECTOR_PUBLIC_URL"):
+        config.load(CrmSettings, {"LEADLINE_COLLECTOR_PUBLIC_URL": "t.shop.example/ll"})

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from leadline_crm import api, catalog, outbox, webapp
 from leadline_crm.ingest import Ingestor
-from leadline_crm.links import KEYRING
+from leadline_crm.links import COLLECTOR_URL, KEYRING
 from leadline_crm.settings import CrmSettings
 from leadline_shared import kafka, pg
 from leadline_shared.http import add_check, add_ops_routes
@@ -26,6 +26,7 @@ def create_app(settings: CrmSettings) -> web.Application:
     registry = CollectorRegistry()
     app = web.Application(middlewares=[api.api_middleware, webapp.html_errors], client_max_size=1024 * 1024)
     app[KEYRING] = KeyRing.parse(settings.link_keys)
+    app[COLLECTOR_URL] = settings.collector_public_url
     app[api.PHONE_REGION] = settings.phone_region
     add_ops_routes(app, registry)
     api.add_routes(app)

@@ -13,6 +13,7 @@ from leadline_crm.openapi import Operation
 from leadline_shared.signing import KeyRing
 
 KEYRING = web.AppKey("link_keyring", KeyRing)
+COLLECTOR_URL = web.AppKey("collector_public_url", str)  # LEADLINE_COLLECTOR_PUBLIC_URL
 
 LINK_BODY: dict[str, Any] = {
     "type": "object",
@@ -28,8 +29,22 @@ LINK_BODY: dict[str, Any] = {
 }
 
 
+LINK_RESPONSE: dict[str, Any] = {
+    "type": "object",
+    "required": ["token", "click_url", "open_url", "expires_at", "target"],
+    "properties": {
+        "token": {"type": "string"},
+        "click_url": {"type": "string", "description": "the tracked link to put in the email"},
+        "open_url": {"type": "string", "description": "the open pixel (an <img> src) for the same email"},
+        "expires_at": {"type": "string", "format": "date-time"},
+        **{k: v for k, v in LINK_BODY["properties"].items() if k != "ttl_days"},
+    },
+}
+
+
 async def mint_link(request: web.Request) -> web.Response:
-    """A token for the collector's link endpoint: it redirects to ``target`` and records the click."""
+    """A token for the collector's link endpoint (it redirects to ``target`` and records the click), with the
+    click and open URLs made from it."""
     ring = request.app[KEYRING]
     if not ring:
         raise web.HTTPServiceUnavailable(text="no link signing key is configured (LEADLINE_LINK_KEYS)")
@@ -40,7 +55,16 @@ async def mint_link(request: web.Request) -> web.Response:
     }
     token = ring.sign(payload, ttl_seconds=ttl)
     expires = datetime.now(UTC) + timedelta(seconds=ttl)
-    return json_response({"token": token, "expires_at": expires, **payload}, status=201)
+    urls = link_urls(request.app[COLLECTOR_URL], token)
+    return json_response({"token": token, **urls, "expires_at": expires, **payload}, status=201)
+
+
+def link_urls(base: str, token: str) -> dict[str, str]:
+    """The collector's click and open-pixel URLs for ``token`` (its routes ``/c/{token}`` and
+    ``/o/{token}.gif``, under the public URL and any path prefix it holds), ready to put in an email; the open
+    pixel accepts the click token, so one token serves both."""
+    root = base.rstrip("/")
+    return {"click_url": f"{root}/c/{token}", "open_url": f"{root}/o/{token}.gif"}
 
 
 API.add(
@@ -48,11 +72,12 @@ API.add(
         "POST",
         "/api/v1/links",
         mint_link,
-        "Mint a signed email link (verified by the collector)",
+        "Mint a signed email link (verified by the collector): its token and ready click and open-pixel URLs",
         MARKETING,
         "links",
         body=LINK_BODY,
         status=201,
+        response=LINK_RESPONSE,
         errors=(503,),
     )
 )

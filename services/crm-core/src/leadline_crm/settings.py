@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from leadline_shared.config import CommonSettings, setting
+from leadline_shared.config import CommonSettings, ConfigError, setting
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,23 @@ class CrmSettings(CommonSettings):
         "CRM_OUTBOX_STALE_SECONDS",
         "crm-core is not ready while its outbox relay leads and a message has waited longer than this",
     )
+
+    collector_public_url: str = setting(
+        "http://127.0.0.1:8080",
+        "COLLECTOR_PUBLIC_URL",
+        "the collector's URL as email recipients reach it (with its path prefix, if any): POST /api/v1/links"
+        " answers click and open URLs under it",
+    )
+
+    def validate(self) -> None:
+        """Also refuse a collector URL that would put broken links in every email sent."""
+        super().validate()
+        parts = urlsplit(self.collector_public_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ConfigError(
+                f"LEADLINE_COLLECTOR_PUBLIC_URL={self.collector_public_url!r}: expected an http(s) URL"
+                " such as https://t.example.com/ll"
+            )
 
     @property
     def dsn(self) -> str:
