@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,12 +35,55 @@ def run(args: argparse.Namespace) -> int:
     )
 
 
+KEY_FILE = Path(".run") / "link.keys"  # where `make up` keeps the local key ring (leadline_localstack.up)
+
+
+def key_file_roots() -> tuple[Path, ...]:
+    """Where to look for a `make up` checkout: the working directory, then this package's own (editable)
+    source tree, so the command works from anywhere in the repository."""
+    return Path.cwd(), Path(__file__).resolve().parent
+
+
+def find_key_file(roots: Iterable[Path]) -> Path | None:
+    """The first ``.run/link.keys`` in any of ``roots`` or their parents."""
+    for root in roots:
+        for folder in (root, *root.parents):
+            if (folder / KEY_FILE).is_file():
+                return folder / KEY_FILE
+    return None
+
+
+def signing_keys() -> KeyRing | None:
+    """LEADLINE_LINK_KEYS when set; else the key ring `make up` wrote, which the local collector verifies
+    with (signing with anything else makes links it answers with a 404). None, with the reason printed, when
+    there is neither or it is not a key ring."""
+    if "LEADLINE_LINK_KEYS" in os.environ:
+        spec, source = config.load(CollectorSettings).link_keys, "LEADLINE_LINK_KEYS"
+    else:
+        found = find_key_file(key_file_roots())
+        if found is None:
+            print(
+                "leadline links sign: no signing keys: set LEADLINE_LINK_KEYS (kid:secret,…, as the collector"
+                f" has it), or run this in a checkout where `make up` wrote {KEY_FILE}",
+                file=sys.stderr,
+            )
+            return None
+        print(f"leadline links sign: LEADLINE_LINK_KEYS is not set; signing with {found}", file=sys.stderr)
+        spec, source = found.read_text(), str(found)
+    try:
+        keys = KeyRing.parse(spec.strip())
+    except ValueError as exc:
+        print(f"leadline links sign: {source}: {exc}", file=sys.stderr)
+        return None
+    if not keys:
+        print(f"leadline links sign: {source} is empty; set the key ring first", file=sys.stderr)
+    return keys or None
+
+
 def sign_link(args: argparse.Namespace) -> int:
     """Print a signed tracked link (or open pixel) for one recipient of one send."""
-    settings = config.load(CollectorSettings)
-    keys = KeyRing.parse(settings.link_keys)
-    if not keys:
-        print("leadline links sign: LEADLINE_LINK_KEYS is empty; set the key ring first", file=sys.stderr)
+    keys = signing_keys()
+    if keys is None:
         return 2
     payload = {"campaign_id": args.campaign, "send_id": args.send, "recipient_token": args.recipient}
     if args.sent_at:
