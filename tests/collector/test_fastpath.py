@@ -27,6 +27,8 @@ RING = KeyRing.parse(LINK_KEYS)
 LINK = {"target": "https://shop.example/offer", "campaign_id": "c1", "send_id": "s1", "recipient_token": "r1"}
 PIXEL = "/p.gif?url=https%3A%2F%2Fshop.example%2Fpricing%3Futm_source%3Dnews&title=Pricing&plan=pro"
 UA = "Mozilla/5.0 (X11; Linux x86_64) Test/1.0"
+LOCAL = "127.0.0.1/32"
+"""The test client's address, as a trusted proxy: what it puts in X-Forwarded-For is then believed."""
 MakeClient = Callable[..., Awaitable[TestClient]]
 
 
@@ -66,8 +68,8 @@ def fast(client: TestClient) -> FastPath:
 async def test_a_pixel_is_answered_on_the_fast_path_with_the_event_aiohttp_would_have_recorded(
     make_client: MakeClient, kafka_bootstrap: str, topics: kafka.Topics
 ) -> None:
-    lean = await make_client()
-    plain = await make_client(LEADLINE_COLLECTOR_FAST_PATH="false")
+    lean = await make_client(LEADLINE_TRUSTED_PROXIES=LOCAL)
+    plain = await make_client(LEADLINE_COLLECTOR_FAST_PATH="false", LEADLINE_TRUSTED_PROXIES=LOCAL)
     headers = {"User-Agent": UA, "Accept-Language": "de-DE,de;q=0.9", "X-Forwarded-For": "203.0.113.9"}
     answers = [await c.get(PIXEL, headers=headers) for c in (lean, plain)]
     assert [r.status for r in answers] == [200, 200]
@@ -95,8 +97,8 @@ async def test_header_names_in_any_case_give_both_paths_the_same_click_event(
     vid = "0192f0c4-5b7a-7cc0-8d5e-2f1a9b3c4d5e"
     odd_case = (
         "uSER-aGENT: Odd/2.0",
-        "X-FORWARDED-FOR: 198.51.100.7, 10.0.0.1",
-        "x-forwarded-for: 192.0.2.99",  # repeated: the first one counts, on both paths
+        "X-FORWARDED-FOR: 192.0.2.99",  # what the client wrote ...
+        "x-forwarded-for: 198.51.100.7, 10.0.0.1",  # ... and our proxies' own line: one list, on both paths
         "accept-LANGUAGE: fr-CH, fr;q=0.9",
         "REFERER: https://mail.example/inbox",
         "Dnt: 1",
@@ -106,7 +108,11 @@ async def test_header_names_in_any_case_give_both_paths_the_same_click_event(
     )
     token = RING.sign(LINK | {"target": "https://shop.example/offer?utm_source=mail&gclid=g1"})
     answers = []
-    for client in (await make_client(), await make_client(LEADLINE_COLLECTOR_FAST_PATH="false")):
+    proxied = {"LEADLINE_TRUSTED_PROXIES": LOCAL + ",10.0.0.0/8"}
+    for client in (
+        await make_client(**proxied),
+        await make_client(LEADLINE_COLLECTOR_FAST_PATH="false", **proxied),
+    ):
         reader, writer = await connect(client)
         writer.write(
             (

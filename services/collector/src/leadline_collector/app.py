@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from leadline_collector import affiliate, beacon, cors, fastpath, forms, links, pixel, segment, snippet
+from leadline_collector.context import proxy_networks, trusted_proxy_middleware
 from leadline_collector.demo_page import make_demo_handler
 from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.publisher import Publisher
@@ -52,6 +53,9 @@ def create_app(settings: CollectorSettings) -> web.Application:
     body_limit = settings.body_max_kb * 1024
     app = web.Application(client_max_size=max(body_limit, settings.batch_max_kb * 1024))
     app[SETTINGS], app[SINK], app[SITES] = settings, sink, sites
+    proxies = proxy_networks(settings.trusted_proxies)
+    if proxies:  # without trusted proxies the routes read the peer, and pay nothing for the option
+        app.middlewares.append(trusted_proxy_middleware(proxies))
     add_ops_routes(app, metrics.registry)
     add_check(app, "sink", sink.is_healthy)
 
@@ -117,7 +121,10 @@ def create_app(settings: CollectorSettings) -> web.Application:
     }
     if settings.fast_path:
         fastpath.install(
-            app, fastpath.FastPath(sink, metrics, keys, settings.cookie_domain, prefixes(settings))
+            app,
+            fastpath.FastPath(
+                sink, metrics, keys, settings.cookie_domain, prefixes(settings), trusted_proxies=proxies
+            ),
         )
     for prefix in prefixes(settings):
         for (method, path), handler in handlers.items():

@@ -30,6 +30,7 @@ from aiohttp.http_parser import SINGLETON_HEADERS
 from multidict import MultiDictProxy
 from yarl import URL
 
+from leadline_collector.context import Proxies, forwarded_client, is_trusted, parse_address
 from leadline_collector.links import link_event, safe_target
 from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.pixel import GIF, pixel_event
@@ -93,6 +94,8 @@ class FastPath:
     keys: KeyRing
     cookie_domain: str
     prefixes: tuple[str, ...]
+    trusted_proxies: Proxies = ()
+    """Peers whose X-Forwarded-For names the client (``LEADLINE_TRUSTED_PROXIES``); judged once per connection."""
     idle_timeout: float = 75.0
     sweep_interval: float = 5.0
     connections: set[FastProtocol] = field(default_factory=set)
@@ -166,6 +169,7 @@ class FastProtocol(asyncio.Protocol):
         self._keep_alive = True
         self._transport: asyncio.Transport | None = None
         self._remote: str | None = None
+        self._proxied = False
         self._secure = False
         self._loop = asyncio.get_running_loop()
         self.last_active = self._loop.time()
@@ -179,6 +183,8 @@ class FastProtocol(asyncio.Protocol):
             self._remote = str(peer[0]) if peer else None
         elif peer is not None:
             self._remote = str(peer)
+        proxies = self._fast.trusted_proxies
+        self._proxied = bool(proxies) and is_trusted(parse_address(self._remote), proxies)
         self._secure = transport.get_extra_info("sslcontext") is not None
         self._fast.connections.add(self)
 
@@ -266,7 +272,7 @@ class FastProtocol(asyncio.Protocol):
             URL.build(query_string=query.decode("utf-8", "surrogateescape"), encoded=True).query
             if query
             else _NO_QUERY,
-            self._remote,
+            self._client(headers) if self._proxied else self._remote,
             self._secure,
         )
         kind, token = route
@@ -275,8 +281,13 @@ class FastProtocol(asyncio.Protocol):
             return self._pixel(request, keep_alive)
         return self._link(request, kind, token, keep_alive)
 
+    def _client(self, headers: dict[str, str]) -> str | None:
+        """The client behind our trusted proxy (the aiohttp routes get the same from the same function)."""
+        return forwarded_client(self._remote, headers.get("x-forwarded-for"), self._fast.trusted_proxies)
+
     def _parse(self, head: bytes) -> dict[str, str] | None:
-        """The request's headers by lower-case name (the first of repeated ones, as aiohttp's ``get`` gives), or
+        """The request's headers by lower-case name (the first of repeated ones, as aiohttp's ``get`` gives; every
+        X-Forwarded-For, joined), or
         None when it has a body, asks for an upgrade, repeats a header aiohttp refuses twice, or does not parse."""
         self._headers = []
         self._complete = False
@@ -296,6 +307,8 @@ class FastProtocol(asyncio.Protocol):
                 headers[key] = value.decode("utf-8", "surrogateescape")
             elif lower in _SINGLETONS:
                 return None
+            elif lower == b"x-forwarded-for":  # one list, in order, as the aiohttp routes read it
+                headers[key] += "," + value.decode("utf-8", "surrogateescape")
         return headers
 
     def _pixel(self, request: FastRequest, keep_alive: bool) -> bool:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from ipaddress import ip_network
 
-from leadline_shared.config import CommonSettings, setting
+from leadline_shared.config import CommonSettings, ConfigError, setting
 
 
 @dataclass(frozen=True)
@@ -40,3 +41,19 @@ class CollectorSettings(CommonSettings):
         10.0, "FORM_RATE_PER_IP", "form posts per minute one IP may make (bursts of twice that)"
     )
     form_rate_per_form: float = setting(600.0, "FORM_RATE_PER_FORM", "form posts per minute one form accepts")
+    trusted_proxies: tuple[str, ...] = setting(
+        (),
+        "TRUSTED_PROXIES",
+        "networks (CIDR, comma-separated) of the proxies whose X-Forwarded-For is believed; empty: none",
+    )
+
+    def validate(self) -> None:
+        """Also refuse a trusted proxy that is not a network, at start-up and by name, not at the first request."""
+        super().validate()
+        for value in self.trusted_proxies:
+            try:
+                ip_network(value)
+            except ValueError:
+                raise ConfigError(
+                    f"LEADLINE_TRUSTED_PROXIES: {value!r} is not a network (CIDR, e.g. 10.0.0.0/8 or fd00::/8)"
+                ) from None
