@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -61,20 +62,58 @@ async def test_a_batch_is_retried_until_postgres_answers_and_only_then_committed
     assert ingestor.written._value.get() == 4
 
 
-async def test_other_errors_are_not_swallowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def broken(conn: object, touches: list[ingest.Touch]) -> int:
-        raise ValueError("a bug")
+class FakeProducer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes | None, dict[str, bytes]]] = []
 
-    monkeypatch.setattr(ingest, "write_touches", broken)
-    consumer = FakeConsumer()
+    async def send(
+        self, topic: str, value: bytes, key: bytes | None = None, headers: list[tuple[str, bytes]] = ()
+    ) -> asyncio.Future[None]:
+        self.sent.append((topic, value, key, dict(headers)))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+async def test_an_event_that_fails_alone_is_dead_lettered_and_the_rest_are_stored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Any failure but an unreachable database is the events' own: halves are written apart until the event
+    that fails stands alone; it goes to the DLQ, the others are stored, and only then are offsets committed."""
+    touches = [ingest.Touch.of(event(new_id())) for _ in range(5)]
+    bad = touches[3].event_id
+    attempts: list[int] = []
+
+    async def picky(conn: object, batch: list[ingest.Touch]) -> int:
+        attempts.append(len(batch))
+        if any(t.event_id == bad for t in batch):
+            raise ValueError("a bug this event triggers")
+        return len(batch)
+
+    monkeypatch.setattr(ingest, "write_touches", picky)
+    consumer, producer = FakeConsumer(), FakeProducer()
     ingestor = ingest.Ingestor(
         bootstrap="unused:9092",
         topics=kafka.Topics.with_prefix("unit."),
         group_id="unit",
         pool=FakePool(),  # type: ignore[arg-type]
         registry=CollectorRegistry(),
+        writers=1,
         consumer=consumer,  # type: ignore[arg-type]
+        producer=producer,  # type: ignore[arg-type]
     )
-    with pytest.raises(ValueError, match="a bug"):
-        await ingestor._write([ingest.Touch.of(event(new_id()))], [], {"tp": 1})
-    assert consumer.committed == []
+    touches[3].key = b"k"
+    await ingestor._write(touches, [], {"tp": 1})
+    assert ingestor.written._value.get() == 4
+    [(topic, value, key, headers)] = producer.sent
+    assert (topic, key) == ("unit.capture.dlq.v1", b"k")
+    assert value == touches[3].json.encode()
+    assert headers["reason"] == b"ValueError: a bug this event triggers"
+    assert (headers["stage"], headers["service"], headers["topic"]) == (
+        b"store",
+        b"crm-core",
+        b"capture.enriched.v1",
+    )
+    assert consumer.committed == [{"tp": 1}]
+    assert attempts[0] == 5
+    assert max(attempts[1:]) < 5

@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leadline_shared.events import EnrichedEvent, EventError, IdentityChange, RawEvent, utc_now_iso
+from leadline_shared.events import (
+    EnrichedEvent,
+    EventError,
+    IdentityChange,
+    RawEvent,
+    storable,
+    utc_now_iso,
+)
 from leadline_shared.ids import event_id_from, new_id, valid_client_id
 
 
@@ -145,3 +152,18 @@ def test_received_at_truncates_to_the_millisecond_and_never_rolls_into_the_next_
 ) -> None:
     monkeypatch.setattr("leadline_shared.events.time.time", lambda: 1_795_000_000.99999976)
     assert utc_now_iso().endswith(":40.999Z")
+
+
+def test_nul_characters_are_left_out_of_the_wire_form_so_the_event_can_be_stored() -> None:
+    """PostgreSQL cannot hold NUL: the envelope drops it where the collector encodes (issue 11), the rest stays."""
+    ev = make_raw(form={"key": "demo", "fields": {"name": "Ada\x00 Lovelace", "n\x00te": ["a\x00b"]}})
+    doc = orjson.loads(ev.to_json())
+    assert doc["form"]["fields"] == {"name": "Ada Lovelace", "nte": ["ab"]}
+    assert b"\\u0000" not in ev.to_json()
+
+
+def test_storable_keeps_a_literal_backslash_u0000_and_other_control_characters() -> None:
+    assert storable({"a": "\\u0000", "b": "tab\there\x01"}) == {"a": "\\u0000", "b": "tab\there\x01"}
+    x, surrogate = storable(["x\x00", "\ud800"])
+    assert x == "x"
+    assert set(surrogate) == {"\ufffd"}

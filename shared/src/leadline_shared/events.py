@@ -54,19 +54,36 @@ def utc_now_iso() -> str:
     return formatted + _MILLIS[int((now - sec) * 1000)]
 
 
-def _scrub(value: Any) -> Any:
-    """``value`` with every string made valid UTF-8 (undecodable parts become U+FFFD), keys included."""
+def storable(value: Any) -> Any:
+    """``value`` with every string, keys included, made fit for PostgreSQL text and jsonb.
+
+    What a client sends is accepted as it comes, so the envelope decides once what can be stored: valid UTF-8
+    (a lone surrogate, or a byte a client sent that is not UTF-8, becomes U+FFFD) without NUL characters,
+    which PostgreSQL cannot hold at all and which are dropped. Applied by :meth:`RawEvent.to_json`, where the
+    collector turns every accepted hit into bytes, so an accepted form is never refused further down for a NUL
+    in a name (issue 11).
+    """
     if isinstance(value, str):
         try:  # the client's own bytes back (one U+FFFD per byte that is not UTF-8) ...
             raw = value.encode("utf-8", "surrogateescape")
         except UnicodeEncodeError:  # ... or any other lone surrogate
             raw = value.encode("utf-8", "surrogatepass")
-        return raw.decode("utf-8", "replace")
+        text = raw.decode("utf-8", "replace")
+        return text.replace("\x00", "") if "\x00" in text else text
     if isinstance(value, dict):
-        return {_scrub(k): _scrub(v) for k, v in value.items()}
+        return {storable(k): storable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_scrub(v) for v in value]
+        return [storable(v) for v in value]
     return value
+
+
+def storable_json(doc: dict[str, Any]) -> bytes:
+    """``doc`` as JSON bytes that PostgreSQL can store (see :func:`storable`); the common case costs one scan."""
+    try:
+        data = orjson.dumps(doc)
+    except TypeError:  # lone surrogates: HTTP stacks decode header bytes with 'surrogateescape'
+        return orjson.dumps(storable(doc))
+    return orjson.dumps(storable(doc)) if b"\\u0000" in data else data
 
 
 _FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
@@ -189,12 +206,9 @@ class RawEvent:
         return doc
 
     def to_json(self) -> bytes:
-        """Encode for Kafka; text a client sent as bytes that are not UTF-8 is kept with U+FFFD in their place."""
-        doc = self.to_dict()
-        try:
-            return orjson.dumps(doc)
-        except TypeError:  # lone surrogates: HTTP stacks decode header bytes with 'surrogateescape'
-            return orjson.dumps(_scrub(doc))
+        """Encode for Kafka, storable (:func:`storable`): text a client sent as bytes that are not UTF-8 is kept
+        with U+FFFD in their place, NUL characters are left out."""
+        return storable_json(self.to_dict())
 
     @classmethod
     def _kwargs(cls, doc: dict[str, Any]) -> dict[str, Any]:
