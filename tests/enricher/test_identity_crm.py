@@ -207,7 +207,7 @@ async def test_an_email_the_crm_took_off_its_person_is_let_go(paths: Paths, pool
     assert await owner(pool, "email", "jon@acme.example") is None
     [change] = paths.g.changes("unlink")
     assert change.person_id == crm_id
-    assert change.identifier == {"type": "email", "value": "jon@acme.example"}
+    assert change.identifier == {"type": "email"}
     row = await pool.fetchrow("SELECT kind, published_at FROM changes WHERE change_id = $1", change.change_id)
     assert row["kind"] == "unlink"
     jon = await paths.one(ev("jons-laptop", email="jon@acme.example"))

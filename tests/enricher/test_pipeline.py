@@ -187,7 +187,7 @@ async def test_a_new_email_on_a_known_person_is_announced_as_a_link(
     ]
     assert {(c.kind, c.person_id) for c in changes} == {("link", person)}
     assert sorted((c.identifier or {}).get("type", "") for c in changes) == ["email", "phone"]
-    assert {(c.identifier or {}).get("value") for c in changes} == {"lee@example.com", "+14155552671"}
+    assert {(c.identifier or {}).get("value") for c in changes} == {None}  # no values on a kept-forever topic
     assert await topic_is_quiet(kafka_bootstrap, topics.identity_changes, 2, wait=1.0) == 2
 
 
@@ -215,7 +215,7 @@ async def test_a_link_whose_kafka_transaction_was_lost_is_published_at_the_next_
         [(key, value, _)] = await read_topic(kafka_bootstrap, topics.identity_changes, 1)
     change = IdentityChange.from_json(value)
     assert (change.kind, change.person_id, key) == ("link", persons[0], persons[0].encode())
-    assert change.identifier == {"type": "email", "value": "lee@example.com"}
+    assert change.identifier == {"type": "email"}
 
 
 async def test_dlq_replay_sends_dead_letters_back_after_a_fix(

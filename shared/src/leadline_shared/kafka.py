@@ -49,6 +49,16 @@ class Topics:
         ]
 
 
+def retention_days(topics: Topics) -> dict[str, float | None]:
+    """How long each topic keeps a message, in days (None: kept until compacted or forever), from :meth:`specs`;
+    what ``leadline erase`` tells the operator about copies it cannot delete."""
+    out: dict[str, float | None] = {}
+    for spec in topics.specs(1):
+        ms = int((spec.topic_configs or {}).get("retention.ms", "-1"))
+        out[spec.name] = ms / DAY_MS if ms >= 0 else None
+    return out
+
+
 async def ensure_topics(bootstrap: str, topics: Topics, partitions: int = 6) -> list[str]:
     """Create the missing topics; returns the names created. Safe to call from several processes at once."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)

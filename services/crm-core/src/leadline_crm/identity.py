@@ -25,6 +25,7 @@ import asyncpg
 from leadline_crm import lifecycle, queries
 from leadline_crm.stages import apply_moves, load_scoring
 from leadline_shared.events import IdentityChange
+from leadline_shared.identifiers import canonical_email
 
 
 def _uuid(value: str) -> uuid.UUID | None:
@@ -67,12 +68,13 @@ async def _merge(
 async def _link(conn: asyncpg.Connection, change: IdentityChange, person: uuid.UUID, now: datetime) -> None:
     ident = change.identifier or {}
     kind, value = ident.get("type"), ident.get("value")
-    if not isinstance(kind, str) or not isinstance(value, str) or not value:
-        return
-    if kind == "email":
-        value = value.strip().lower()
     await conn.execute(queries.ENSURE_PERSON, person, now)
-    await conn.execute(queries.LINK_IDENTIFIER, person, kind, value[:320])
+    # Changes no longer carry the value (identity.changes.v1 is kept forever; the enriched event that linked it
+    # brings it to the person). Old changes in the topic still may: record those as before.
+    if isinstance(kind, str) and isinstance(value, str) and value:
+        if kind == "email":
+            value = canonical_email(value) or value.strip().lower()
+        await conn.execute(queries.LINK_IDENTIFIER, person, kind, value[:320])
     scoring, _ = await load_scoring(conn)
     rows = await conn.fetch(queries.SIGNALS, [person])
     await apply_moves(

@@ -37,6 +37,7 @@ async def erase_person(conn: asyncpg.Connection, person_id: str) -> IdentityChan
     erased = {(r[0], r[1]) for r in rows} | {(CRM_CONTACT, p) for p in persons}
     await conn.execute(queries.TOMBSTONE, [t for t, _ in erased], [digest(i) for i in erased])
     await conn.execute(queries.MARK_ERASED, persons)
+    await conn.execute(queries.SCRUB_CHANGES, persons)
     change = IdentityChange(
         change_id=new_id(),
         kind="erase",
@@ -107,9 +108,26 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if change is None:
         print("no person held it; it is tombstoned, so future events carrying it stay anonymous")
+        print(retention_note(kafka.Topics.with_prefix(settings.topic_prefix)))
         return 0
     print(f"erased person {change.person_id} ({len(change.merged)} merged persons with it)")
+    print(retention_note(kafka.Topics.with_prefix(settings.topic_prefix)))
     return 0
+
+
+def retention_note(topics: kafka.Topics) -> str:
+    """What erasure cannot reach: events already on the capture topics stay until those topics' retention ends.
+
+    The identity graph and the CRM hold nothing of the person afterwards, and identity.changes.v1 never carries
+    identifier values; but Kafka cannot delete single messages from the raw, enriched and dead-letter topics.
+    """
+    days = kafka.retention_days(topics)
+    kept = ", ".join(
+        f"{name} ({days[name]:g} days)"
+        for name in (topics.raw, topics.enriched, topics.dlq)
+        if days.get(name) is not None
+    )
+    return f"events that carried its identifiers expire from Kafka with their topics' retention: {kept}"
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:

@@ -86,14 +86,17 @@ def merge_change(survivor: str, merged: list[str]) -> IdentityChange:
 
 
 def link_change(person: str, kind: str, value: str, change: str = "link") -> IdentityChange:
-    """A known identifier now belongs to an existing person (crm-core records it on the person); with ``change``
-    "unlink", it no longer does (the CRM took it off the person)."""
+    """An identifier of ``kind`` now belongs to an existing person; with ``change`` "unlink", one no longer does
+    (the CRM took it off the person).
+
+    The change names the identifier's type, never its value: identity.changes.v1 is kept forever, so a value
+    written there would outlive the person's erasure (issue 11, item 7). Who needs the value has it already:
+    crm-core from the enriched event that carried it, other replicas from the graph (they forget the person's
+    cached identifiers on an unlink). ``value`` is accepted so the callers keep one signature.
+    """
+    del value  # deliberately not carried
     return IdentityChange(
-        change_id=new_id(),
-        kind=change,
-        person_id=person,
-        at=_now(),
-        identifier={"type": kind, "value": value},
+        change_id=new_id(), kind=change, person_id=person, at=_now(), identifier={"type": kind}
     )
 
 
@@ -140,8 +143,8 @@ class IdentityGraph:
             self.follow(change.merged, change.person_id)
         elif change.kind == "erase":
             self.forget({change.person_id, *change.merged})
-        elif change.kind == "unlink" and change.identifier:
-            self._cache.pop((change.identifier.get("type", ""), change.identifier.get("value", "")), None)
+        elif change.kind == "unlink":  # the change names no value: forget the person's cached identifiers
+            self.forget({change.person_id})
 
     def commit(self, result: BatchResult) -> None:
         """After the PostgreSQL transaction committed: remember what the batch learned, forget what it let go."""

@@ -122,3 +122,8 @@ INSERT INTO tombstones (type, digest) SELECT * FROM unnest($1::text[], $2::bytea
 """
 
 MARK_ERASED = "UPDATE persons SET erased_at = now() WHERE person_id = ANY($1::uuid[])"
+
+# Link changes written before they stopped carrying values (migration 0003 on) may still hold one.
+SCRUB_CHANGES = (
+    "UPDATE changes SET identifier = NULL WHERE person_id = ANY($1::uuid[]) AND identifier IS NOT NULL"
+)
