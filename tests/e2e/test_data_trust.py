@@ -138,3 +138,26 @@ async def test_a_form_value_with_a_nul_character_reaches_the_person_without_it(p
     assert (person["first_name"], person["last_name"]) == ("Ada", "Lovelace")
     assert person["company"] == "Analytical Engines"
     assert person["stage"] == "lead"
+
+
+async def test_a_phone_the_graph_refused_never_lands_on_the_other_person(pipeline: Pipeline) -> None:
+    """Ann holds the phone; Bob, who holds another email, sends it too. The graph records a conflict and keeps
+    them apart (both hold an email): the phone stays Ann's alone, in the graph and in the CRM."""
+    phone = "+14155550177"
+    await pipeline.raw(form("ann-cookie", email="ann@example.com", phone=phone))
+    await pipeline.raw(form("bob-cookie", email="bob@example.com"))
+    ann = await eventually(lambda: pipeline.person_with("ann@example.com"), "Ann in crm-core")
+    bob = await eventually(lambda: pipeline.person_with("bob@example.com"), "Bob in crm-core")
+    both = form("bob-cookie", email="bob@example.com", phone=phone, name="Bob Jones")
+    await pipeline.raw(both)
+    stored = "SELECT person_id FROM touchpoints WHERE event_id = $1"
+    assert (
+        await eventually(lambda: pipeline.crm.fetchval(stored, both.event_id), "the event")
+        == bob["person_id"]
+    )
+    bob = await pipeline.person(bob["person_id"])
+    assert bob["phones"] == []
+    assert bob["first_name"] == "Bob"  # the rest of what Bob typed is his
+    holders = await pipeline.crm.fetchval("SELECT count(*) FROM persons WHERE $1 = ANY(phones)", phone)
+    assert holders == 1
+    assert (await pipeline.person(ann["person_id"]))["phones"] == [phone]

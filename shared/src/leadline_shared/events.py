@@ -266,12 +266,18 @@ class EnrichedEvent(RawEvent):
     referrer_class: str | None = None
     geo: dict[str, Any] | None = None
     campaign: dict[str, Any] | None = None  # UTM, click id, email campaign, affiliate (optional, added later)
+    identity: dict[str, Any] | None = None
+    """The graph's verdict on the event's identifiers, by type: ``{"attached": [...], "refused": [...]}``.
+    ``attached``: the types whose value the event's person holds in the identity graph once the event is
+    resolved; ``refused``: the event's other usable identifiers (held by another person the graph would not
+    merge, over a per-type limit, erased, or sent by a bot). Consumers record only the attached ones on the
+    person (architecture.md §4); absent on events enriched before it existed."""
 
     @classmethod
     def _kwargs(cls, doc: dict[str, Any]) -> dict[str, Any]:
         kwargs = super(EnrichedEvent, cls)._kwargs(doc)  # explicit: slots dataclasses break bare super()
         kwargs["person_id"] = _require_str(doc, "person_id")
-        for name in ("ua", "bot", "geo", "campaign"):
+        for name in ("ua", "bot", "geo", "campaign", "identity"):
             kwargs[name] = _optional_dict(doc, name)
         ref = doc.get("referrer_class")
         if ref is not None and not isinstance(ref, str):

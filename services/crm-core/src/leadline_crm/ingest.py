@@ -277,13 +277,18 @@ class PersonDelta:
             # and folding them in again would undo a rep's later correction (a typo'd email coming back)
             self.identified = self.identified or bool(ids.get("crm_contact_id"))
             return
+        verdict = doc.get("identity")
+        if isinstance(verdict, dict):  # only what the identity graph gave this person (architecture.md §4)
+            attached = verdict.get("attached")
+            ids = {k: v for k, v in ids.items() if isinstance(attached, list) and k in attached}
         fields = _dict(_dict(doc.get("form")).get("fields"))
         if t.type == "identify":
             props = _dict(doc.get("properties"))
             traits = props.get("traits")
             fields = {**(traits if isinstance(traits, dict) else props), **fields}
-        email = ids.get("email") or _text(fields.get("email"))
-        phone = ids.get("phone") or _text(fields.get("phone"))
+        unresolved = not isinstance(verdict, dict)  # enriched before the graph said: the fields stand in
+        email = ids.get("email") or (_text(fields.get("email")) if unresolved else None)
+        phone = ids.get("phone") or (_text(fields.get("phone")) if unresolved else None)
         if email:
             self.emails.add(email.strip().lower()[:320])
         if phone:

@@ -71,6 +71,8 @@ class BatchResult:
     learned: dict[Ident, str] = field(default_factory=dict)
     redirects: dict[str, str] = field(default_factory=dict)
     forgotten: list[Ident] = field(default_factory=list)
+    identity: list[dict[str, list[str]]] = field(default_factory=list)
+    """Per event, the types of its identifiers its person holds and those it does not (EnrichedEvent.identity)."""
 
 
 LINK_TYPES = frozenset({"email", "phone", "user_id"})
@@ -217,7 +219,32 @@ class _Batch:
             ids = [i for i in w.ids if i not in self.tombstoned] if self.tombstoned else w.ids
             persons.append(await self._one(w, ids))
         await self._flush()  # earlier events keep the person they had; the merge change re-points them
+        self.result.identity = self._verdicts(work, persons)
         return self.result
+
+    def _verdicts(self, work: list[Work], persons: list[str]) -> list[dict[str, list[str]]]:
+        """Which of each event's identifiers its person holds once the batch is resolved, and which not (another
+        person's that the conflict rule kept apart, over a limit, erased, a bot's): downstream records only the
+        first on the person, so the CRM never shows a value the graph gave someone else (issue 11)."""
+        merged_into = {m: c.person_id for c in self.result.changes if c.kind == "merge" for m in c.merged}
+
+        def final(person: str) -> str:
+            for _ in range(len(merged_into) + 1):
+                if person not in merged_into:
+                    break
+                person = merged_into[person]
+            return person
+
+        verdicts = []
+        for w, person in zip(work, persons, strict=True):
+            holder = final(person)
+            attached: list[str] = []
+            refused: list[str] = []
+            for ident in w.ids:
+                owner = self.known.get(ident)
+                (attached if owner is not None and final(owner) == holder else refused).append(ident[0])
+            verdicts.append({"attached": attached, "refused": refused})
+        return verdicts
 
     async def _load(self, idents: set[Ident]) -> None:
         """Owners and tombstones of the batch's identifiers: cache first, one query for the rest."""

@@ -157,8 +157,9 @@ class Enricher:
                     out.append(decoded)
         result = await self._resolve(work)
         enriched = self.topics.enriched
-        for event, person_id in zip(events, result.persons, strict=True):
-            out.append((enriched, person_id.encode(), event.enriched(person_id), None))
+        verdicts: list[dict[str, list[str]] | None] = list(result.identity) or [None] * len(events)
+        for event, person_id, verdict in zip(events, result.persons, verdicts, strict=True):
+            out.append((enriched, person_id.encode(), event.enriched(person_id, verdict), None))
         for change in result.changes:
             out.append((self.topics.identity_changes, change.key(), change.to_json(), None))
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
@@ -330,8 +331,9 @@ class _Decoded:
     findings: dict[str, Any]
     work: Work
 
-    def enriched(self, person_id: str) -> bytes:
-        """The EnrichedEvent's wire form: the raw document (IP already truncated) plus the findings.
+    def enriched(self, person_id: str, identity: dict[str, list[str]] | None = None) -> bytes:
+        """The EnrichedEvent's wire form: the raw document (IP already truncated), the findings and the graph's
+        verdict on the event's identifiers (``identity``).
 
         Same JSON as ``EnrichedEvent.from_raw(...).to_json()`` (tested), without building the dataclass twice.
         """
@@ -340,6 +342,8 @@ class _Decoded:
         for name, value in self.findings.items():
             if value is not None:
                 doc[name] = value
+        if identity is not None:
+            doc["identity"] = identity
         return orjson.dumps(doc)
 
 
