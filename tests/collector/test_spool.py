@@ -13,6 +13,7 @@ import pytest
 
 from leadline_collector import spool as spool_mod
 from leadline_collector.spool import Record, Spool, SpoolFull, encode_record
+from leadline_shared.service import NotStarted
 
 
 def rec(i: int, key: str = "v1") -> Record:
@@ -182,3 +183,10 @@ async def test_a_reopened_spool_counts_what_a_previous_run_left_and_dates_it_by_
     assert again.records_waiting == 2
     assert again.oldest_age(now=1767225600.0 + 60) == pytest.approx(60.0)
     await again.close()
+
+
+async def test_a_spool_used_before_open_says_so_even_under_python_O(tmp_path: Path) -> None:
+    """An assert said this before, and vanished under ``python -O`` (issue 11)."""
+    sp = Spool(tmp_path, max_bytes=1000)
+    with pytest.raises(NotStarted, match="before start"):
+        sp.append_nowait([rec(1)])

@@ -13,12 +13,29 @@ import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 from aiohttp import web
 
 from leadline_shared.http import DRAINING
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class NotStarted(RuntimeError):
+    """A component was used before its ``start()`` (or after its ``stop()``)."""
+
+
+def started(value: T | None, what: str) -> T:
+    """``value``, which ``start()`` creates; a clear :class:`NotStarted` when it is not there.
+
+    An ``assert`` would say the same under mypy but vanishes under ``python -O``, leaving an AttributeError on
+    None somewhere later.
+    """
+    if value is None:
+        raise NotStarted(f"{what} is used before start() (or after stop())")
+    return value
 
 
 def tune_gc(young_threshold: int = 50_000) -> None:

@@ -36,6 +36,7 @@ from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.spool import Record, Spool, SpoolFull
 from leadline_shared import kafka
 from leadline_shared.events import RawEvent
+from leadline_shared.service import cancel_and_wait, started
 
 log = logging.getLogger(__name__)
 RECOVER_MIN = 0.25  # seconds between recovery attempts while they make progress
@@ -109,9 +110,7 @@ class Publisher:
         """Flush what is queued to Kafka within the deadline, spool the rest, close the spool."""
         self._stopping = True
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         if self._pending and not self._spooling and self._producer is not None:
             items, self._pending = self._pending, []
             await self._send(items)
@@ -232,30 +231,30 @@ class Publisher:
 
     async def _send(self, items: list[tuple[Record, Waiter]]) -> None:
         """Send items in one batch per partition; on any failure they go to the spool instead."""
-        assert self._producer is not None
+        producer = started(self._producer, "the publisher's Kafka producer")
         groups: dict[int, list[tuple[Record, Waiter]]] = defaultdict(list)
         for item in items:
             groups[partition_for(item[0].key, self._partitions)].append(item)
         for partition, group in groups.items():
-            batch = self._producer.create_batch()
+            batch = producer.create_batch()
             chunk: list[tuple[Record, Waiter]] = []
             for item in group:
                 if batch.append(key=item[0].key, value=item[0].value, timestamp=None) is None:
                     await self._submit(batch, partition, chunk)
-                    batch, chunk = self._producer.create_batch(), []
+                    batch, chunk = producer.create_batch(), []
                     batch.append(key=item[0].key, value=item[0].value, timestamp=None)
                 chunk.append(item)
             await self._submit(batch, partition, chunk)
 
     async def _submit(self, batch: Any, partition: int, items: list[tuple[Record, Waiter]]) -> None:
-        assert self._producer is not None
+        producer = started(self._producer, "the publisher's Kafka producer")
         entry = _InFlight(items, time.monotonic())
         if self._spooling:
             await self._to_spool(items)
             return
         try:
             async with asyncio.timeout(self.deadline):  # no extra task per batch, unlike wait_for
-                fut = await self._producer.send_batch(batch, self.topic, partition=partition)
+                fut = await producer.send_batch(batch, self.topic, partition=partition)
         except (TimeoutError, KafkaError) as exc:
             self._enter_spooling(f"send failed: {type(exc).__name__}")
             await self._to_spool(items)
@@ -347,11 +346,11 @@ class Publisher:
         """
         if self._producer is None and not await self._connect():
             return False
-        assert self._producer is not None
+        producer = started(self._producer, "the publisher's Kafka producer")
         replayed = self._replayed_total
         try:
             async with asyncio.timeout(self.deadline):
-                await self._producer.flush()
+                await producer.flush()
             await self._replay()
         except (TimeoutError, KafkaError) as exc:
             await self._replace_producer(type(exc).__name__)
@@ -397,11 +396,11 @@ class Publisher:
 
     async def _publish_and_wait(self, records: list[Record]) -> None:
         """Publish records and wait for Kafka's acknowledgement, all within one deadline (raises on failure)."""
-        assert self._producer is not None
+        producer = started(self._producer, "the publisher's Kafka producer")
         groups: dict[int, list[Record]] = defaultdict(list)
         for r in records:
             groups[partition_for(r.key, self._partitions)].append(r)
-        producer, futures = self._producer, []
+        futures = []
 
         async def hand_over(batch: Any, partition: int) -> None:
             fut = await producer.send_batch(batch, self.topic, partition=partition)

@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 import orjson
 
+from leadline_shared.service import started
+
 log = logging.getLogger(__name__)
 _HEAD = struct.Struct(">II")
 _SHORT = struct.Struct(">H")
@@ -183,6 +185,7 @@ class Spool:
 
     def append_nowait(self, records: list[Record]) -> asyncio.Future[None]:
         """Queue records for the next group commit; the future resolves once they are fsync'd."""
+        started(self._fd, "the spool")  # here, not in the writer thread, where it would only fail the flusher
         data = b"".join(encode_record(r) for r in records)
         if self.size_bytes + len(data) > self.max_bytes:
             self.refusing = True
@@ -225,12 +228,12 @@ class Spool:
             self._flusher = None
 
     def _write(self, data: bytes) -> None:
-        assert self._fd is not None, "spool used before open()"
+        fd = started(self._fd, "the spool")
         view = memoryview(data)
         while view:
-            written = os.write(self._fd, view)
+            written = os.write(fd, view)
             view = view[written:]
-        os.fsync(self._fd)
+        os.fsync(fd)
 
     # --- reading and replay ----------------------------------------------------------------------------------
     def segments(self) -> list[Path]:
