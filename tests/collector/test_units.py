@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from leadline_collector import normalize
-from leadline_collector.publisher import partition_for
 from leadline_collector.ratelimit import RateLimiter
+from leadline_shared.kafka import partition_for
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from prometheus_client import CollectorRegistry
@@ -291,3 +292,36 @@ async def _outbox_keys(settings: CrmSettings) -> list[tuple[bytes, bool]]:
 
 async def _no_rows(settings: CrmSettings) -> bool:
     return not await _outbox_keys(settings)
+
+
+async def test_raw_events_go_to_the_partition_every_raw_producer_agrees_on(
+    pool: asyncpg.Pool, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
+    """crm-core's raw events (rep leads, unlinks) used Kafka's default partitioner while the collector uses
+    CRC-32: one key could land on two partitions and lose its order (issue 11, part 2)."""
+    keys = [f"crm_contact_id:0190b3f0-7c1e-7cc2-9a57-00000000000{i}".encode() for i in range(8)]
+    await owe(pool, *[("raw", k, b'{"n": %d}' % i) for i, k in enumerate(keys)])
+    async with running(relay_for(pool, kafka_bootstrap, topics)):
+        consumer = AIOKafkaConsumer(
+            topics.raw, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest", group_id=None
+        )
+        await consumer.start()
+        try:
+            seen: dict[bytes, int] = {}
+            async with asyncio.timeout(20):
+                while len(seen) < len(keys):
+                    for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                        seen.update({r.key: tp.partition for r in records if r.key is not None})
+        finally:
+            await consumer.stop()
+    partitions = len(await kafka_partitions(kafka_bootstrap, topics.raw))
+    assert seen == {k: kafka.partition_for(k, partitions) for k in keys}
+
+
+async def kafka_partitions(bootstrap: str, topic: str) -> set[int]:
+    producer = kafka.producer(bootstrap)
+    await producer.start()
+    try:
+        return set(await producer.partitions_for(topic))
+    finally:
+        await producer.stop()

@@ -24,7 +24,6 @@ import contextlib
 import functools
 import logging
 import time
-import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,16 +47,6 @@ Waiter = asyncio.Future[None] | None
 
 class SinkUnavailable(RuntimeError):
     """The event could not be accepted (spool full); forms answer 503 with Retry-After."""
-
-
-def partition_for(key: bytes, count: int) -> int:
-    """The partition of a key: CRC-32 of the key, modulo the partition count.
-
-    Not Kafka's murmur2 (pure Python in aiokafka, a tenth of a pixel request's budget, and new visitors never
-    hit a cache): every producer of the raw topic is this publisher, so keys still map to one partition each
-    and per-visitor order holds.
-    """
-    return zlib.crc32(key) % count
 
 
 @dataclass
@@ -234,7 +223,7 @@ class Publisher:
         producer = started(self._producer, "the publisher's Kafka producer")
         groups: dict[int, list[tuple[Record, Waiter]]] = defaultdict(list)
         for item in items:
-            groups[partition_for(item[0].key, self._partitions)].append(item)
+            groups[kafka.partition_for(item[0].key, self._partitions)].append(item)
         for partition, group in groups.items():
             batch = producer.create_batch()
             chunk: list[tuple[Record, Waiter]] = []
@@ -399,7 +388,7 @@ class Publisher:
         producer = started(self._producer, "the publisher's Kafka producer")
         groups: dict[int, list[Record]] = defaultdict(list)
         for r in records:
-            groups[partition_for(r.key, self._partitions)].append(r)
+            groups[kafka.partition_for(r.key, self._partitions)].append(r)
         futures = []
 
         async def hand_over(batch: Any, partition: int) -> None:

@@ -216,7 +216,7 @@ class Relay:
         acks: list[asyncio.Future[object]] = []
         for row in rows:
             try:
-                acks.append(await producer.send(self.topic(row["topic"]), row["value"], key=row["key"]))
+                acks.append(await self._hand_over(producer, row))
             except REFUSED as exc:  # refused before it left (larger than the producer may send)
                 acks.append(_failed(exc))
         results = await asyncio.gather(*acks, return_exceptions=True)
@@ -227,12 +227,23 @@ class Relay:
                 raise result
         return len(rows)
 
+    async def _hand_over(self, producer: AIOKafkaProducer, row: asyncpg.Record) -> asyncio.Future[object]:
+        """Give one row to the producer; on capture.raw.v1 on the partition every raw producer agrees on."""
+        topic = self.topic(row["topic"])
+        partition = None
+        if topic == self.topics.raw and row["key"] is not None:
+            partition = kafka.partition_for(row["key"], len(await producer.partitions_for(topic)))
+        fut: asyncio.Future[object] = await producer.send(
+            topic, row["value"], key=row["key"], partition=partition
+        )
+        return fut
+
     async def _send_alone(
         self, conn: asyncpg.Connection, producer: AIOKafkaProducer, row: asyncpg.Record
     ) -> bool:
         """Send one row and wait for its acknowledgement; False when Kafka refused it (moved to ``outbox_dead``)."""
         try:
-            await (await producer.send(self.topic(row["topic"]), row["value"], key=row["key"]))
+            await (await self._hand_over(producer, row))
         except REFUSED as exc:
             await conn.execute(queries.OUTBOX_BURY, row["id"], type(exc).__name__)
             self.dead.inc()
