@@ -235,6 +235,44 @@ async def test_what_the_fast_path_does_not_fully_understand_is_answered_by_aioht
     assert status in (200, 400, 404, 413, 431), why
 
 
+@pytest.mark.parametrize("fast_path", ["true", "false"])
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (get("/p.gif?url=" + "a" * 9000), 414),
+        (get("/ll/p.gif?url=" + "a" * 20000), 414),
+        (get("/p.gif", "Cookie: ll_vid=" + "a" * 9000), 431),
+    ],
+)
+async def test_an_oversized_url_or_header_gets_a_short_clean_answer_and_no_traceback(
+    make_client: MakeClient,
+    kafka_bootstrap: str,
+    topics: kafka.Topics,
+    caplog: pytest.LogCaptureFixture,
+    fast_path: str,
+    request_bytes: bytes,
+    status: int,
+) -> None:
+    """A pixel URL over 8 KB (a page URL with a huge query) is refused plainly, not with the parser's dump."""
+    client = await make_client(LEADLINE_COLLECTOR_FAST_PATH=fast_path)
+    reader, writer = await connect(client)
+    writer.write(request_bytes)
+    answer, headers, body = await read_response(reader)
+    closed = await asyncio.wait_for(reader.read(), 5) == b""
+    writer.close()
+    assert answer == status
+    assert headers["content-type"].startswith("text/plain")
+    assert closed  # the rest of what the client sent cannot be read as requests: the server hangs up
+    assert len(body) < 120, body
+    for dump in (b"aaaa", b"bytearray", b"Got more than"):  # no echo of the request, no parser internals
+        assert dump not in body
+    assert not [r for r in caplog.records if r.exc_info], "a refused request is no error of ours"
+    assert await topic_is_quiet(kafka_bootstrap, topics.raw, 0, wait=0.2) == 0
+    reason = {414: "uri_too_long", 431: "header_too_large"}[status]
+    metrics = await (await client.get("/metrics")).text()
+    assert f'leadline_collector_rejected_total{{endpoint="http",reason="{reason}"}} 1.0' in metrics
+
+
 async def test_a_forged_click_gets_aiohttps_404_page_and_is_counted(
     client: TestClient, kafka_bootstrap: str, topics: kafka.Topics
 ) -> None:

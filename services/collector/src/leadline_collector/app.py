@@ -12,6 +12,7 @@ from aiohttp import web
 from leadline_collector import affiliate, beacon, cors, fastpath, forms, links, pixel, segment, snippet
 from leadline_collector.context import proxy_networks, trusted_proxy_middleware
 from leadline_collector.demo_page import make_demo_handler
+from leadline_collector.httperrors import HANDLER_ARGS, HTTP_METRICS
 from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.publisher import Publisher
 from leadline_collector.ratelimit import RateLimiter
@@ -51,8 +52,11 @@ def create_app(settings: CollectorSettings) -> web.Application:
     sites = SiteConfigStore(settings.kafka_bootstrap, topics.config, spool_dir / "site-config.json")
     keys = KeyRing.parse(settings.link_keys)
     body_limit = settings.body_max_kb * 1024
-    app = web.Application(client_max_size=max(body_limit, settings.batch_max_kb * 1024))
+    app = web.Application(
+        client_max_size=max(body_limit, settings.batch_max_kb * 1024), handler_args=HANDLER_ARGS
+    )
     app[SETTINGS], app[SINK], app[SITES] = settings, sink, sites
+    app[HTTP_METRICS] = metrics
     proxies = proxy_networks(settings.trusted_proxies)
     if proxies:  # without trusted proxies the routes read the peer, and pay nothing for the option
         app.middlewares.append(trusted_proxy_middleware(proxies))

@@ -31,6 +31,7 @@ from multidict import MultiDictProxy
 from yarl import URL
 
 from leadline_collector.context import Proxies, forwarded_client, is_trusted, parse_address
+from leadline_collector.httperrors import HTTP_METRICS, PlainErrorsFactory
 from leadline_collector.links import link_event, safe_target
 from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.pixel import GIF, pixel_event
@@ -383,14 +384,16 @@ _NO_QUERY: MultiDictProxy[str] = URL("/").query
 
 
 class FastServer:
-    """aiohttp's ``Server`` as the sites see it (a protocol factory), with connections starting on the fast path.
+    """aiohttp's ``Server`` as the sites see it (a protocol factory): connections start on the fast path, if the app
+    has one, and go on with aiohttp's protocol answering unparseable requests plainly (:mod:`httperrors`).
 
     Everything else (shutdown, the connection list) is the wrapped server's.
     """
 
-    def __init__(self, server: Any, fast: FastPath) -> None:
+    def __init__(self, server: Any, fast: FastPath | None, metrics: CollectorMetrics | None) -> None:
         self._server = server
-        self._make = fast.protocol_factory(server)
+        plain = PlainErrorsFactory(server, metrics)
+        self._make: ProtocolFactory = fast.protocol_factory(plain) if fast is not None else plain
 
     def __call__(self) -> asyncio.BaseProtocol:
         return self._make()
@@ -409,10 +412,9 @@ class FastRunner(web.AppRunner):
     def server(self) -> Any:
         """The protocol factory the sites listen with."""
         server = super().server
-        fast = self.app.get(FAST_PATH)
-        if server is None or fast is None:
+        if server is None:
             return server
-        return FastServer(server, fast)
+        return FastServer(server, self.app.get(FAST_PATH), self.app.get(HTTP_METRICS))
 
 
 def install(app: web.Application, fast: FastPath) -> None:
