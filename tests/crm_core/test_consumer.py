@@ -93,5 +93,5 @@ def test_a_touchpoint_line_escapes_what_copy_would_misread() -> None:
     e = event(new_id(), context={"url": "https://x.example/a\tb\\c\nd"})
     line = Touch.of(e).copy_line()
     assert "\n" not in line
-    assert line.count("\t") == 8
+    assert line.count("\t") == 9
     assert "a\\tb\\\\c\\nd" in line

@@ -161,3 +161,28 @@ async def test_a_phone_the_graph_refused_never_lands_on_the_other_person(pipelin
     holders = await pipeline.crm.fetchval("SELECT count(*) FROM persons WHERE $1 = ANY(phones)", phone)
     assert holders == 1
     assert (await pipeline.person(ann["person_id"]))["phones"] == [phone]
+
+
+async def test_googlebot_and_a_link_scanner_stay_on_the_timeline_but_neither_score_nor_move_a_stage(
+    pipeline: Pipeline,
+) -> None:
+    """Four Googlebot views of the pricing page used to add 40 and make a prospect; scanner clicks added more."""
+    lead = form("gb-cookie", email="gb@example.com")
+    await pipeline.raw(lead)
+    person = await eventually(lambda: pipeline.person_with("gb@example.com"), "the lead in crm-core")
+    bot = {"url": "https://www.shop.example/pricing", "user_agent": GOOGLEBOT}
+    sent = utc_now_iso()  # the email went out just now: a click within seconds is its gateway's scanner
+    link = {"campaign_id": "c1", "send_id": "s1", "target": "https://www.shop.example/", "sent_at": sent}
+    noise = [raw("gb-cookie", context=bot) for _ in range(4)]
+    noise += [raw("gb-cookie", "link_click", "link", link=link) for _ in range(4)]
+    await pipeline.raw(*noise)
+    count = "SELECT count(*) FROM touchpoints WHERE person_id = $1"
+
+    async def all_eight() -> bool:
+        return await pipeline.crm.fetchval(count + " AND automated", person["person_id"]) == 8
+
+    await eventually(all_eight, "the bot's and the scanner's events in crm-core")
+    p = await pipeline.person(person["person_id"])
+    assert p["score"] == pytest.approx(20, rel=1e-3)  # the form, nothing else
+    assert (p["stage"], p["clicked"], p["visit_days"]) == ("lead", False, 0)
+    assert await pipeline.crm.fetchval(count, person["person_id"]) == 9  # all on the timeline

@@ -53,6 +53,7 @@ TOUCHPOINT_COLUMNS = [
     "received_at",
     "url",
     "event",
+    "automated",
 ]
 
 
@@ -121,6 +122,7 @@ class Touch:
     json: str
     doc: dict[str, Any]
     key: bytes | None = None  # the Kafka key it came with (a dead letter keeps it)
+    automated: bool = False  # a bot, link scanner or image proxy (lifecycle.automated): never scores
 
     @classmethod
     def parse(cls, raw: bytes) -> Touch:
@@ -169,6 +171,7 @@ class Touch:
             url if isinstance(url, str) else None,
             raw.decode(),
             doc,
+            automated=lifecycle.automated(kind, source, doc.get("bot")),
         )
 
     @classmethod
@@ -189,6 +192,7 @@ class Touch:
                 self.received.isoformat(),
                 "\\N" if self.url is None else _copy_text(self.url),
                 _copy_text(self.json),
+                "t" if self.automated else "f",
             )
         )
 
@@ -204,6 +208,7 @@ class Touch:
             self.received,
             self.url,
             self.json,
+            self.automated,
         )
 
 
@@ -252,12 +257,18 @@ class PersonDelta:
     last_seen: datetime | None = None
 
     def add(self, t: Touch, now: datetime, rules: dict[str, list[Rule]], half_life: float) -> None:
-        """Fold one new event in (page views, most of the stream, take the short path)."""
-        self.cause = t.event_id
+        """Fold one new event in (page views, most of the stream, take the short path).
+
+        A bot's, link scanner's or image proxy's event is only seen: it stays on the timeline, marked, but adds
+        no points, visit or click, tells nothing about who the person is and causes no stage move.
+        """
         if self.first_seen is None or t.occurred < self.first_seen:
             self.first_seen = t.occurred
         if self.last_seen is None or t.occurred > self.last_seen:
             self.last_seen = t.occurred
+        if t.automated:
+            return
+        self.cause = t.event_id
         doc = t.doc
         if doc.get("ids") or doc.get("form") or doc.get("geo") or t.type == "identify":
             self._identity(t)
@@ -409,9 +420,9 @@ async def _write_touches(conn: asyncpg.Connection, touches: list[Touch], now: da
             await conn.copy_to_table("touchpoints", source=io.BytesIO(data), columns=TOUCHPOINT_COLUMNS)
         except asyncpg.UniqueViolationError:
             raise Raced from None
-        await apply_moves(
+        await apply_moves(  # only persons with an event that counts (not a bot's alone) may move
             conn,
-            [dict(r) | {"cause": deltas[r["person_id"]].cause} for r in updated],
+            [dict(r) | {"cause": cause} for r in updated if (cause := deltas[r["person_id"]].cause)],
             scoring,
             now,
             "automatic",

@@ -13,12 +13,39 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 STAGES = ("anonymous", "lead", "prospect", "customer", "lost", "disqualified")
 LADDER = {"anonymous": 0, "lead": 1, "prospect": 2, "customer": 3}
 REP_CONTACT_KINDS = frozenset({"site_visit", "phone_call", "meeting"})
 CLICK_TYPES = frozenset({"ad_click", "link_click"})
 IDENTIFYING_TYPES = frozenset({"form_submit", "identify"})
+EXPLICIT_TYPES = frozenset({"form_submit", "identify", "alias"})
+"""Events whose sender states who they are (a person typed it, or the site's backend names its user)."""
+MACHINE_INDICATORS = frozenset({"ua_spider", "known_scanner", "head_request", "click_soon_after_send"})
+"""The enricher's bot indicators that mean a crawler or mail scanner fetched on nobody's behalf. The others
+(``crawler_list``, ``no_user_agent``) also fire for a plain HTTP client such as a site's backend posting a form."""
+SERVER_SOURCES = frozenset({"segment", "api"})
+"""Sources relaying calls from a backend: their user agent is the integration's, so generic signs prove nothing."""
+
+
+def automated(event_type: str, source: str, bot: Any) -> bool:
+    """Whether an event was made by a bot, a link scanner or an image proxy (the enricher's ``bot`` findings).
+
+    Such an event is kept in the history and on the timeline, marked, but never scores, never counts as a visit
+    or a click, never identifies anyone and never moves a stage (issue 11: four Googlebot page views made a
+    prospect). A stated identity (a form, an identify call) or a backend's call is automated only on the
+    strong signs, as in the enricher's identity rule (architecture.md §4).
+    """
+    if not isinstance(bot, dict):
+        return False
+    if bot.get("image_proxy"):
+        return True
+    indicators = bot.get("indicators")
+    fired = {i for i in indicators if isinstance(i, str)} if isinstance(indicators, list) else set()
+    if event_type in EXPLICIT_TYPES or source in SERVER_SOURCES:
+        return bool(fired & MACHINE_INDICATORS)
+    return bool(fired) or bot.get("is_bot") is True
 
 
 @dataclass(frozen=True)

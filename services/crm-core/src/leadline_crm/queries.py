@@ -150,7 +150,8 @@ UPDATE persons AS p
  WHERE p.person_id = $1
 """
 
-# Recompute what can be recomputed exactly from the (now re-pointed) history. $2: now; $3: half-life.
+# Recompute what can be recomputed exactly from the (now re-pointed) history; a bot's, link scanner's or image
+# proxy's touchpoints (automated) never count. $2: now; $3: half-life.
 RECOMPUTE_PERSON = """
 UPDATE persons AS p
    SET score = coalesce((
@@ -159,14 +160,14 @@ UPDATE persons AS p
              JOIN score_rules AS r
                ON r.active AND r.event_type = t.type
               AND (r.url_contains IS NULL OR strpos(coalesce(t.url, ''), r.url_contains) > 0)
-            WHERE t.person_id = $1), 0),
+            WHERE t.person_id = $1 AND NOT t.automated), 0),
        score_at = $2,
        visit_days = (SELECT count(DISTINCT (occurred_at AT TIME ZONE 'UTC')::date) FROM touchpoints
-                      WHERE person_id = $1 AND type = 'page_view'),
+                      WHERE person_id = $1 AND type = 'page_view' AND NOT automated),
        last_visit_day = (SELECT max((occurred_at AT TIME ZONE 'UTC')::date) FROM touchpoints
-                          WHERE person_id = $1 AND type = 'page_view'),
+                          WHERE person_id = $1 AND type = 'page_view' AND NOT automated),
        clicked = p.clicked OR EXISTS (SELECT 1 FROM touchpoints WHERE person_id = $1
-                                       AND type IN ('ad_click', 'link_click')),
+                                       AND type IN ('ad_click', 'link_click') AND NOT automated),
        rep_contacted = p.rep_contacted OR EXISTS (SELECT 1 FROM activities WHERE person_id = $1
                                                    AND kind IN ('site_visit', 'phone_call', 'meeting')),
        purchases = (SELECT count(*) FROM purchases WHERE person_id = $1)
@@ -284,7 +285,8 @@ SELECT * FROM (
     (SELECT occurred_at AS at, event_id AS key, 'touchpoint' AS kind,
             jsonb_build_object('type', type, 'source', source, 'url', url, 'anon_id', anon_id,
                                'form', j.ev->'form', 'link', j.ev->'link', 'affiliate', j.ev->'affiliate',
-                               'campaign', j.ev->'context'->'campaign') AS data
+                               'campaign', j.ev->'context'->'campaign', 'automated', automated,
+                               'bot', j.ev->'bot') AS data
        FROM touchpoints CROSS JOIN LATERAL (SELECT event::json AS ev) AS j
       WHERE person_id = $1 AND ($2::timestamptz IS NULL OR (occurred_at, event_id) < ($2, $3))
       ORDER BY occurred_at DESC, event_id DESC LIMIT $4)
