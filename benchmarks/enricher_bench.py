@@ -34,8 +34,8 @@ from leadline_enricher.identifiers import IdentifierRules
 from leadline_enricher.identity import IdentityGraph
 from leadline_enricher.metrics import EnricherMetrics
 from leadline_enricher.pipeline import Enricher
-from leadline_enricher.publish import BatchPublisher
 from leadline_shared import kafka, pg
+from leadline_shared.batch import BatchPublisher
 from leadline_shared.events import RawEvent, utc_now_iso
 from leadline_shared.ids import new_id
 

@@ -59,7 +59,14 @@ async def replay(
                         continue
                     headers = [("replayed_from", f"{tp.partition}:{record.offset}".encode())]
                     target = dlq.origin(letter, topics)
-                    await producer.send(target, record.value, key=record.key or None, headers=headers)
+                    partition = None  # the default (murmur2) for enriched, as the enricher writes it
+                    if target == topics.raw and record.key:  # the raw topic's one partitioner
+                        partition = kafka.partition_for(
+                            record.key, len(await producer.partitions_for(target))
+                        )
+                    await producer.send(
+                        target, record.value, key=record.key or None, headers=headers, partition=partition
+                    )
                     sent += 1
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)

@@ -39,8 +39,8 @@ from leadline_enricher.enrich import EventEnricher
 from leadline_enricher.identifiers import CRM_CONTACT, Ident, IdentifierRules, identifiers_of
 from leadline_enricher.identity import BatchResult, IdentityGraph, Work
 from leadline_enricher.metrics import EnricherMetrics
-from leadline_enricher.publish import BatchPublisher, Message
 from leadline_shared import kafka, service
+from leadline_shared.batch import BatchPublisher, Message
 from leadline_shared.events import EventError, IdentityChange, RawEvent, utc_now_iso
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class Enricher:
         service.tune_gc()  # after the parsers loaded their rules, so those are frozen
         self.producer = kafka.producer(self.bootstrap, transactional_id=self.transactional_id)
         await self.producer.start()
-        self._publisher = BatchPublisher(self.producer)
+        self._publisher = BatchPublisher(self.producer, self.topics.raw)
         await self.publish_leftover_changes()
         self.consumer = kafka.consumer(
             self.bootstrap,
