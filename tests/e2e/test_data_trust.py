@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,3 +187,34 @@ async def test_googlebot_and_a_link_scanner_stay_on_the_timeline_but_neither_sco
     assert p["score"] == pytest.approx(20, rel=1e-3)  # the form, nothing else
     assert (p["stage"], p["clicked"], p["visit_days"]) == ("lead", False, 0)
     assert await pipeline.crm.fetchval(count, person["person_id"]) == 9  # all on the timeline
+
+
+async def test_segments_reserved_traits_fill_the_person(pipeline: Pipeline) -> None:
+    """An identify call from a Segment SDK, through the collector's /v1/identify: its reserved traits
+    (camelCase, company and address nested) become the person's name, company and place."""
+    call = {
+        "userId": "u-77",
+        "anonymousId": "seg-cookie",
+        "traits": {
+            "firstName": "Grace",
+            "lastName": "Hopper",
+            "email": "Grace@Example.com",
+            "phone": "+1 415 555 0199",
+            "title": "Rear Admiral",
+            "company": {"name": "Navy Labs", "industry": "defense", "employee_count": 250},
+            "address": {"city": "Arlington", "state": "VA", "country": "US"},
+        },
+    }
+    key = base64.b64encode(f"{SOURCE.write_key}:".encode()).decode()
+    resp = await pipeline.collector.post("/v1/identify", json=call, headers={"Authorization": f"Basic {key}"})
+    assert resp.status == 200, await resp.text()
+    p = await eventually(lambda: pipeline.person_with("grace@example.com"), "the identified person")
+    assert (p["first_name"], p["last_name"]) == ("Grace", "Hopper")
+    assert (p["company"], p["industry"], p["company_size"]) == ("Navy Labs", "defense", "250")
+    assert (p["country"], p["region"]) == ("US", "VA")
+    assert (p["phones"], p["user_ids"], p["stage"], p["source"]) == (
+        ["+14155550199"],
+        ["u-77"],
+        "lead",
+        "segment",
+    )

@@ -228,6 +228,30 @@ def _text(value: Any, limit: int = 200) -> str | None:
     return value[:limit] or None
 
 
+def segment_traits(properties: dict[str, Any]) -> dict[str, Any]:
+    """An identify call's traits under the names crm-core reads (the form fields' names).
+
+    Segment's reserved traits (https://segment.com/docs/connections/spec/identify/#traits) are camelCase and
+    partly nested: ``firstName``, ``lastName``, ``company`` {name, industry, employee_count} (or a plain name),
+    ``address`` {country, state, …}; snake_case spellings are read too. A trait the call sends twice keeps its
+    reserved spelling.
+    """
+    traits = properties.get("traits")
+    traits = traits if isinstance(traits, dict) else properties
+    company, address = traits.get("company"), _dict(traits.get("address"))
+    size = _dict(company).get("employee_count") or _dict(company).get("employees")
+    reserved = {
+        "first_name": traits.get("firstName"),
+        "last_name": traits.get("lastName"),
+        "company": company.get("name") if isinstance(company, dict) else None,
+        "industry": _dict(company).get("industry"),
+        "company_size": str(size) if isinstance(size, int | str) and not isinstance(size, bool) else None,
+        "country": address.get("country"),
+        "region": address.get("state") or address.get("region"),
+    }
+    return {**traits, **{k: v for k, v in reserved.items() if isinstance(v, str) and v.strip()}}
+
+
 def _split_name(name: str | None) -> tuple[str | None, str | None]:
     if not name:
         return None, None
@@ -294,9 +318,7 @@ class PersonDelta:
             ids = {k: v for k, v in ids.items() if isinstance(attached, list) and k in attached}
         fields = _dict(_dict(doc.get("form")).get("fields"))
         if t.type == "identify":
-            props = _dict(doc.get("properties"))
-            traits = props.get("traits")
-            fields = {**(traits if isinstance(traits, dict) else props), **fields}
+            fields = {**segment_traits(_dict(doc.get("properties"))), **fields}
         unresolved = not isinstance(verdict, dict)  # enriched before the graph said: the fields stand in
         email = ids.get("email") or (_text(fields.get("email")) if unresolved else None)
         phone = ids.get("phone") or (_text(fields.get("phone")) if unresolved else None)
@@ -317,7 +339,7 @@ class PersonDelta:
             ("industry", _text(fields.get("industry"))),
             ("company_size", _text(fields.get("company_size"))),
             ("country", _text(geo.get("country")) or _text(fields.get("country"))),
-            ("region", _text(geo.get("region"))),
+            ("region", _text(geo.get("region")) or _text(fields.get("region"))),
             ("source", t.source if self.identified else None),
         ):
             if value and column not in self.names:
