@@ -40,10 +40,8 @@ async def rows_holding(dsn: str, schemas: list[str], needles: list[str]) -> list
         for t in tables:
             name = f'"{t["schemaname"]}"."{t["tablename"]}"'
             for needle in needles:
-                count = await conn.fetchval(
-                    f"SELECT count(*) FROM {name} r WHERE r::text ILIKE $1",
-                    f"%{needle}%",  # noqa: S608 (names from pg_tables)
-                )
+                query = f"SELECT count(*) FROM {name} r WHERE r::text ILIKE $1"  # noqa: S608 (from pg_tables)
+                count = await conn.fetchval(query, f"%{needle}%")
                 if count:
                     hits.append(f"{name} ({count} rows with {needle!r})")
         return hits

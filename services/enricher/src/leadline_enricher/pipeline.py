@@ -42,6 +42,7 @@ from leadline_enricher.metrics import EnricherMetrics
 from leadline_shared import kafka, service
 from leadline_shared.batch import BatchPublisher, Message
 from leadline_shared.events import EventError, IdentityChange, RawEvent, utc_now_iso
+from leadline_shared.service import started
 
 log = logging.getLogger(__name__)
 
@@ -69,33 +70,50 @@ class Enricher:
     batch_max: int = 2000
     rules: IdentifierRules = field(default_factory=IdentifierRules)
     enricher: EventEnricher = field(default_factory=EventEnricher)
-    graph: IdentityGraph | None = None
-    consumer: AIOKafkaConsumer | None = None
-    producer: AIOKafkaProducer | None = None
+    graph: IdentityGraph | None = None  # None: a new one with ``rules`` (a benchmark passes a warm one)
+    _consumer: AIOKafkaConsumer | None = field(default=None, init=False)
+    _producer: AIOKafkaProducer | None = field(default=None, init=False)
     first_batch_at: float | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _inflight: asyncio.Future[None] | None = None
     _follower: asyncio.Future[None] | None = None
 
-    async def start(self) -> None:
-        """Connect the transactional producer, publish leftover identity changes, join the group."""
+    def __post_init__(self) -> None:
         if self.graph is None:
             self.graph = IdentityGraph(self.rules)
+
+    @property
+    def identity(self) -> IdentityGraph:
+        """The identity graph (always there: made in ``__post_init__`` when none was given)."""
+        return started(self.graph, "the enricher's identity graph")
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        """The consumer ``start()`` created."""
+        return started(self._consumer, "the enricher's consumer")
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        """The transactional producer ``start()`` created."""
+        return started(self._producer, "the enricher's producer")
+
+    async def start(self) -> None:
+        """Connect the transactional producer, publish leftover identity changes, join the group."""
         self.enricher.user_agents.lookup("Mozilla/5.0")  # load the parsers' rules now, not on the first batch
         service.tune_gc()  # after the parsers loaded their rules, so those are frozen
-        self.producer = kafka.producer(self.bootstrap, transactional_id=self.transactional_id)
-        await self.producer.start()
-        self._publisher = BatchPublisher(self.producer, self.topics.raw)
+        self._producer = kafka.producer(self.bootstrap, transactional_id=self.transactional_id)
+        await self._producer.start()
+        self._publisher = BatchPublisher(self._producer, self.topics.raw)
         await self.publish_leftover_changes()
-        self.consumer = kafka.consumer(
+        self._consumer = kafka.consumer(
             self.bootstrap,
             [],
             self.group_id,
             max_poll_records=self.batch_max,
             fetch_max_bytes=16 * 1024 * 1024,
         )
-        await self.consumer.start()
-        self.consumer.subscribe([self.topics.raw], listener=_WaitForBatch(self))
+        await self._consumer.start()
+        self._consumer.subscribe([self.topics.raw], listener=_WaitForBatch(self))
         self._follower = asyncio.ensure_future(self._follow_changes())
 
     async def stop(self) -> None:
@@ -104,14 +122,13 @@ class Enricher:
             self._follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._follower
-        if self.consumer is not None:
-            await self.consumer.stop()
-        if self.producer is not None:
-            await self.producer.stop()
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
 
     async def run(self) -> None:
         """Process batches until cancelled; a batch is prepared while the previous one commits to Kafka."""
-        assert self.consumer is not None
         try:
             while True:
                 batch = await self.consumer.getmany(timeout_ms=500, max_records=self.batch_max)
@@ -140,7 +157,6 @@ class Enricher:
 
     async def prepare(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> _Prepared:
         """Decode, enrich and resolve a batch; the identity graph commits to PostgreSQL here."""
-        assert self.graph is not None
         started = time.perf_counter()
         if self.first_batch_at is None:
             self.first_batch_at = started
@@ -167,7 +183,6 @@ class Enricher:
 
     async def commit(self, prepared: _Prepared) -> None:
         """One Kafka transaction: enriched events, identity changes, dead letters and the consumed offsets."""
-        assert self.producer is not None
         async with self.producer.transaction():
             await self._publisher.publish(prepared.out)
             await self.producer.send_offsets_to_transaction(prepared.offsets, self.group_id)
@@ -212,21 +227,20 @@ class Enricher:
         The batch stays in hand meanwhile (its offsets are not committed), so nothing is skipped; a rebalance
         waits for it too.
         """
-        assert self.graph is not None
         if not work:
             return BatchResult(persons=[])
         delay = 0.2
         while True:
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
-                    result = await self.graph.resolve_batch(conn, work)
+                    result = await self.identity.resolve_batch(conn, work)
                 break
             except TRANSIENT_DB_ERRORS as exc:
                 self.metrics.retries.inc()
                 log.warning("identity store unavailable, batch retried", extra={"error": type(exc).__name__})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        self.graph.commit(result)
+        self.identity.commit(result)
         return result
 
     def _count(self, enriched: int, result: BatchResult, seconds: float) -> None:
@@ -246,7 +260,6 @@ class Enricher:
         Reads identity.changes.v1 from its end as it was at start-up; without this a cached cookie would keep
         pointing at a person another process merged away or erased.
         """
-        assert self.graph is not None
         follower = AIOKafkaConsumer(
             self.topics.identity_changes,
             bootstrap_servers=self.bootstrap,
@@ -266,17 +279,15 @@ class Enricher:
             await follower.stop()
 
     def _apply_change(self, value: bytes | None) -> None:
-        assert self.graph is not None
         try:
             change = IdentityChange.from_json(value or b"")
         except EventError:
             log.warning("undecodable identity change ignored")
             return
-        self.graph.apply(change)
+        self.identity.apply(change)
 
     async def publish_leftover_changes(self) -> int:
         """Identity changes committed to PostgreSQL whose Kafka transaction never committed: send them now."""
-        assert self.producer is not None
         total = 0
         while True:
             rows = await self.pool.fetch(queries.UNPUBLISHED, 1000)
