@@ -38,3 +38,31 @@ def test_different_causes_and_leadlines_own_lines_are_not_folded() -> None:
         assert flt.filter(record("leadline_collector.publisher", "kafka not reachable"))
     for _ in range(3):
         assert flt.filter(record("aiokafka", "debug chatter", level=logging.INFO))
+
+
+def test_a_service_log_set_up_by_logs_setup_folds_a_kafka_outage_flood(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the SRE saw: ~11,000 aiokafka error lines a second while Kafka was down (issue 11, item 8)."""
+    import io
+    import sys
+
+    from leadline_shared import logs
+
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", out)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        logs.setup("enricher", "INFO")
+        client = logging.getLogger("aiokafka")
+        for _ in range(11_000):
+            client.error("Unable connect to node with id %s: %s", 1, "[Errno 111] Connection refused")
+            client.error("Unable to update metadata from %s", [1])
+        logging.getLogger("leadline_enricher.pipeline").warning("kafka not reachable")
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3, lines[:5]  # one per cause, plus the service's own line
+    assert "127.0.0.1" not in out.getvalue()
