@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -17,6 +17,7 @@ from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.publisher import Publisher
 from leadline_collector.ratelimit import RateLimiter
 from leadline_collector.settings import CollectorSettings
+from leadline_collector.sink import Sink
 from leadline_collector.siteconfig_store import SiteConfigStore
 from leadline_collector.spool import Spool
 from leadline_shared import kafka
@@ -24,7 +25,7 @@ from leadline_shared.http import add_check, add_ops_routes
 from leadline_shared.signing import KeyRing
 
 log = logging.getLogger(__name__)
-SINK = web.AppKey("sink", Publisher)
+SINK = web.AppKey("sink", Sink)
 SITES = web.AppKey("sites", SiteConfigStore)
 SETTINGS = web.AppKey("settings", CollectorSettings)
 
@@ -35,52 +36,47 @@ def prefixes(settings: CollectorSettings) -> tuple[str, ...]:
     return ("", extra) if extra else ("",)
 
 
-def create_app(settings: CollectorSettings) -> web.Application:
-    """Build the collector; Kafka, the spool and the config follower start in cleanup contexts."""
+def create_app(
+    settings: CollectorSettings, *, sink: Sink | None = None, sites: SiteConfigStore | None = None
+) -> web.Application:
+    """Build the collector; the sink and the config follower start in cleanup contexts.
+
+    By default events go to Kafka through the :class:`Publisher` (with its spool), and the site configuration
+    follows ``crm.config.v1``. A ``sink`` given here takes the events instead (the app starts and stops it, and
+    opens no producer); a ``sites`` store given here is used as it is, already filled, and not followed. With
+    both, the app opens no Kafka connection at all: that is how the route tests run without a broker.
+    """
     topics = kafka.Topics.with_prefix(settings.topic_prefix)
     metrics = CollectorMetrics.create()
     spool_dir = Path(settings.spool_dir)
-    spool = Spool(spool_dir / "events", int(settings.spool_max_mb * 1024 * 1024))
-    sink = Publisher(
-        settings.kafka_bootstrap,
-        topics.raw,
-        spool,
-        metrics,
-        deadline=settings.publish_timeout,
-        linger=settings.linger_ms / 1000,
-    )
-    sites = SiteConfigStore(settings.kafka_bootstrap, topics.config, spool_dir / "site-config.json")
+    opens_kafka = sink is None or sites is None
+    if sink is None:
+        sink = Publisher(
+            settings.kafka_bootstrap,
+            topics.raw,
+            Spool(spool_dir / "events", int(settings.spool_max_mb * 1024 * 1024)),
+            metrics,
+            deadline=settings.publish_timeout,
+            linger=settings.linger_ms / 1000,
+        )
     keys = KeyRing.parse(settings.link_keys)
     body_limit = settings.body_max_kb * 1024
     app = web.Application(
         client_max_size=max(body_limit, settings.batch_max_kb * 1024), handler_args=HANDLER_ARGS
     )
-    app[SETTINGS], app[SINK], app[SITES] = settings, sink, sites
     app[HTTP_METRICS] = metrics
     proxies = proxy_networks(settings.trusted_proxies)
     if proxies:  # without trusted proxies the routes read the peer, and pay nothing for the option
         app.middlewares.append(trusted_proxy_middleware(proxies))
     add_ops_routes(app, metrics.registry)
     add_check(app, "sink", sink.is_healthy)
-
-    async def sink_ctx(app: web.Application) -> AsyncIterator[None]:
-        if settings.create_topics:
-            try:
-                await asyncio.wait_for(
-                    kafka.ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions), 10
-                )
-            except Exception:  # Kafka down at start: the spool takes events until it is back
-                log.warning("could not check topics: Kafka unreachable; starting with the spool")
-        await sink.start()
-        yield
-        await sink.stop()
-
-    async def sites_ctx(app: web.Application) -> AsyncIterator[None]:
-        await sites.start()
-        yield
-        await sites.stop()
-
-    app.cleanup_ctx.extend([sink_ctx, sites_ctx])
+    if settings.create_topics and opens_kafka:
+        app.cleanup_ctx.append(topics_ctx(settings.kafka_bootstrap, topics, settings.topic_partitions))
+    app.cleanup_ctx.append(started_ctx(sink))
+    if sites is None:
+        sites = SiteConfigStore(settings.kafka_bootstrap, topics.config, spool_dir / "site-config.json")
+        app.cleanup_ctx.append(started_ctx(sites))
+    app[SETTINGS], app[SINK], app[SITES] = settings, sink, sites
     if not keys:
         log.warning("LEADLINE_LINK_KEYS is empty: email links and open pixels will be refused")
 
@@ -138,6 +134,32 @@ def create_app(settings: CollectorSettings) -> web.Application:
                 app.router.add_route(method, prefix + path, cors.allow(handler))
                 app.router.add_route("OPTIONS", prefix + path, cors.preflight)
     return app
+
+
+def topics_ctx(
+    bootstrap: str, topics: kafka.Topics, partitions: int
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Create the topics the collector reads and writes, if missing, before anything uses them."""
+
+    async def ensure(app: web.Application) -> AsyncIterator[None]:
+        try:
+            await asyncio.wait_for(kafka.ensure_topics(bootstrap, topics, partitions), 10)
+        except Exception:  # Kafka down at start: the spool takes events until it is back
+            log.warning("could not check topics: Kafka unreachable; starting with the spool")
+        yield
+
+    return ensure
+
+
+def started_ctx(resource: Sink | SiteConfigStore) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context that starts ``resource`` before the app serves and stops it after."""
+
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        await resource.start()
+        yield
+        await resource.stop()
+
+    return run
 
 
 def snippet_handler(snip: snippet.Snippet) -> pixel.Handler:

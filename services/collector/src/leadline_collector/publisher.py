@@ -32,6 +32,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from leadline_collector.metrics import CollectorMetrics
+from leadline_collector.sink import SinkUnavailable
 from leadline_collector.spool import Record, Spool, SpoolFull
 from leadline_shared import kafka
 from leadline_shared.events import RawEvent
@@ -45,10 +46,6 @@ UNREACHABLE_LOG_EVERY = 30.0  # seconds between "kafka not reachable" lines duri
 Waiter = asyncio.Future[None] | None
 
 
-class SinkUnavailable(RuntimeError):
-    """The event could not be accepted (spool full); forms answer 503 with Retry-After."""
-
-
 @dataclass
 class _InFlight:
     items: list[tuple[Record, Waiter]]
@@ -60,7 +57,7 @@ class _InFlight:
 
 @dataclass
 class Publisher:
-    """Implements the sink interface the routes use: ``store``, ``is_healthy``, ``start``/``stop``."""
+    """The collector's :class:`sink.Sink`: Kafka first, the spool whenever Kafka is slow or down."""
 
     bootstrap: str
     topic: str

@@ -1,27 +1,44 @@
-"""The interface routes publish through; they never see Kafka or the spool (see :mod:`publisher`)."""
+"""The interface routes publish through; they never see Kafka or the spool.
+
+The product's sink is :class:`publisher.Publisher` (Kafka, with the disk spool in front). ``create_app`` takes
+any other object with these methods (``create_app(settings, sink=...)``): the route tests use an in-memory one,
+so what a route answers and which event it builds are tested without a broker.
+"""
 
 from __future__ import annotations
 
 from typing import Protocol
 
 from leadline_collector.metrics import CollectorMetrics
-from leadline_collector.publisher import SinkUnavailable
 from leadline_shared.events import RawEvent
 
 __all__ = ["Sink", "SinkUnavailable", "record_or_count", "store_or_count"]
 
 
+class SinkUnavailable(RuntimeError):
+    """The event could not be accepted (the spool is full); forms answer 503 with Retry-After."""
+
+
 class Sink(Protocol):
-    """Accepts events for the raw topic."""
+    """Accepts events for the raw topic; the app starts it before serving and stops it after."""
+
+    async def start(self) -> None:
+        """Get ready to take events (the publisher opens the spool and connects Kafka if it answers)."""
+
+    async def stop(self) -> None:
+        """Deliver or keep what was accepted, then let go of every resource."""
 
     async def store(self, event: RawEvent, durable: bool = False) -> None:
-        """Accept one event; with ``durable`` return only once it is acknowledged by Kafka or fsync'd."""
+        """Accept one event; with ``durable`` return only once it is safe (acknowledged by Kafka or fsync'd).
+
+        Raises :class:`SinkUnavailable` when the event cannot be accepted.
+        """
 
     def store_nowait(self, event: RawEvent) -> None:
-        """Accept one event without waiting (raises :class:`SinkUnavailable` when the spool is full)."""
+        """Accept one event without waiting (raises :class:`SinkUnavailable` when it cannot be accepted)."""
 
     async def is_healthy(self) -> bool:
-        """Whether the sink can take events now (drives /readyz)."""
+        """Whether the sink can take events now (``/readyz`` answers 503 when it cannot)."""
 
 
 async def store_or_count(sink: Sink, metrics: CollectorMetrics, event: RawEvent) -> bool:

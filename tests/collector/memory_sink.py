@@ -1,0 +1,71 @@
+"""An in-memory :class:`leadline_collector.sink.Sink` for route tests: what a route answers and the event it
+builds, without a broker.
+
+It is a test double of the collector's own interface, not of Kafka: the real sink (the publisher and its spool)
+is tested against a real broker (test_outage*.py, test_kafka_down.py, test_shutdown.py, test_spool.py), and each
+route keeps one integration test that proves its event reaches the topic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from leadline_collector.sink import SinkUnavailable
+from leadline_collector.siteconfig_store import SiteConfigStore
+from leadline_shared import siteconfig
+from leadline_shared.events import RawEvent
+
+
+@dataclass
+class MemorySink:
+    """Keeps every event it accepts, in order; told to, it reports itself unhealthy or refuses events."""
+
+    events: list[RawEvent] = field(default_factory=list)
+    healthy: bool = True
+    unavailable: bool = False
+    """Refuse every event with :class:`SinkUnavailable`, as the publisher does when its spool is full."""
+    durable: list[bool] = field(default_factory=list)
+    """For each accepted event, whether the route asked for it to be durable."""
+    started: bool = False
+    stopped: bool = False
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    async def store(self, event: RawEvent, durable: bool = False) -> None:
+        self._accept(event, durable)
+
+    def store_nowait(self, event: RawEvent) -> None:
+        self._accept(event, False)
+
+    async def is_healthy(self) -> bool:
+        return self.healthy
+
+    def _accept(self, event: RawEvent, durable: bool) -> None:
+        if self.unavailable:
+            raise SinkUnavailable("spool full (told to refuse)")
+        self.events.append(event)
+        self.durable.append(durable)
+
+    def messages(self) -> list[dict[str, Any]]:
+        """The events as the raw topic would carry them (their JSON), in the order they were accepted."""
+        return [orjson.loads(event.to_json()) for event in self.events]
+
+    def records(self) -> list[tuple[bytes, bytes]]:
+        """``(key, value)`` as the publisher would write them to the raw topic."""
+        return [(event.key(), event.to_json()) for event in self.events]
+
+
+def sites_in_memory(snapshot: Path, entries: list[siteconfig.Entry]) -> SiteConfigStore:
+    """A site configuration holding ``entries``, filled the way records from the config topic fill it."""
+    store = SiteConfigStore(bootstrap="", topic="", snapshot=snapshot)
+    for entry in entries:
+        store.apply(*siteconfig.encode(entry))
+    return store
