@@ -16,7 +16,7 @@
    (:func:`leadline_crm.ingest.write_batch`, from memory, batch by batch alternating between the schemas):
    one with touchpoints as migrated, one where touchpoints is ``PARTITION BY RANGE (occurred_at)`` with a
    partition per calendar month and the same indexes (the primary key has to include ``occurred_at``). Then
-   both answer the timeline's SQL (:data:`leadline_crm.queries.TIMELINE`, first page) for the heavy person and a
+   both answer the timeline's SQL (:data:`leadline_crm.people.queries.TIMELINE`, first page) for the heavy person and a
    marketing-style report (touchpoints by type in one month), calls alternating between the two.
 
 ``python -m benchmarks.crm_bench`` runs it against the local stack.
@@ -41,9 +41,10 @@ from aiohttp import web
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry
 
-from leadline_crm import auth, queries
 from leadline_crm.app import MIGRATIONS, create_app
+from leadline_crm.http import auth
 from leadline_crm.ingest import Ingestor, rows_for, tune_gc, write_batch
+from leadline_crm.people import queries
 from leadline_crm.settings import CrmSettings
 from leadline_shared import config, kafka, pg
 from leadline_shared.events import EnrichedEvent, RawEvent

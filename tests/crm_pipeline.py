@@ -13,8 +13,8 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from leadline_crm import auth
 from leadline_crm.app import create_app as create_crm
+from leadline_crm.http import auth
 from leadline_crm.settings import CrmSettings
 from leadline_enricher.app import create_app as create_enricher
 from leadline_enricher.settings import EnricherSettings

@@ -10,9 +10,11 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from leadline_crm.api import FOREIGN_KEYS
+from leadline_crm.admin.routes import RESOURCES as ADMIN_RESOURCES
 from leadline_crm.app import MIGRATIONS, create_app
-from leadline_crm.catalog import RESOURCES
+from leadline_crm.catalog.routes import RESOURCES as CATALOG_RESOURCES
+from leadline_crm.http.errors import FOREIGN_KEYS
+from leadline_crm.people.records import RESOURCES as PEOPLE_RESOURCES
 from leadline_crm.settings import CrmSettings
 from leadline_shared import kafka, pg, siteconfig
 from support import read_topic
@@ -138,6 +140,8 @@ VALID: dict[str, tuple[Setup, dict[str, Any], dict[str, Any]]] = {
         {"email": "x", "name": "y", "role": "boss"},
     ),
 }
+
+RESOURCES = (*PEOPLE_RESOURCES, *CATALOG_RESOURCES, *ADMIN_RESOURCES)
 
 
 def test_every_resource_has_a_test_case() -> None:

@@ -8,8 +8,8 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from leadline_crm import auth
 from leadline_crm.app import create_app
+from leadline_crm.http import auth
 from leadline_crm.settings import CrmSettings
 from leadline_shared import config
 from leadline_shared.signing import KeyRing

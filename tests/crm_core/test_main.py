@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from leadline_crm import auth, main
+from leadline_crm import main
+from leadline_crm.http import auth
 from leadline_crm.settings import CrmSettings
 
 pytestmark = pytest.mark.integration

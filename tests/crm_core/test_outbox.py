@@ -21,8 +21,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from prometheus_client import CollectorRegistry
 
-from leadline_crm import auth, outbox
+from leadline_crm import outbox
 from leadline_crm.app import MIGRATIONS, create_app
+from leadline_crm.http import auth
 from leadline_crm.settings import CrmSettings
 from leadline_shared import config, kafka, pg, siteconfig
 from support import read_topic, topic_is_quiet

@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from leadline_crm import queries
+from leadline_crm.people import queries
 
 pytestmark = pytest.mark.integration
 

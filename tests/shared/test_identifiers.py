@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leadline_collector import normalize as collector
-from leadline_crm import persons as crm
-from leadline_crm.api import BadRequest
+from leadline_crm.http.errors import BadRequest
+from leadline_crm.people import persons as crm
 from leadline_enricher.identifiers import IdentifierRules, normalise
 from leadline_shared.identifiers import canonical_email, canonical_phone, valid_region
 

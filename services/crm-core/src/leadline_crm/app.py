@@ -1,4 +1,8 @@
-"""crm-core's app factory: the REST API, the ingestion consumer and the outbox relay in one process."""
+"""crm-core's app factory: the REST API, the web app, the ingestion consumer and the outbox relay in one process.
+
+The routes come from the domains, mounted here from one explicit list each (:func:`api`, :func:`pages`);
+importing a module registers nothing.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,13 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from leadline_crm import api, catalog, outbox, webapp
+from leadline_crm import admin, catalog, outbox, people
+from leadline_crm.catalog.links import COLLECTOR_URL, KEYRING
+from leadline_crm.http import guard, openapi
+from leadline_crm.http import pages as web_pages
+from leadline_crm.http.keys import POOL
 from leadline_crm.ingest import Ingestor
-from leadline_crm.links import COLLECTOR_URL, KEYRING
+from leadline_crm.people.persons import PHONE_REGION
 from leadline_crm.settings import CrmSettings
 from leadline_shared import kafka, pg
 from leadline_shared.http import add_check, add_ops_routes
@@ -18,24 +26,40 @@ from leadline_shared.service import background, watch_task
 from leadline_shared.signing import KeyRing
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+TITLE = "Leadline crm-core API"
+
+
+def api() -> openapi.Registry:
+    """Every operation of the REST API, domain by domain: the router, the OpenAPI document and the docs page are
+    made from this one list."""
+    return openapi.Registry([*people.operations(), *catalog.operations(), *admin.operations()])
+
+
+def pages() -> list[web.RouteDef]:
+    """Every page of the web app under /app."""
+    return [*web_pages.session_pages(), *people.pages()]
 
 
 def create_app(settings: CrmSettings) -> web.Application:
     """Build crm-core; PostgreSQL and Kafka are opened in cleanup contexts when the app starts."""
     topics = kafka.Topics.with_prefix(settings.topic_prefix)
     registry = CollectorRegistry()
-    app = web.Application(middlewares=[api.api_middleware, webapp.html_errors], client_max_size=1024 * 1024)
+    app = web.Application(
+        middlewares=[guard.api_middleware, web_pages.html_errors], client_max_size=1024 * 1024
+    )
     app[KEYRING] = KeyRing.parse(settings.link_keys)
     app[COLLECTOR_URL] = settings.collector_public_url
-    app[api.PHONE_REGION] = settings.phone_region
+    app[PHONE_REGION] = settings.phone_region
     add_ops_routes(app, registry)
-    api.add_routes(app)
-    webapp.add_routes(app)
+    operations = api()
+    operations.install(app, guard.guard)
+    app.router.add_routes(openapi.routes(operations, TITLE))
+    app.router.add_routes(pages())
 
     async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
         await pg.migrate(settings.dsn, settings.crm_schema, MIGRATIONS)
         pool = await pg.create_pool(settings.dsn, settings.crm_schema)
-        app[api.POOL] = pool
+        app[POOL] = pool
         add_check(app, "postgres", lambda: pg.pool_reachable(pool))
         yield
         await pool.close()
@@ -45,7 +69,7 @@ def create_app(settings: CrmSettings) -> web.Application:
         collector whose topic was recreated gets everything back."""
         if settings.create_topics:
             await kafka.ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions)
-        pool = app[api.POOL]
+        pool = app[POOL]
         async with pool.acquire() as conn, conn.transaction():
             entries = await catalog.config_entries(conn)
             await outbox.write(conn, [outbox.config_entry(e) for e in entries])
@@ -62,7 +86,7 @@ def create_app(settings: CrmSettings) -> web.Application:
             bootstrap=settings.kafka_bootstrap,
             topics=topics,
             group_id=settings.group_id,
-            pool=app[api.POOL],
+            pool=app[POOL],
             registry=registry,
             batch_max=settings.batch_max,
         )

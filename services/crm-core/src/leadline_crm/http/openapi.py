@@ -2,7 +2,8 @@
 OpenAPI 3 document (/api/openapi.json) and a plain HTML reference page (/api/docs).
 
 Every API operation is declared once with :class:`Operation`: its method, path, roles, parameters and body
-schema. The same JSON Schema validates the request body (with jsonschema-rs) and appears in the document, so the
+schema. Each domain hands its operations over from a function; the app puts them on one :class:`Registry`
+(nothing is registered by importing a module). The same JSON Schema validates the request body (with jsonschema-rs) and appears in the document, so the
 document cannot drift from what the server accepts.
 """
 
@@ -17,9 +18,9 @@ import jsonschema_rs
 import orjson
 from aiohttp import web
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from leadline_crm.http.responses import json_response
 
-ROLES_ALL = frozenset({"admin", "sales", "marketing", "service", "read_only"})
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -119,13 +120,9 @@ class Operation:
 
 @dataclass
 class Registry:
-    """All operations of the API, in declaration order."""
+    """All operations of the API, in the order the app lists them."""
 
     operations: list[Operation] = field(default_factory=list)
-
-    def add(self, op: Operation) -> None:
-        """Declare an operation."""
-        self.operations.append(op)
 
     def install(self, app: web.Application, wrap: Callable[[Operation], Handler]) -> None:
         """Add every operation to the router, each handler wrapped (auth, role, body validation)."""
@@ -194,3 +191,17 @@ class Registry:
             out.append("</table>")
         out.append("</body></html>")
         return "\n".join(out)
+
+
+def routes(api: Registry, title: str) -> list[web.RouteDef]:
+    """The OpenAPI document and the docs page of ``api``."""
+
+    async def openapi_json(request: web.Request) -> web.Response:
+        """The OpenAPI 3 document, generated from the declared operations."""
+        return json_response(api.document(title, "1"))
+
+    async def docs(request: web.Request) -> web.Response:
+        """A readable list of the operations (no external assets)."""
+        return web.Response(text=api.docs_page(title), content_type="text/html")
+
+    return [web.get("/api/openapi.json", openapi_json), web.get("/api/docs", docs)]

@@ -27,32 +27,16 @@ import asyncpg
 import orjson
 from aiohttp import web
 
-from leadline_crm import lifecycle, outbox, queries
-from leadline_crm.api import (
-    API,
-    BODY,
-    CALLER,
-    CURSOR,
-    LIMIT,
-    PHONE_REGION,
-    POOL,
-    READ_ROLES,
-    BadRequest,
-    Conflict,
-    decode_cursor,
-    encode_cursor,
-    json_response,
-    page_limit,
-    uuid_param,
-)
-from leadline_crm.auth import Caller
-from leadline_crm.catalog import NAME, REPS, TEXT, UUID_S
-from leadline_crm.openapi import Operation, Param
+from leadline_crm import outbox
+from leadline_crm.http.auth import REPS, Caller
+from leadline_crm.http.errors import BadRequest, Conflict
+from leadline_crm.http.schemas import NAME
+from leadline_crm.people import queries
 from leadline_shared.events import RawEvent, utc_now_iso
-from leadline_shared.http import problem
 from leadline_shared.identifiers import DEFAULT_PHONE_REGION, canonical_email, canonical_phone
 from leadline_shared.ids import new_id
 
+PHONE_REGION = web.AppKey("phone_region", str)  # LEADLINE_PHONE_REGION, for phones typed without +country
 WRITERS = REPS
 LEAD_WRITERS = frozenset({"admin", "sales", "marketing"})
 SHORT = {"type": "string", "maxLength": 100}
@@ -68,7 +52,6 @@ PERSON_FIELDS: dict[str, Any] = {
     "company_size": {"type": "string", "maxLength": 50},
 }
 ATTRIBUTES = {"type": "object", "maxProperties": 100, "description": "custom fields, as defined by an admin"}
-PERSON_ID = Param("id", "path", UUID_S, "the person")
 Q_MAX = 200  # characters of free-text search
 
 
@@ -148,16 +131,16 @@ def _contact_events(
     ]
 
 
-def _no_nul(doc: Any) -> None:
+def no_nul(doc: Any) -> None:
     if isinstance(doc, str) and "\x00" in doc:
         raise BadRequest("text must not contain NUL characters")
     if isinstance(doc, dict):
         for k, v in doc.items():
-            _no_nul(k)
-            _no_nul(v)
+            no_nul(k)
+            no_nul(v)
     if isinstance(doc, list):
         for v in doc:
-            _no_nul(v)
+            no_nul(v)
 
 
 async def check_attributes(conn: asyncpg.Connection, attributes: dict[str, Any]) -> None:
@@ -191,24 +174,6 @@ def _is_date(value: str) -> bool:
     return True
 
 
-def _person(row: asyncpg.Record) -> dict[str, Any]:
-    doc = dict(row)
-    doc["erased"] = doc.pop("erased_at") is not None
-    return doc
-
-
-async def get_person(request: web.Request) -> web.Response:
-    """GET /api/v1/persons/{id}."""
-    person = uuid_param(request)
-    row = await request.app[POOL].fetchrow(queries.PERSON, person)
-    if row is None:
-        survivor = await request.app[POOL].fetchval(queries.SURVIVOR, person)
-        if survivor is not None:  # tell the caller where the history went
-            return problem(404, "Not Found", f"merged into person {survivor}", merged_into=str(survivor))
-        raise web.HTTPNotFound(text="no such person")
-    return json_response(_person(row))
-
-
 def person_cursor(person: uuid.UUID) -> str:
     """Where the next page of persons starts (after this person, newest first)."""
     return base64.urlsafe_b64encode(str(person).encode()).decode().rstrip("=")
@@ -230,18 +195,8 @@ def search_pattern(text: str | None) -> str | None:
         return None
     if len(text) > Q_MAX:
         raise BadRequest(f"q: at most {Q_MAX} characters")
-    _no_nul(text)
+    no_nul(text)
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def flag(request: web.Request, name: str) -> bool | None:
-    """An optional boolean query parameter (``true`` or ``false``); 422 on anything else."""
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return None
-    if raw not in ("true", "false"):
-        raise BadRequest(f"{name} must be true or false")
-    return raw == "true"
 
 
 async def find_persons(
@@ -262,52 +217,6 @@ async def find_persons(
     return rows
 
 
-async def list_persons(request: web.Request) -> web.Response:
-    """GET /api/v1/persons?email=…&phone=…&stage=…&q=…&include_anonymous=…: newest first."""
-    limit = page_limit(request)
-    q = request.query
-    email = normalize_email(q["email"]) if q.get("email") else None
-    phone = normalize_phone(q["phone"]) if q.get("phone") else None
-    stage = q.get("stage") or None
-    if stage is not None and stage not in lifecycle.STAGES:
-        raise BadRequest(f"stage must be one of {', '.join(lifecycle.STAGES)}")
-    pattern = search_pattern(q.get("q"))
-    for value in (email, phone):
-        _no_nul(value)
-    after = read_person_cursor(q.get("cursor"))
-    everyone = flag(request, "include_anonymous") or False
-    rows = await find_persons(request.app[POOL], (email, phone, stage, pattern), after, limit + 1, everyone)
-    nxt = None
-    if len(rows) > limit:
-        nxt = person_cursor(rows[limit - 1]["id"])
-    return json_response({"items": [_person(r) for r in rows[:limit]], "next": nxt})
-
-
-async def timeline(request: web.Request) -> web.Response:
-    """GET /api/v1/persons/{id}/timeline: touchpoints, activities, purchases, feedback and stage moves."""
-    person = uuid_param(request)
-    limit = page_limit(request)
-    after: tuple[datetime | None, str | None] = (None, None)
-    if cursor := request.query.get("cursor"):
-        after = decode_cursor(cursor)
-    pool = request.app[POOL]
-    async with pool.acquire() as conn:
-        if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM persons WHERE person_id = $1)", person):
-            raise web.HTTPNotFound(text="no such person")
-        rows = await conn.fetch(queries.TIMELINE, person, after[0], after[1], limit + 1)
-    nxt = encode_cursor(rows[limit - 1]["at"], rows[limit - 1]["key"]) if len(rows) > limit else None
-    items = [{"kind": r["kind"], "at": r["at"], "id": r["key"], "data": r["data"]} for r in rows[:limit]]
-    return json_response({"items": items, "next": nxt})
-
-
-async def patch_person(request: web.Request) -> web.Response:
-    """PATCH /api/v1/persons/{id}: facts, custom attributes, and stage moves (any direction, with a reason)."""
-    row = await change_person(
-        request.app[POOL], uuid_param(request), request[BODY], request[CALLER], request.app[PHONE_REGION]
-    )
-    return json_response(_person(row))
-
-
 async def change_person(
     pool: asyncpg.Pool,
     person: uuid.UUID,
@@ -321,7 +230,7 @@ async def change_person(
     unless another person holds it (:func:`unshared`): it is stored, not announced. One the PATCH takes away (a
     typo corrected) is announced as ``unlink``, so the graph stops putting that value's events on this person.
     """
-    _no_nul(body)
+    no_nul(body)
     now = datetime.now(UTC)
     if "stage" in body and not body.get("reason"):
         raise BadRequest("reason: a stage move needs a reason")
@@ -374,13 +283,6 @@ async def change_person(
     return out
 
 
-async def create_lead(request: web.Request) -> web.Response:
-    """POST /api/v1/leads: a rep enters a lead; 409 naming the existing person when the email or phone is
-    known, unless ``force``."""
-    row = await enter_lead(request.app[POOL], request[BODY], request[CALLER], request.app[PHONE_REGION])
-    return json_response(_person(row), status=201)
-
-
 async def enter_lead(
     pool: asyncpg.Pool, body: dict[str, Any], caller: Caller, region: str = DEFAULT_PHONE_REGION
 ) -> asyncpg.Record:
@@ -389,7 +291,7 @@ async def enter_lead(
     The identity graph hears of the lead through the outbox, in the same transaction (:func:`rep_identify`); a
     forced duplicate's email or phone that another person holds is left out of that event (:func:`unshared`).
     """
-    _no_nul(body)
+    no_nul(body)
     email = normalize_email(body["email"]) if body.get("email") else None
     phone = normalize_phone(body["phone"], region) if body.get("phone") else None
     if email is None and phone is None:
@@ -430,111 +332,3 @@ async def enter_lead(
         await outbox.write(conn, [rep_identify(person, *announced, "lead_entered")])
         row: asyncpg.Record = await conn.fetchrow(queries.PERSON, person)
     return row
-
-
-PATCH_BODY: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "minProperties": 1,
-    "properties": {
-        **{k: {"anyOf": [v, {"type": "null"}]} for k, v in PERSON_FIELDS.items()},
-        "stage": {"type": "string", "enum": list(lifecycle.STAGES)},
-        "reason": {"type": "string", "minLength": 1, "maxLength": 1000},
-        "attributes": {**ATTRIBUTES, "description": "merged into the current ones; null removes a field"},
-        "emails": {
-            "type": "array",
-            "maxItems": 20,
-            "items": {"type": "string", "minLength": 3, "maxLength": 320},  # checked by normalize_email
-        },
-        "phones": {
-            "type": "array",
-            "maxItems": 20,
-            "items": {"type": "string", "minLength": 3, "maxLength": 40},
-        },
-    },
-}
-LEAD_BODY: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        **PERSON_FIELDS,
-        "email": {"type": "string", "minLength": 3, "maxLength": 320},  # checked by normalize_email
-        "phone": {"type": "string", "minLength": 3, "maxLength": 40},
-        "source": TEXT,
-        "attributes": ATTRIBUTES,
-        "force": {
-            "type": "boolean",
-            "description": "create even when the email or phone is already known; the new person then does not"
-            " claim a known value in the identity graph, so web forms with it stay with the existing person",
-        },
-    },
-    "description": "give an email or a phone (or both)",
-}
-
-API.add(
-    Operation(
-        "GET",
-        "/api/v1/persons",
-        list_persons,
-        "Find known persons (and, on request, anonymous visitors) by email, phone, stage or free text",
-        READ_ROLES,
-        "persons",
-        params=(
-            Param("email", "query", {"type": "string"}, "exact email (case-insensitive)"),
-            Param("phone", "query", {"type": "string"}, "phone in international form"),
-            Param("stage", "query", {"type": "string", "enum": list(lifecycle.STAGES)}, "lifecycle stage"),
-            Param("q", "query", {"type": "string", "maxLength": Q_MAX}, "text in name, company or email"),
-            Param(
-                "include_anonymous",
-                "query",
-                {"type": "boolean", "default": False},
-                "also list anonymous visitors (persons with no email, phone, user id or name); implied by"
-                " stage=anonymous",
-            ),
-            LIMIT,
-            CURSOR,
-        ),
-    )
-)
-API.add(
-    Operation(
-        "GET", "/api/v1/persons/{id}", get_person, "Get a person", READ_ROLES, "persons", params=(PERSON_ID,)
-    )
-)
-API.add(
-    Operation(
-        "PATCH",
-        "/api/v1/persons/{id}",
-        patch_person,
-        "Change a person's facts or custom attributes, or move their stage (with a reason)",
-        WRITERS,
-        "persons",
-        params=(PERSON_ID,),
-        body=PATCH_BODY,
-        errors=(409,),
-    )
-)
-API.add(
-    Operation(
-        "GET",
-        "/api/v1/persons/{id}/timeline",
-        timeline,
-        "Everything that happened with a person, newest first",
-        READ_ROLES,
-        "persons",
-        params=(PERSON_ID, LIMIT, CURSOR),
-    )
-)
-API.add(
-    Operation(
-        "POST",
-        "/api/v1/leads",
-        create_lead,
-        "Enter a lead by hand (duplicate check on email and phone)",
-        LEAD_WRITERS,
-        "persons",
-        body=LEAD_BODY,
-        status=201,
-        errors=(409,),
-    )
-)

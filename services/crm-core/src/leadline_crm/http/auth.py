@@ -1,4 +1,4 @@
-"""API tokens: random bearer tokens, stored only as SHA-256, each with one role."""
+"""API tokens (random bearer tokens, stored only as SHA-256, each with one role), the roles, and who is calling."""
 
 from __future__ import annotations
 
@@ -10,10 +10,16 @@ from dataclasses import dataclass
 import asyncpg
 from aiohttp import web
 
-from leadline_crm import queries
+from leadline_crm.http import queries
 from leadline_shared.http import problem
 
 ROLES = ("admin", "sales", "marketing", "service", "read_only")
+ROLES_ALL = frozenset(ROLES)
+READ_ROLES = ROLES_ALL
+ADMIN = frozenset({"admin"})
+SALES = frozenset({"admin", "sales"})
+REPS = frozenset({"admin", "sales", "service"})
+MARKETING = frozenset({"admin", "marketing"})
 
 
 def new_token() -> str:

@@ -1,138 +1,27 @@
-"""The web app for reps and marketers under /app: server-rendered HTML, no scripts, no external assets.
-
-Sign-in takes an API token (``leadline token --role sales``) and keeps it in an HttpOnly, SameSite=Strict
-cookie, so pages are only ever sent by this site's own forms; form posts also have to come from this origin.
-The pages use the same functions as the REST API (search, timeline, stage moves, lead entry), so the rules
-(roles, duplicate check, stage log) are the same.
+"""The people pages of the web app under /app: the person list, a person's page (facts, stage moves, rep
+activities, the timeline), the lead form. They use the same functions as the REST API (search, timeline, stage
+moves, lead entry), so the rules (roles, duplicate check, stage log) are the same.
 """
 
 from __future__ import annotations
 
-import html
 import uuid
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import asyncpg
 from aiohttp import web
 
-from leadline_crm import catalog, lifecycle, persons, queries
-from leadline_crm.api import PHONE_REGION, POOL, BadRequest, Conflict, Handler, decode_cursor, encode_cursor
-from leadline_crm.auth import Caller, token_hash
+from leadline_crm import lifecycle
+from leadline_crm.http.auth import REPS
+from leadline_crm.http.errors import BadRequest, Conflict
+from leadline_crm.http.keys import POOL
+from leadline_crm.http.pages import error_box, esc, forbidden, may, page, same_origin, signed_in
+from leadline_crm.http.params import decode_cursor, encode_cursor
+from leadline_crm.people import persons, queries, records
 
-COOKIE = "ll_crm"
 PAGE = 50
-STYLE = """
-body{font-family:system-ui,sans-serif;margin:0;color:#1d2430;background:#f6f7f9}
-header{background:#1d2430;color:#fff;padding:.6rem 1.2rem;display:flex;gap:1.2rem;align-items:center}
-header a{color:#fff;text-decoration:none}header form{margin-left:auto}
-main{max-width:72rem;margin:1.2rem auto;padding:0 1rem}
-table{border-collapse:collapse;width:100%;background:#fff}th,td{padding:.4rem .5rem;border-bottom:1px solid #e3e6ea;
-text-align:left;vertical-align:top}th{background:#eef0f3}
-.card{background:#fff;padding:1rem;margin:0 0 1rem;border:1px solid #e3e6ea}
-.error{background:#fdecec;border:1px solid #f5b5b5;padding:.6rem;margin:0 0 1rem}
-.stage{display:inline-block;padding:0 .4rem;border-radius:.3rem;background:#e6eefc}
-label{display:block;margin:.3rem 0}input,select,textarea{font:inherit;padding:.2rem}
-dl{display:grid;grid-template-columns:10rem 1fr;gap:.2rem .8rem}dt{color:#5a6472}
-"""
-
-
-def esc(value: Any) -> str:
-    """Everything shown is escaped: names and URLs come from visitors' forms."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return html.escape(value.strftime("%Y-%m-%d %H:%M"))
-    if isinstance(value, list):
-        return html.escape(", ".join(map(str, value)))
-    return html.escape(str(value))
-
-
-def page(title: str, body: str, caller: Caller | None = None, status: int = 200) -> web.Response:
-    """A whole HTML page in the app's layout."""
-    nav = ""
-    if caller is not None:
-        nav = (
-            "<a href='/app'>Persons</a><a href='/app/leads/new'>New lead</a><a href='/api/docs'>API</a>"
-            f"<form method='post' action='/app/logout'><small>{esc(caller.name)} ({esc(caller.role)})</small> "
-            "<button>Sign out</button></form>"
-        )
-    text = (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        f"<meta name='viewport' content='width=device-width'><title>{esc(title)} · Leadline</title>"
-        f"<style>{STYLE}</style></head><body><header><strong>Leadline</strong>{nav}</header>"
-        f"<main><h1>{esc(title)}</h1>{body}</main></body></html>"
-    )
-    return web.Response(
-        text=text, content_type="text/html", status=status, headers={"Cache-Control": "no-store"}
-    )
-
-
-def error_box(message: str | None) -> str:
-    return f"<div class='error' role='alert'>{esc(message)}</div>" if message else ""
-
-
-async def signed_in(request: web.Request) -> Caller:
-    """The caller behind the session cookie; otherwise off to the sign-in page."""
-    token = request.cookies.get(COOKIE, "")
-    row = await request.app[POOL].fetchrow(queries.TOKEN_CALLER, token_hash(token)) if token else None
-    if row is None:
-        raise web.HTTPSeeOther("/app/login?" + urlencode({"next": request.path_qs}))
-    return Caller(row["name"], row["role"], row["user_id"])
-
-
-def same_origin(request: web.Request) -> None:
-    """Refuse form posts sent from another site (defence in depth beside the SameSite cookie)."""
-    origin = request.headers.get("Origin")
-    if origin is not None and urlsplit(origin).netloc != request.host:
-        raise web.HTTPForbidden(text="cross-site form post refused")
-
-
-def may(caller: Caller, roles: frozenset[str]) -> bool:
-    return caller.role in roles
-
-
-def forbidden(caller: Caller) -> web.Response:
-    return page("Not allowed", "<p>Your role may not do this.</p>", caller, status=403)
-
-
-async def login_form(request: web.Request) -> web.Response:
-    """GET /app/login."""
-    return _login_page(request.query.get("next", "/app"))
-
-
-def _login_page(nxt: str, message: str | None = None, status: int = 200) -> web.Response:
-    body = (
-        f"{error_box(message)}<form method='post' action='/app/login' class='card'>"
-        f"<input type='hidden' name='next' value='{esc(nxt)}'>"
-        "<label>API token <input name='token' type='password' size='60' autocomplete='current-password' required>"
-        "</label><p><small>Create one with <code>leadline token --role sales</code>.</small></p>"
-        "<button>Sign in</button></form>"
-    )
-    return page("Sign in", body, status=status)
-
-
-async def login(request: web.Request) -> web.Response:
-    """POST /app/login: check the token, then keep it in the session cookie."""
-    same_origin(request)
-    form = await request.post()
-    token, nxt = str(form.get("token", "")).strip(), str(form.get("next", "/app"))
-    if not nxt.startswith("/app") or nxt.startswith("//"):
-        nxt = "/app"
-    if not token or await request.app[POOL].fetchrow(queries.TOKEN_CALLER, token_hash(token)) is None:
-        return _login_page(nxt, "That token is unknown or revoked.", status=401)
-    resp = web.HTTPSeeOther(nxt)
-    resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict", secure=request.secure, path="/app")
-    raise resp
-
-
-async def logout(request: web.Request) -> web.Response:
-    """POST /app/logout."""
-    same_origin(request)
-    resp = web.HTTPSeeOther("/app/login")
-    resp.del_cookie(COOKIE, path="/app")
-    raise resp
 
 
 async def person_list(request: web.Request) -> web.Response:
@@ -276,7 +165,7 @@ async def log_activity(request: web.Request) -> web.Response:
     """POST /app/persons/{id}/activities: a call, visit, meeting or note; calls and visits make a prospect."""
     same_origin(request)
     caller = await signed_in(request)
-    if not may(caller, catalog.REPS):
+    if not may(caller, REPS):
         return forbidden(caller)
     pid = _person_id(request)
     form = await request.post()
@@ -292,7 +181,7 @@ async def log_activity(request: web.Request) -> web.Response:
             "INSERT INTO activities (person_id, kind, rep_id, outcome, notes) VALUES ($1, $2, $3, $4, $5) RETURNING *",
             pid, kind, caller.user_id, outcome, notes,
         )  # fmt: skip
-        await catalog.after_activity(conn, row, caller)
+        await records.after_activity(conn, row, caller)
     raise web.HTTPSeeOther(f"/app/persons/{pid}")
 
 
@@ -335,7 +224,7 @@ async def create_lead(request: web.Request) -> web.Response:
     try:
         if body.get("email") and "@" not in body["email"]:
             raise BadRequest("email: that is not an email address")
-        row = await persons.enter_lead(request.app[POOL], body, caller, request.app[PHONE_REGION])
+        row = await persons.enter_lead(request.app[POOL], body, caller, request.app[persons.PHONE_REGION])
     except Conflict as exc:
         return page(
             "New lead", _lead_form(values, str(exc), exc.extra.get("existing_person_id")), caller, 409
@@ -345,29 +234,13 @@ async def create_lead(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/app/persons/{row['id']}")
 
 
-@web.middleware
-async def html_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Errors under /app are readable pages, not bare status texts."""
-    if not request.path.startswith("/app"):
-        return await handler(request)
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return page(
-            exc.reason, f"<p>{esc(exc.reason)}. <a href='/app'>Back to the persons</a></p>", status=exc.status
-        )
-
-
-def add_routes(app: web.Application) -> None:
-    """Install the web app's pages."""
-    app.router.add_get("/app", person_list)
-    app.router.add_get("/app/login", login_form)
-    app.router.add_post("/app/login", login)
-    app.router.add_post("/app/logout", logout)
-    app.router.add_get("/app/persons/{id}", person_page)
-    app.router.add_post("/app/persons/{id}/stage", move_stage)
-    app.router.add_post("/app/persons/{id}/activities", log_activity)
-    app.router.add_get("/app/leads/new", new_lead)
-    app.router.add_post("/app/leads", create_lead)
+def pages() -> list[web.RouteDef]:
+    """The people pages."""
+    return [
+        web.get("/app", person_list),
+        web.get("/app/persons/{id}", person_page),
+        web.post("/app/persons/{id}/stage", move_stage),
+        web.post("/app/persons/{id}/activities", log_activity),
+        web.get("/app/leads/new", new_lead),
+        web.post("/app/leads", create_lead),
+    ]

@@ -7,9 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
-from leadline_crm.api import API, BODY, json_response
-from leadline_crm.catalog import ABS_URL, MARKETING, SLUG
-from leadline_crm.openapi import Operation
+from leadline_crm.http.auth import MARKETING
+from leadline_crm.http.keys import BODY
+from leadline_crm.http.openapi import Operation
+from leadline_crm.http.responses import json_response
+from leadline_crm.http.schemas import ABS_URL, SLUG
 from leadline_shared.signing import KeyRing
 
 KEYRING = web.AppKey("link_keyring", KeyRing)
@@ -67,17 +69,19 @@ def link_urls(base: str, token: str) -> dict[str, str]:
     return {"click_url": f"{root}/c/{token}", "open_url": f"{root}/o/{token}.gif"}
 
 
-API.add(
-    Operation(
-        "POST",
-        "/api/v1/links",
-        mint_link,
-        "Mint a signed email link (verified by the collector): its token and ready click and open-pixel URLs",
-        MARKETING,
-        "links",
-        body=LINK_BODY,
-        status=201,
-        response=LINK_RESPONSE,
-        errors=(503,),
-    )
-)
+def operations() -> list[Operation]:
+    """POST /api/v1/links."""
+    return [
+        Operation(
+            "POST",
+            "/api/v1/links",
+            mint_link,
+            "Mint a signed email link (verified by the collector): its token and ready click and open-pixel URLs",
+            MARKETING,
+            "links",
+            body=LINK_BODY,
+            status=201,
+            response=LINK_RESPONSE,
+            errors=(503,),
+        )
+    ]

@@ -1,0 +1,360 @@
+"""The generic CRUD engine: a table exposed as list, create, get, update and delete under /api/v1/{path}.
+
+Each :class:`Resource` names its table, key and columns (with the JSON Schema of each); the routes, their
+OpenAPI description and the SQL are made from that. A resource the collector needs says how a row becomes a
+``crm.config.v1`` entry, and every write puts that entry (a tombstone on delete) into the outbox in the same
+transaction, from where it reaches the collector (outbox.py). Hooks let a domain add what a write implies (a
+purchase moves the person's stage).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from leadline_crm import outbox
+from leadline_crm.http.auth import Caller
+from leadline_crm.http.errors import BadRequest
+from leadline_crm.http.keys import BODY, CALLER, POOL
+from leadline_crm.http.openapi import Operation, Param
+from leadline_crm.http.params import CURSOR, LIMIT, decode_cursor, encode_cursor, page_limit
+from leadline_crm.http.responses import json_response
+from leadline_shared import siteconfig
+
+Row = Mapping[str, Any]
+Hook = Callable[[asyncpg.Connection, Row, Caller], Awaitable[None]]
+Prepare = Callable[[asyncpg.Connection, dict[str, Any], Caller], Awaitable[None]]
+Check = Callable[[Row], None]
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise BadRequest(f"{value!r} is not a UUID") from None
+
+
+def _date(value: Any) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _datetime(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(f"{value!r} is not an ISO 8601 date-time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _money(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return Decimal(str(value)).quantize(Decimal("0.01"))
+    except InvalidOperation:
+        raise BadRequest(f"{value!r} is not an amount") from None
+
+
+def _nul_free(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL characters: refuse them with a 422 instead of failing later."""
+    if isinstance(value, str) and "\x00" in value:
+        raise BadRequest("text must not contain NUL characters")
+    if isinstance(value, list):
+        return [_nul_free(v) for v in value]
+    if isinstance(value, dict):
+        return {_nul_free(k): _nul_free(v) for k, v in value.items()}
+    return value
+
+
+CONVERT: dict[str, Callable[[Any], Any]] = {
+    "uuid": _uuid,
+    "date": _date,
+    "timestamptz": _datetime,
+    "numeric": _money,
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """A writable column: its JSON Schema, whether creation needs it, and its SQL type."""
+
+    name: str
+    schema: dict[str, Any]
+    required: bool = False
+    cast: str = "text"
+    nullable: bool = False
+
+    def json_schema(self) -> dict[str, Any]:
+        """The column's schema, allowing null where the column may be cleared."""
+        if not self.nullable:
+            return self.schema
+        return {"anyOf": [self.schema, {"type": "null"}]}
+
+    def to_db(self, value: Any) -> Any:
+        """The JSON value as asyncpg wants it for this column."""
+        value = _nul_free(value)
+        convert = CONVERT.get(self.cast)
+        return convert(value) if convert else value
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A table exposed at /api/v1/{path}."""
+
+    path: str
+    title: str
+    table: str
+    key: str
+    columns: tuple[Column, ...]
+    read_roles: frozenset[str]
+    write_roles: frozenset[str]
+    generated_key: bool = True
+    filters: tuple[Param, ...] = ()
+    ops: frozenset[str] = frozenset({"list", "create", "get", "update", "delete"})
+    config: Callable[[Row], siteconfig.Entry] | None = None
+    prepare: Prepare | None = None
+    after_create: Hook | None = None
+    check: Check | None = None  # on the written row, before commit: rules spanning columns (BadRequest)
+    immutable: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def key_cast(self) -> str:
+        return "uuid" if self.generated_key else "text"
+
+    def body_schema(self, creating: bool) -> dict[str, Any]:
+        """The JSON Schema of a create (required columns) or update (any subset, at least one) body."""
+        columns = [c for c in self.columns if creating or c.name not in self.immutable]
+        schema: dict[str, Any] = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {c.name: c.json_schema() for c in columns},
+        }
+        if creating:
+            schema["required"] = [c.name for c in columns if c.required]
+        else:
+            schema["minProperties"] = 1
+        return schema
+
+    def key_value(self, request: web.Request) -> Any:
+        """The record key from the path; 404 when it cannot be one."""
+        raw = request.match_info["key"]
+        if self.generated_key:
+            try:
+                return uuid.UUID(raw)
+            except ValueError:
+                raise web.HTTPNotFound(text=f"no such {self.title}") from None
+        if "\x00" in raw:
+            raise web.HTTPNotFound(text=f"no such {self.title}")
+        return raw
+
+
+def _columns(res: Resource, body: dict[str, Any]) -> dict[str, Any]:
+    by_name = {c.name: c for c in res.columns}
+    return {name: by_name[name].to_db(value) for name, value in body.items()}
+
+
+def _casts(res: Resource) -> dict[str, str]:
+    return {c.name: c.cast for c in res.columns}
+
+
+async def _announce(conn: asyncpg.Connection, res: Resource, old: Row | None, new: Row | None) -> None:
+    """Owe the collector the new entry, and a tombstone for the old one when its key went away (in the
+    caller's transaction)."""
+    if res.config is None:
+        return
+    messages: list[outbox.Message] = []
+    old_key = res.config(old).entry_key() if old is not None else None
+    if new is not None:
+        entry = res.config(new)
+        if old_key is not None and old_key != entry.entry_key():
+            messages.append(outbox.config_tombstone(old_key))
+        messages.append(outbox.config_entry(entry))
+    elif old_key is not None:
+        messages.append(outbox.config_tombstone(old_key))
+    await outbox.write(conn, messages)
+
+
+def _handlers(res: Resource) -> dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]:
+    casts = _casts(res)
+    table, key = res.table, res.key
+
+    async def create(request: web.Request) -> web.StreamResponse:
+        values = _columns(res, request[BODY])
+        pool = request.app[POOL]
+        async with pool.acquire() as conn, conn.transaction():
+            if res.prepare is not None:
+                await res.prepare(conn, values, request[CALLER])
+            names = list(values)
+            placeholders = ", ".join(f"${i}::{casts[n]}" for i, n in enumerate(names, 1))
+            sql = (
+                f"INSERT INTO {table} ({', '.join(names)}) VALUES ({placeholders}) RETURNING *"  # noqa: S608
+                if names
+                else f"INSERT INTO {table} DEFAULT VALUES RETURNING *"  # noqa: S608
+            )
+            row = await conn.fetchrow(sql, *values.values())
+            if res.check is not None:
+                res.check(row)
+            if res.after_create is not None:
+                await res.after_create(conn, row, request[CALLER])
+            await _announce(conn, res, None, row)
+        return json_response(dict(row), status=201)
+
+    async def get(request: web.Request) -> web.StreamResponse:
+        row = await request.app[POOL].fetchrow(
+            f"SELECT * FROM {table} WHERE {key} = $1::{res.key_cast}",  # noqa: S608
+            res.key_value(request),
+        )
+        if row is None:
+            raise web.HTTPNotFound(text=f"no such {res.title}")
+        return json_response(dict(row))
+
+    async def update(request: web.Request) -> web.StreamResponse:
+        values = _columns(res, request[BODY])
+        sets = ", ".join(f"{n} = ${i}::{casts[n]}" for i, n in enumerate(values, 2))
+        async with request.app[POOL].acquire() as conn, conn.transaction():
+            old = await conn.fetchrow(
+                f"SELECT * FROM {table} WHERE {key} = $1::{res.key_cast} FOR UPDATE",  # noqa: S608
+                res.key_value(request),
+            )
+            if old is None:
+                raise web.HTTPNotFound(text=f"no such {res.title}")
+            row = await conn.fetchrow(
+                f"UPDATE {table} SET {sets} WHERE {key} = $1::{res.key_cast} RETURNING *",  # noqa: S608
+                res.key_value(request),
+                *values.values(),
+            )
+            if res.check is not None:
+                res.check(row)
+            await _announce(conn, res, old, row)
+        return json_response(dict(row))
+
+    async def delete(request: web.Request) -> web.StreamResponse:
+        async with request.app[POOL].acquire() as conn, conn.transaction():
+            old = await conn.fetchrow(
+                f"DELETE FROM {table} WHERE {key} = $1::{res.key_cast} RETURNING *",  # noqa: S608
+                res.key_value(request),
+            )
+            if old is None:
+                raise web.HTTPNotFound(text=f"no such {res.title}")
+            await _announce(conn, res, old, None)
+        return web.Response(status=204)
+
+    async def list_(request: web.Request) -> web.StreamResponse:
+        limit = page_limit(request)
+        where, args = [], []
+        for param in res.filters:
+            raw = request.query.get(param.name)
+            if raw is None or raw == "":
+                continue
+            column = next(c for c in res.columns if c.name == param.name)
+            args.append(column.to_db(raw))
+            where.append(f"{param.name} = ${len(args)}::{column.cast}")
+        if cursor := request.query.get("cursor"):
+            after = decode_cursor(cursor)
+            args += list(after)
+            where.append(f"(created_at, {key}::text) > (${len(args) - 1}::timestamptz, ${len(args)}::text)")
+        args.append(limit + 1)
+        sql = (
+            f"SELECT * FROM {table} WHERE {' AND '.join(where) or 'true'} "  # noqa: S608
+            f"ORDER BY created_at, {key}::text LIMIT ${len(args)}"
+        )
+        rows = await request.app[POOL].fetch(sql, *args)
+        nxt = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            nxt = encode_cursor(last["created_at"], str(last[key]))
+        return json_response({"items": [dict(r) for r in rows[:limit]], "next": nxt})
+
+    return {"create": create, "get": get, "update": update, "delete": delete, "list": list_}
+
+
+def operations(res: Resource) -> list[Operation]:
+    """The resource's operations: list, create, get, update and delete, as far as ``res.ops`` allows."""
+    handlers = _handlers(res)
+    base = f"/api/v1/{res.path}"
+    item = f"{base}/{{key}}"
+    key_param = Param(
+        "key",
+        "path",
+        {"type": "string", **({"format": "uuid"} if res.generated_key else {})},
+        f"the {res.title}",
+    )
+    tag = res.path.replace("_", " ")
+    ops: list[Operation] = []
+    if "list" in res.ops:
+        ops.append(
+            Operation(
+                "GET",
+                base,
+                handlers["list"],
+                f"List {res.path.replace('_', ' ')}",
+                res.read_roles,
+                tag,
+                params=(*res.filters, LIMIT, CURSOR),
+            )
+        )
+    if "create" in res.ops:
+        ops.append(
+            Operation(
+                "POST",
+                base,
+                handlers["create"],
+                f"Create a {res.title}",
+                res.write_roles,
+                tag,
+                body=res.body_schema(creating=True),
+                status=201,
+                errors=(409,),
+            )
+        )
+    if "get" in res.ops:
+        ops.append(
+            Operation(
+                "GET", item, handlers["get"], f"Get a {res.title}", res.read_roles, tag, params=(key_param,)
+            )
+        )
+    if "update" in res.ops:
+        ops.append(
+            Operation(
+                "PATCH",
+                item,
+                handlers["update"],
+                f"Change a {res.title}",
+                res.write_roles,
+                tag,
+                params=(key_param,),
+                body=res.body_schema(creating=False),
+                errors=(409,),
+            )
+        )
+    if "delete" in res.ops:
+        ops.append(
+            Operation(
+                "DELETE",
+                item,
+                handlers["delete"],
+                f"Delete a {res.title}",
+                res.write_roles,
+                tag,
+                params=(key_param,),
+                status=204,
+                errors=(409,),
+            )
+        )
+    return ops

@@ -1,0 +1,65 @@
+"""The API's errors: what a handler raises, and how a database refusal is told to the caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from leadline_crm.http.keys import BODY
+from leadline_shared.http import problem
+
+
+class BadRequest(Exception):
+    """Input the API rejects with 422 and a detail naming the parameter."""
+
+
+class Conflict(Exception):
+    """A 409: the request collides with an existing record (named in ``extra``)."""
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.extra = extra
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """What a foreign key means to an API caller: the field holding the reference, the kind of record it points
+    at, and (for a refused delete) the records that still point at it."""
+
+    field: str
+    target: str
+    referrers: str
+
+
+# Every foreign key of the schema (a test checks none is missing), so that a violation is reported as the field
+# the caller sent and what it should point at, never as a constraint name the caller cannot know.
+FOREIGN_KEYS: dict[str, ForeignKey] = {
+    "api_tokens_user_id_fkey": ForeignKey("user_id", "user", "API tokens"),
+    "stage_transitions_person_id_fkey": ForeignKey("person_id", "person", "stage changes"),
+    "ads_affiliate_id_fkey": ForeignKey("affiliate_id", "affiliate", "ads"),
+    "ads_campaign_id_fkey": ForeignKey("campaign_id", "campaign", "ads"),
+    "email_sends_campaign_id_fkey": ForeignKey("campaign_id", "campaign", "email sends"),
+    "email_sends_person_id_fkey": ForeignKey("person_id", "person", "email sends"),
+    "purchases_person_id_fkey": ForeignKey("person_id", "person", "purchases"),
+    "purchases_product_id_fkey": ForeignKey("product_id", "product", "purchases"),
+    "purchases_sales_rep_fkey": ForeignKey("sales_rep", "user", "purchases"),
+    "feedback_person_id_fkey": ForeignKey("person_id", "person", "feedback entries"),
+    "activities_person_id_fkey": ForeignKey("person_id", "person", "activities"),
+    "activities_rep_id_fkey": ForeignKey("rep_id", "user", "activities"),
+}
+
+
+def foreign_key_problem(request: web.Request, exc: asyncpg.ForeignKeyViolationError) -> web.Response:
+    """The problem document of a foreign-key violation: 409 when a delete would leave references behind, else a
+    422 naming the field and the record it should point at (``campaign_id: no campaign with id …``)."""
+    fk = FOREIGN_KEYS.get(exc.constraint_name or "")
+    if fk is None:
+        return problem(422, "Unprocessable request", "refers to a record that does not exist")
+    if request.method == "DELETE":
+        return problem(409, "Conflict", f"{fk.referrers} still refer to this {fk.target}")
+    value = request.get(BODY, {}).get(fk.field)
+    detail = f"no {fk.target} with id {value}" if value is not None else f"no such {fk.target}"
+    return problem(422, "Unprocessable request", f"{fk.field}: {detail}", field=fk.field)

@@ -1,0 +1,117 @@
+"""SQL of the people domain: persons, their search, leads, the timeline and a person's raw events."""
+
+from __future__ import annotations
+
+EVENTS_PAGE = """
+SELECT event_id, person_id::text AS person_id, occurred_at, event
+  FROM touchpoints
+ WHERE ({column} = $1)
+   AND ($2::timestamptz IS NULL OR (occurred_at, event_id) < ($2, $3))
+ ORDER BY occurred_at DESC, event_id DESC
+ LIMIT $4
+"""
+
+PERSON_COLUMNS = """
+person_id AS id, first_name, last_name, emails, phones, user_ids, company, country, region, age_band, gender,
+industry, company_size, source, attributes, stage, stage_at,
+score * power(0.5, greatest(extract(epoch FROM (now() - coalesce(score_at, now()))), 0) / 86400.0
+              / (SELECT half_life_days FROM scoring)) AS score,
+first_seen, last_seen, created_at, updated_at, erased_at
+"""
+
+SURVIVOR = "SELECT person_id FROM person_merges WHERE old_id = $1"
+
+PERSON = f"SELECT {PERSON_COLUMNS} FROM persons WHERE person_id = $1"  # noqa: S608
+
+# A person the CRM knows something about: identified, past the anonymous stage, or holding an email, phone, user id,
+# name or company. Word for word the predicate of the partial index persons_known (migration 0007), which the
+# planner uses only for a query implying it: nearly every person is an anonymous visitor.
+KNOWN = """(identified OR stage <> 'anonymous' OR emails <> '{}' OR phones <> '{}' OR user_ids <> '{}'
+          OR first_name IS NOT NULL OR last_name IS NOT NULL OR company IS NOT NULL)"""
+
+
+def _persons_page(scope: str) -> str:
+    """The person search within ``scope`` (SQL). $1 email, $2 phone, $3 stage, $4 q (ILIKE pattern),
+    $5 cursor (person id), $6 limit."""
+    return f"""
+SELECT {PERSON_COLUMNS} FROM persons
+ WHERE {scope}
+   AND ($1::text IS NULL OR emails @> ARRAY[$1::text])
+   AND ($2::text IS NULL OR phones @> ARRAY[$2::text])
+   AND ($3::text IS NULL OR stage = $3)
+   AND ($4::text IS NULL OR coalesce(first_name, '') || ' ' || coalesce(last_name, '') ILIKE $4
+        OR company ILIKE $4 OR array_to_string(emails, ' ') ILIKE $4)
+   AND ($5::uuid IS NULL OR person_id < $5)
+ ORDER BY person_id DESC
+ LIMIT $6
+"""  # noqa: S608
+
+
+PERSONS_PAGE = _persons_page("true")  # anonymous visitors included
+KNOWN_PERSONS_PAGE = _persons_page(KNOWN)  # the default list
+
+DUPLICATE = """
+SELECT person_id FROM persons
+ WHERE ($1::text IS NOT NULL AND emails @> ARRAY[$1::text]) OR ($2::text IS NOT NULL AND phones @> ARRAY[$2::text])
+ ORDER BY created_at LIMIT 1
+"""
+
+# Which of these emails ($2) and phones ($3) another person than $1 already holds (through the GIN indexes).
+HELD_BY_OTHERS = """
+SELECT ARRAY(SELECT DISTINCT e FROM persons, unnest(emails) AS e
+              WHERE person_id <> $1 AND emails && $2::text[] AND e = ANY($2::text[])) AS emails,
+       ARRAY(SELECT DISTINCT v FROM persons, unnest(phones) AS v
+              WHERE person_id <> $1 AND phones && $3::text[] AND v = ANY($3::text[])) AS phones
+"""
+
+INSERT_LEAD = """
+INSERT INTO persons (person_id, first_seen, last_seen, first_name, last_name, emails, phones, company, country,
+                     region, age_band, gender, industry, company_size, source, attributes, identified, stage,
+                     stage_at, score_at)
+VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::text::jsonb, true, 'lead', $2, $2)
+"""
+
+LOG_TRANSITION = """
+INSERT INTO stage_transitions (person_id, from_stage, to_stage, at, cause_user, reason)
+VALUES ($1, $2, $3, $4, $5, $6)
+"""
+
+FIELD_DEFINITIONS = "SELECT name, type, choices, required FROM field_definitions"
+
+# $1 person, $2 cursor time, $3 cursor key, $4 limit. Each source is read through its (person, time) index.
+TIMELINE = """
+SELECT * FROM (
+    (SELECT occurred_at AS at, event_id AS key, 'touchpoint' AS kind,
+            jsonb_build_object('type', type, 'source', source, 'url', url, 'anon_id', anon_id,
+                               'form', j.ev->'form', 'link', j.ev->'link', 'affiliate', j.ev->'affiliate',
+                               'campaign', j.ev->'context'->'campaign', 'automated', automated,
+                               'bot', j.ev->'bot') AS data
+       FROM touchpoints CROSS JOIN LATERAL (SELECT event::json AS ev) AS j
+      WHERE person_id = $1 AND ($2::timestamptz IS NULL OR (occurred_at, event_id) < ($2, $3))
+      ORDER BY occurred_at DESC, event_id DESC LIMIT $4)
+    UNION ALL
+    (SELECT at, id::text, 'activity',
+            jsonb_build_object('kind', kind, 'rep_id', rep_id, 'outcome', outcome, 'notes', notes)
+       FROM activities WHERE person_id = $1 AND ($2::timestamptz IS NULL OR (at, id::text) < ($2, $3))
+      ORDER BY at DESC, id::text DESC LIMIT $4)
+    UNION ALL
+    (SELECT created_at, id::text, 'purchase',
+            jsonb_build_object('product_id', product_id, 'quantity', quantity, 'price_paid', price_paid,
+                               'purchased_on', purchased_on, 'sales_rep', sales_rep)
+       FROM purchases WHERE person_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id::text) < ($2, $3))
+      ORDER BY created_at DESC, id::text DESC LIMIT $4)
+    UNION ALL
+    (SELECT created_at, id::text, 'feedback', jsonb_build_object('rating', rating, 'text', text)
+       FROM feedback WHERE person_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id::text) < ($2, $3))
+      ORDER BY created_at DESC, id::text DESC LIMIT $4)
+    UNION ALL
+    (SELECT at, 's' || id::text, 'stage',
+            jsonb_build_object('from', from_stage, 'to', to_stage, 'cause_event_id', cause_event_id,
+                               'cause_user', cause_user, 'reason', reason)
+       FROM stage_transitions
+      WHERE person_id = $1 AND ($2::timestamptz IS NULL OR (at, 's' || id::text) < ($2, $3))
+      ORDER BY at DESC, 's' || id::text DESC LIMIT $4)
+) AS t
+ORDER BY at DESC, key DESC
+LIMIT $4
+"""
