@@ -10,47 +10,42 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
+from collector.memory_sink import MemorySink
 from leadline_collector.context import forwarded_client, proxy_networks
 from leadline_collector.settings import CollectorSettings
-from leadline_shared import config, kafka
-from support import read_topic
+from leadline_shared import config
 
 MakeClient = Callable[..., Awaitable[TestClient]]
 ORIGIN = {"Origin": "https://www.shop.example"}
 PROXIES = proxy_networks(("127.0.0.0/8", "10.0.0.0/8", "2001:db8:ffff::/48"))
 
 
-async def pixel_ips(
-    make_client: MakeClient, bootstrap: str, raw: str, xff: str, **settings: str
-) -> list[str]:
+async def pixel_ips(make_client: MakeClient, sink: MemorySink, xff: str, **settings: str) -> list[str]:
     """The IP stored for one pixel hit with this X-Forwarded-For, on the fast path and on aiohttp's route."""
     for fast in ("true", "false"):
         client = await make_client(LEADLINE_COLLECTOR_FAST_PATH=fast, **settings)
         resp = await client.get("/p.gif", headers={"X-Forwarded-For": xff})
         assert resp.status == 200
         assert ("Server" in resp.headers) == (fast == "false")  # who answered: the fast path has no Server
-    return [orjson.loads(v)["context"]["ip"] for _, v, _ in await read_topic(bootstrap, raw, 2)]
+    return [event.context["ip"] for event in sink.events]
 
 
-@pytest.mark.integration
 async def test_a_forged_x_forwarded_for_from_an_untrusted_peer_is_ignored_on_both_paths(
-    make_client: MakeClient, kafka_bootstrap: str, topics: kafka.Topics
+    make_memory_client: MakeClient, memory_sink: MemorySink
 ) -> None:
-    ips = await pixel_ips(make_client, kafka_bootstrap, topics.raw, "203.0.113.9")
+    ips = await pixel_ips(make_memory_client, memory_sink, "203.0.113.9")
     assert ips == ["127.0.0.1", "127.0.0.1"]
 
 
-@pytest.mark.integration
 async def test_behind_a_trusted_proxy_the_right_most_untrusted_hop_is_the_client_on_both_paths(
-    make_client: MakeClient, kafka_bootstrap: str, topics: kafka.Topics
+    make_memory_client: MakeClient, memory_sink: MemorySink
 ) -> None:
     xff = "6.6.6.6, 198.51.100.7, 10.0.0.1"  # forged by the client, the client, an inner proxy
     ips = await pixel_ips(
-        make_client, kafka_bootstrap, topics.raw, xff, LEADLINE_TRUSTED_PROXIES="127.0.0.0/8, 10.0.0.0/8"
+        make_memory_client, memory_sink, xff, LEADLINE_TRUSTED_PROXIES="127.0.0.0/8, 10.0.0.0/8"
     )
     assert ips == ["198.51.100.7", "198.51.100.7"]
 
@@ -64,19 +59,17 @@ async def post_forms(client: TestClient, forwarded_for: list[str]) -> list[int]:
     return statuses
 
 
-@pytest.mark.integration
 async def test_a_forged_x_forwarded_for_does_not_escape_the_per_ip_form_rate_limit(
-    make_client: MakeClient, site: kafka.Topics
+    make_memory_client: MakeClient,
 ) -> None:
-    client = await make_client(LEADLINE_FORM_RATE_PER_IP="1")  # bursts of 2
+    client = await make_memory_client(LEADLINE_FORM_RATE_PER_IP="1")  # bursts of 2
     assert await post_forms(client, ["203.0.113.1", "203.0.113.2", "203.0.113.3"]) == [200, 200, 429]
 
 
-@pytest.mark.integration
 async def test_behind_a_trusted_proxy_each_client_has_its_own_form_rate_limit(
-    make_client: MakeClient, site: kafka.Topics
+    make_memory_client: MakeClient,
 ) -> None:
-    client = await make_client(LEADLINE_FORM_RATE_PER_IP="1", LEADLINE_TRUSTED_PROXIES="127.0.0.1/32")
+    client = await make_memory_client(LEADLINE_FORM_RATE_PER_IP="1", LEADLINE_TRUSTED_PROXIES="127.0.0.1/32")
     assert await post_forms(client, ["203.0.113.1"] * 3 + ["203.0.113.2"]) == [200, 200, 429, 200]
     # the client cannot step out of its bucket by prepending hops: the proxy appends the real one
     assert await post_forms(client, ["198.51.100.1, 203.0.113.1"]) == [429]

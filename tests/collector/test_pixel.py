@@ -6,14 +6,14 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
+from collector.memory_sink import MemorySink
 from leadline_collector.pixel import GIF
 from leadline_shared import kafka
 from leadline_shared.events import RawEvent
 from support import read_topic
 
-pytestmark = pytest.mark.integration
 
-
+@pytest.mark.integration
 async def test_pixel_answers_a_gif_sets_the_cookie_and_publishes_a_page_view(
     client: TestClient, kafka_bootstrap: str, topics: kafka.Topics
 ) -> None:
@@ -43,35 +43,37 @@ async def test_pixel_answers_a_gif_sets_the_cookie_and_publishes_a_page_view(
 
 
 async def test_returning_visitor_keeps_its_id_and_custom_events_carry_properties(
-    client: TestClient, kafka_bootstrap: str, topics: kafka.Topics
+    memory_client: TestClient, memory_sink: MemorySink
 ) -> None:
     vid = "0190b3f0-7c1e-7cc2-9a57-1f1e1a2b3c4d"
-    resp = await client.get(
+    resp = await memory_client.get(
         "/ll/p.gif", params={"e": "video_play", "video": "intro"}, cookies={"ll_vid": vid}
     )
     assert resp.status == 200
-    [(_, value, _)] = await read_topic(kafka_bootstrap, topics.raw, 1)
+    [(_, value)] = memory_sink.records()
     event = RawEvent.from_json(value)
     assert (event.type, event.anon_id) == ("track", vid)
     assert event.properties == {"video": "intro", "event": "video_play"}
 
 
 async def test_do_not_track_gets_no_cookie_and_no_visitor_id(
-    client: TestClient, kafka_bootstrap: str, topics: kafka.Topics
+    memory_client: TestClient, memory_sink: MemorySink
 ) -> None:
-    resp = await client.get("/p.gif", params={"url": "https://shop.example/"}, headers={"Sec-GPC": "1"})
+    resp = await memory_client.get(
+        "/p.gif", params={"url": "https://shop.example/"}, headers={"Sec-GPC": "1"}
+    )
     assert resp.status == 200
     assert "ll_vid" not in resp.cookies
-    [(_, value, _)] = await read_topic(kafka_bootstrap, topics.raw, 1)
+    [(_, value)] = memory_sink.records()
     event = orjson.loads(value)
     assert "anon_id" not in event
     assert event["context"]["consent"] == {"dnt": False, "gpc": True}
 
 
-async def test_ops_endpoints(client: TestClient) -> None:
-    assert (await client.get("/healthz")).status == 200
-    ready = await client.get("/readyz")
+async def test_ops_endpoints(memory_client: TestClient) -> None:
+    assert (await memory_client.get("/healthz")).status == 200
+    ready = await memory_client.get("/readyz")
     assert ready.status == 200, await ready.text()
-    await client.get("/p.gif")
-    metrics = await (await client.get("/metrics")).text()
+    await memory_client.get("/p.gif")
+    metrics = await (await memory_client.get("/metrics")).text()
     assert 'leadline_collector_events_total{source="pixel",type="page_view"} 1.0' in metrics

@@ -13,18 +13,20 @@ import pytest
 from aiohttp.test_utils import TestClient
 from segment.analytics.client import Client
 
-from leadline_shared import kafka
+from collector.memory_sink import MemorySink
+from leadline_collector.siteconfig_store import SiteConfigStore
+from leadline_shared import kafka, siteconfig
 from leadline_shared.siteconfig import SourceConfig
-from sites import SOURCE, publish_config
-from support import read_topic, topic_is_quiet
+from sites import SOURCE
+from support import read_topic
 
-pytestmark = pytest.mark.integration
 MakeClient = Callable[..., Awaitable[TestClient]]
 
 
 @pytest.fixture
-async def client(site: kafka.Topics, make_client: object) -> TestClient:
-    return await make_client()  # type: ignore[operator,no-any-return]
+async def client(site: kafka.Topics, make_client: MakeClient) -> TestClient:
+    """A collector on the real broker whose config topic holds the write key ``wk_test``."""
+    return await make_client()
 
 
 def send_with_segment_sdk(host: str, write_key: str, gzip: bool) -> list[str]:
@@ -64,6 +66,7 @@ def send_with_segment_sdk(host: str, write_key: str, gzip: bool) -> list[str]:
     return ids
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("gzip", [False, True])
 async def test_the_real_segment_client_delivers_identify_track_page_and_alias(
     client: TestClient, kafka_bootstrap: str, site: kafka.Topics, gzip: bool
@@ -92,14 +95,14 @@ async def test_the_real_segment_client_delivers_identify_track_page_and_alias(
 
 
 async def test_single_calls_with_the_write_key_in_the_body(
-    client: TestClient, kafka_bootstrap: str, site: kafka.Topics
+    memory_client: TestClient, memory_sink: MemorySink
 ) -> None:
-    resp = await client.post(
+    resp = await memory_client.post(
         "/v1/track", json={"writeKey": "wk_test", "anonymousId": "a1", "event": "Signed Up"}
     )
     assert resp.status == 200
     assert await resp.json() == {"success": True}
-    [(key, value, _)] = await read_topic(kafka_bootstrap, site.raw, 1)
+    [(key, value)] = memory_sink.records()
     assert key == b"a1"
     assert orjson.loads(value)["properties"]["event"] == "Signed Up"
 
@@ -121,22 +124,22 @@ def basic(key: str) -> dict[str, str]:
     ],
 )
 async def test_bad_calls_get_problem_json_and_record_nothing(
-    client: TestClient,
-    kafka_bootstrap: str,
-    site: kafka.Topics,
+    memory_client: TestClient,
+    memory_sink: MemorySink,
     path: str,
     body: dict[str, Any],
     headers: dict[str, str],
     status: int,
 ) -> None:
-    resp = await client.post(path, json=body, headers=headers)
+    resp = await memory_client.post(path, json=body, headers=headers)
     assert resp.status == status
     if status != 404:
         assert resp.headers["Content-Type"] == "application/problem+json"
-    assert await topic_is_quiet(kafka_bootstrap, site.raw, 0, wait=0.3) == 0
+    assert memory_sink.events == []
 
 
-async def test_invalid_json_and_oversize_bodies(client: TestClient) -> None:
+async def test_invalid_json_and_oversize_bodies(memory_client: TestClient) -> None:
+    client = memory_client
     resp = await client.post(
         "/v1/track", data=b"{not json", headers={**basic("wk_test"), "Content-Type": "application/json"}
     )
@@ -152,11 +155,11 @@ OTHER_SOURCE = SourceConfig(write_key="wk_other", name="Other site")
 
 
 async def test_a_message_id_that_is_not_a_uuid_still_deduplicates_retries_per_write_key(
-    make_client: MakeClient, kafka_bootstrap: str, site: kafka.Topics
+    make_memory_client: MakeClient, memory_sink: MemorySink, memory_sites: SiteConfigStore
 ) -> None:
     """analytics.js sends ``ajs-next-<hash>``; a retry of it (single call or batch) keeps the same event id."""
-    await publish_config(kafka_bootstrap, site.config, [OTHER_SOURCE])
-    client = await make_client()
+    memory_sites.apply(*siteconfig.encode(OTHER_SOURCE))
+    client = await make_memory_client()
     msg = {"anonymousId": "a1", "event": "Signed Up", "messageId": "ajs-next-69ab2cdd3e5f1a2b"}
     for _ in range(2):
         assert (await client.post("/v1/track", json=msg, headers=basic("wk_test"))).status == 200
@@ -164,7 +167,8 @@ async def test_a_message_id_that_is_not_a_uuid_still_deduplicates_retries_per_wr
     assert resp.status == 200
     resp = await client.post("/v1/track", json=msg, headers=basic(OTHER_SOURCE.write_key))
     assert resp.status == 200
-    ids = [orjson.loads(v)["event_id"] for _, v, _ in await read_topic(kafka_bootstrap, site.raw, 4)]
+    ids = [e["event_id"] for e in memory_sink.messages()]
+    assert len(ids) == 4
     same_key, other_key = ids[:3], ids[3]
     assert len(set(same_key)) == 1
     assert str(uuid.UUID(same_key[0])) == same_key[0]
@@ -172,8 +176,9 @@ async def test_a_message_id_that_is_not_a_uuid_still_deduplicates_retries_per_wr
 
 
 async def test_one_bad_message_in_a_batch_does_not_lose_the_good_ones(
-    client: TestClient, kafka_bootstrap: str, site: kafka.Topics
+    memory_client: TestClient, memory_sink: MemorySink
 ) -> None:
+    client = memory_client
     batch = [
         {"type": "track", "anonymousId": "a1", "event": "First"},
         {"type": "explode", "anonymousId": "a1"},
@@ -188,9 +193,8 @@ async def test_one_bad_message_in_a_batch_does_not_lose_the_good_ones(
     assert answer["success"] is True
     assert (answer["accepted"], answer["rejected"]) == (2, 4)
     assert [e["index"] for e in answer["errors"]] == [1, 2, 3, 4]
-    events = [orjson.loads(v) for _, v, _ in await read_topic(kafka_bootstrap, site.raw, 2)]
-    assert sorted(e["properties"]["event"] for e in events) == ["First", "Second"]
-    assert await topic_is_quiet(kafka_bootstrap, site.raw, 2, wait=0.3) == 2
+    events = memory_sink.messages()
+    assert sorted(e["properties"]["event"] for e in events) == ["First", "Second"]  # and nothing else
     metrics = await (await client.get("/metrics")).text()
     for reason, count in (
         ("unknown_type", 1),
@@ -204,19 +208,21 @@ async def test_one_bad_message_in_a_batch_does_not_lose_the_good_ones(
 
 
 async def test_a_batch_with_no_usable_message_is_refused_with_the_reasons(
-    client: TestClient, kafka_bootstrap: str, site: kafka.Topics
+    memory_client: TestClient, memory_sink: MemorySink
 ) -> None:
     batch = [{"type": "explode", "anonymousId": "a"}, {"type": "track", "anonymousId": "a"}]
-    resp = await client.post("/v1/batch", json={"batch": batch}, headers=basic("wk_test"))
+    resp = await memory_client.post("/v1/batch", json={"batch": batch}, headers=basic("wk_test"))
     assert resp.status == 400
     assert resp.headers["Content-Type"] == "application/problem+json"
     assert [e["index"] for e in (await resp.json())["errors"]] == [0, 1]
+    assert memory_sink.events == []
 
 
 async def test_identify_traits_reach_the_event_whole_and_context_traits_ride_along_other_calls(
-    client: TestClient, kafka_bootstrap: str, site: kafka.Topics
+    memory_client: TestClient, memory_sink: MemorySink
 ) -> None:
     """crm-core fills the person from reserved traits, nested ones included (``company.name``, ``address.*``)."""
+    client = memory_client
     traits = {
         "email": "dee@example.com",
         "firstName": "Dee",
@@ -233,9 +239,8 @@ async def test_identify_traits_reach_the_event_whole_and_context_traits_ride_alo
     assert (await client.post("/v1/track", json=track, headers=basic("wk_test"))).status == 200
     group = {"userId": "u-42", "groupId": "g1", "traits": {"name": "Acme", "email": "billing@acme.example"}}
     assert (await client.post("/v1/group", json=group, headers=basic("wk_test"))).status == 200
-    events = {
-        e["type"]: e for e in (orjson.loads(v) for _, v, _ in await read_topic(kafka_bootstrap, site.raw, 3))
-    }
+    events = {e["type"]: e for e in memory_sink.messages()}
+    assert len(memory_sink.events) == 3
     assert events["identify"]["properties"]["traits"] == traits | {"plan": "pro"}
     assert events["identify"]["ids"] == {"email": "dee@example.com", "user_id": "u-42"}
     assert events["track"]["context"]["traits"] == {"email": "dee@example.com"}
