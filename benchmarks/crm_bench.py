@@ -2,7 +2,7 @@
 
 1. A realistic enriched stream is written to a topic first (mostly page views of a few thousand persons, some
    pricing views, email and ad clicks, identifying form submissions). crm-core's own ingestion loop
-   (:class:`leadline_crm.ingest.Ingestor`: consume, decode, batch upsert with unnest arrays, person facts,
+   (:class:`leadline_crm.ingest.consumer.Ingestor`: consume, decode, batch upsert with unnest arrays, person facts,
    score and lifecycle, commit offsets after the PostgreSQL transaction) then drains it into a fresh schema.
    The rate is events divided by the time from the first records fetched to the last touchpoint stored.
 2. The naive baseline writes a slice of the same events with one INSERT per event (its person upsert and its
@@ -13,7 +13,7 @@
    from request to parsed JSON over many calls; and the whole history paged through at 500 per page.
 4. Would partitioning touchpoints by month pay (issue 6)? The same year of events (arriving in time order, one
    heavy person among them) is written into two fresh schemas through crm-core's write path
-   (:func:`leadline_crm.ingest.write_batch`, from memory, batch by batch alternating between the schemas):
+   (:func:`leadline_crm.ingest.touches.write_batch`, from memory, batch by batch alternating between the schemas):
    one with touchpoints as migrated, one where touchpoints is ``PARTITION BY RANGE (occurred_at)`` with a
    partition per calendar month and the same indexes (the primary key has to include ``occurred_at``). Then
    both answer the timeline's SQL (:data:`leadline_crm.people.queries.TIMELINE`, first page) for the heavy person and a
@@ -43,7 +43,8 @@ from prometheus_client import CollectorRegistry
 
 from leadline_crm.app import MIGRATIONS, create_app
 from leadline_crm.http import auth
-from leadline_crm.ingest import Ingestor, rows_for, tune_gc, write_batch
+from leadline_crm.ingest.consumer import Ingestor, tune_gc
+from leadline_crm.ingest.touches import rows_for, write_batch
 from leadline_crm.people import queries
 from leadline_crm.settings import CrmSettings
 from leadline_shared import config, kafka, pg
@@ -74,8 +75,8 @@ INSERT INTO persons (person_id, first_seen, last_seen) VALUES ($1, $2, $2)
 ON CONFLICT (person_id) DO UPDATE SET last_seen = GREATEST(persons.last_seen, EXCLUDED.last_seen)
 """
 NAIVE_TOUCHPOINT = """
-INSERT INTO touchpoints (event_id, person_id, anon_id, type, source, occurred_at, received_at, url, event)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb) ON CONFLICT (event_id) DO NOTHING
+INSERT INTO touchpoints (event_id, person_id, anon_id, type, source, occurred_at, received_at, url, event, automated)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10) ON CONFLICT (event_id) DO NOTHING
 """
 
 
@@ -550,7 +551,7 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
             f"batches of up to {BATCH_MAX:,} split by person over {WRITERS} connections; each shard is one "
             "PostgreSQL transaction (dedup lookup, person facts with score and stage log, COPY of the new "
             "touchpoints) and offsets are committed after all shards of a batch. GC thresholds as the service "
-            f"sets them (leadline_crm.ingest.tune_gc). The naive writer stores {NAIVE_EVENTS:,} events, one "
+            f"sets them (leadline_crm.ingest.consumer.tune_gc). The naive writer stores {NAIVE_EVENTS:,} events, one "
             "transaction each, from memory. The timeline is read over HTTP from crm-core's own app on a loopback "
             "port (default page of 50, all sources merged), 200 calls after 20 warm-up calls; Kafka, PostgreSQL "
             "and the benchmark share the machine's cores. Partitioning by month (issue 6): "

@@ -11,8 +11,8 @@ import pytest
 
 from crm_core.builders import event, form
 from leadline_crm import lifecycle
-from leadline_crm.identity import apply_changes
-from leadline_crm.ingest import write_batch
+from leadline_crm.ingest.identity import apply_changes
+from leadline_crm.ingest.touches import write_batch
 from leadline_shared.events import EnrichedEvent, IdentityChange, utc_now_iso
 from leadline_shared.ids import new_id
 

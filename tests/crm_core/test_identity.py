@@ -7,8 +7,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from crm_core.builders import NOW, event, form
-from leadline_crm.identity import apply_changes
-from leadline_crm.ingest import write_batch
+from leadline_crm.ingest.identity import apply_changes
+from leadline_crm.ingest.touches import write_batch
 from leadline_shared.events import IdentityChange, utc_now_iso
 from leadline_shared.ids import new_id
 

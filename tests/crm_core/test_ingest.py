@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from crm_core.builders import NOW, event, form
-from leadline_crm.ingest import write_batch
+from leadline_crm.ingest.touches import write_batch
 from leadline_shared.ids import new_id
 
 pytestmark = pytest.mark.integration

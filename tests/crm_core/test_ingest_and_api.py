@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from leadline_crm.app import MIGRATIONS, create_app
 from leadline_crm.http import auth
-from leadline_crm.ingest import write_batch
+from leadline_crm.ingest.touches import write_batch
 from leadline_crm.settings import CrmSettings
 from leadline_shared import config, kafka, pg
 from leadline_shared.events import EnrichedEvent, RawEvent, utc_now_iso

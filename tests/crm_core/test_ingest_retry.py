@@ -12,7 +12,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from crm_core.builders import event
-from leadline_crm import ingest
+from leadline_crm.ingest import consumer as ingest
+from leadline_crm.ingest.touches import Touch
 from leadline_shared import kafka
 from leadline_shared.ids import new_id
 
@@ -36,7 +37,7 @@ async def test_a_batch_is_retried_until_postgres_answers_and_only_then_committed
 ) -> None:
     attempts: list[int] = []
 
-    async def flaky_write(conn: object, touches: list[ingest.Touch]) -> int:
+    async def flaky_write(conn: object, touches: list[Touch]) -> int:
         attempts.append(len(touches))
         if len(attempts) < 3:
             raise ConnectionRefusedError("PostgreSQL is down")
@@ -54,7 +55,7 @@ async def test_a_batch_is_retried_until_postgres_answers_and_only_then_committed
         retry_delay=0.01,
         consumer=consumer,  # type: ignore[arg-type]
     )
-    touches = [ingest.Touch.of(event(new_id())) for _ in range(4)]
+    touches = [Touch.of(event(new_id())) for _ in range(4)]
     await ingestor._write(touches, [], {"tp": 5})
     assert attempts == [4, 4, 4]
     assert consumer.committed == [{"tp": 5}]
@@ -80,11 +81,11 @@ async def test_an_event_that_fails_alone_is_dead_lettered_and_the_rest_are_store
 ) -> None:
     """Any failure but an unreachable database is the events' own: halves are written apart until the event
     that fails stands alone; it goes to the DLQ, the others are stored, and only then are offsets committed."""
-    touches = [ingest.Touch.of(event(new_id())) for _ in range(5)]
+    touches = [Touch.of(event(new_id())) for _ in range(5)]
     bad = touches[3].event_id
     attempts: list[int] = []
 
-    async def picky(conn: object, batch: list[ingest.Touch]) -> int:
+    async def picky(conn: object, batch: list[Touch]) -> int:
         attempts.append(len(batch))
         if any(t.event_id == bad for t in batch):
             raise ValueError("a bug this event triggers")

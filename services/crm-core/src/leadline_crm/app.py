@@ -17,7 +17,7 @@ from leadline_crm.catalog.links import COLLECTOR_URL, KEYRING
 from leadline_crm.http import guard, openapi
 from leadline_crm.http import pages as web_pages
 from leadline_crm.http.keys import POOL
-from leadline_crm.ingest import Ingestor
+from leadline_crm.ingest.consumer import Ingestor
 from leadline_crm.people.persons import PHONE_REGION
 from leadline_crm.settings import CrmSettings
 from leadline_shared import kafka, pg

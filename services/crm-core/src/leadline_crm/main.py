@@ -14,7 +14,7 @@ import asyncpg
 from leadline_crm import demo
 from leadline_crm.app import MIGRATIONS, create_app
 from leadline_crm.http import auth
-from leadline_crm.ingest import tune_gc
+from leadline_crm.ingest.consumer import tune_gc
 from leadline_crm.settings import CrmSettings
 from leadline_shared import config, kafka, logs, pg, service
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,3 +59,19 @@ async def apply_moves(
     if moves:
         await conn.execute(queries.MOVE_STAGES, *map(list, zip(*moves, strict=True)), now)
     return len(moves)
+
+
+async def reconsider(
+    conn: asyncpg.Connection,
+    person: uuid.UUID,
+    cause: str,
+    scoring: lifecycle.Scoring,
+    now: datetime,
+    reason: str,
+    cause_user: str | None = None,
+) -> int:
+    """Move one person forward as their signals say now (after a rep's record, a merge or a link)."""
+    rows = await conn.fetch(queries.SIGNALS, [person])
+    return await apply_moves(
+        conn, [dict(r) | {"cause": cause} for r in rows], scoring, now, reason, cause_user
+    )

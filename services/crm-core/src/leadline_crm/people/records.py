@@ -12,23 +12,20 @@ from typing import Any
 
 import asyncpg
 
-from leadline_crm import lifecycle, queries
+from leadline_crm import lifecycle
 from leadline_crm.http.auth import REPS, ROLES_ALL, SALES, Caller
 from leadline_crm.http.crud import Column, Resource, Row
 from leadline_crm.http.errors import BadRequest
 from leadline_crm.http.params import person_filter
 from leadline_crm.http.schemas import DATE, DATETIME, LONG_TEXT, MONEY, TEXT, UUID_S
-from leadline_crm.stages import apply_moves, load_scoring
+from leadline_crm.stages import load_scoring, reconsider
 
 
 async def _move(
     conn: asyncpg.Connection, person_id: uuid.UUID, cause: str, caller: Caller, reason: str
 ) -> None:
     scoring, _ = await load_scoring(conn)
-    rows = await conn.fetch(queries.SIGNALS, [person_id])
-    await apply_moves(
-        conn, [dict(r) | {"cause": cause} for r in rows], scoring, datetime.now(UTC), reason, caller.label
-    )
+    await reconsider(conn, person_id, cause, scoring, datetime.now(UTC), reason, caller.label)
 
 
 async def _purchase_defaults(conn: asyncpg.Connection, values: dict[str, Any], caller: Caller) -> None:

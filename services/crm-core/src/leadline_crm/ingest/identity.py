@@ -22,8 +22,9 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from leadline_crm import lifecycle, queries
-from leadline_crm.stages import apply_moves, load_scoring
+from leadline_crm import lifecycle
+from leadline_crm.ingest import queries
+from leadline_crm.stages import load_scoring, reconsider
 from leadline_shared.events import IdentityChange
 from leadline_shared.identifiers import canonical_email
 
@@ -45,8 +46,7 @@ async def recompute(
 ) -> None:
     """Recompute a person's score, visits and purchases from their history, then move the stage forward."""
     await conn.execute(queries.RECOMPUTE_PERSON, person_id, now, scoring.half_life_days)
-    rows = await conn.fetch(queries.SIGNALS, [person_id])
-    await apply_moves(conn, [dict(r) | {"cause": cause} for r in rows], scoring, now, reason)
+    await reconsider(conn, person_id, cause, scoring, now, reason)
 
 
 async def _merge(
@@ -76,10 +76,7 @@ async def _link(conn: asyncpg.Connection, change: IdentityChange, person: uuid.U
             value = canonical_email(value) or value.strip().lower()
         await conn.execute(queries.LINK_IDENTIFIER, person, kind, value[:320])
     scoring, _ = await load_scoring(conn)
-    rows = await conn.fetch(queries.SIGNALS, [person])
-    await apply_moves(
-        conn, [dict(r) | {"cause": change.change_id} for r in rows], scoring, now, "identity link"
-    )
+    await reconsider(conn, person, change.change_id, scoring, now, "identity link")
 
 
 async def apply_changes(
