@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestClient
 
 from collector.memory_sink import MemorySink
 from leadline_collector.fastpath import FAST_PATH, FastPath
+from leadline_collector.hits import GIF
 from leadline_collector.metrics import CollectorMetrics
-from leadline_collector.pixel import GIF
 from leadline_shared import kafka
 from leadline_shared.signing import KeyRing
 from sites import LINK_KEYS

@@ -7,7 +7,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from collector.memory_sink import MemorySink
-from leadline_collector.pixel import GIF
+from leadline_collector.hits import GIF
 from leadline_shared import kafka
 from leadline_shared.events import RawEvent
 from support import read_topic

@@ -5,7 +5,7 @@ few bytes. In aiohttp, building the Request and the Response for such a hit cost
 Leadline does for it (docs/benchmarks.md). So every connection starts here: a ``GET`` or ``HEAD`` for
 ``/p.gif``, ``/o/{token}.gif`` or ``/c/{token}`` (under any of the collector's prefixes), HTTP/1.1, without a
 body, is parsed by httptools (llhttp, the parser uvicorn uses), recorded by the same functions the aiohttp routes
-call (:func:`pixel.pixel_event`, :func:`links.link_event`, the visitor cookie) and answered with one write.
+call (:func:`hits.pixel_event`, :func:`hits.link_event`, the visitor cookie) and answered with one write.
 
 The first request that is anything else — another route, a body, an upgrade, HTTP/1.0, a token that does not
 verify, a percent-encoded path, an oversized or malformed head — hands the connection, starting with the bytes
@@ -31,10 +31,9 @@ from multidict import MultiDictProxy
 from yarl import URL
 
 from leadline_collector.context import Proxies, forwarded_client, is_trusted, parse_address
+from leadline_collector.hits import GIF, GIF_HEAD, link_event, pixel_event, safe_target
 from leadline_collector.httperrors import HTTP_METRICS, PlainErrorsFactory
-from leadline_collector.links import link_event, safe_target
 from leadline_collector.metrics import CollectorMetrics
-from leadline_collector.pixel import GIF, pixel_event
 from leadline_collector.sink import Sink, record_or_count
 from leadline_collector.visitor import cookie_header, visitor_id
 from leadline_shared.signing import InvalidToken, KeyRing
@@ -47,11 +46,6 @@ MAX_HEAD = 8190
 _BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding", b"upgrade", b"expect"})
 _SINGLETONS = frozenset(name.encode() for name in SINGLETON_HEADERS)
 """Headers aiohttp refuses (400) when repeated; a request repeating one is left to it."""
-_GIF_HEADERS = (
-    b"Content-Type: image/gif\r\nCache-Control: no-store, max-age=0\r\nContent-Length: "
-    + str(len(GIF)).encode()
-    + b"\r\n"
-)
 
 
 class FastRequest:
@@ -316,7 +310,7 @@ class FastProtocol(asyncio.Protocol):
         anon_id, _ = visitor_id(request)
         record_or_count(self._fast.sink, self._fast.metrics, pixel_event(request, anon_id))
         cookie = cookie_header(request, anon_id, self._fast.cookie_domain) if anon_id else None
-        self._write(b"HTTP/1.1 200 OK\r\n", _GIF_HEADERS, GIF, request.method == "HEAD", keep_alive, cookie)
+        self._write(b"HTTP/1.1 200 OK\r\n", GIF_HEAD, GIF, request.method == "HEAD", keep_alive, cookie)
         return True
 
     def _link(self, request: FastRequest, kind: str, token: str, keep_alive: bool) -> bool:
@@ -330,7 +324,7 @@ class FastProtocol(asyncio.Protocol):
             record_or_count(
                 self._fast.sink, self._fast.metrics, link_event(request, "email_open", payload, anon_id)
             )
-            self._write(b"HTTP/1.1 200 OK\r\n", _GIF_HEADERS, GIF, head_only, keep_alive, None)
+            self._write(b"HTTP/1.1 200 OK\r\n", GIF_HEAD, GIF, head_only, keep_alive, None)
             return True
         target = safe_target(payload)
         if target is None or "\r" in target or "\n" in target:
