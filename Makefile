@@ -8,7 +8,7 @@ RUN := .run
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 MEMBERS := shared services/collector services/enricher services/crm-core deploy/local
 
-.PHONY: help install lock up down logs status test lint typecheck unit bench \
+.PHONY: help install lock up down logs status test lint typecheck unit bench image \
         start-kafka stop-kafka start-postgres stop-postgres clean
 
 help: ## list the targets
@@ -28,6 +28,7 @@ install: $(BIN)/.installed ## create .venv with every pinned dependency and the 
 lock: | $(UV) ## re-resolve dependencies into requirements.lock (hashes, no index URLs)
 	$(UV) lock
 	$(UV) export --frozen --all-packages --group dev --no-emit-workspace --format requirements-txt -o requirements.lock
+	$(PY) deploy/docker/runtime_lock.py $(UV)
 
 LEADLINE := $(BIN)/leadline
 
@@ -64,6 +65,9 @@ unit: install ## the tests that need no broker or database
 
 test: install lint typecheck ## every test (real Kafka and PostgreSQL, started by the fixtures), ruff and mypy
 	$(BIN)/pytest
+
+image: ## build the container image localhost/leadline:latest with podman (Debian base made by debootstrap, cached)
+	bash deploy/docker/build-image.sh
 
 bench: install ## run the benchmarks against the real stack; figures go to docs/benchmarks.md
 	$(BIN)/python -m benchmarks

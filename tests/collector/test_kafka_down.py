@@ -14,6 +14,8 @@ from leadline_shared import siteconfig
 from sites import AD, DEMO_FORM, SOURCE
 from support import metric
 
+pytestmark = pytest.mark.integration  # its fixtures create this test's topics on the real broker
+
 ORIGIN = {"Origin": "https://www.shop.example"}
 
 
