@@ -226,3 +226,13 @@ async def test_the_known_people_list_is_read_through_an_index_among_many_visitor
         await conn.close()
     text = "\n".join(r[0] for r in plan)
     assert "persons_known" in text, text
+
+
+@pytest.mark.parametrize("limit", ["²", "٣", "0", "501", "-1", "1.5", ""])
+async def test_a_limit_that_is_not_a_plain_number_in_range_is_a_422_not_a_500(
+    client: TestClient, auth_headers: H, limit: str
+) -> None:
+    """Schemathesis found ``limit=²`` answered 500: str.isdigit() accepts superscripts that int() refuses."""
+    resp = await client.get("/api/v1/persons", params={"limit": limit}, headers=auth_headers["read_only"])
+    assert resp.status == 422
+    assert "limit" in (await resp.json())["detail"]

@@ -587,11 +587,11 @@ def test_production_overlay_raises_replicas_and_resources() -> None:
 
 
 def test_dockerfile_runs_as_the_user_the_pods_expect() -> None:
-    """The image (not buildable here: no Docker engine) installs the hashed lock and runs as uid 10001."""
+    """The image (built by tests/deploy/test_image.py) installs the hashed runtime lock and runs as uid 10001."""
     text = (REPO / "deploy" / "docker" / "Dockerfile").read_text(encoding="utf-8")
-    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim$", text, re.MULTILINE)
+    assert re.search(r"^ARG PYTHON_IMAGE=localhost/leadline-base:bookworm$", text, re.MULTILINE)
     assert "--require-hashes" in text
-    assert "requirements.lock" in text
+    assert "requirements-runtime.lock" in text
     users = re.findall(r"^USER (\S+)$", text, re.MULTILINE)
     assert users == ["10001:10001"]
     for svc in SERVICES:

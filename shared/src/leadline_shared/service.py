@@ -13,7 +13,7 @@ import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -101,8 +101,8 @@ def run(
     return 0
 
 
-async def cancel_and_wait(task: asyncio.Task[None]) -> None:
-    """Cancel a background task and wait for it, so shutdown never leaves it running."""
+async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
+    """Cancel a background task (or future) and wait for it, so shutdown never leaves it running."""
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task

@@ -20,7 +20,6 @@ import email.utils
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +35,7 @@ from leadline_collector.httperrors import HTTP_METRICS, PlainErrorsFactory
 from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.sink import Sink, record_or_count
 from leadline_collector.visitor import cookie_header, visitor_id
+from leadline_shared.service import cancel_and_wait
 from leadline_shared.signing import InvalidToken, KeyRing
 
 log = logging.getLogger(__name__)
@@ -421,9 +421,7 @@ def install(app: web.Application, fast: FastPath) -> None:
     async def idle_ctx(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.ensure_future(fast.close_idle())
         yield
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
 
     app.on_shutdown.append(on_shutdown)
     app.cleanup_ctx.append(idle_ctx)

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from leadline_shared import siteconfig
+from leadline_shared.service import cancel_and_wait
 from leadline_shared.siteconfig import AdConfig, FormConfig, SourceConfig
 
 log = logging.getLogger(__name__)
@@ -85,9 +86,7 @@ class SiteConfigStore:
     async def stop(self) -> None:
         """Stop following and write the snapshot."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         self._write_snapshot()
 
     async def _follow(self) -> None:

@@ -18,7 +18,6 @@ nothing is processed twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from leadline_enricher.metrics import EnricherMetrics
 from leadline_shared import kafka, service
 from leadline_shared.batch import BatchPublisher, Message
 from leadline_shared.events import EventError, IdentityChange, RawEvent, utc_now_iso
-from leadline_shared.service import started
+from leadline_shared.service import cancel_and_wait, started
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +118,7 @@ class Enricher:
     async def stop(self) -> None:
         """Leave the group and close the producer (an open transaction is aborted by the broker)."""
         if self._follower is not None:
-            self._follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._follower
+            await cancel_and_wait(self._follower)
         if self._consumer is not None:
             await self._consumer.stop()
         if self._producer is not None:
@@ -141,9 +138,7 @@ class Enricher:
                     self._inflight = asyncio.ensure_future(self.commit(prepared))
         finally:
             if self._inflight is not None:
-                self._inflight.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._inflight
+                await cancel_and_wait(self._inflight)
 
     async def _settle(self) -> None:
         """Wait for the Kafka transaction in flight; its failure stops the loop (the batch is replayed)."""

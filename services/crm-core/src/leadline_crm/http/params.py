@@ -36,7 +36,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 def page_limit(request: web.Request, default: int = 50, maximum: int = 500) -> int:
     """The ``limit`` parameter, checked."""
     raw = request.query.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:  # "²" is a digit to isdigit
         raise BadRequest(f"limit must be an integer from 1 to {maximum}")
     return int(raw)
 

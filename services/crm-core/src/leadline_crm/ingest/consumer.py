@@ -12,7 +12,6 @@ their batch-mates are stored; offsets are committed only once the stores and the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -167,9 +166,7 @@ class Ingestor:
                 writing = asyncio.ensure_future(self._write(touches, changes, offsets, dead))
         finally:
             if writing is not None and not writing.done():
-                writing.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writing
+                await service.cancel_and_wait(writing)
 
     async def _write(
         self,
