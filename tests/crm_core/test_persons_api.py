@@ -236,3 +236,31 @@ async def test_a_limit_that_is_not_a_plain_number_in_range_is_a_422_not_a_500(
     resp = await client.get("/api/v1/persons", params={"limit": limit}, headers=auth_headers["read_only"])
     assert resp.status == 422
     assert "limit" in (await resp.json())["detail"]
+
+
+async def test_a_persons_title_and_address_are_entered_changed_and_shown(
+    client: TestClient, auth_headers: H
+) -> None:
+    """Segment's reserved traits title and address.* had no place on a person (issue 11, item 5); a rep's lead
+    form and PATCH use the same fields."""
+    sales = auth_headers["sales"]
+    resp = await client.post(
+        "/api/v1/leads",
+        json={"email": "ada@example.com", "title": "CTO", "street": "12 Byron St", "city": "London",
+              "postal_code": "N1 9GU"},
+        headers=sales,
+    )  # fmt: skip
+    assert resp.status == 201, await resp.text()
+    person = await resp.json()
+    assert (person["title"], person["street"], person["city"], person["postal_code"]) == (
+        "CTO",
+        "12 Byron St",
+        "London",
+        "N1 9GU",
+    )
+    patched = await client.patch(f"/api/v1/persons/{person['id']}", json={"title": "CEO"}, headers=sales)
+    assert (await patched.json())["title"] == "CEO"
+    too_long = await client.patch(
+        f"/api/v1/persons/{person['id']}", json={"postal_code": "x" * 21}, headers=sales
+    )
+    assert too_long.status == 422

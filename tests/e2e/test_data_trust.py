@@ -202,7 +202,14 @@ async def test_segments_reserved_traits_fill_the_person(pipeline: Pipeline) -> N
             "phone": "+1 415 555 0199",
             "title": "Rear Admiral",
             "company": {"name": "Navy Labs", "industry": "defense", "employee_count": 250},
-            "address": {"city": "Arlington", "state": "VA", "country": "US"},
+            "address": {
+                "street": "1 Navy Pentagon",
+                "city": "Arlington",
+                "postalCode": "20350",
+                "state": "VA",
+                "country": "US",
+            },
+            "gender": "female",
         },
     }
     key = base64.b64encode(f"{SOURCE.write_key}:".encode()).decode()
@@ -212,6 +219,13 @@ async def test_segments_reserved_traits_fill_the_person(pipeline: Pipeline) -> N
     assert (p["first_name"], p["last_name"]) == ("Grace", "Hopper")
     assert (p["company"], p["industry"], p["company_size"]) == ("Navy Labs", "defense", "250")
     assert (p["country"], p["region"]) == ("US", "VA")
+    assert (p["title"], p["street"], p["city"], p["postal_code"], p["gender"]) == (
+        "Rear Admiral",
+        "1 Navy Pentagon",
+        "Arlington",
+        "20350",
+        "female",
+    )
     assert (p["phones"], p["user_ids"], p["stage"], p["source"]) == (
         ["+14155550199"],
         ["u-77"],

@@ -16,14 +16,17 @@ WITH x AS (
     SELECT * FROM jsonb_to_recordset($1::text::jsonb) AS x(
         person_id uuid, first_seen timestamptz, last_seen timestamptz, emails text[], phones text[],
         user_ids text[], first_name text, last_name text, company text, industry text, company_size text,
-        country text, region text, source text, identified boolean, clicked boolean,
+        country text, region text, title text, street text, city text, postal_code text, gender text,
+        source text, identified boolean, clicked boolean,
         points double precision, days date[])
 ), ins AS (
     INSERT INTO persons (person_id, first_seen, last_seen, emails, phones, user_ids, first_name, last_name,
-                         company, industry, company_size, country, region, source, identified, clicked, score,
-                         score_at, visit_days, last_visit_day, updated_at)
+                         company, industry, company_size, country, region, title, street, city, postal_code,
+                         gender, source, identified, clicked, score, score_at, visit_days, last_visit_day,
+                         updated_at)
     SELECT person_id, first_seen, last_seen, emails, phones, user_ids, first_name, last_name, company, industry,
-           company_size, country, region, source, identified, clicked, points, $2, cardinality(days),
+           company_size, country, region, title, street, city, postal_code, gender, source, identified, clicked,
+           points, $2, cardinality(days),
            (SELECT max(d) FROM unnest(days) AS d), $2
       FROM x
     ON CONFLICT (person_id) DO NOTHING
@@ -45,6 +48,11 @@ WITH x AS (
            company_size = COALESCE(p.company_size, x.company_size),
            country = COALESCE(p.country, x.country),
            region = COALESCE(p.region, x.region),
+           title = COALESCE(p.title, x.title),
+           street = COALESCE(p.street, x.street),
+           city = COALESCE(p.city, x.city),
+           postal_code = COALESCE(p.postal_code, x.postal_code),
+           gender = COALESCE(p.gender, x.gender),
            source = COALESCE(p.source, x.source),
            identified = p.identified OR x.identified,
            clicked = p.clicked OR x.clicked,
@@ -104,6 +112,10 @@ UPDATE persons AS p
        gender = COALESCE(p.gender, (SELECT max(gender) FROM old)),
        industry = COALESCE(p.industry, (SELECT max(industry) FROM old)),
        company_size = COALESCE(p.company_size, (SELECT max(company_size) FROM old)),
+       title = COALESCE(p.title, (SELECT max(title) FROM old)),
+       street = COALESCE(p.street, (SELECT max(street) FROM old)),
+       city = COALESCE(p.city, (SELECT max(city) FROM old)),
+       postal_code = COALESCE(p.postal_code, (SELECT max(postal_code) FROM old)),
        source = COALESCE(p.source, (SELECT max(source) FROM old)),
        attributes = (SELECT coalesce(jsonb_object_agg(k, v), '{}') FROM old, jsonb_each(old.attributes) AS a(k, v))
                     || p.attributes,
@@ -160,7 +172,8 @@ UPDATE persons
 # Erasure: the person's personal data goes; the anonymous facts (counts, stage, purchases' amounts) stay.
 ERASE_PERSON = """UPDATE persons SET first_name = NULL, last_name = NULL, emails = '{}', phones = '{}', user_ids = '{}',
               company = NULL, country = NULL, region = NULL, age_band = NULL, gender = NULL, industry = NULL,
-              company_size = NULL, attributes = '{}', erased_at = $2, updated_at = $2
+              company_size = NULL, title = NULL, street = NULL, city = NULL, postal_code = NULL,
+              attributes = '{}', erased_at = $2, updated_at = $2
         WHERE person_id = $1"""
 
 SCRUB_HISTORY = [

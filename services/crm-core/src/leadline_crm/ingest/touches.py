@@ -17,6 +17,7 @@ from leadline_crm import lifecycle
 from leadline_crm.ingest import queries
 from leadline_crm.stages import Rule, apply_moves, load_scoring
 from leadline_shared.events import EVENT_TYPES, SOURCES, EnrichedEvent, EventError, storable
+from leadline_shared.identifiers import canonical_email
 
 TOUCHPOINT_COLUMNS = [
     "event_id",
@@ -195,7 +196,8 @@ def segment_traits(properties: dict[str, Any]) -> dict[str, Any]:
 
     Segment's reserved traits (https://segment.com/docs/connections/spec/identify/#traits) are camelCase and
     partly nested: ``firstName``, ``lastName``, ``company`` {name, industry, employee_count} (or a plain name),
-    ``address`` {country, state, …}; snake_case spellings are read too. A trait the call sends twice keeps its
+    ``address`` {country, state, city, street, postalCode}, ``title``, ``gender``; snake_case spellings are read
+    too. A trait the call sends twice keeps its
     reserved spelling.
     """
     traits = properties.get("traits")
@@ -210,6 +212,9 @@ def segment_traits(properties: dict[str, Any]) -> dict[str, Any]:
         "company_size": str(size) if isinstance(size, int | str) and not isinstance(size, bool) else None,
         "country": address.get("country"),
         "region": address.get("state") or address.get("region"),
+        "street": address.get("street"),
+        "city": address.get("city"),
+        "postal_code": address.get("postalCode") or address.get("postal_code"),
     }
     return {**traits, **{k: v for k, v in reserved.items() if isinstance(v, str) and v.strip()}}
 
@@ -284,8 +289,8 @@ class PersonDelta:
         unresolved = not isinstance(verdict, dict)  # enriched before the graph said: the fields stand in
         email = ids.get("email") or (_text(fields.get("email")) if unresolved else None)
         phone = ids.get("phone") or (_text(fields.get("phone")) if unresolved else None)
-        if email:
-            self.emails.add(email.strip().lower()[:320])
+        if email:  # a form field stands in only for events enriched before the graph said: make it canonical
+            self.emails.add((canonical_email(email) or email.strip().lower())[:320])
         if phone:
             self.phones.add(phone.strip()[:40])
         if user_id := ids.get("user_id"):
@@ -302,6 +307,11 @@ class PersonDelta:
             ("company_size", _text(fields.get("company_size"))),
             ("country", _text(geo.get("country")) or _text(fields.get("country"))),
             ("region", _text(geo.get("region")) or _text(fields.get("region"))),
+            ("title", _text(fields.get("title"))),
+            ("street", _text(fields.get("street"))),
+            ("city", _text(fields.get("city"))),
+            ("postal_code", _text(fields.get("postal_code"), 20)),
+            ("gender", _text(fields.get("gender"), 50)),
             ("source", t.source if self.identified else None),
         ):
             if value and column not in self.names:

@@ -50,6 +50,10 @@ PERSON_FIELDS: dict[str, Any] = {
     "gender": {"type": "string", "maxLength": 50},
     "industry": SHORT,
     "company_size": {"type": "string", "maxLength": 50},
+    "title": NAME,
+    "street": NAME,
+    "city": SHORT,
+    "postal_code": {"type": "string", "maxLength": 20},
 }
 ATTRIBUTES = {"type": "object", "maxProperties": 100, "description": "custom fields, as defined by an admin"}
 Q_MAX = 200  # characters of free-text search
@@ -325,6 +329,7 @@ async def enter_lead(
             ),
             body.get("source") or "api",
             orjson.dumps(attributes).decode(),
+            *(body.get(k) for k in ("title", "street", "city", "postal_code")),
         )
         await conn.execute(
             queries.LOG_TRANSITION, person, "anonymous", "lead", now, caller.label, "entered by a rep"

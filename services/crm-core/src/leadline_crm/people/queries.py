@@ -12,8 +12,8 @@ SELECT event_id, person_id::text AS person_id, occurred_at, event
 """
 
 PERSON_COLUMNS = """
-person_id AS id, first_name, last_name, emails, phones, user_ids, company, country, region, age_band, gender,
-industry, company_size, source, attributes, stage, stage_at,
+person_id AS id, first_name, last_name, emails, phones, user_ids, company, title, street, city, postal_code,
+country, region, age_band, gender, industry, company_size, source, attributes, stage, stage_at,
 score * power(0.5, greatest(extract(epoch FROM (now() - coalesce(score_at, now()))), 0) / 86400.0
               / (SELECT half_life_days FROM scoring)) AS score,
 first_seen, last_seen, created_at, updated_at, erased_at
@@ -67,8 +67,9 @@ SELECT ARRAY(SELECT DISTINCT e FROM persons, unnest(emails) AS e
 INSERT_LEAD = """
 INSERT INTO persons (person_id, first_seen, last_seen, first_name, last_name, emails, phones, company, country,
                      region, age_band, gender, industry, company_size, source, attributes, identified, stage,
-                     stage_at, score_at)
-VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::text::jsonb, true, 'lead', $2, $2)
+                     stage_at, score_at, title, street, city, postal_code)
+VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::text::jsonb, true, 'lead', $2, $2,
+        $16, $17, $18, $19)
 """
 
 LOG_TRANSITION = """
