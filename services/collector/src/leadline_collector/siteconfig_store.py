@@ -73,8 +73,14 @@ class SiteConfigStore:
         self._dirty = True
 
     async def start(self, wait: float = 5.0) -> None:
-        """Load the snapshot, start following the topic, and wait up to ``wait`` s for the first catch-up."""
-        self._load_snapshot()
+        """Load the snapshot, start following the topic, and wait up to ``wait`` s for the first catch-up.
+
+        Only a collector with no snapshot waits: one that has its configuration on disk serves from it at once
+        and takes the topic's changes as they come, so a restart during a Kafka outage answers right away
+        instead of after ``wait`` seconds (issue 17).
+        """
+        if self._load_snapshot():
+            wait = 0.0
         self._task = asyncio.ensure_future(self._follow())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.caught_up.wait(), wait)
@@ -131,15 +137,17 @@ class SiteConfigStore:
             raise KafkaError(f"config topic {self.topic} not found")
         return set(partitions)
 
-    def _load_snapshot(self) -> None:
+    def _load_snapshot(self) -> bool:
+        """Fill the entries from the snapshot file; False when there is none (or it is unreadable)."""
         try:
             data = orjson.loads(self.snapshot.read_bytes())
         except (OSError, orjson.JSONDecodeError):
-            return
+            return False
         for key, value in data.items():
             self.apply(key.encode(), orjson.dumps(value))
         self._dirty = False
         log.info("config snapshot loaded", extra={"entries": len(self.entries)})
+        return True
 
     def _write_snapshot(self) -> None:
         if not self._dirty:
