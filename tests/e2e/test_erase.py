@@ -9,24 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from crm_pipeline import Pipeline, eventually, run_pipeline
+from crm_pipeline import Pipeline, eventually
 from leadline_shared import kafka
 
 pytestmark = pytest.mark.integration
 
 EMAIL, PHONE = "erin.eraseme@shop.example", "+14155550188"
-
-
-@pytest.fixture
-async def pipeline(kafka_bootstrap: str, pg_dsn: str, schema: str, run_id: str) -> AsyncIterator[Pipeline]:
-    async with run_pipeline(kafka_bootstrap, pg_dsn, schema, run_id) as p:
-        yield p
 
 
 async def rows_holding(dsn: str, schemas: list[str], needles: list[str]) -> list[str]:

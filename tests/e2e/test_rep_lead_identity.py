@@ -8,121 +8,12 @@ A lead the rep forces in beside an existing person with the same email is the op
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
-
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from leadline_crm.app import create_app as create_crm
-from leadline_crm.http import auth
-from leadline_crm.settings import CrmSettings
-from leadline_enricher.app import create_app as create_enricher
-from leadline_enricher.settings import EnricherSettings
-from leadline_shared import config, kafka
-from leadline_shared.events import EnrichedEvent, RawEvent, utc_now_iso
-from leadline_shared.ids import new_id
-from support import read_topic
+from crm_pipeline import Pipeline, enriched, eventually
 
 pytestmark = pytest.mark.integration
-
-BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
-
-
-@dataclass
-class Pipeline:
-    crm: TestClient
-    headers: dict[str, str]
-    bootstrap: str
-    topics: kafka.Topics
-    dsn: str
-    crm_schema: str
-
-    async def get(self, path: str, **params: str) -> tuple[int, Any]:
-        resp = await self.crm.get(path, params=params, headers=self.headers)
-        return resp.status, await resp.json()
-
-    async def persons_with(self, email: str) -> list[dict[str, Any]]:
-        status, doc = await self.get("/api/v1/persons", email=email)
-        assert status == 200
-        items: list[dict[str, Any]] = doc["items"]
-        return items
-
-    async def form(self, anon_id: str, **fields: str) -> RawEvent:
-        """A web form submission on capture.raw.v1, as the collector writes it."""
-        event = RawEvent(
-            event_id=new_id(),
-            type="form_submit",
-            source="form",
-            received_at=utc_now_iso(),
-            anon_id=anon_id,
-            ids={k: fields[k] for k in ("email", "phone") if k in fields},
-            context={"url": "https://shop.example/contact", "user_agent": BROWSER},
-            form={"key": "contact", "fields": fields},
-        )
-        producer = kafka.producer(self.bootstrap)
-        await producer.start()
-        try:
-            await producer.send_and_wait(self.topics.raw, event.to_json(), key=event.key())
-        finally:
-            await producer.stop()
-        return event
-
-
-@pytest.fixture
-async def pipeline(
-    kafka_bootstrap: str, pg_dsn: str, schema: str, run_id: str, topics: kafka.Topics
-) -> AsyncIterator[Pipeline]:
-    common = {
-        "LEADLINE_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "LEADLINE_TOPIC_PREFIX": f"test-{run_id}.",
-        "LEADLINE_PG_DSN": pg_dsn,
-    }
-    identity_schema = f"{schema}_id"
-    enricher_env = common | {
-        "LEADLINE_IDENTITY_SCHEMA": identity_schema,
-        "LEADLINE_ENRICHER_GROUP": f"enricher-{run_id}",
-        "LEADLINE_INSTANCE_ID": "test",
-    }
-    crm_env = common | {"LEADLINE_CRM_SCHEMA": schema, "LEADLINE_CRM_GROUP": f"crm-{run_id}"}
-    try:
-        async with (
-            TestClient(TestServer(create_enricher(config.load(EnricherSettings, enricher_env)))),
-            TestClient(TestServer(create_crm(config.load(CrmSettings, crm_env)))) as crm,
-        ):
-            conn = await asyncpg.connect(pg_dsn, server_settings={"search_path": schema})
-            try:
-                token = await auth.create_token(conn, "rep", "sales")
-            finally:
-                await conn.close()
-            yield Pipeline(crm, {"Authorization": f"Bearer {token}"}, kafka_bootstrap, topics, pg_dsn, schema)
-    finally:
-        conn = await asyncpg.connect(pg_dsn)
-        try:
-            await conn.execute(f"DROP SCHEMA IF EXISTS {identity_schema} CASCADE")
-        finally:
-            await conn.close()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 30.0) -> None:
-    """Wait until ``check`` holds (the pipeline is asynchronous); fail naming ``what`` otherwise."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.2)
-    pytest.fail(f"{what}: not within {timeout}s")
-
-
-async def enriched(p: Pipeline, count: int) -> dict[str, EnrichedEvent]:
-    events = (
-        EnrichedEvent.from_json(v) for _, v, _ in await read_topic(p.bootstrap, p.topics.enriched, count)
-    )
-    return {e.event_id: e for e in events}
 
 
 async def test_a_rep_lead_and_the_persons_later_web_form_are_one_person(pipeline: Pipeline) -> None:
