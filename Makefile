@@ -8,7 +8,7 @@ RUN := .run
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 MEMBERS := shared services/collector services/enricher services/crm-core deploy/local
 
-.PHONY: help install lock up down logs status test lint typecheck unit bench image \
+.PHONY: help install lock up down logs status test lint typecheck unit bench image vendor \
         start-kafka stop-kafka start-postgres stop-postgres clean
 
 help: ## list the targets
@@ -65,6 +65,9 @@ unit: install ## the tests that need no broker or database
 
 test: install lint typecheck ## every test (real Kafka and PostgreSQL, started by the fixtures), ruff and mypy
 	$(BIN)/pytest
+
+vendor: ## re-fetch the web workspace's pinned browser libraries (deploy/vendor/assets.json) into crm-core's static/vendor
+	python3 deploy/vendor/vendor.py
 
 image: ## build the container image localhost/leadline:latest with podman (Debian base made by debootstrap, cached)
 	bash deploy/docker/build-image.sh

@@ -18,9 +18,23 @@ def token_of(headers: dict[str, str]) -> str:
     return headers["Authorization"].removeprefix("Bearer ")
 
 
+def csrf_in(html: str) -> str:
+    """The CSRF token a page's forms carry."""
+    found = re.search(r'name="_csrf" value="([^"]+)"', html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+async def csrf_of(client: TestClient, path: str = "/app/leads/new") -> str:
+    return csrf_in(await (await client.get(path)).text())
+
+
 async def sign_in(client: TestClient, headers: dict[str, str]) -> None:
+    token = csrf_in(await (await client.get("/app/login")).text())
     resp = await client.post(
-        "/app/login", data={"token": token_of(headers), "next": "/app"}, allow_redirects=False
+        "/app/login",
+        data={"token": token_of(headers), "next": "/app", "_csrf": token},
+        allow_redirects=False,
     )
     assert resp.status == 303
     assert resp.headers["Location"] == "/app"
@@ -33,7 +47,8 @@ async def test_pages_need_a_sign_in_and_a_bad_token_is_refused(client: TestClien
     resp = await client.get("/app", allow_redirects=False)
     assert resp.status == 303
     assert resp.headers["Location"].startswith("/app/login?next=")
-    bad = await client.post("/app/login", data={"token": "llt_nope"})
+    token = csrf_in(await (await client.get("/app/login")).text())
+    bad = await client.post("/app/login", data={"token": "llt_nope", "_csrf": token})
     assert bad.status == 401
     assert "unknown or revoked" in await bad.text()
 
@@ -42,7 +57,9 @@ async def test_a_rep_enters_a_lead_finds_it_moves_it_and_logs_a_call(
     client: TestClient, auth_headers: H
 ) -> None:
     await sign_in(client, auth_headers["sales"])
+    csrf = await csrf_of(client)
     form = {
+        "_csrf": csrf,
         "email": "web@example.com",
         "first_name": "Wendy",
         "last_name": "<script>alert(1)</script>",
@@ -53,7 +70,7 @@ async def test_a_rep_enters_a_lead_finds_it_moves_it_and_logs_a_call(
     person_url = created.headers["Location"]
     assert re.fullmatch(r"/app/persons/[0-9a-f-]{36}", person_url)
 
-    dup = await client.post("/app/leads", data={"email": "WEB@example.com"})
+    dup = await client.post("/app/leads", data={"email": "WEB@example.com", "_csrf": csrf})
     assert dup.status == 409
     assert person_url in await dup.text()
 
@@ -62,16 +79,18 @@ async def test_a_rep_enters_a_lead_finds_it_moves_it_and_logs_a_call(
     assert listing.status == 200
     assert person_url in text
     assert "&lt;script&gt;" in text
-    assert "<script" not in text
+    assert "<script>" not in text
 
     call = await client.post(
         f"{person_url}/activities",
-        data={"kind": "phone_call", "outcome": "wants a demo"},
+        data={"kind": "phone_call", "outcome": "wants a demo", "_csrf": csrf},
         allow_redirects=False,
     )
     assert call.status == 303
     moved = await client.post(
-        f"{person_url}/stage", data={"stage": "lost", "reason": "budget cut"}, allow_redirects=False
+        f"{person_url}/stage",
+        data={"stage": "lost", "reason": "budget cut", "_csrf": csrf},
+        allow_redirects=False,
     )
     assert moved.status == 303
     page = await (await client.get(person_url)).text()
@@ -79,8 +98,9 @@ async def test_a_rep_enters_a_lead_finds_it_moves_it_and_logs_a_call(
     assert "stage lead → prospect" in page  # the logged call made a prospect
     assert "stage prospect → lost" in page
     assert "budget cut" in page
-    for external in ("<link", "<script", " src="):
-        assert external not in page
+    for src in re.findall(r'(?:src|href)="([^"]+)"', page):
+        assert src.startswith(("/", "#")), f"{src} is not served by crm-core"
+    assert "<script>" not in page  # no inline script: the CSP forbids it
 
 
 async def test_a_read_only_user_sees_but_cannot_change(client: TestClient, auth_headers: H) -> None:
@@ -90,7 +110,10 @@ async def test_a_read_only_user_sees_but_cannot_change(client: TestClient, auth_
     page = await client.get(f"/app/persons/{pid}")
     assert page.status == 200
     assert "Move stage" not in await page.text()
-    refused = await client.post(f"/app/persons/{pid}/stage", data={"stage": "lost", "reason": "x"})
+    csrf = await csrf_of(client, f"/app/persons/{pid}")
+    refused = await client.post(
+        f"/app/persons/{pid}/stage", data={"stage": "lost", "reason": "x", "_csrf": csrf}
+    )
     assert refused.status == 403
     assert (await client.get("/app/leads/new")).status == 403
 
@@ -101,20 +124,35 @@ async def test_bad_input_gets_a_readable_page(client: TestClient, auth_headers: 
     assert missing.status == 404
     assert "No such person" in await missing.text()
     assert (await client.get("/app/persons/nope")).status == 404
-    no_contact = await client.post("/app/leads", data={"first_name": "Nobody"})
+    csrf = await csrf_of(client)
+    no_contact = await client.post("/app/leads", data={"first_name": "Nobody", "_csrf": csrf})
     assert no_contact.status == 422
     assert "email or a phone" in await no_contact.text()
     bad_stage = await client.get("/app", params={"stage": "hot"})
-    assert bad_stage.status == 200
+    assert bad_stage.status == 422
     assert "unknown stage" in await bad_stage.text()
 
 
-async def test_cross_site_form_posts_are_refused(client: TestClient, auth_headers: H) -> None:
+async def test_a_post_without_the_csrf_token_is_refused(client: TestClient, auth_headers: H) -> None:
+    """A cross-site page cannot read the token, so its forged post is refused, with a readable page."""
     await sign_in(client, auth_headers["sales"])
-    resp = await client.post(
-        "/app/leads", data={"email": "x@example.com"}, headers={"Origin": "https://evil.example"}
-    )
-    assert resp.status == 403
+    for data in ({"email": "x@example.com"}, {"email": "x@example.com", "_csrf": "forged"}):
+        resp = await client.post("/app/leads", data=data, headers={"Origin": "https://evil.example"})
+        assert resp.status == 403
+        assert "reload and try again" in await resp.text()
+    ok = await client.post("/app/leads", data={"email": "x@example.com", "_csrf": await csrf_of(client)})
+    assert ok.status == 200 or ok.url.path.startswith("/app/persons/")
+
+
+async def test_pages_carry_a_strict_content_security_policy(client: TestClient, auth_headers: H) -> None:
+    await sign_in(client, auth_headers["sales"])
+    resp = await client.get("/app/people")
+    csp = resp.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp
+    assert "'unsafe-inline'" not in csp
+    assert resp.headers["X-Frame-Options"] == "DENY"
+    static = await client.get("/app/static/app.js")
+    assert static.status == 200
 
 
 async def test_the_persons_page_lists_known_people_and_anonymous_visitors_only_when_ticked(
@@ -139,7 +177,7 @@ async def test_the_persons_page_lists_known_people_and_anonymous_visitors_only_w
     assert f"/app/persons/{visitor}" not in default
     everyone = await (await client.get("/app", params={"include_anonymous": "true"})).text()
     assert f"/app/persons/{visitor}" in everyone
-    assert "name='include_anonymous' value='true' checked" in everyone
+    assert 'name="include_anonymous" value="true" checked' in everyone
     too_long = await client.get("/app", params={"q": "x" * 6000})
-    assert too_long.status == 200
+    assert too_long.status == 422
     assert "q: at most 200 characters" in await too_long.text()

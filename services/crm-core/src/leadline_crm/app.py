@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from leadline_crm import admin, catalog, outbox, people
 from leadline_crm.catalog.links import COLLECTOR_URL, KEYRING
-from leadline_crm.http import guard, openapi
+from leadline_crm.http import guard, openapi, session, templating
 from leadline_crm.http import pages as web_pages
 from leadline_crm.http.keys import POOL
 from leadline_crm.ingest.consumer import Ingestor
@@ -35,9 +35,13 @@ def api() -> openapi.Registry:
     return openapi.Registry([*people.operations(), *catalog.operations(), *admin.operations()])
 
 
-def pages() -> list[web.RouteDef]:
+def pages() -> list[web.AbstractRouteDef]:
     """Every page of the web app under /app."""
     return [*web_pages.session_pages(), *people.pages()]
+
+
+#: The packages whose ``templates/`` folders make the web app's template environment, the layout's first.
+TEMPLATE_PACKAGES = ("leadline_crm.http", "leadline_crm.people")
 
 
 def create_app(settings: CrmSettings) -> web.Application:
@@ -45,8 +49,15 @@ def create_app(settings: CrmSettings) -> web.Application:
     topics = kafka.Topics.with_prefix(settings.topic_prefix)
     registry = CollectorRegistry()
     app = web.Application(
-        middlewares=[guard.api_middleware, web_pages.html_errors], client_max_size=1024 * 1024
+        middlewares=[
+            templating.security_headers,
+            guard.api_middleware,
+            web_pages.html_errors,
+            session.csrf_guard,
+        ],
+        client_max_size=1024 * 1024,
     )
+    app[templating.TEMPLATES] = templating.environment(TEMPLATE_PACKAGES)
     app[KEYRING] = KeyRing.parse(settings.link_keys)
     app[COLLECTOR_URL] = settings.collector_public_url
     app[PHONE_REGION] = settings.phone_region

@@ -1,0 +1,49 @@
+// Leadline web workspace: the little behaviour pages need, with no inline script (the CSP forbids it).
+"use strict";
+
+// htmx requests carry the page's CSRF token, like the forms' hidden _csrf field.
+document.addEventListener("htmx:configRequest", (event) => {
+  const token = document.body.dataset.csrf;
+  if (token) event.detail.headers["X-CSRF-Token"] = token;
+});
+
+// <form data-confirm="Merge these two persons?">: ask before a destructive or irreversible post.
+document.addEventListener("submit", (event) => {
+  const message = event.target.dataset && event.target.dataset.confirm;
+  if (message && !window.confirm(message)) event.preventDefault();
+});
+
+// <button data-copy="#embed">: copy a code block (embed codes, tracking URLs) to the clipboard.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-copy]");
+  if (!button) return;
+  const source = document.querySelector(button.dataset.copy);
+  if (source && navigator.clipboard) {
+    navigator.clipboard.writeText(source.textContent).then(() => { button.textContent = "Copied"; });
+  }
+});
+
+// <figure class="chart" data-chart='{"type":"line"|"bar","labels":[...],"series":[{"label":..,"values":[..]}]}'>
+// drawn with the vendored uPlot. Labels are category names or ISO dates; values are numbers.
+const PALETTE = ["#2857c5", "#f5a524", "#067647", "#b42318", "#7a5af8", "#0e9384"];
+
+function drawChart(figure) {
+  if (typeof uPlot === "undefined" || figure.dataset.drawn) return;
+  const spec = JSON.parse(figure.dataset.chart);
+  const dated = spec.labels.length > 0 && /^\d{4}-\d{2}-\d{2}/.test(String(spec.labels[0]));
+  const xs = dated ? spec.labels.map((l) => Date.parse(l) / 1000) : spec.labels.map((_, i) => i);
+  const bars = spec.type === "bar" ? uPlot.paths.bars({ size: [0.6, 64] }) : undefined;
+  const series = [{ label: spec.xLabel || "" }].concat(spec.series.map((s, i) => ({
+    label: s.label, stroke: PALETTE[i % PALETTE.length], fill: bars ? PALETTE[i % PALETTE.length] + "99" : undefined,
+    width: 2, paths: bars, points: { show: !bars },
+  })));
+  const axes = [dated ? {} : { values: (u, ticks) => ticks.map((t) => spec.labels[t] ?? "") }, {}];
+  const width = Math.max(figure.clientWidth - 16, 240);
+  new uPlot({ width, height: spec.height || 220, series, axes, scales: { x: { time: dated } } },
+    [xs].concat(spec.series.map((s) => s.values)), figure);
+  figure.dataset.drawn = "1";
+}
+
+function drawCharts(root) { root.querySelectorAll("figure.chart[data-chart]").forEach(drawChart); }
+document.addEventListener("DOMContentLoaded", () => drawCharts(document));
+document.addEventListener("htmx:afterSettle", (event) => drawCharts(event.target));
