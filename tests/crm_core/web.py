@@ -3,9 +3,12 @@ forms carry."""
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 from aiohttp.test_utils import TestClient
+from playwright.async_api import Page
 
 
 def token_of(headers: dict[str, str]) -> str:
@@ -35,3 +38,14 @@ async def sign_in(client: TestClient, headers: dict[str, str]) -> None:
     cookie = resp.headers["Set-Cookie"]
     assert "HttpOnly" in cookie
     assert "SameSite=Strict" in cookie
+
+
+ARTIFACTS = Path(os.environ.get("LEADLINE_ARTIFACTS", ".run/artifacts")) / "screenshots"
+
+
+async def snap(page: Page, name: str) -> Path:
+    """Keep a full-page screenshot as a test artefact (.run/artifacts/screenshots, or $LEADLINE_ARTIFACTS)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    return path
