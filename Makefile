@@ -41,6 +41,11 @@ down: ## stop everything `make up` started (no process left behind)
 status: install ## show what is running
 	$(LEADLINE) stack status
 
+DEMO_SEED ?= 1
+DEMO_SCALE ?= 1
+demo: install ## fill the running stack with a month of demo data through its real endpoints (idempotent; DEMO_SEED, DEMO_SCALE)
+	$(LEADLINE) demo --seed $(DEMO_SEED) --scale $(DEMO_SCALE)
+
 logs: ## follow the services' logs
 	tail -n 40 -F $(RUN)/logs/*.log
 
