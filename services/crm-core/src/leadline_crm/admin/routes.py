@@ -1,10 +1,12 @@
 """What an admin keeps: the users (reps and their roles), the custom fields of a person, the score rules and
-the scoring settings (how fast a score fades, what makes a lead a prospect; architecture.md §5)."""
+the scoring settings (how fast a score fades, what makes a lead a prospect; architecture.md §5); and the audit
+log, read here (architecture.md §10)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 
 from leadline_crm import queries
@@ -16,6 +18,17 @@ from leadline_crm.http.openapi import Operation
 from leadline_crm.http.responses import json_response
 from leadline_crm.http.schemas import NAME, STRINGS
 from leadline_shared.events import EVENT_TYPES
+
+async def _user_defaults(conn: asyncpg.Connection, values: dict[str, Any], caller: Caller) -> None:
+    """A user's email in its canonical form, as sign-in looks it up."""
+    values["email"] = user_email(values["email"])
+
+
+async def _after_user_update(conn: asyncpg.Connection, row: Row, caller: Caller) -> None:
+    """A deactivated user's sessions end at once (their tokens stop working too: http/queries.TOKEN_CALLER)."""
+    if not row["active"]:
+        await session.end_all(conn, row["id"])
+
 
 RESOURCES = (
     Resource(
@@ -74,6 +87,8 @@ RESOURCES = (
         ROLES_ALL,
         ADMIN,
         ops=frozenset({"list", "create", "get", "update"}),
+        prepare=_user_defaults,
+        after_update=_after_user_update,
     ),
 )
 
@@ -95,19 +110,25 @@ async def get_scoring(request: web.Request) -> web.Response:
     return json_response(dict(row))
 
 
-async def patch_scoring(request: web.Request) -> web.Response:
-    """PATCH /api/v1/scoring: applies to the next ingested batch (stages already reached stay)."""
-    body = request[BODY]
+async def change_scoring(pool: asyncpg.Pool, body: dict[str, Any]) -> asyncpg.Record:
+    """Change the scoring settings from a body valid against :data:`SCORING_BODY` (the API's PATCH and the
+    settings page share it); applies to the next ingested batch (stages already reached stay)."""
     sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(body, 1))
-    row = await request.app[POOL].fetchrow(
+    row: asyncpg.Record = await pool.fetchrow(
         f"UPDATE scoring SET {sets} RETURNING half_life_days, prospect_threshold, repeat_visit_days",  # noqa: S608
         *body.values(),
     )
+    return row
+
+
+async def patch_scoring(request: web.Request) -> web.Response:
+    """PATCH /api/v1/scoring: applies to the next ingested batch (stages already reached stay)."""
+    row = await change_scoring(request.app[POOL], request[BODY])
     return json_response(dict(row))
 
 
 def operations() -> list[Operation]:
-    """The admin's REST operations: custom fields, score rules, users, then the scoring settings."""
+    """The admin's REST operations: custom fields, score rules, users, the scoring settings, the audit log."""
     return [op for res in RESOURCES for op in crud_operations(res)] + [
         Operation("GET", "/api/v1/scoring", get_scoring, "Scoring settings", ROLES_ALL, "score rules"),
         Operation(
@@ -118,5 +139,14 @@ def operations() -> list[Operation]:
             ADMIN,
             "score rules",
             body=SCORING_BODY,
+        ),
+        Operation(
+            "GET",
+            "/api/v1/audit",
+            list_audit,
+            "The audit log: who changed what and when, through the web app or the API",
+            ADMIN,
+            "audit",
+            params=AUDIT_PARAMS,
         ),
     ]

@@ -44,6 +44,14 @@ LINK_RESPONSE: dict[str, Any] = {
 }
 
 
+def mint(ring: KeyRing, collector_url: str, payload: dict[str, Any], ttl_seconds: int) -> dict[str, Any]:
+    """A signed token for ``payload`` (target, campaign_id, send_id, recipient_token) with its click and open
+    URLs and expiry: what the API answers, and each row of the web app's link builder."""
+    token = ring.sign(payload, ttl_seconds=ttl_seconds)
+    expires = datetime.now(UTC) + timedelta(seconds=ttl_seconds)
+    return {"token": token, **link_urls(collector_url, token), "expires_at": expires}
+
+
 async def mint_link(request: web.Request) -> web.Response:
     """A token for the collector's link endpoint (it redirects to ``target`` and records the click), with the
     click and open URLs made from it."""
@@ -51,14 +59,11 @@ async def mint_link(request: web.Request) -> web.Response:
     if not ring:
         raise web.HTTPServiceUnavailable(text="no link signing key is configured (LEADLINE_LINK_KEYS)")
     body = request[BODY]
-    ttl = int(body.get("ttl_days", 90)) * 86400
     payload: dict[str, Any] = {
         k: body[k] for k in ("target", "campaign_id", "send_id", "recipient_token") if k in body
     }
-    token = ring.sign(payload, ttl_seconds=ttl)
-    expires = datetime.now(UTC) + timedelta(seconds=ttl)
-    urls = link_urls(request.app[COLLECTOR_URL], token)
-    return json_response({"token": token, **urls, "expires_at": expires, **payload}, status=201)
+    minted = mint(ring, request.app[COLLECTOR_URL], payload, int(body.get("ttl_days", 90)) * 86400)
+    return json_response({**minted, **payload}, status=201)
 
 
 def link_urls(base: str, token: str) -> dict[str, str]:
