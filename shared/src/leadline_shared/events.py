@@ -27,6 +27,7 @@ EVENT_TYPES = frozenset(
         "screen",
         "group",
         "unlink",  # source api only: the CRM says ``crm_contact_id`` no longer holds the other ids of the event
+        "merge",  # source api only: a rep confirmed that other persons are ``crm_contact_id`` (merge_request)
     }
 )
 SOURCES = frozenset({"pixel", "link", "affiliate", "form", "beacon", "segment", "api"})
@@ -295,7 +296,13 @@ class EnrichedEvent(RawEvent):
 @dataclass(slots=True, kw_only=True)
 class IdentityChange:
     """A change to who is who: merge (``merged`` persons now are ``person_id``), link or unlink (``identifier``
-    now belongs to ``person_id``, or no longer does), or erase."""
+    now belongs to ``person_id``, or no longer does), erase, or conflict.
+
+    A ``conflict`` says that an event (``event_id``) carried identifiers of ``person_id`` and of ``other`` that the
+    graph would not merge automatically (both hold an identifier of the type in ``identifier``, architecture.md
+    §4); it is sent for every such event, so a consumer can count them. A ``merge`` with an ``event_id`` is the
+    one a rep asked for (:func:`merge_request`): the graph merged the persons regardless of the conflict rule.
+    No change ever carries an identifier's value (identity.changes.v1 is kept forever)."""
 
     change_id: str
     kind: str
@@ -303,8 +310,10 @@ class IdentityChange:
     at: str
     merged: list[str] = field(default_factory=list)
     identifier: dict[str, str] | None = None
+    other: str | None = None
+    event_id: str | None = None
 
-    KINDS: ClassVar[frozenset[str]] = frozenset({"merge", "link", "unlink", "erase"})
+    KINDS: ClassVar[frozenset[str]] = frozenset({"merge", "link", "unlink", "erase", "conflict"})
 
     def key(self) -> bytes:
         """Keyed by the surviving person so changes to one person stay in order."""
@@ -324,6 +333,14 @@ class IdentityChange:
         merged = doc.get("merged", [])
         if not isinstance(merged, list) or not all(isinstance(m, str) for m in merged):
             raise EventError("field 'merged' must be a list of person ids")
+        optional: dict[str, str | None] = {}
+        for name in ("other", "event_id"):
+            value = doc.get(name)
+            if value is not None and not isinstance(value, str):
+                raise EventError(f"field {name!r} must be a string")
+            optional[name] = value
+        if kind == "conflict" and not optional["other"]:
+            raise EventError("a conflict names the 'other' person")
         return cls(
             change_id=_require_str(doc, "change_id"),
             kind=kind,
@@ -331,4 +348,34 @@ class IdentityChange:
             at=_require_str(doc, "at"),
             merged=merged,
             identifier=_optional_dict(doc, "identifier"),
+            **optional,
         )
+
+
+def merge_request(survivor: str, merged: list[str], request_id: str) -> RawEvent:
+    """The raw event by which crm-core asks the identity graph to merge ``merged`` into ``survivor`` (a rep
+    confirmed they are one person): type ``merge``, source ``api``, the survivor as ``crm_contact_id`` (so the
+    event is keyed, and ordered, with crm-core's other events about that person) and the others in
+    ``properties.merge``. The graph merges them whatever the conflict rule says and answers with the usual
+    ``merge`` change, whose ``event_id`` is ``request_id``. Only crm-core's events (source ``api``) are obeyed."""
+    now = utc_now_iso()
+    return RawEvent(
+        event_id=request_id,
+        type="merge",
+        source="api",
+        received_at=now,
+        sent_at=now,
+        occurred_at=now,
+        ids={"crm_contact_id": survivor},
+        properties={"merge": list(merged)},
+    )
+
+
+def merge_request_of(raw: RawEvent) -> tuple[str, list[str]] | None:
+    """The survivor and the persons to merge into it, when ``raw`` is crm-core's :func:`merge_request`."""
+    if raw.type != "merge" or raw.source != "api":
+        return None
+    survivor, merged = raw.ids.get("crm_contact_id"), raw.properties.get("merge")
+    if not survivor or not isinstance(merged, list):
+        return None
+    return survivor, [m for m in merged if isinstance(m, str) and m]

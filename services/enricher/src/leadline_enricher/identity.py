@@ -8,6 +8,10 @@ Rules:
   the event stays on the person of its strongest identifier;
 - events from bots and link scanners are attributed to a known person but never attach or merge anything;
 - erased identifiers (tombstones) are ignored, so nothing rebuilds an erased person;
+- every event that hits the conflict rule is also announced as a ``conflict`` change (the two persons and the
+  identifier's type), so crm-core can show it to a rep; a rep who confirms the two are one person makes
+  crm-core send a ``merge`` request (:func:`leadline_shared.events.merge_request`), and the graph merges them
+  regardless of the conflict rule and of the per-type limits (:meth:`_Batch._forced_merge`);
 - a ``crm_contact_id`` (a person crm-core knows, sent by crm-core when a rep enters a lead or a contact detail)
   is an identifier like the others, with two twists so that crm-core's row and the graph agree on one id:
   when none of the event's identifiers is owned yet, the new person takes the CRM's id instead of a new one;
@@ -57,6 +61,8 @@ class Work:
     event_id: str = ""
     detach: tuple[Ident, ...] = ()
     """For the CRM's ``unlink``: identifiers the person named by ``ids`` (its crm_contact_id) no longer holds."""
+    merge: tuple[str, ...] = ()
+    """For the CRM's ``merge`` request: the persons a rep confirmed are the one named by ``ids``."""
 
 
 @dataclass
@@ -99,6 +105,20 @@ def link_change(person: str, kind: str, value: str, change: str = "link") -> Ide
     del value  # deliberately not carried
     return IdentityChange(
         change_id=new_id(), kind=change, person_id=person, at=_now(), identifier={"type": kind}
+    )
+
+
+def conflict_change(person: str, other: str, kind: str, event_id: str) -> IdentityChange:
+    """Event ``event_id`` carried identifiers of ``person`` (the one it stays on) and of ``other`` that the conflict
+    rule keeps apart: both hold an identifier of type ``kind``. The type only, never a value."""
+    return IdentityChange(
+        change_id=new_id(),
+        kind="conflict",
+        person_id=person,
+        at=_now(),
+        identifier={"type": kind},
+        other=other,
+        event_id=event_id,
     )
 
 
@@ -207,7 +227,7 @@ class _Batch:
         self.merges: list[IdentityChange] = []
         self.links: list[tuple[str, str, str]] = []  # (person, type, value) known identifiers newly attached
         self.redirect: dict[str, str] = {}  # merged in this batch → survivor
-        self.conflicts: list[tuple[str, str, str, str]] = []
+        self.conflicts: list[tuple[str, str, str, str]] = []  # (event's person, other, type, event id)
         self.result = BatchResult(persons=[])
 
     async def run(self, work: list[Work]) -> BatchResult:
@@ -313,6 +333,8 @@ class _Batch:
     async def _one(self, w: Work, ids: list[Ident]) -> str:
         if w.detach:
             return await self._detach(ids, w.detach)
+        if w.merge:
+            return await self._forced_merge(ids, w.merge, w.event_id)
         if not ids:
             return new_id()  # nothing to tie it to: a person of its own that nothing can join later
         owners, unowned = self._split(ids)
@@ -363,6 +385,56 @@ class _Batch:
                     table[owner][kind] -= 1
         return owner
 
+    async def _forced_merge(self, ids: list[Ident], merge: tuple[str, ...], event_id: str) -> str:
+        """A rep confirmed in crm-core that the persons in ``merge`` are the one its crm_contact_id names: merge
+        them into it now, whatever the conflict rule and the per-type limits say; returns the survivor.
+
+        Persons are followed to whoever they were merged into since; one that is erased or unknown to the graph
+        is left out (crm-core refuses those before asking), and with nobody left nothing changes. Written at once,
+        under the persons' row locks, with the usual ``merge`` change (its ``event_id`` is the request) and the
+        pair's conflicts marked resolved.
+        """
+        contact = next((i for i in ids if i[0] == CRM_CONTACT), None)
+        if contact is None:
+            return new_id()
+        await self._flush()
+        finals = await self._finals([contact[1], *merge])
+        survivor = finals.get(contact[1])
+        if survivor is None:
+            log.warning("merge request for a person the graph does not hold", extra={"event_id": event_id})
+            return contact[1]
+        others = sorted({finals[m] for m in merge if m in finals} - {survivor})
+        if not others:
+            return survivor
+        await self.conn.fetch(queries.LOCK_PERSONS, sorted([survivor, *others]))
+        if await self._finals([survivor, *others]) != {p: p for p in (survivor, *others)}:
+            raise RaceLost  # merged away or erased while we waited for the locks: retry the batch
+        change = merge_change(survivor, others)
+        change.event_id = event_id
+        await self.conn.execute(
+            queries.FORCED_MERGE, survivor, others, change.change_id, _when(change), event_id
+        )
+        self.result.changes.append(change)
+        gone = set(others)
+        for person in others:
+            self.redirect[person] = survivor
+        for person in [
+            survivor,
+            *others,
+        ]:  # their counts changed: the batch's later events take the slow path
+            self.counts.pop(person, None)
+            self.db_counts.pop(person, None)
+        for table in (self.known, self.result.learned):
+            for ident, owner in table.items():
+                if owner in gone:
+                    table[ident] = survivor
+        return survivor
+
+    async def _finals(self, persons: list[str]) -> dict[str, str]:
+        """Each of ``persons`` the graph holds and has not erased → the person it is now (merges followed)."""
+        rows = await self.conn.fetch(queries.CONTACT_PERSONS, persons)
+        return {person: final for person, final, erased in rows if not erased}
+
     def _unidentified(self, owners: list[str], ids: list[Ident]) -> str:
         """A bot's event: the owner of its strongest known identifier, else a person for its cookie alone."""
         if owners:
@@ -404,8 +476,7 @@ class _Batch:
             theirs = self.counts[other]
             clash = next((t for t in CONFLICTING_TYPES if held[t] and theirs[t]), None)
             if clash is not None:
-                a, b = sorted((survivor, other))
-                self.conflicts.append((a, b, clash, event_id))
+                self.conflicts.append((survivor, other, clash, event_id))
                 self.result.conflicts += 1
                 continue
             held.update(theirs)
@@ -452,11 +523,16 @@ class _Batch:
             await self.conn.executemany(
                 queries.MERGE, [(c.person_id, c.merged, c.change_id, _when(c)) for c in self.merges]
             )
+        conflicts: list[IdentityChange] = []
         if self.conflicts:
             rows = [(self._final(a), self._final(b), t, e) for a, b, t, e in self.conflicts]
-            await self.conn.executemany(
-                queries.CONFLICT, [(*sorted(r[:2]), r[2], r[3]) for r in rows if r[0] != r[1]]
-            )
+            rows = [r for r in rows if r[0] != r[1]]
+            if rows:
+                await self.conn.executemany(queries.CONFLICT, [(*sorted(r[:2]), r[2], r[3]) for r in rows])
+                conflicts = [conflict_change(*r) for r in rows]
+        if conflicts:  # after the writes, so a retried batch announces nothing twice
+            await record_conflict_changes(self.conn, conflicts)
+            self.result.changes.extend(conflicts)
         if self.links:  # after the writes, so a retried batch announces nothing twice
             links = [link_change(self._final(person), kind, value) for person, kind, value in self.links]
             await record_identifier_changes(self.conn, links)
@@ -553,6 +629,9 @@ async def _resolve_locked(
             if clash is not None:
                 a, b = sorted((survivor, other))
                 await conn.execute(queries.CONFLICT, a, b, clash, event_id)
+                conflict = conflict_change(survivor, other, clash, event_id)
+                await record_conflict_changes(conn, [conflict])
+                result.changes.append(conflict)
                 result.conflicts += 1
                 continue
             held = held + theirs
@@ -678,6 +757,18 @@ async def record_identifier_changes(conn: asyncpg.Connection, changes: list[Iden
             queries.RECORD_IDENTIFIER_CHANGE,
             [
                 (c.change_id, c.kind, c.person_id, _when(c), orjson.dumps(c.identifier).decode())
+                for c in changes
+            ],
+        )
+
+
+async def record_conflict_changes(conn: asyncpg.Connection, changes: list[IdentityChange]) -> None:
+    """Write conflict changes to the outbox, in the transaction that recorded their conflicts."""
+    if changes:
+        await conn.executemany(
+            queries.RECORD_CONFLICT_CHANGE,
+            [
+                (c.change_id, c.person_id, c.other, _when(c), orjson.dumps(c.identifier).decode(), c.event_id)
                 for c in changes
             ],
         )

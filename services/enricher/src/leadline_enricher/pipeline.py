@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +41,7 @@ from leadline_enricher.identity import BatchResult, IdentityGraph, Work
 from leadline_enricher.metrics import EnricherMetrics
 from leadline_shared import kafka, service
 from leadline_shared.batch import BatchPublisher, Message
-from leadline_shared.events import EventError, IdentityChange, RawEvent, utc_now_iso
+from leadline_shared.events import EventError, IdentityChange, RawEvent, merge_request_of, utc_now_iso
 from leadline_shared.service import cancel_and_wait, started
 
 log = logging.getLogger(__name__)
@@ -296,6 +297,8 @@ class Enricher:
                     merged=list(r[3]),
                     at=r[4].isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                     identifier=orjson.loads(r[5]) if r[5] is not None else None,
+                    other=r[6],
+                    event_id=r[7],
                 )
                 for r in rows
             ]
@@ -310,12 +313,27 @@ class Enricher:
 
 def work_for(raw: RawEvent, ids: list[Ident], may_identify: bool) -> Work:
     """The identity work of one event. The CRM's ``unlink`` (source api) names its person by crm_contact_id and
-    lists the identifiers that person no longer holds; it identifies nobody."""
+    lists the identifiers that person no longer holds; it identifies nobody. The CRM's ``merge`` request names
+    the persons a rep confirmed are its crm_contact_id's (events.merge_request)."""
+    if (request := merge_request_of(raw)) is not None:
+        contact = [i for i in ids if i[0] == CRM_CONTACT]
+        return Work(contact, identify=False, event_id=raw.event_id, merge=tuple(_uuids(request[1])))
     if raw.type == "unlink":
         contact = [i for i in ids if i[0] == CRM_CONTACT]
         detach = tuple(i for i in ids if i[0] != CRM_CONTACT) if raw.source == "api" else ()
         return Work(contact, identify=False, event_id=raw.event_id, detach=detach)
     return Work(ids, identify=may_identify, event_id=raw.event_id)
+
+
+def _uuids(values: list[str]) -> list[str]:
+    """The canonical form of the values that are UUIDs (person ids), the others left out."""
+    out = []
+    for value in values:
+        try:
+            out.append(str(uuid.UUID(value)))
+        except ValueError:
+            continue
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,8 +103,23 @@ RETURNING i.type, i.value
 """
 
 UNPUBLISHED = """
-SELECT change_id::text, kind, person_id::text, merged::text[], at, identifier::text FROM changes
-WHERE published_at IS NULL ORDER BY at LIMIT $1
+SELECT change_id::text, kind, person_id::text, merged::text[], at, identifier::text, other::text, event_id
+FROM changes WHERE published_at IS NULL ORDER BY at LIMIT $1
+"""
+
+# A conflict for crm-core's reps (kind 'conflict'; the identifier's type only, never its value).
+RECORD_CONFLICT_CHANGE = """
+INSERT INTO changes (change_id, kind, person_id, other, at, identifier, event_id)
+VALUES ($1, 'conflict', $2, $3, $4::timestamptz, $5::text::jsonb, $6)
+"""
+
+# A merge a rep asked for (crm-core's merge request $5): like MERGE, and the pair's conflicts are resolved.
+FORCED_MERGE = """
+WITH i AS (UPDATE identifiers SET person_id = $1 WHERE person_id = ANY($2::uuid[])),
+     p AS (UPDATE persons SET merged_into = $1 WHERE person_id = ANY($2::uuid[]) OR merged_into = ANY($2::uuid[])),
+     c AS (UPDATE conflicts SET resolved_at = now(), resolution = 'merged'
+            WHERE resolved_at IS NULL AND person_a = ANY($2::uuid[] || $1) AND person_b = ANY($2::uuid[] || $1))
+INSERT INTO changes (change_id, kind, person_id, merged, at, event_id) VALUES ($3, 'merge', $1, $2::uuid[], $4, $5)
 """
 
 MARK_PUBLISHED = "UPDATE changes SET published_at = now() WHERE change_id = ANY($1::uuid[])"
