@@ -1,4 +1,4 @@
-"""Identity changes from the enricher (identity.changes.v1): merges, links, unlinks and erasures.
+"""Identity changes from the enricher (identity.changes.v1): merges, links, unlinks, erasures and conflicts.
 
 An unlink only confirms what a rep did here (took an email or phone off a person), so it is recorded and
 nothing else changes.
@@ -13,6 +13,9 @@ graph already gave someone crm-core had not heard of yet: its record, stage move
 survivor, and its facts fill what the survivor lacks, so the rep's entry is kept, not lost; its id then answers
 404 naming the survivor. A value another person of crm-core already holds is not announced (a rep's forced
 duplicate, persons.unshared), so such a lead stays a person of its own.
+
+A conflict (two persons the graph would not merge, seen together) is kept for reps to review
+(ingest/conflicts.py); merges and erasures resolve or move the conflicts of the persons they touch.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from leadline_crm import lifecycle
-from leadline_crm.ingest import queries
+from leadline_crm.ingest import conflicts, queries
 from leadline_crm.stages import load_scoring, reconsider
 from leadline_shared.events import IdentityChange
 from leadline_shared.identifiers import canonical_email
@@ -61,6 +64,7 @@ async def _merge(
     await conn.execute(queries.FOLD_PERSONS, survivor, olds)
     await conn.execute(queries.DROP_MERGED, olds, survivor)
     await conn.execute(queries.RECORD_MERGES, survivor, olds, change.change_id)
+    await conflicts.after_merge(conn, change, survivor, olds, now)
     scoring, _ = await load_scoring(conn)
     await recompute(conn, survivor, scoring, now, change.change_id, "identity merge")
 
@@ -102,4 +106,7 @@ async def apply_changes(
                 await conn.execute(queries.ERASE_PERSON, person, now)
                 for statement in queries.SCRUB_HISTORY:
                     await conn.execute(statement, person)
+                await conflicts.after_erase(conn, change, person, now)
+            elif change.kind == "conflict":
+                await conflicts.record(conn, change, person, now)
     return applied

@@ -1,6 +1,22 @@
-"""The people domain: persons, leads, activities, purchases, feedback, the timeline, and their pages."""
+"""The people domain: persons, leads, activities, purchases, feedback, the timeline, identity conflicts and
+merges, and their pages."""
 
-from leadline_crm.people.pages import pages
-from leadline_crm.people.routes import operations
+from aiohttp import web
+
+from leadline_crm.http.openapi import Operation
+from leadline_crm.people import conflicts
+from leadline_crm.people import pages as _pages
+from leadline_crm.people import routes as _routes
+
+
+def operations() -> list[Operation]:
+    """The people API."""
+    return [*_routes.operations(), *conflicts.operations()]
+
+
+def pages() -> list[web.AbstractRouteDef]:
+    """The people pages."""
+    return [*_pages.pages(), *conflicts.pages()]
+
 
 __all__ = ["operations", "pages"]
