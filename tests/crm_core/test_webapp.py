@@ -1,4 +1,4 @@
-"""The web app under /app: sign-in with a token, finding persons, a person's page, stage moves, activities,
+"""The web app under /app: sign-in with email and password, finding persons, a person's page, stage moves, activities,
 lead entry with the duplicate check; readable HTML, escaped data, no external assets, no cross-site posts."""
 
 from __future__ import annotations
@@ -9,27 +9,33 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from crm_core.web import csrf_in, csrf_of, sign_in
+from crm_core.web import csrf_in, csrf_of, sign_in, user_with_password
 
 pytestmark = pytest.mark.integration
 
 H = dict[str, dict[str, str]]
 
 
-async def test_pages_need_a_sign_in_and_a_bad_token_is_refused(client: TestClient, auth_headers: H) -> None:
+async def test_pages_need_a_sign_in_and_a_wrong_password_is_refused(
+    client: TestClient, auth_headers: H
+) -> None:
     resp = await client.get("/app", allow_redirects=False)
     assert resp.status == 303
     assert resp.headers["Location"].startswith("/app/login?next=")
+    email = await user_with_password(client, "sales")
     token = csrf_in(await (await client.get("/app/login")).text())
-    bad = await client.post("/app/login", data={"token": "llt_nope", "_csrf": token})
+    bad = await client.post("/app/login", data={"email": email, "password": "not it at all", "_csrf": token})
     assert bad.status == 401
-    assert "unknown or revoked" in await bad.text()
+    assert "Wrong email or password." in await bad.text()
+    api_token = auth_headers["sales"]["Authorization"].removeprefix("Bearer ")
+    as_token = await client.post("/app/login", data={"email": email, "password": api_token, "_csrf": token})
+    assert as_token.status == 401  # an API token is for programs; people sign in with their password
 
 
 async def test_a_rep_enters_a_lead_finds_it_moves_it_and_logs_a_call(
     client: TestClient, auth_headers: H
 ) -> None:
-    await sign_in(client, auth_headers["sales"])
+    await sign_in(client, "sales")
     csrf = await csrf_of(client)
     form = {
         "_csrf": csrf,
@@ -79,7 +85,7 @@ async def test_a_rep_enters_a_lead_finds_it_moves_it_and_logs_a_call(
 async def test_a_read_only_user_sees_but_cannot_change(client: TestClient, auth_headers: H) -> None:
     lead = await client.post("/api/v1/leads", json={"email": "ro@example.com"}, headers=auth_headers["admin"])
     pid = (await lead.json())["id"]
-    await sign_in(client, auth_headers["read_only"])
+    await sign_in(client, "read_only")
     page = await client.get(f"/app/persons/{pid}")
     assert page.status == 200
     assert "Move stage" not in await page.text()
@@ -92,7 +98,7 @@ async def test_a_read_only_user_sees_but_cannot_change(client: TestClient, auth_
 
 
 async def test_bad_input_gets_a_readable_page(client: TestClient, auth_headers: H) -> None:
-    await sign_in(client, auth_headers["sales"])
+    await sign_in(client, "sales")
     missing = await client.get("/app/persons/01900000-0000-7000-8000-000000000000")
     assert missing.status == 404
     assert "No such person" in await missing.text()
@@ -108,7 +114,7 @@ async def test_bad_input_gets_a_readable_page(client: TestClient, auth_headers: 
 
 async def test_a_post_without_the_csrf_token_is_refused(client: TestClient, auth_headers: H) -> None:
     """A cross-site page cannot read the token, so its forged post is refused, with a readable page."""
-    await sign_in(client, auth_headers["sales"])
+    await sign_in(client, "sales")
     for data in ({"email": "x@example.com"}, {"email": "x@example.com", "_csrf": "forged"}):
         resp = await client.post("/app/leads", data=data, headers={"Origin": "https://evil.example"})
         assert resp.status == 403
@@ -118,7 +124,7 @@ async def test_a_post_without_the_csrf_token_is_refused(client: TestClient, auth
 
 
 async def test_pages_carry_a_strict_content_security_policy(client: TestClient, auth_headers: H) -> None:
-    await sign_in(client, auth_headers["sales"])
+    await sign_in(client, "sales")
     resp = await client.get("/app/people")
     csp = resp.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp
@@ -144,7 +150,7 @@ async def test_the_persons_page_lists_known_people_and_anonymous_visitors_only_w
         )
     finally:
         await conn.close()
-    await sign_in(client, auth_headers["read_only"])
+    await sign_in(client, "read_only")
     default = await (await client.get("/app")).text()
     assert f"/app/persons/{known}" in default
     assert f"/app/persons/{visitor}" not in default

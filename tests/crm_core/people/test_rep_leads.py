@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient
 
+from crm_core.web import csrf_of, sign_in
 from leadline_shared import kafka
 from leadline_shared.events import RawEvent
 from support import read_topic, topic_is_quiet
@@ -91,10 +92,9 @@ async def test_a_rep_correcting_a_typo_tells_the_graph_to_let_the_old_email_go(
 async def test_a_lead_entered_in_the_web_app_is_announced_too(
     client: TestClient, auth_headers: H, kafka_bootstrap: str, topics: kafka.Topics
 ) -> None:
-    token = auth_headers["sales"]["Authorization"].removeprefix("Bearer ")
-    login = await client.post("/app/login", data={"token": token, "next": "/app"}, allow_redirects=False)
-    assert login.status == 303
-    created = await client.post("/app/leads", data={"phone": "+44 20 7946 0958"}, allow_redirects=False)
+    await sign_in(client, "sales")
+    form = {"phone": "+44 20 7946 0958", "_csrf": await csrf_of(client)}
+    created = await client.post("/app/leads", data=form, allow_redirects=False)
     assert created.status == 303
     person = created.headers["Location"].rsplit("/", 1)[1]
     [(_, value, _)] = await read_topic(kafka_bootstrap, topics.raw, 1)
@@ -141,9 +141,13 @@ async def test_a_forced_duplicate_in_the_web_app_does_not_claim_the_shared_phone
     sales = auth_headers["sales"]
     first = await client.post("/api/v1/leads", json={"phone": "+44 20 7946 0958"}, headers=sales)
     owner = (await first.json())["id"]
-    token = sales["Authorization"].removeprefix("Bearer ")
-    await client.post("/app/login", data={"token": token, "next": "/app"}, allow_redirects=False)
-    form = {"phone": "+44 20 7946 0958", "email": "desk@acme.example", "first_name": "Bo"}
+    await sign_in(client, "sales")
+    form = {
+        "phone": "+44 20 7946 0958",
+        "email": "desk@acme.example",
+        "first_name": "Bo",
+        "_csrf": await csrf_of(client),
+    }
     refused = await client.post("/app/leads", data=form, allow_redirects=False)
     assert refused.status == 409
     assert "create a new lead anyway" in await refused.text()

@@ -43,7 +43,8 @@ def _link_keys(run_dir: Path) -> str:
 
 
 def up(run_dir: Path) -> int:
-    """Start Kafka, PostgreSQL and the three services; create the admin token; seed the demo site."""
+    """Start Kafka, PostgreSQL and the three services; create the admin token and the web app's first admin
+    (its login printed and kept in .run/admin.login, mode 600); seed the demo site."""
     started = time.monotonic()
     bootstrap = local_kafka.start_kafka(run_dir)
     dsn = local_pg.start_postgres(run_dir)
@@ -60,12 +61,21 @@ def up(run_dir: Path) -> int:
             env=env,
             check=True,
         )
+    login = subprocess.run(
+        services.leadline_command("first-admin", "--out", str(run_dir / "admin.login")),
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     collector = f"http://127.0.0.1:{ports['collector']}"
     subprocess.run(services.leadline_command("seed-demo", "--collector-url", collector), env=env, check=True)
     print(f"""
 Leadline is up ({time.monotonic() - started:.1f}s).
   collector   {collector}        (demo page: {collector}/demo, pixel: {collector}/p.gif)
   crm-core    http://127.0.0.1:{ports["crm-core"]}        (API: /api/v1, token in {token_file})
+  web app     http://127.0.0.1:{ports["crm-core"]}/app    {login}
+              (also in {run_dir / "admin.login"})
   enricher    http://127.0.0.1:{ports["enricher"]}/metrics
   Kafka       {bootstrap}
   PostgreSQL  {dsn}

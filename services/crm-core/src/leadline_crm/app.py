@@ -37,11 +37,11 @@ def api() -> openapi.Registry:
 
 def pages() -> list[web.AbstractRouteDef]:
     """Every page of the web app under /app."""
-    return [*web_pages.session_pages(), *people.pages(), *catalog.pages()]
+    return [*web_pages.session_pages(), *people.pages(), *admin.pages(), *catalog.pages()]
 
 
 #: The packages whose ``templates/`` folders make the web app's template environment, the layout's first.
-TEMPLATE_PACKAGES = ("leadline_crm.http", "leadline_crm.people", "leadline_crm.catalog")
+TEMPLATE_PACKAGES = ("leadline_crm.http", "leadline_crm.people", "leadline_crm.admin", "leadline_crm.catalog")
 
 
 def create_app(settings: CrmSettings) -> web.Application:

@@ -1,4 +1,4 @@
-"""``leadline crm-core``, ``leadline token`` and ``leadline seed-demo``."""
+"""``leadline crm-core``, ``leadline token``, ``leadline first-admin`` and ``leadline seed-demo``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import asyncpg
 
 from leadline_crm import demo
 from leadline_crm.app import MIGRATIONS, create_app
-from leadline_crm.http import auth
+from leadline_crm.http import accounts, auth
 from leadline_crm.ingest.consumer import tune_gc
 from leadline_crm.settings import CrmSettings
 from leadline_shared import config, kafka, logs, pg, service
@@ -63,6 +63,42 @@ def token(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _first_admin(settings: CrmSettings, email: str) -> accounts.FirstAdmin:
+    await pg.migrate(settings.dsn, settings.crm_schema, MIGRATIONS)
+    conn = await asyncpg.connect(settings.dsn, server_settings={"search_path": settings.crm_schema})
+    try:
+        return await accounts.first_admin(conn, email)
+    finally:
+        await conn.close()
+
+
+def first_admin(args: argparse.Namespace) -> int:
+    """Make sure an admin can sign in to the web app, and say how.
+
+    When no active admin has a password, ``--email`` gets a generated one, written with the email to ``--out``
+    (mode 600). Once one has, nothing changes, and the saved login is shown again (idempotent: a second
+    ``make up`` prints the same login).
+    """
+    made = asyncio.run(_first_admin(config.load(CrmSettings), args.email))
+    out = Path(args.out) if args.out else None
+    if made.password is not None:
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.touch(mode=0o600)
+            out.chmod(0o600)
+            out.write_text(f"email: {made.email}\npassword: {made.password}\n")
+        print(f"web app admin: {made.email}  password: {made.password}")
+    elif out is not None and out.is_file():
+        saved = dict(line.split(": ", 1) for line in out.read_text().splitlines() if ": " in line)
+        print(
+            f"web app admin: {saved.get('email', made.email)}  password: {saved.get('password', '?')}"
+            f"  (saved in {out}; changed since if someone set a new one)"
+        )
+    else:
+        print(f"web app admin: {made.email} (password set earlier; ask an admin for a password link)")
+    return 0
+
+
 async def _seed(settings: CrmSettings, collector_url: str) -> None:
     """Store the demo entries in the CRM (so the API lists them and crm-core republishes them at start) and
     publish them to the collector's config topic right away."""
@@ -98,6 +134,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--user", metavar="EMAIL", help="the rep (user) the token belongs to; their actions name them"
     )
     tok.set_defaults(func=token)
+    first = subparsers.add_parser(
+        "first-admin", help="make sure an admin can sign in to the web app (a generated password, once)"
+    )
+    first.add_argument("--email", default=accounts.FIRST_ADMIN_EMAIL)
+    first.add_argument("--out", help="write the login to this file (mode 600)")
+    first.set_defaults(func=first_admin)
     seed = subparsers.add_parser("seed-demo", help="publish the demo site's configuration")
     seed.add_argument("--collector-url", default="http://127.0.0.1:8080")
     seed.set_defaults(func=seed_demo)

@@ -48,16 +48,24 @@ async def create_token(
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling: the token's name and role, and the user (rep) it belongs to, if any."""
+    """Who is calling: the token's name and role, and the user (rep) it belongs to, if any; ``via`` is "api" for
+    a bearer token, "ui" for a web-app session (``name`` is then the user's) and "cli" for the ``leadline``
+    command."""
 
     name: str
     role: str
     user_id: uuid.UUID | None = None
+    via: str = "api"
 
     @property
     def label(self) -> str:
-        """How the caller is named in audit records (stage log)."""
+        """How the caller is named in the stage log."""
         return f"user:{self.user_id}" if self.user_id else f"token:{self.name}"
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names the caller: the user signed in, or the program's token."""
+        return f"token:{self.name}" if self.via == "api" else self.name
 
 
 async def caller_of(pool: asyncpg.Pool, request: web.Request) -> Caller | web.Response:

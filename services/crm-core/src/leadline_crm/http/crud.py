@@ -4,7 +4,7 @@ Each :class:`Resource` names its table, key and columns (with the JSON Schema of
 OpenAPI description and the SQL are made from that. A resource the collector needs says how a row becomes a
 ``crm.config.v1`` entry, and every write puts that entry (a tombstone on delete) into the outbox in the same
 transaction, from where it reaches the collector (outbox.py). Hooks let a domain add what a write implies (a
-purchase moves the person's stage).
+purchase moves the person's stage). Every write is also put in the audit log, in its transaction (http/audit.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import asyncpg
 from aiohttp import web
 
 from leadline_crm import outbox
+from leadline_crm.http import audit
 from leadline_crm.http.auth import Caller
 from leadline_crm.http.errors import BadRequest
 from leadline_crm.http.keys import BODY, CALLER, POOL
@@ -130,6 +131,7 @@ class Resource:
     config: Callable[[Row], siteconfig.Entry] | None = None
     prepare: Prepare | None = None
     after_create: Hook | None = None
+    after_update: Hook | None = None
     check: Check | None = None  # on the written row, before commit: rules spanning columns (BadRequest)
     immutable: frozenset[str] = field(default_factory=frozenset)
 
@@ -169,6 +171,11 @@ def _columns(res: Resource, body: dict[str, Any]) -> dict[str, Any]:
     return {name: by_name[name].to_db(value) for name, value in body.items()}
 
 
+def _audited(res: Resource) -> tuple[str, ...]:
+    """The fields the audit log shows: the key when the client chooses it, and every writable column."""
+    return ((res.key,) if not res.generated_key else ()) + tuple(c.name for c in res.columns)
+
+
 def _casts(res: Resource) -> dict[str, str]:
     return {c.name: c.cast for c in res.columns}
 
@@ -190,69 +197,108 @@ async def _announce(conn: asyncpg.Connection, res: Resource, old: Row | None, ne
     await outbox.write(conn, messages)
 
 
-def _handlers(res: Resource) -> dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]:
+async def insert(pool: asyncpg.Pool, res: Resource, body: dict[str, Any], caller: Caller) -> Row:
+    """Create one record from a body valid against ``res.body_schema(creating=True)``: the API's create and the
+    web app's forms share it, with its defaults, checks and consequences (stage moves, config announcements)."""
+    values = _columns(res, body)
     casts = _casts(res)
+    async with pool.acquire() as conn, conn.transaction():
+        if res.prepare is not None:
+            await res.prepare(conn, values, caller)
+        names = list(values)
+        placeholders = ", ".join(f"${i}::{casts[n]}" for i, n in enumerate(names, 1))
+        sql = (
+            f"INSERT INTO {res.table} ({', '.join(names)}) VALUES ({placeholders}) RETURNING *"  # noqa: S608
+            if names
+            else f"INSERT INTO {res.table} DEFAULT VALUES RETURNING *"  # noqa: S608
+        )
+        row: Row = await conn.fetchrow(sql, *values.values())
+        if res.check is not None:
+            res.check(row)
+        if res.after_create is not None:
+            await res.after_create(conn, row, caller)
+        await _announce(conn, res, None, row)
+        await audit.record(conn, caller, "create", res.path, row[res.key], audit.values(row, _audited(res)))
+    return row
+
+
+async def fetch(pool: asyncpg.Pool, res: Resource, key: Any) -> Row | None:
+    """One record by its key, or None."""
+    row: Row | None = await pool.fetchrow(
+        f"SELECT * FROM {res.table} WHERE {res.key} = $1::{res.key_cast}",  # noqa: S608
+        key,
+    )
+    return row
+
+
+async def update(
+    pool: asyncpg.Pool, res: Resource, key: Any, body: dict[str, Any], caller: Caller
+) -> Row | None:
+    """Change one record from a body valid against ``res.body_schema(creating=False)`` (None: no such record);
+    the API's PATCH and the web app's forms share it, with its checks, hooks, announcement and audit entry."""
+    values = _columns(res, body)
+    casts = _casts(res)
+    sets = ", ".join(f"{n} = ${i}::{casts[n]}" for i, n in enumerate(values, 2))
+    async with pool.acquire() as conn, conn.transaction():
+        old = await conn.fetchrow(
+            f"SELECT * FROM {res.table} WHERE {res.key} = $1::{res.key_cast} FOR UPDATE",  # noqa: S608
+            key,
+        )
+        if old is None:
+            return None
+        row: Row = await conn.fetchrow(
+            f"UPDATE {res.table} SET {sets} WHERE {res.key} = $1::{res.key_cast} RETURNING *",  # noqa: S608
+            key,
+            *values.values(),
+        )
+        if res.check is not None:
+            res.check(row)
+        if res.after_update is not None:
+            await res.after_update(conn, row, caller)
+        await _announce(conn, res, old, row)
+        changes = audit.diff(old, row, _audited(res))
+        if changes:
+            await audit.record(conn, caller, "update", res.path, row[res.key], changes)
+    return row
+
+
+async def delete(pool: asyncpg.Pool, res: Resource, key: Any, caller: Caller) -> Row | None:
+    """Delete one record (None: no such record), with its tombstone for the collector and its audit entry."""
+    async with pool.acquire() as conn, conn.transaction():
+        old: Row | None = await conn.fetchrow(
+            f"DELETE FROM {res.table} WHERE {res.key} = $1::{res.key_cast} RETURNING *",  # noqa: S608
+            key,
+        )
+        if old is None:
+            return None
+        await _announce(conn, res, old, None)
+        await audit.record(conn, caller, "delete", res.path, old[res.key], audit.values(old, _audited(res)))
+    return old
+
+
+def _handlers(res: Resource) -> dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]:
     table, key = res.table, res.key
 
     async def create(request: web.Request) -> web.StreamResponse:
-        values = _columns(res, request[BODY])
-        pool = request.app[POOL]
-        async with pool.acquire() as conn, conn.transaction():
-            if res.prepare is not None:
-                await res.prepare(conn, values, request[CALLER])
-            names = list(values)
-            placeholders = ", ".join(f"${i}::{casts[n]}" for i, n in enumerate(names, 1))
-            sql = (
-                f"INSERT INTO {table} ({', '.join(names)}) VALUES ({placeholders}) RETURNING *"  # noqa: S608
-                if names
-                else f"INSERT INTO {table} DEFAULT VALUES RETURNING *"  # noqa: S608
-            )
-            row = await conn.fetchrow(sql, *values.values())
-            if res.check is not None:
-                res.check(row)
-            if res.after_create is not None:
-                await res.after_create(conn, row, request[CALLER])
-            await _announce(conn, res, None, row)
+        row = await insert(request.app[POOL], res, request[BODY], request[CALLER])
         return json_response(dict(row), status=201)
 
     async def get(request: web.Request) -> web.StreamResponse:
-        row = await request.app[POOL].fetchrow(
-            f"SELECT * FROM {table} WHERE {key} = $1::{res.key_cast}",  # noqa: S608
-            res.key_value(request),
-        )
+        row = await fetch(request.app[POOL], res, res.key_value(request))
         if row is None:
             raise web.HTTPNotFound(text=f"no such {res.title}")
         return json_response(dict(row))
 
-    async def update(request: web.Request) -> web.StreamResponse:
-        values = _columns(res, request[BODY])
-        sets = ", ".join(f"{n} = ${i}::{casts[n]}" for i, n in enumerate(values, 2))
-        async with request.app[POOL].acquire() as conn, conn.transaction():
-            old = await conn.fetchrow(
-                f"SELECT * FROM {table} WHERE {key} = $1::{res.key_cast} FOR UPDATE",  # noqa: S608
-                res.key_value(request),
-            )
-            if old is None:
-                raise web.HTTPNotFound(text=f"no such {res.title}")
-            row = await conn.fetchrow(
-                f"UPDATE {table} SET {sets} WHERE {key} = $1::{res.key_cast} RETURNING *",  # noqa: S608
-                res.key_value(request),
-                *values.values(),
-            )
-            if res.check is not None:
-                res.check(row)
-            await _announce(conn, res, old, row)
+    async def update_(request: web.Request) -> web.StreamResponse:
+        row = await update(request.app[POOL], res, res.key_value(request), request[BODY], request[CALLER])
+        if row is None:
+            raise web.HTTPNotFound(text=f"no such {res.title}")
         return json_response(dict(row))
 
-    async def delete(request: web.Request) -> web.StreamResponse:
-        async with request.app[POOL].acquire() as conn, conn.transaction():
-            old = await conn.fetchrow(
-                f"DELETE FROM {table} WHERE {key} = $1::{res.key_cast} RETURNING *",  # noqa: S608
-                res.key_value(request),
-            )
-            if old is None:
-                raise web.HTTPNotFound(text=f"no such {res.title}")
-            await _announce(conn, res, old, None)
+    async def delete_(request: web.Request) -> web.StreamResponse:
+        old = await delete(request.app[POOL], res, res.key_value(request), request[CALLER])
+        if old is None:
+            raise web.HTTPNotFound(text=f"no such {res.title}")
         return web.Response(status=204)
 
     async def list_(request: web.Request) -> web.StreamResponse:
@@ -281,7 +327,7 @@ def _handlers(res: Resource) -> dict[str, Callable[[web.Request], Awaitable[web.
             nxt = encode_cursor(last["created_at"], str(last[key]))
         return json_response({"items": [dict(r) for r in rows[:limit]], "next": nxt})
 
-    return {"create": create, "get": get, "update": update, "delete": delete, "list": list_}
+    return {"create": create, "get": get, "update": update_, "delete": delete_, "list": list_}
 
 
 def operations(res: Resource) -> list[Operation]:

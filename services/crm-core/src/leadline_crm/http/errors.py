@@ -49,6 +49,9 @@ FOREIGN_KEYS: dict[str, ForeignKey] = {
     "feedback_person_id_fkey": ForeignKey("person_id", "person", "feedback entries"),
     "activities_person_id_fkey": ForeignKey("person_id", "person", "activities"),
     "activities_rep_id_fkey": ForeignKey("rep_id", "user", "activities"),
+    "sessions_user_id_fkey": ForeignKey("user_id", "user", "sessions"),
+    "password_links_user_id_fkey": ForeignKey("user_id", "user", "password links"),
+    "password_links_created_by_fkey": ForeignKey("created_by", "user", "password links they made"),
 }
 
 

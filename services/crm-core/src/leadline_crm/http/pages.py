@@ -1,4 +1,5 @@
-"""The web app's shared plumbing: static assets, sign-in and sign-out, and errors under /app as readable pages.
+"""The web app's shared plumbing: static assets, sign-in with email and password, sign-out, the page of a
+password-set link, and errors under /app as readable pages.
 
 The pages themselves live in their domains (people/pages.py, …) and render templates through
 :func:`leadline_crm.http.templating.render`; the session and CSRF rules are in http/session.py.
@@ -6,14 +7,16 @@ The pages themselves live in their domains (people/pages.py, …) and render tem
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
 
-from leadline_crm.http import queries, session
-from leadline_crm.http.auth import Caller, token_hash
+from leadline_crm.http import accounts, passwords, queries, session
+from leadline_crm.http.auth import Caller
 from leadline_crm.http.keys import POOL, Handler
 from leadline_crm.http.templating import render
+from leadline_shared.identifiers import canonical_email
 
 STATIC = Path(__file__).parent / "static"
 signed_in = session.signed_in
@@ -36,32 +39,123 @@ def safe_next(nxt: str) -> str:
 async def login_form(request: web.Request) -> web.Response:
     """GET /app/login."""
     session.new_pre_token(request)
-    return _login_page(request, safe_next(request.query.get("next", "/app")))
+    notice = "Your password is set. Sign in with it." if request.query.get("set") == "1" else None
+    return _login_page(request, safe_next(request.query.get("next", "/app")), notice=notice)
 
 
 def _login_page(
-    request: web.Request, nxt: str, message: str | None = None, status: int = 200
+    request: web.Request,
+    nxt: str,
+    message: str | None = None,
+    status: int = 200,
+    email: str = "",
+    notice: str | None = None,
 ) -> web.Response:
-    response = render(request, "login.html", status=status, title="Sign in", next=nxt, message=message)
+    response = render(
+        request, "login.html", status=status, title="Sign in", next=nxt, message=message, email=email,
+        notice=notice,
+    )  # fmt: skip
     session.ensure_pre_token(request, response)
     return response
 
 
+WRONG = "Wrong email or password."
+
+
+def _locked(wait: timedelta) -> str:
+    return (
+        "Too many failed sign-ins for this account or from this address. "
+        f"Try again in {passwords.minutes(wait)}, or ask an admin for a password link."
+    )
+
+
 async def login(request: web.Request) -> web.Response:
-    """POST /app/login: check the token, then keep it in the session cookie."""
+    """POST /app/login: email and password; a new session on success.
+
+    One message for an unknown email, a deactivated user and a wrong password, so the form tells nobody which
+    emails have accounts; repeated failures make the account and the address wait (http/passwords.py).
+    """
     form = await request.post()
-    token, nxt = str(form.get("token", "")).strip(), safe_next(str(form.get("next", "/app")))
-    if not token or await request.app[POOL].fetchrow(queries.TOKEN_CALLER, token_hash(token)) is None:
-        return _login_page(request, nxt, "That token is unknown or revoked.", status=401)
+    typed = str(form.get("email", "")).strip()[:320]
+    password = str(form.get("password", ""))[: passwords.MAX_LENGTH + 1]
+    nxt = safe_next(str(form.get("next", "/app")))
+    email = canonical_email(typed) or typed.lower()
+    address = request.remote or ""
+    pool = request.app[POOL]
+    wait = await passwords.wait_left(pool, email, address)
+    if wait is not None:
+        return _login_page(request, nxt, _locked(wait), status=429, email=typed)
+    user = await pool.fetchrow(queries.USER_BY_EMAIL, email)
+    ok, rehash = await passwords.verify(user["password_hash"] if user else None, password)
+    if not ok or user is None:
+        wait = await passwords.failed(pool, email, address)
+        if wait is not None:
+            return _login_page(request, nxt, _locked(wait), status=429, email=typed)
+        return _login_page(request, nxt, WRONG, status=401, email=typed)
     resp = web.HTTPSeeOther(nxt)
-    session.start(request, resp, token)
+    async with pool.acquire() as conn, conn.transaction():
+        await passwords.succeeded(conn, email)
+        if rehash:
+            await conn.execute(
+                "UPDATE users SET password_hash = $2 WHERE id = $1",
+                user["id"],
+                await passwords.hash_password(password),
+            )
+        await session.start(request, resp, conn, user["id"])
     raise resp
 
 
 async def logout(request: web.Request) -> web.Response:
-    """POST /app/logout."""
+    """POST /app/logout: the session ends on the server, not only in the browser."""
     resp = web.HTTPSeeOther("/app/login")
-    session.end(resp)
+    await session.end(request, resp)
+    raise resp
+
+
+async def password_form(request: web.Request) -> web.Response:
+    """GET /app/password/{token}: the page a one-time password-set link opens."""
+    user = await accounts.link_user(request.app[POOL], request.match_info["token"])
+    if user is None:
+        return _dead_link(request)
+    session.new_pre_token(request)
+    return _password_page(request, user)
+
+
+def _dead_link(request: web.Request) -> web.Response:
+    return render(
+        request, "error.html", status=404, title="Link not valid",
+        detail="This password link is unknown, already used or expired. Ask an admin for a new one.",
+    )  # fmt: skip
+
+
+def _password_page(
+    request: web.Request, user: accounts.LinkUser, message: str | None = None, status: int = 200
+) -> web.Response:
+    response = render(
+        request, "password.html", status=status, title="Set your password", user=user, message=message,
+        min_length=passwords.MIN_LENGTH,
+    )  # fmt: skip
+    session.ensure_pre_token(request, response)
+    return response
+
+
+async def set_password(request: web.Request) -> web.Response:
+    """POST /app/password/{token}: set the password, spend the link, then on to sign-in."""
+    token = request.match_info["token"]
+    form = await request.post()
+    password, confirm = str(form.get("password", "")), str(form.get("confirm", ""))
+    pool = request.app[POOL]
+    user = await accounts.link_user(pool, token)
+    if user is None:
+        return _dead_link(request)
+    problem = passwords.problem_with(password, confirm)
+    if problem is not None:
+        return _password_page(request, user, problem, status=422)
+    async with pool.acquire() as conn, conn.transaction():
+        if await accounts.use_link(conn, token, password) is None:
+            return _dead_link(request)
+    resp = web.HTTPSeeOther("/app/login?set=1")
+    await session.end(request, resp)
     raise resp
 
 
@@ -79,10 +173,12 @@ async def html_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def session_pages() -> list[web.AbstractRouteDef]:
-    """Sign-in, sign-out and the static assets."""
+    """Sign-in, sign-out, the password-set page and the static assets."""
     return [
         web.get("/app/login", login_form),
         web.post("/app/login", login),
         web.post("/app/logout", logout),
+        web.get("/app/password/{token}", password_form),
+        web.post("/app/password/{token}", set_password),
         web.static("/app/static", STATIC, append_version=False),
     ]

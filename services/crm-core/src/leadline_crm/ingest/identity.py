@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from leadline_crm import lifecycle
+from leadline_crm.http import audit
 from leadline_crm.ingest import conflicts, queries
 from leadline_crm.stages import load_scoring, reconsider
 from leadline_shared.events import IdentityChange
@@ -106,6 +107,7 @@ async def apply_changes(
                 await conn.execute(queries.ERASE_PERSON, person, now)
                 for statement in queries.SCRUB_HISTORY:
                     await conn.execute(statement, person)
+                await audit.forget(conn, person)
                 await conflicts.after_erase(conn, change, person, now)
             elif change.kind == "conflict":
                 await conflicts.record(conn, change, person, now)

@@ -22,6 +22,7 @@ import asyncpg
 from aiohttp import web
 
 from leadline_crm import outbox
+from leadline_crm.http import audit
 from leadline_crm.http.auth import READ_ROLES, REPS, Caller
 from leadline_crm.http.errors import BadRequest, Conflict
 from leadline_crm.http.keys import BODY, CALLER, POOL
@@ -195,6 +196,9 @@ async def request_merge(
         await conn.execute(RECORD_REQUEST, request_id, survivor, merged, caller.label, caller.name)
         event = merge_request(str(survivor), [str(merged)], request_id)
         await outbox.write(conn, [("raw", f"crm_contact_id:{survivor}".encode(), event.to_json())])
+        await audit.record(
+            conn, caller, "merge", "persons", survivor, {"merged": str(merged), "request_id": request_id}
+        )
     return {
         "status": "accepted",
         "request_id": request_id,

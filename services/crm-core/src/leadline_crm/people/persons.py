@@ -28,6 +28,7 @@ import orjson
 from aiohttp import web
 
 from leadline_crm import outbox
+from leadline_crm.http import audit
 from leadline_crm.http.auth import REPS, Caller
 from leadline_crm.http.errors import BadRequest, Conflict
 from leadline_crm.http.schemas import NAME
@@ -221,6 +222,27 @@ async def find_persons(
     return rows
 
 
+async def _audit_change(
+    conn: asyncpg.Connection,
+    caller: Caller,
+    person: uuid.UUID,
+    old: asyncpg.Record,
+    sets: dict[str, Any],
+    body: dict[str, Any],
+) -> None:
+    """The audit entry of a rep's change: each changed field with its old and new value, a stage move's reason."""
+    new = dict(sets)
+    if "attributes" in new:
+        new["attributes"] = orjson.loads(new["attributes"])
+    if "stage" in body:
+        new["stage"] = body["stage"]
+    changes: dict[str, Any] = audit.diff(old, new, new)
+    if "stage" in changes:
+        changes["reason"] = body["reason"]
+    if changes:
+        await audit.record(conn, caller, "update", "persons", person, changes)
+
+
 async def change_person(
     pool: asyncpg.Pool,
     person: uuid.UUID,
@@ -240,7 +262,7 @@ async def change_person(
         raise BadRequest("reason: a stage move needs a reason")
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
-            "SELECT stage, attributes, emails, phones, erased_at FROM persons WHERE person_id = $1 FOR UPDATE",
+            "SELECT * FROM persons WHERE person_id = $1 FOR UPDATE",
             person,
         )
         if row is None:
@@ -283,6 +305,7 @@ async def change_person(
             await conn.execute(
                 queries.LOG_TRANSITION, person, row["stage"], body["stage"], now, caller.label, body["reason"]
             )
+        await _audit_change(conn, caller, person, row, sets, body)
         out: asyncpg.Record = await conn.fetchrow(queries.PERSON, person)
     return out
 
@@ -334,6 +357,14 @@ async def enter_lead(
         await conn.execute(
             queries.LOG_TRANSITION, person, "anonymous", "lead", now, caller.label, "entered by a rep"
         )
+        entered = {k: body.get(k) for k in PERSON_FIELDS} | {
+            "email": email,
+            "phone": phone,
+            "source": body.get("source") or "api",
+            "attributes": attributes or None,
+            "force": body.get("force") or None,
+        }
+        await audit.record(conn, caller, "create", "persons", person, audit.values(entered, entered))
         await outbox.write(conn, [rep_identify(person, *announced, "lead_entered")])
         row: asyncpg.Record = await conn.fetchrow(queries.PERSON, person)
     return row
