@@ -89,8 +89,11 @@ class Pipeline:
 
 
 @asynccontextmanager
-async def run_pipeline(bootstrap: str, dsn: str, schema: str, run_id: str) -> AsyncIterator[Pipeline]:
-    """Start the enricher and crm-core for one test; the identity schema is dropped afterwards."""
+async def run_pipeline(
+    bootstrap: str, dsn: str, schema: str, run_id: str, crm_extra: dict[str, str] | None = None
+) -> AsyncIterator[Pipeline]:
+    """Start the enricher and crm-core for one test (``crm_extra``: more of crm-core's variables, e.g. its link
+    keys); the identity schema is dropped afterwards."""
     common = {
         "LEADLINE_KAFKA_BOOTSTRAP": bootstrap,
         "LEADLINE_TOPIC_PREFIX": f"test-{run_id}.",
@@ -102,7 +105,9 @@ async def run_pipeline(bootstrap: str, dsn: str, schema: str, run_id: str) -> As
         "LEADLINE_ENRICHER_GROUP": f"enricher-{run_id}",
         "LEADLINE_INSTANCE_ID": "test",
     }
-    crm_env = common | {"LEADLINE_CRM_SCHEMA": schema, "LEADLINE_CRM_GROUP": f"crm-{run_id}"}
+    crm_env = (
+        common | {"LEADLINE_CRM_SCHEMA": schema, "LEADLINE_CRM_GROUP": f"crm-{run_id}"} | (crm_extra or {})
+    )
     topics = kafka.Topics.with_prefix(f"test-{run_id}.")
     try:
         async with (
