@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from enricher.test_identity import Graph, ev, graph_for
+from leadline_enricher.app import create_app
 from leadline_enricher.erase import erase_person
 from leadline_enricher.identifiers import identifiers_of
 from leadline_enricher.pipeline import work_for
+from leadline_enricher.settings import EnricherSettings
+from leadline_shared import config, kafka
 from leadline_shared.events import IdentityChange, RawEvent, merge_request
 from leadline_shared.ids import new_id
+from support import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -111,3 +116,35 @@ async def test_a_merge_request_from_a_browser_is_not_obeyed(pool: asyncpg.Pool) 
     forged.source = "beacon"
     await run(g, forged)
     assert g.changes("merge") == []
+
+
+async def test_conflicts_and_a_reps_merge_whose_kafka_transaction_was_lost_are_published_at_the_next_start(
+    pool: asyncpg.Pool, kafka_bootstrap: str, pg_dsn: str, schema: str, run_id: str, topics: kafka.Topics
+) -> None:
+    """The graph committed a conflict and a rep's merge, then the process died before its Kafka transaction: the
+    next enricher to start publishes both from the outbox, with the other person and the events they name."""
+    g = graph_for(pool)
+    ann, bob, clash = await two_persons_in_conflict(g)
+    request = merge_request(ann, [bob], new_id())
+    await run(g, request)
+    settings = config.load(
+        EnricherSettings,
+        {
+            "LEADLINE_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "LEADLINE_TOPIC_PREFIX": f"test-{run_id}.",
+            "LEADLINE_PG_DSN": pg_dsn,
+            "LEADLINE_IDENTITY_SCHEMA": schema,
+            "LEADLINE_ENRICHER_GROUP": f"enricher-{run_id}",
+            "LEADLINE_INSTANCE_ID": "test",
+        },
+    )
+    async with TestClient(TestServer(create_app(settings))):
+        records = await read_topic(kafka_bootstrap, topics.identity_changes, 2)
+    changes = {c.kind: c for c in (IdentityChange.from_json(v) for _, v, _ in records)}
+    assert changes["conflict"] == g.changes("conflict")[0]
+    assert (changes["conflict"].other, changes["conflict"].event_id) == (ann, clash.event_id)
+    assert (changes["merge"].person_id, changes["merge"].merged, changes["merge"].event_id) == (
+        ann,
+        [bob],
+        request.event_id,
+    )
