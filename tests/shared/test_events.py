@@ -15,6 +15,8 @@ from leadline_shared.events import (
     EventError,
     IdentityChange,
     RawEvent,
+    merge_request,
+    merge_request_of,
     storable,
     utc_now_iso,
 )
@@ -167,3 +169,37 @@ def test_storable_keeps_a_literal_backslash_u0000_and_other_control_characters()
     x, surrogate = storable(["x\x00", "\ud800"])
     assert x == "x"
     assert set(surrogate) == {"\ufffd"}
+
+
+def test_a_conflict_change_round_trips_and_names_the_other_person() -> None:
+    """crm-core reads the graph's conflicts from identity.changes.v1 (issue 12); one without the other person
+    is refused (dead-lettered) rather than recorded half."""
+    change = IdentityChange(
+        change_id=new_id(),
+        kind="conflict",
+        person_id=new_id(),
+        at=utc_now_iso(),
+        identifier={"type": "email"},
+        other=new_id(),
+        event_id="e1",
+    )
+    assert IdentityChange.from_json(change.to_json()) == change
+    doc = orjson.loads(change.to_json())
+    del doc["other"]
+    with pytest.raises(EventError, match="other"):
+        IdentityChange.from_json(orjson.dumps(doc))
+    merge = IdentityChange(
+        change_id=new_id(), kind="merge", person_id=new_id(), at=utc_now_iso(), merged=["a"]
+    )
+    assert "event_id" not in orjson.loads(merge.to_json())  # an automatic merge names no request
+
+
+def test_a_merge_request_is_crm_cores_raw_event_and_only_crm_cores_counts() -> None:
+    survivor, other = new_id(), new_id()
+    request = RawEvent.from_json(merge_request(survivor, [other], "r1").to_json())
+    assert (request.type, request.source, request.event_id) == ("merge", "api", "r1")
+    assert request.key() == f"crm_contact_id:{survivor}".encode()
+    assert merge_request_of(request) == (survivor, [other])
+    request.source = "segment"
+    assert merge_request_of(request) is None
+    assert merge_request_of(make_raw()) is None
