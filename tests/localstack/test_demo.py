@@ -23,6 +23,7 @@ from leadline_localstack.demo import world as w
 from leadline_localstack.demo.http import Api
 from leadline_localstack.demo.run import Report, Target, counts, make
 from leadline_shared import config, kafka
+from leadline_shared.cli import main
 from leadline_shared.identifiers import canonical_email, canonical_phone
 from sites import LINK_KEYS
 
@@ -259,3 +260,16 @@ async def test_a_resent_month_is_stored_once(stack: tuple[Target, Pipeline], run
     assert status == 200
     assert sorted(e["event_id"] for e in after["items"]) == sorted(e["event_id"] for e in before["items"])
     assert await _counts(target) == first
+
+
+def test_demo_without_a_token_says_to_run_make_up(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`make demo` before `make up` (no admin token yet) stops with a sentence, not a traceback."""
+    assert main(["demo", "--token-file", str(tmp_path / "admin.token"), "--quiet"]) == 1
+    assert "run make up first" in capsys.readouterr().err
+
+
+def test_demo_refuses_a_scale_it_cannot_make(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--scale", "0"])
+    assert exc.value.code == 2
+    assert "the scale must be above 0" in capsys.readouterr().err

@@ -20,11 +20,9 @@ def _url(variable: str, default_port: int) -> str:
 
 
 def _token(args: argparse.Namespace) -> str:
-    if token := os.environ.get("LEADLINE_DEMO_TOKEN"):
-        return token
     path = Path(args.token_file) if args.token_file else procs.default_run_dir() / "admin.token"
     if not path.is_file():
-        raise DemoError(f"no admin token in {path}: run make up first (or set LEADLINE_DEMO_TOKEN)")
+        raise DemoError(f"no admin token in {path}: run make up first, or give --token-file")
     return path.read_text().strip()
 
 
@@ -91,9 +89,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument("--collector-url", help="default http://127.0.0.1:$LEADLINE_COLLECTOR_PORT (8080)")
     parser.add_argument("--crm-url", help="default http://127.0.0.1:$LEADLINE_CRM_PORT (8081)")
-    parser.add_argument(
-        "--token-file", help="admin API token (default .run/admin.token; or set LEADLINE_DEMO_TOKEN)"
-    )
+    parser.add_argument("--token-file", help="file holding an admin API token (default .run/admin.token)")
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
     parser.add_argument("--quiet", action="store_true", help="no progress, only the summary")
     parser.set_defaults(func=demo)

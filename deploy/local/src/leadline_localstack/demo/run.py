@@ -584,7 +584,9 @@ class Demo:
                     f"seed {self.seed}'s world was made at --scale {scale:g}; run again with --scale {scale:g}"
                     f" (to top it up) or choose another --seed"
                 )
-            anchor = w.anchor_of(date.fromisoformat(marker["anchor"]) if "anchor" in marker else date.today())
+            anchor = w.anchor_of(
+                date.fromisoformat(marker["anchor"]) if "anchor" in marker else datetime.now(UTC).date()
+            )
             world = w.make_world(self.seed, self.scale, anchor)
             report = Report(self.seed, self.scale, anchor.date().isoformat())
             self.steps.say(
