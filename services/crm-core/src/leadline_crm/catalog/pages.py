@@ -14,14 +14,13 @@ admin domain; their settings pages live here with the rest, reaching admin/ only
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 import asyncpg
-import orjson
 from aiohttp import web
 
 from leadline_crm import queries as core_queries
@@ -30,12 +29,10 @@ from leadline_crm.catalog import recipients
 from leadline_crm.catalog.editing import Input, Invalid, body_of, check, refusals, typed, values_of
 from leadline_crm.catalog.links import COLLECTOR_URL, KEYRING, LINK_BODY
 from leadline_crm.catalog.routes import RESOURCES
-from leadline_crm.catalog.routes import operations as catalog_operations
+from leadline_crm.http import crud
 from leadline_crm.http.auth import ADMIN, MARKETING, Caller
 from leadline_crm.http.crud import Resource, Row
-from leadline_crm.http.keys import BODY, POOL
-from leadline_crm.http.keys import CALLER as API_CALLER
-from leadline_crm.http.openapi import Operation
+from leadline_crm.http.keys import POOL
 from leadline_crm.http.pages import forbidden, may, signed_in
 from leadline_crm.http.templating import render
 from leadline_shared.events import EVENT_TYPES
@@ -436,7 +433,7 @@ async def create(section: Section, request: web.Request) -> web.Response:
         body = body_of(res, section.inputs, form, creating=True)
         check(res.body_schema(creating=True), body)
         with refusals(res, section.labels(), body):
-            row = await _api(request, "POST", f"/api/v1/{res.path}", caller, body)
+            row = await crud.insert(request.app[POOL], res, body, caller)
     except Invalid as exc:
         return await _edit_page(
             request, section, caller, typed(form, section.inputs), None, exc.problems, 422
@@ -446,33 +443,10 @@ async def create(section: Section, request: web.Request) -> web.Response:
 
 async def _record(request: web.Request, section: Section) -> Row:
     res = section.resource
-    row: Row | None = await request.app[POOL].fetchrow(
-        f"SELECT * FROM {res.table} WHERE {res.key} = $1::{res.key_cast}",  # noqa: S608
-        res.key_value(request),
-    )
+    row = await crud.fetch(request.app[POOL], res, res.key_value(request))
     if row is None:
         raise web.HTTPNotFound(reason=f"No such {res.title}")
     return row
-
-
-@cache
-def _operations() -> dict[tuple[str, str], Operation]:
-    """The REST operations the pages run, by method and path."""
-    return {(op.method, op.path): op for op in [*catalog_operations(), *admin.operations()]}
-
-
-async def _api(
-    request: web.Request, method: str, path: str, caller: Caller, body: dict[str, Any]
-) -> dict[str, Any]:
-    """Run the REST operation's own handler (``method path``, e.g. ``PATCH /api/v1/forms/{key}``) for the
-    signed-in caller with a body that has passed the operation's schema; its JSON answer, if any. A page's path
-    names its record as ``{key}`` like the API's, so a page writes exactly as the API does, with the same checks
-    and consequences (the collector's configuration entry or tombstone, the audit log)."""
-    request[BODY] = body
-    request[API_CALLER] = caller
-    response = await _operations()[(method, path)].handler(request)
-    body_bytes = response.body if isinstance(response, web.Response) else None
-    return orjson.loads(body_bytes) if isinstance(body_bytes, bytes) and body_bytes else {}
 
 
 async def edit_page(section: Section, request: web.Request) -> web.Response:
@@ -499,7 +473,7 @@ async def update(section: Section, request: web.Request) -> web.Response:
         body = body_of(res, section.inputs, form, creating=False)
         check(res.body_schema(creating=False), body)
         with refusals(res, section.labels(), body):
-            await _api(request, "PATCH", f"/api/v1/{res.path}/{{key}}", caller, body)
+            await crud.update(request.app[POOL], res, row[res.key], body, caller)
     except Invalid as exc:
         stored = values_of(row, section.inputs)
         shown = typed(form, section.inputs) | {k: stored[k] for k in res.immutable if k in stored}
@@ -518,7 +492,7 @@ async def delete(section: Section, request: web.Request) -> web.Response:
     row = await _record(request, section)
     try:
         with refusals(res, section.labels(), {}):
-            await _api(request, "DELETE", f"/api/v1/{res.path}/{{key}}", caller, {})
+            await crud.delete(request.app[POOL], res, row[res.key], caller)
     except Invalid as exc:
         return await _edit_page(
             request, section, caller, values_of(row, section.inputs), row, exc.problems, 409
@@ -540,7 +514,7 @@ async def change_scoring(request: web.Request) -> web.Response:
     try:
         body = _numbers(form, SCORING_INPUTS)
         check(admin.SCORING_BODY, body)
-        await _api(request, "PATCH", "/api/v1/scoring", caller, body)
+        await admin.change_scoring(request.app[POOL], body, caller)
     except Invalid as exc:
         return await _list(request, SCORE_RULES, caller, typed(form, SCORING_INPUTS), exc.problems, 422)
     raise web.HTTPSeeOther("/app/settings/score-rules")
@@ -631,7 +605,7 @@ async def build_links(request: web.Request) -> web.StreamResponse:
                 send_body["campaign_id"] = link["campaign_id"]
             check(_res("email_sends").body_schema(creating=True), send_body)
             with refusals(_res("email_sends"), {"campaign_id": "Campaign"}, send_body):
-                send = await _api(request, "POST", "/api/v1/email_sends", caller, send_body)
+                send = await crud.insert(request.app[POOL], _res("email_sends"), send_body, caller)
             link["send_id"] = str(send["id"])
     except Invalid as exc:
         return await _links_page(request, values, exc.problems, status=422)
@@ -643,9 +617,6 @@ async def build_links(request: web.Request) -> web.StreamResponse:
         charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
     )
-
-
-Handler = Callable[[Section, web.Request], Awaitable[web.StreamResponse]]
 
 
 def pages() -> list[web.AbstractRouteDef]:
