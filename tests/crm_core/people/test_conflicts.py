@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -117,6 +118,15 @@ async def test_a_conflict_shows_on_both_persons_and_a_confirmed_merge_resolves_i
     assert (answer["status"], answer["survivor_id"], answer["merged_id"]) == ("accepted", ann, bob)  # older
     doc = await ok(client, f"/api/v1/persons/{ann}/conflicts", sales)
     assert doc["items"][0]["merge_pending"] is True
+    conn = await asyncpg.connect(pg_dsn, server_settings={"search_path": schema})
+    try:
+        audited = await conn.fetchrow(
+            "SELECT actor, action, entity_id, changes FROM audit_log WHERE action = 'merge'"
+        )
+    finally:
+        await conn.close()
+    assert (audited["actor"], audited["entity_id"]) == ("token:t-sales", ann)
+    assert orjson.loads(audited["changes"]) == {"merged": bob, "request_id": answer["request_id"]}
 
     # the request reached the identity graph's topic, through the outbox
     raws = [RawEvent.from_json(v) for _, v, _ in await read_topic(kafka_bootstrap, topics.raw, 3)]
