@@ -18,6 +18,7 @@ from enricher.test_identity import Graph, ev, graph_for
 from leadline_enricher.app import create_app
 from leadline_enricher.erase import erase_person
 from leadline_enricher.identifiers import identifiers_of
+from leadline_enricher.identity import Work, _Batch
 from leadline_enricher.pipeline import work_for
 from leadline_enricher.settings import EnricherSettings
 from leadline_shared import config, kafka
@@ -68,6 +69,23 @@ async def test_every_conflicting_event_is_announced_without_the_value(pool: asyn
     await g.one(again)
     assert [c.event_id for c in g.changes("conflict")] == [clash.event_id, again.event_id]
     assert await pool.fetchval("SELECT seen FROM conflicts") == 2
+
+
+async def test_the_locked_path_announces_conflicts_too(pool: asyncpg.Pool) -> None:
+    """Replicas fall back to resolving one event at a time under row locks; a conflict found there is announced
+    like one found in a batch."""
+    g = graph_for(pool)
+    ann = await g.one(ev("v-ann", email="ann@example.com"))
+    bob = await g.one(ev("v-bob", email="bob@example.com"))
+    clash = ev("v-ann", email="bob@example.com")
+    async with pool.acquire() as conn, conn.transaction():
+        result = await _Batch(g.graph, conn, slow_only=True).run(
+            [Work(identifiers_of(clash, g.rules), event_id=clash.event_id)]
+        )
+    assert result.persons == [bob]
+    [change] = [c for c in result.changes if c.kind == "conflict"]
+    assert (change.person_id, change.other, change.event_id) == (bob, ann, clash.event_id)
+    assert await pool.fetchval("SELECT count(*) FROM changes WHERE kind = 'conflict'") == 1
 
 
 @pytest.mark.parametrize("survivor_is", ["ann", "bob"])
