@@ -70,6 +70,14 @@ def test_the_world_passes_the_products_own_checks() -> None:
     assert all(canonical_email(p.email) == p.email for p in people)
     assert all(canonical_phone(p.phone, "US") for p in people)
     assert len({p.email for p in people}) == len(people)
+    assert len({canonical_phone(p.phone, "US") for p in people}) == len(people), (
+        "a shared phone is one person"
+    )
+    # the natural keys the demo looks records up by, so a second run finds each one
+    assert len({(p.email, p.sku, p.purchased_on) for p in world.purchases}) == len(world.purchases)
+    assert len({(a.email, a.kind, a.at) for a in world.activities}) == len(world.activities)
+    assert len({(f.email, f.text) for f in world.feedback}) == len(world.feedback)
+    assert len({(s.campaign, s.visitor.n) for s in world.sends}) == len(world.sends)
     summary = world.summary()
     assert summary["visitors"] >= 3000
     assert summary["page_views"] >= 10000

@@ -256,7 +256,7 @@ class Country:
     locale: str
     networks: tuple[str, ...]  # first two octets of large national consumer ISP ranges
     cities: tuple[tuple[str, str, str], ...]  # city, region, postal code prefix
-    phone: str  # a pattern whose x are random digits; numbers from ranges set aside for drama or examples
+    phone: str  # {area} or {a}: one of four blocks, {line}: four digits; see _phone
 
 
 COUNTRIES = (
@@ -271,7 +271,7 @@ COUNTRIES = (
             ("Phoenix", "AZ", "850"),
             ("Portland", "OR", "972"),
         ),
-        "+1 {area} 555 01xx",
+        "+1 {area} 555 {line}",
     ),
     Country(
         "CA",
@@ -279,7 +279,7 @@ COUNTRIES = (
         "en-CA",
         ("174.88", "70.26", "99.228"),
         (("Toronto", "ON", "M4"), ("Vancouver", "BC", "V6"), ("Calgary", "AB", "T2")),
-        "+1 {area} 555 01xx",
+        "+1 {area} 555 {line}",
     ),
     Country(
         "GB",
@@ -287,7 +287,7 @@ COUNTRIES = (
         "en-GB",
         ("86.140", "81.98", "90.200"),
         (("Bristol", "England", "BS"), ("Leeds", "England", "LS"), ("Edinburgh", "Scotland", "EH")),
-        "+44 20 7946 0xxx",
+        "+44 20 79{a}6 {line}",
     ),
     Country(
         "DE",
@@ -295,7 +295,7 @@ COUNTRIES = (
         "de-DE",
         ("91.3", "79.200", "84.150"),
         (("Berlin", "Berlin", "10"), ("Hamburg", "Hamburg", "20"), ("Freiburg", "Baden-Württemberg", "79")),
-        "+49 30 9018xxx",
+        "+49 30 9{a}18{line}",
     ),
     Country(
         "NL",
@@ -303,7 +303,7 @@ COUNTRIES = (
         "nl-NL",
         ("77.161", "83.84"),
         (("Utrecht", "Utrecht", "35"), ("Rotterdam", "Zuid-Holland", "30")),
-        "+31 20 123 4xxx",
+        "+31 20 12{a} {line}",
     ),
     Country(
         "IE",
@@ -311,7 +311,7 @@ COUNTRIES = (
         "en-IE",
         ("86.41", "89.100"),
         (("Dublin", "Leinster", "D0"), ("Cork", "Munster", "T12")),
-        "+353 1 234 5xxx",
+        "+353 1 23{a} {line}",
     ),
     Country(
         "AU",
@@ -319,10 +319,10 @@ COUNTRIES = (
         "en-AU",
         ("1.120", "101.160"),
         (("Adelaide", "SA", "50"), ("Brisbane", "QLD", "40"), ("Perth", "WA", "60")),
-        "+61 2 9876 5xxx",
+        "+61 2 98{a}6 {line}",
     ),
 )
-_AREAS = {"US": ("512", "303", "602", "503"), "CA": ("416", "604", "403")}
+_AREAS = {"US": ("512", "303", "602", "503"), "CA": ("416", "604", "403", "905")}
 
 FIRST_NAMES = (
     "Olivia", "Liam", "Emma", "Noah", "Ava", "Elijah", "Sophia", "James", "Isabella", "Lucas", "Mia", "Mateo",
@@ -542,9 +542,15 @@ def _weighted(r: random.Random, items: tuple[Any, ...], weights: tuple[int, ...]
     return r.choices(items, weights=weights, k=1)[0]
 
 
-def _phone(r: random.Random, country: Country) -> str:
-    pattern = country.phone.replace("{area}", r.choice(_AREAS.get(country.code, ("000",))))
-    return "".join(str(r.randrange(10)) if ch == "x" else ch for ch in pattern)
+def _phone(n: int, country: Country) -> str:
+    """Person ``n``'s number, unique in the world: a phone is an identifier, and two people sharing one would
+    be one person to the identity graph. Person numbers (visitors from 0, today's ad visitors from 100,000, rep
+    leads from 200,000; under 30,000 visitors at scale 10) map one to one onto four blocks of 10,000 numbers
+    (US and Canada: the 555 exchange of four area codes)."""
+    dense = n if n < 100_000 else 30_000 + n - 100_000 if n < 200_000 else 35_000 + n - 200_000
+    block, line = divmod(dense, 10_000)
+    area = _AREAS.get(country.code, ("",) * 4)[block % 4]
+    return country.phone.format(area=area, a=3 + block % 4, line=f"{line:04d}")
 
 
 def make_person(seed: int, n: int, country: Country) -> Person:
@@ -558,7 +564,7 @@ def make_person(seed: int, n: int, country: Country) -> Person:
         first_name=first,
         last_name=last,
         email=f"{local}.{n}@{r.choice(MAIL_DOMAINS)}",
-        phone=_phone(r, country),
+        phone=_phone(n, country),
         company=company,
         street=f"{r.randrange(1, 240)} {r.choice(STREETS)}",
         city=city,
@@ -733,8 +739,10 @@ def _rep_work(world: World) -> None:
             )
         if r.random() < 0.4 or i in (0, 1, 2):
             rep_for_sale = SALES_REPS[i % len(SALES_REPS)] if i < len(SALES_REPS) else rep
-            for k in range(1 + (r.random() < 0.3)):
-                product = PRODUCTS[r.randrange(len(PRODUCTS))] if k else r.choice(PRODUCTS[:5])
+            bought = r.sample(PRODUCTS[:5], 1)
+            if r.random() < 0.3:  # an add-on: another product (a purchase's natural key holds its product)
+                bought.append(r.choice([p for p in PRODUCTS if p not in bought]))
+            for product in bought:
                 quantity = 1
                 discount = r.choice((1.0, 1.0, 0.95, 0.9))
                 world.purchases.append(
