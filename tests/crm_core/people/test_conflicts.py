@@ -273,3 +273,20 @@ async def test_the_person_page_partials_and_the_merge_form(
     assert done.headers["Location"].startswith(f"/app/persons/{ivy}?notice=Merge+requested")
     doc = await ok(client, f"/api/v1/persons/{hal}/merges", sales)
     assert [(p["survivor"], p["merged"]) for p in doc["pending"]] == [(ivy, hal)]
+
+
+async def test_a_request_overtaken_by_another_merge_is_no_longer_pending(
+    client: TestClient, auth_headers: H, pg_dsn: str, schema: str
+) -> None:
+    """The graph made the two one person before it read the rep's request (which then changes nothing): the
+    request does not stay pending forever, and the history tells the merge was automatic."""
+    sales = auth_headers["sales"]
+    jo, kim = [await lead(client, sales, email=f"{n}@example.com") for n in ("jo", "kim")]
+    body = {"other_person_id": kim, "confirm": True}
+    assert (await client.post(f"/api/v1/persons/{jo}/merge", json=body, headers=sales)).status == 202
+    assert len((await ok(client, f"/api/v1/persons/{jo}/merges", sales))["pending"]) == 1
+    merge = IdentityChange(change_id=new_id(), kind="merge", person_id=jo, at=utc_now_iso(), merged=[kim])
+    await apply(pg_dsn, schema, merge)
+    doc = await ok(client, f"/api/v1/persons/{jo}/merges", sales)
+    assert doc["pending"] == []
+    assert [(m["person_id"], m["by"]) for m in doc["items"]] == [(kim, "automatic")]

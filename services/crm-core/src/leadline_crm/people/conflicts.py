@@ -66,9 +66,13 @@ SELECT m.old_id AS person_id, m.change_id, m.merged_at, r.request_id, r.requeste
  LIMIT {LIST_MAX}
 """  # noqa: S608 (fixed text)
 
+# A request another merge overtook (the graph had already made the two one person) is answered by no change of
+# its own: it is not pending once either person is gone.
 PENDING_OF = f"""
-SELECT request_id, survivor, merged, requested_by, requester, requested_at FROM merge_requests
+SELECT request_id, survivor, merged, requested_by, requester, requested_at FROM merge_requests r
  WHERE change_id IS NULL AND (survivor = $1 OR merged = $1)
+   AND EXISTS (SELECT 1 FROM persons WHERE person_id = r.survivor)
+   AND EXISTS (SELECT 1 FROM persons WHERE person_id = r.merged)
  ORDER BY requested_at DESC
  LIMIT {LIST_MAX}
 """  # noqa: S608 (fixed text)
