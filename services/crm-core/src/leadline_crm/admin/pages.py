@@ -4,10 +4,12 @@ links), API tokens (create, shown once; revoke) and the audit log, filterable an
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from aiohttp import web
 
 from leadline_crm.admin import accounts, queries
@@ -188,6 +190,24 @@ async def revoke_token(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther("/app/admin/tokens?done=revoked")
 
 
+def _shown(value: Any) -> str:
+    """A logged value as an admin reads it: text as is (the template escapes it), anything else as JSON."""
+    if value is None:
+        return "—"
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def _changes(row: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The entry's fields for the page: ``old → new`` on an update, the value otherwise."""
+    out = []
+    for name, value in row["changes"].items():
+        if row["action"] == "update" and isinstance(value, list) and len(value) == 2:
+            out.append((name, f"{_shown(value[0])} → {_shown(value[1])}"))
+        else:
+            out.append((name, _shown(value)))
+    return out
+
+
 def _day(raw: str, name: str) -> date | None:
     if not raw:
         return None
@@ -234,7 +254,7 @@ async def audit_log(request: web.Request) -> web.Response:
     types = await request.app[POOL].fetch(queries.ENTITY_TYPES)
     return render(
         request, "admin/audit.html", status=422 if message else 200, title="Audit log", message=message,
-        q=q, rows=rows[:AUDIT_PAGE], more=more, types=[("", "any"), *((r[0], r[0]) for r in types)],
+        q=q, rows=[dict(r) | {"shown": _changes(r)} for r in rows[:AUDIT_PAGE]], more=more, types=[("", "any"), *((r[0], r[0]) for r in types)],
         admin_nav=ADMIN_NAV,
     )  # fmt: skip
 
