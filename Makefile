@@ -32,7 +32,7 @@ lock: | $(UV) ## re-resolve dependencies into requirements.lock (hashes, no inde
 
 LEADLINE := $(BIN)/leadline
 
-up: install ## start Kafka, PostgreSQL and the three services; admin token in .run/admin.token
+up: install ## start Kafka, PostgreSQL and the three services; admin token in .run/admin.token, first web login in .run/admin.login
 	$(LEADLINE) up
 
 down: ## stop everything `make up` started (no process left behind)
