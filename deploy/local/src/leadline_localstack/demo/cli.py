@@ -27,24 +27,22 @@ def _token(args: argparse.Namespace) -> str:
 
 
 def print_report(report: Report) -> None:
-    """The summary a person reads after ``make demo``."""
+    """The summary a person reads after ``make demo``: what was sent, what the world is, what crm-core holds."""
     sent = ", ".join(report.sent) or "nothing new"
+    skipped = f"; already there: {', '.join(report.skipped)}" if report.skipped else ""
     print(
-        f"Demo world of seed {report.seed} (scale {report.scale:g}, month before {report.anchor}): sent {sent}",
-        end="",
+        f"Seed {report.seed}'s world (scale {report.scale:g}, the month before {report.anchor}), {report.seconds:.0f}s:"
     )
-    print(f"; already there: {', '.join(report.skipped)}" if report.skipped else "", end="")
-    print(f"; {report.seconds:.0f}s.")
+    print(f"  sent {sent}{skipped}")
+    print("  the world: " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in report.world.items()))
     c = report.counts
     stages = ", ".join(f"{n} {stage}" for stage, n in c.get("stages", {}).items())
-    print(f"  known people {c.get('known_persons')} ({stages})")
     print(
-        f"  {c.get('purchases')} purchases by {c.get('purchase_reps')} reps, {c.get('activities')} activities,"
-        f" {c.get('feedback')} feedback, {c.get('email_sends')} e-mail sends"
-    )
-    print(
-        f"  {c.get('users')} users, {c.get('products')} products, {c.get('campaigns')} campaigns,"
-        f" {c.get('affiliates')} affiliates with {c.get('ads')} ads, {c.get('forms')} forms"
+        f"  crm-core holds: {c.get('known_persons')} known people ({stages}); {c.get('purchases')} purchases by"
+        f" {c.get('purchase_reps')} reps, {c.get('activities')} activities, {c.get('feedback')} feedback,"
+        f" {c.get('email_sends')} e-mail sends; {c.get('users')} users, {c.get('products')} products,"
+        f" {c.get('campaigns')} campaigns, {c.get('affiliates')} affiliates with {c.get('ads')} ads,"
+        f" {c.get('forms')} forms"
     )
     if report.proxy_trusted is False:
         print("  every visitor has this machine's address: see LEADLINE_TRUSTED_PROXIES in README.md")

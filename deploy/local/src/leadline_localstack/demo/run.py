@@ -64,7 +64,10 @@ class Report:
     skipped: list[str] = field(default_factory=list)
     proxy_trusted: bool | None = None
     seconds: float = 0.0
+    world: dict[str, int] = field(default_factory=dict)
+    """What the world holds (World.summary)."""
     counts: dict[str, Any] = field(default_factory=dict)
+    """What crm-core holds after the run, whoever else put it there (:func:`counts`)."""
 
 
 class Steps:
@@ -588,7 +591,7 @@ class Demo:
                 date.fromisoformat(marker["anchor"]) if "anchor" in marker else datetime.now(UTC).date()
             )
             world = w.make_world(self.seed, self.scale, anchor)
-            report = Report(self.seed, self.scale, anchor.date().isoformat())
+            report = Report(self.seed, self.scale, anchor.date().isoformat(), world=world.summary())
             self.steps.say(
                 f"Sunridge Solar, seed {self.seed}, scale {self.scale:g}: {world.summary()['visitors']} visitors,"
                 f" the 30 days before {anchor.date().isoformat()}"

@@ -520,7 +520,7 @@ class World:
         """Visitors who said who they are during the month (newsletter or app), in order."""
         return [v for v in self.visitors if v.person is not None]
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, int]:
         """What this world holds, for the command's report and the tests."""
         return {
             "visitors": len(self.visitors) + len(self.ad_clicks),
