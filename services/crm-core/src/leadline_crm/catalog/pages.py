@@ -17,6 +17,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from html import escape
 from typing import Any
 from urllib.parse import quote
 
@@ -76,23 +77,19 @@ FIELD_INPUTS = {
 }
 
 
-def _attr(text: str) -> str:
-    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def embed_code(collector: str, form: Row) -> str:
     """A plain HTML form posting to the collector's ``POST /f/{key}``: it works without JavaScript (the
     collector answers with a 303 to the thank-you page), the hidden ``website`` input is the honeypot, and the
     snippet leaves posts to the collector to the collector."""
     action = f"{collector.rstrip('/')}/f/{quote(form['key'], safe='')}"
-    lines = [f'<form method="post" action="{_attr(action)}" accept-charset="utf-8">']
+    lines = [f'<form method="post" action="{escape(action)}" accept-charset="utf-8">']
     for name in form["fields"]:
-        label = _attr(name.replace("_", " ").capitalize())
+        label = escape(name.replace("_", " ").capitalize())
         required = " required" if name in form["required"] else ""
         if name in ("message", "comment", "comments", "notes"):
-            control = f'<textarea name="{_attr(name)}" rows="4"{required}></textarea>'
+            control = f'<textarea name="{escape(name)}" rows="4"{required}></textarea>'
         else:
-            control = FIELD_INPUTS.get(name, f'<input type="text" name="{_attr(name)}"') + f"{required}>"
+            control = FIELD_INPUTS.get(name, f'<input type="text" name="{escape(name)}"') + f"{required}>"
         lines.append(f"  <p><label>{label}<br>{control}</label></p>")
     lines += [
         '  <p hidden><label>Leave this empty <input name="website" tabindex="-1" autocomplete="off"></label></p>',
@@ -155,14 +152,48 @@ class Section:
     headings: tuple[str, ...]
     cells: Cells
     label_of: str  # the column naming a record in headings and links
-    list_sql: str = ""
+    list_sql: str = ""  # the list's query (limit $1); else the table in the API's order
+    scope: str = "true"  # which rows of the table are this section's (counted on the index)
+    defaults: Callable[[], dict[str, Any]] = dict  # what a new record's form starts with
+    extras: Callable[[Row, str], dict[str, Any]] | None = None  # more for a record's page, by collector URL
 
     def labels(self) -> dict[str, str]:
         return {i.name: i.label for i in self.inputs}
 
 
-CHANNELS = tuple((c, c) for c in RESOURCES[1].columns[1].schema["enum"])
-FIELD_TYPES = tuple((t, t) for t in ("text", "number", "boolean", "date", "choice"))
+def _form_defaults() -> dict[str, Any]:
+    return {
+        "fields": "email\nfirst_name\nlast_name\ncompany",
+        "required": "email",
+        "thank_you_url": "/thanks",
+    }
+
+
+def _form_extras(row: Row, collector: str) -> dict[str, Any]:
+    return {"embed": embed_code(collector, row), "snippet": snippet_tag(collector)}
+
+
+def _new_write_key() -> dict[str, Any]:
+    """A random write key (letters and digits only, as SDKs' settings screens expect)."""
+    return {"write_key": "wk_" + secrets.token_urlsafe(18).replace("-", "x").replace("_", "y")}
+
+
+def _source_extras(row: Row, collector: str) -> dict[str, Any]:
+    return {"segment_host": collector.rstrip("/") + "/v1"}
+
+
+def _ad_extras(row: Row, collector: str) -> dict[str, Any]:
+    return {"tracking": tracking_url(collector, row["affiliate_id"], row["ad_id"])}
+
+
+def _enum(path: str, column: str) -> tuple[tuple[str, str], ...]:
+    """A select's options: the values the API's schema allows for ``column``."""
+    found = next(c for c in _res(path).columns if c.name == column)
+    return tuple((v, v) for v in found.schema["enum"])
+
+
+CHANNELS = _enum("campaigns", "channel")
+FIELD_TYPES = _enum("field_definitions", "type")
 
 SECTIONS = (
     Section(
@@ -180,6 +211,7 @@ SECTIONS = (
                   "a path on the posting site)"),
         ),
         ("Key", "Name", "Fields", "Thank-you page"), _form_cells, "key",
+        defaults=_form_defaults, extras=_form_extras,
     ),
     Section(
         "write-keys", "Write keys", "Segment (or RudderStack) sources: the SDK sends to the collector with a "
@@ -189,7 +221,7 @@ SECTIONS = (
             Input("name", "Name", attrs={"maxlength": "500"}),
             Input("settings", "Settings", "json", help="optional JSON object"),
         ),
-        ("Write key", "Name"), _source_cells, "write_key",
+        ("Write key", "Name"), _source_cells, "write_key", defaults=_new_write_key, extras=_source_extras,
     ),
     Section(
         "campaigns", "Campaigns", "Marketing campaigns that ads, email sends and links belong to.", _res("campaigns"),
@@ -223,7 +255,7 @@ SECTIONS = (
             Input("campaign_id", "Campaign", "select", choices="campaigns"),
             Input("creative", "Creative", "json", help='optional JSON object, e.g. {"size": "300x250"}'),
         ),
-        ("Affiliate", "Ad id", "Name", "Tracking URL"), _ad_cells, "ad_id",
+        ("Affiliate", "Ad id", "Name", "Tracking URL"), _ad_cells, "ad_id", extras=_ad_extras,
     ),
     Section(
         "email-sends", "Email sends", "Mailings, for the link builder and the reports.", _res("email_sends"),
@@ -234,6 +266,7 @@ SECTIONS = (
         ("Subject", "Campaign", "Sent"), _send_cells, "subject",
         "SELECT s.*, c.name AS campaign_name FROM email_sends s LEFT JOIN campaigns c ON c.id = s.campaign_id"
         " WHERE s.person_id IS NULL ORDER BY s.sent_at DESC LIMIT $1",
+        scope="person_id IS NULL",  # a send to one person is recorded by the API, not set up here
     ),
     Section(
         "score-rules", "Score rules", "Points a person's score gains (or loses) per event; scores fade with the "
@@ -246,6 +279,7 @@ SECTIONS = (
             Input("active", "Active", "checkbox"),
         ),
         ("Name", "Event", "URL contains", "Points", "Active"), _rule_cells, "name",
+        defaults=lambda: {"active": True},
     ),
     Section(
         "custom-fields", "Custom fields", "Extra facts kept on each person; the person page shows an input for each.",
@@ -318,7 +352,7 @@ async def index(request: web.Request) -> web.Response:
     pool = request.app[POOL]
     cards = []
     for s in SECTIONS:
-        count = await pool.fetchval(f"SELECT count(*) FROM {s.resource.table}")  # noqa: S608
+        count = await pool.fetchval(f"SELECT count(*) FROM {s.resource.table} WHERE {s.scope}")  # noqa: S608
         cards.append({"href": f"/app/settings/{s.slug}", "title": s.title, "blurb": s.blurb, "count": count})
     return render(
         request, "catalog/index.html", title="Settings", cards=cards, collector=request.app[COLLECTOR_URL],
@@ -376,13 +410,7 @@ async def _edit_page(
     res = section.resource
     collector = request.app[COLLECTOR_URL]
     key = str(row[res.key]) if row is not None else None
-    extra: dict[str, Any] = {}
-    if row is not None and section.slug == "forms":
-        extra = {"embed": embed_code(collector, row), "snippet": snippet_tag(collector)}
-    elif row is not None and section.slug == "ads":
-        extra = {"tracking": tracking_url(collector, row["affiliate_id"], row["ad_id"])}
-    elif row is not None and section.slug == "write-keys":
-        extra = {"segment_host": collector.rstrip("/") + "/v1"}
+    extra = section.extras(row, collector) if row is not None and section.extras is not None else {}
     problems = problems or {}
     message = problems.get("") or ("Please check the fields marked below." if problems else None)
     title = (
@@ -395,21 +423,6 @@ async def _edit_page(
     )  # fmt: skip
 
 
-def _defaults(section: Section) -> dict[str, Any]:
-    """What a new record's form starts with."""
-    if section.slug == "forms":
-        return {
-            "fields": "email\nfirst_name\nlast_name\ncompany",
-            "required": "email",
-            "thank_you_url": "/thanks",
-        }
-    if section.slug == "write-keys":
-        return {"write_key": "wk_" + secrets.token_urlsafe(18).replace("-", "x").replace("_", "y")}
-    if section.slug == "score-rules":
-        return {"active": True}
-    return {}
-
-
 async def new_page(section: Section, request: web.Request) -> web.Response:
     """GET /app/settings/{section}/new."""
     caller = await _caller(request)
@@ -417,7 +430,7 @@ async def new_page(section: Section, request: web.Request) -> web.Response:
         return caller
     if not may(caller, section.resource.write_roles):
         return forbidden(request)
-    return await _edit_page(request, section, caller, _defaults(section))
+    return await _edit_page(request, section, caller, section.defaults())
 
 
 async def create(section: Section, request: web.Request) -> web.Response:
