@@ -20,7 +20,7 @@ from leadline_collector.app import create_app as create_collector
 from leadline_collector.settings import CollectorSettings
 from leadline_crm.http import auth
 from leadline_localstack.demo import world as w
-from leadline_localstack.demo.http import Api
+from leadline_localstack.demo.http import Api, DemoError
 from leadline_localstack.demo.run import Report, Target, counts, make
 from leadline_shared import config, kafka
 from leadline_shared.cli import main
@@ -28,6 +28,16 @@ from leadline_shared.identifiers import canonical_email, canonical_phone
 from sites import LINK_KEYS
 
 SEED, SCALE = 5, 0.02
+FINGERPRINTS = {1: "2bb5739ec11c10234c3482e9a1a7eca31368914b2103b4d71bbc78cea2fc942d"}
+"""What seed 1 makes at scale 0.02 for the month before 2026-11-30, by world version."""
+
+
+def test_what_a_seed_makes_changes_only_with_the_world_version() -> None:
+    """A stack keeps the world version its world was made by, and the demo tops up only a world of its own
+    version; a change to what a seed makes without a new version would top up old worlds with records of
+    another (a shared phone number once merged people; changing it changed every purchase)."""
+    world = w.make_world(1, SCALE, w.anchor_of(date(2026, 11, 30)))
+    assert world.fingerprint() == FINGERPRINTS[w.WORLD_VERSION], "bump WORLD_VERSION and add its fingerprint"
 
 
 def test_a_seed_is_a_world() -> None:
@@ -237,6 +247,17 @@ async def test_make_demo_fills_the_crm_and_a_second_run_adds_nothing(stack: tupl
     again = await make(target, SEED, SCALE, quiet=True)
     assert again.sent == []
     assert set(again.skipped) == set(report.sent)
+    assert await _counts(target) == first
+
+    # a world made by another version of the demo is not topped up with this one's records
+    status, source = await p.get(f"/api/v1/sources/{w.WRITE_KEY}")
+    source["settings"]["demo"][str(SEED)]["version"] = w.WORLD_VERSION - 1
+    async with aiohttp.ClientSession() as session:
+        await Api(session, target.crm_url, target.token).patch(
+            f"/api/v1/sources/{w.WRITE_KEY}", {"settings": source["settings"]}
+        )
+    with pytest.raises(DemoError, match="another version of leadline demo"):
+        await make(target, SEED, SCALE, quiet=True)
     assert await _counts(target) == first
 
 

@@ -582,6 +582,12 @@ class Demo:
             await api.get("/api/v1/scoring")  # the token works and crm-core answers
             marker = await self.marker(api)
             scale = float(marker.get("scale", self.scale))
+            if marker and marker.get("version") != w.WORLD_VERSION:
+                raise DemoError(
+                    f"seed {self.seed}'s world on this stack was made by another version of leadline demo (world"
+                    f" version {marker.get('version', 0)}, this one makes {w.WORLD_VERSION}); topping it up would"
+                    " mix two worlds: choose another --seed"
+                )
             if scale != self.scale:
                 raise DemoError(
                     f"seed {self.seed}'s world was made at --scale {scale:g}; run again with --scale {scale:g}"
@@ -597,7 +603,9 @@ class Demo:
                 f" the 30 days before {anchor.date().isoformat()}"
             )
             await self.catalog(api, world)
-            await self.record(api, scale=self.scale, anchor=anchor.date().isoformat())
+            await self.record(
+                api, scale=self.scale, anchor=anchor.date().isoformat(), version=w.WORLD_VERSION
+            )
             done = set(marker.get("done", []))
 
             async def traffic(name: str, send: Callable[[], Awaitable[None]]) -> None:

@@ -24,6 +24,9 @@ SITE = "https://www.sunridge-solar.example"
 DOMAIN = "sunridge-solar.example"
 WRITE_KEY = "sunridge-app"
 DAYS = 30
+WORLD_VERSION = 1
+"""Bumped by every change to what a seed makes (tests/localstack/test_demo.py holds each version's fingerprint):
+a stack keeps the version its world was made by, and the demo will not top up a world another version made."""
 _NAMESPACE = uuid.UUID("1b1e5d0c-7a43-4f9e-8e0b-5a3c2d1f0e99")
 """UUIDv5 namespace of the demo's cookies and event ids; fixed, or a rerun would stop deduplicating."""
 
@@ -519,6 +522,24 @@ class World:
     def known(self) -> list[Visitor]:
         """Visitors who said who they are during the month (newsletter or app), in order."""
         return [v for v in self.visitors if v.person is not None]
+
+    def fingerprint(self) -> str:
+        """A digest of everything this world sends (people, cookies, times, ids, rep work)."""
+        digest = hashlib.sha256()
+        for part in (
+            self.visitors,
+            self.crawler_views,
+            self.ad_clicks,
+            self.contact_posts,
+            self.pixel_views,
+            self.rep_leads,
+            self.sends,
+            self.activities,
+            self.purchases,
+            self.feedback,
+        ):
+            digest.update(repr(part).encode())
+        return digest.hexdigest()
 
     def summary(self) -> dict[str, int]:
         """What this world holds, for the command's report and the tests."""
