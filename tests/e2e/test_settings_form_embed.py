@@ -2,11 +2,14 @@
 page's Copy button, and that code, pasted into a customer's page, posts a lead that arrives in crm-core: through
 the real collector (which learns the form from crm-core's outbox on crm.config.v1), the enricher and crm-core's
 consumer, on the real broker and database. The visitor's markup in a field comes out as text in the people list.
-Screenshots of each step are kept (tests/crm_core/web.py's snap)."""
+In the same browser the email-link builder takes a recipients CSV and downloads signed links that the collector
+follows to their destination. Screenshots of each step are kept (tests/crm_core/web.py's snap)."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +19,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, unused_port
-from playwright.async_api import expect
+from playwright.async_api import Page, expect
 
 from collector.browser import launch_browser, new_page
 from crm_core.web import PASSWORD, snap, user_with_password
@@ -29,6 +32,7 @@ from leadline_crm.settings import CrmSettings
 from leadline_enricher.app import create_app as create_enricher
 from leadline_enricher.settings import EnricherSettings
 from leadline_shared import config, kafka
+from sites import LINK_KEYS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -85,8 +89,9 @@ async def stack(
         "LEADLINE_CRM_SCHEMA": schema,
         "LEADLINE_CRM_GROUP": f"crm-{run_id}",
         "LEADLINE_COLLECTOR_PUBLIC_URL": f"http://127.0.0.1:{collector_port}",
+        "LEADLINE_LINK_KEYS": LINK_KEYS,
     }
-    collector_env = common | {"LEADLINE_SPOOL_DIR": str(tmp_path / "spool")}
+    collector_env = common | {"LEADLINE_SPOOL_DIR": str(tmp_path / "spool"), "LEADLINE_LINK_KEYS": LINK_KEYS}
     pages: dict[str, str] = {"/": ""}
     try:
         async with (
@@ -148,6 +153,9 @@ async def test_an_admin_creates_a_form_and_its_embed_code_posts_a_lead_into_the_
             await expect(page.locator("button[data-copy='#snippet-tag']")).to_have_text("Copied")
             tag = await page.evaluate("navigator.clipboard.readText()")
             await snap(page, "settings-form-embed")
+            await page.goto(f"{crm}/app/settings")
+            await snap(page, "settings-index")
+            links_csv = await build_links(page, crm, str(stack.site.make_url("/thanks")))
         collector = f"http://127.0.0.1:{stack.collector.server.port}"
         assert f'action="{collector}/f/get-a-quote"' in embed
         assert tag == f'<script async src="{collector}/s.js"></script>'
@@ -159,6 +167,9 @@ async def test_an_admin_creates_a_form_and_its_embed_code_posts_a_lead_into_the_
         await eventually(
             lambda: _true(stack.collector.app[SITES].form("get-a-quote")), "the collector knows the form"
         )
+        [recipient] = csv.DictReader(io.StringIO(links_csv))
+        assert recipient["email"] == "ada@example.com"
+        assert recipient["click_url"].startswith(f"{collector}/c/")
 
         async with new_page(browser) as visitor:
             await visitor.goto(str(stack.site.make_url("/")))
@@ -171,6 +182,10 @@ async def test_an_admin_creates_a_form_and_its_embed_code_posts_a_lead_into_the_
             await visitor.click("button[type=submit]")
             await visitor.wait_for_url(str(stack.site.make_url("/thanks")))
             assert await visitor.text_content("h1") == "Thanks!"
+
+        async with new_page(browser) as reader:  # the email's reader follows the signed link
+            await reader.goto(recipient["click_url"])
+            await reader.wait_for_url(str(stack.site.make_url("/thanks")))
 
         async def lead() -> dict[str, Any] | None:
             resp = await stack.crm.get("/api/v1/persons", params={"email": "quote.seeker@example.com"},
@@ -196,6 +211,23 @@ async def test_an_admin_creates_a_form_and_its_embed_code_posts_a_lead_into_the_
             assert await admin_page.evaluate("window.pwned === undefined")
             await snap(admin_page, "embed-lead-in-crm")
     assert alerts == []
+
+
+async def build_links(page: Page, crm: str, target: str) -> str:
+    """Use the email-link builder in the browser: upload a CSV of recipients, download the links file."""
+    await page.goto(f"{crm}/app/settings/links")
+    await page.set_input_files(
+        "#f-recipients",
+        files=[{"name": "list.csv", "mimeType": "text/csv", "buffer": b"email,name\nada@example.com,Ada\n"}],
+    )
+    await page.fill("#f-target", target)
+    await page.fill("#f-subject", "Spring news")
+    await snap(page, "settings-link-builder")
+    async with page.expect_download() as download_info:
+        await page.click("form[action='/app/settings/links'] button")
+    download = await download_info.value
+    assert download.suggested_filename.startswith("links-")
+    return Path(await download.path()).read_text()
 
 
 async def _true(value: object) -> bool:
