@@ -21,7 +21,7 @@ from leadline_collector.settings import CollectorSettings
 from leadline_crm.http import auth
 from leadline_localstack.demo import world as w
 from leadline_localstack.demo.http import Api, DemoError
-from leadline_localstack.demo.run import Report, Target, counts, make
+from leadline_localstack.demo.run import STEPS, Report, Target, counts, make
 from leadline_shared import config, kafka
 from leadline_shared.cli import main
 from leadline_shared.identifiers import canonical_email, canonical_phone
@@ -187,7 +187,7 @@ async def _counts(target: Target) -> dict[str, Any]:
 async def test_make_demo_fills_the_crm_and_a_second_run_adds_nothing(stack: tuple[Target, Pipeline]) -> None:
     target, p = stack
     report: Report = await make(target, SEED, SCALE, quiet=True)
-    assert report.sent == ["month", "today-web", "email-people", "email-machines"]
+    assert report.sent == list(STEPS)
     assert report.proxy_trusted is True, "each visitor's forwarded address is stored"
     world = w.make_world(SEED, SCALE, w.anchor_of(date.fromisoformat(report.anchor)))
     await _settled(p, world)

@@ -524,7 +524,8 @@ class Demo:
         await bounded(self.target.concurrency, (self.person_of(api, e) for e in emails), lambda n: None)
         users, products = self.ids["user"], self.ids["product"]
         done_activities = {
-            (a["person_id"], a["kind"], _when(a["at"])) for a in await api.all("/api/v1/activities")
+            (a["person_id"], a["kind"], datetime.fromisoformat(a["at"]))
+            for a in await api.all("/api/v1/activities")
         }
         done_purchases = {
             (p["person_id"], p["product_id"], p["purchased_on"]) for p in await api.all("/api/v1/purchases")
@@ -695,10 +696,6 @@ def app_user_messages(seed: int, v: w.Visitor) -> list[dict[str, Any]]:
 
 def _at(message: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(str(message["timestamp"]))
-
-
-def _when(text: str) -> datetime:
-    return datetime.fromisoformat(text)
 
 
 def _view_item(view: w.PageView) -> dict[str, Any]:
