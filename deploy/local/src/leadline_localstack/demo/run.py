@@ -401,6 +401,8 @@ class Demo:
                         "ttl_days": 60,
                     },
                 )
+                # its click_url and open_url are /c/{token} and /o/{token}.gif under the collector's public URL;
+                # the demo calls those routes at --collector-url, which is where it reaches the collector
                 self.links[send.send_id] = link["token"]
 
         with self.steps.step("e-mail sends and signed links", len(world.sends)) as tick:
@@ -630,6 +632,9 @@ class Demo:
                 await self.await_engagement(api, world)
             await traffic("email-machines", lambda: self.email_machines(collector, world))
             await self.rep_work(api, world)
+            today = [c.visitor.person.email for c in world.ad_clicks if c.converts and c.visitor.person]
+            today += [v.person.email for v in world.contact_posts if v.person]
+            await self.await_persons(api, today, "waiting for today's form leads")  # so the counts hold them
             report.counts = await counts(api)
         report.seconds = time.monotonic() - started
         return report
