@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from leadline_crm import admin, catalog, outbox, people
 from leadline_crm.catalog.links import COLLECTOR_URL, KEYRING
-from leadline_crm.http import guard, openapi, session, templating
+from leadline_crm.http import forwarded, guard, openapi, session, templating
 from leadline_crm.http import pages as web_pages
 from leadline_crm.http.keys import POOL
 from leadline_crm.ingest.consumer import Ingestor
@@ -50,6 +50,7 @@ def create_app(settings: CrmSettings) -> web.Application:
     registry = CollectorRegistry()
     app = web.Application(
         middlewares=[
+            forwarded.middleware(forwarded.proxy_networks(settings.trusted_proxies)),
             templating.security_headers,
             guard.api_middleware,
             web_pages.html_errors,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from ipaddress import ip_network
 from urllib.parse import urlsplit
 
 from leadline_shared.config import CommonSettings, ConfigError, setting
@@ -31,9 +32,23 @@ class CrmSettings(CommonSettings):
         " answers click and open URLs under it",
     )
 
+    trusted_proxies: tuple[str, ...] = setting(
+        (),
+        "TRUSTED_PROXIES",
+        "networks (CIDR, comma-separated) of the proxies whose X-Forwarded-For is believed; empty: none",
+    )
+
     def validate(self) -> None:
-        """Also refuse a collector URL that would put broken links in every email sent."""
+        """Also refuse a collector URL that would put broken links in every email sent, and a trusted proxy that
+        is not a network."""
         super().validate()
+        for value in self.trusted_proxies:
+            try:
+                ip_network(value)
+            except ValueError:
+                raise ConfigError(
+                    f"LEADLINE_TRUSTED_PROXIES: {value!r} is not a network (CIDR, e.g. 10.0.0.0/8 or fd00::/8)"
+                ) from None
         parts = urlsplit(self.collector_public_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
             raise ConfigError(
