@@ -8,11 +8,13 @@ from __future__ import annotations
 import re
 from html import unescape
 
-import asyncpg
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
 from crm_core.web import csrf_of, sign_in
+from leadline_shared import kafka
+from support import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -234,9 +236,9 @@ async def test_score_rules_and_custom_fields_are_the_admins(client: TestClient, 
 
 
 async def test_write_keys_reach_the_collectors_configuration(
-    client: TestClient, auth_headers: H, pg_dsn: str, schema: str
+    client: TestClient, auth_headers: H, kafka_bootstrap: str, topics: kafka.Topics
 ) -> None:
-    """A write key made on the page is owed to the collector like one made through the API (the outbox)."""
+    """A write key made on the page reaches the collector's configuration topic like one made through the API."""
     await sign_in(client, auth_headers["marketing"])
     new = await (await client.get("/app/settings/write-keys/new")).text()
     assert re.search(r'name="write_key" type="text" value="wk_[A-Za-z0-9]{24}"', new)
@@ -244,9 +246,24 @@ async def test_write_keys_reach_the_collectors_configuration(
                                                                         "settings": '{"platform": "ios"}'})  # fmt: skip
     assert status == 303
     assert f"{COLLECTOR}/v1" in await (await client.get(location)).text()
-    conn = await asyncpg.connect(pg_dsn, server_settings={"search_path": schema})
-    try:
-        keys = await conn.fetch("SELECT key FROM outbox WHERE key = 'source:wk_test'")
-    finally:
-        await conn.close()
-    assert keys
+    [(key, value, _)] = await read_topic(kafka_bootstrap, topics.config, 1)
+    assert key == b"source:wk_test"
+    assert orjson.loads(value)["settings"] == {"platform": "ios"}
+
+
+async def test_deleting_an_affiliate_makes_the_collector_forget_its_ads(
+    client: TestClient, auth_headers: H, kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
+    """Its ads go with it (the foreign key cascades); without their tombstones the collector would keep
+    redirecting their tracking URLs."""
+    h = auth_headers["marketing"]
+    await client.post("/api/v1/affiliates", json={"affiliate_id": "gone", "name": "Gone"}, headers=h)
+    for ad in ("a1", "a2"):
+        body = {"affiliate_id": "gone", "ad_id": ad, "landing_url": "https://shop.example/"}
+        assert (await client.post("/api/v1/ads", json=body, headers=h)).status == 201
+    await sign_in(client, h)
+    page = "/app/settings/affiliates/gone"
+    assert (await post(client, f"{page}/delete", {}, page)) == (303, "/app/settings/affiliates")
+    messages = await read_topic(kafka_bootstrap, topics.config, 4)
+    assert sorted(k or b"" for k, v, _ in messages if v is None) == [b"ad:gone/a1", b"ad:gone/a2"]
+    assert (await (await client.get("/api/v1/ads", headers=h)).json())["items"] == []

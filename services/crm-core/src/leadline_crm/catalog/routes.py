@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from leadline_crm import outbox
 from leadline_crm.catalog import links
 from leadline_crm.http.auth import ADMIN, MARKETING, ROLES_ALL
 from leadline_crm.http.crud import Column, Resource, Row
@@ -49,6 +50,13 @@ def form_entry(row: Row) -> siteconfig.Entry:
         allowed_origins=tuple(row["allowed_origins"]),
         required=tuple(row["required"]),
     )
+
+
+async def ads_go_too(conn: asyncpg.Connection, affiliate_id: str) -> None:
+    """An affiliate's ads are deleted with it (the foreign key cascades): the collector forgets them too, or their
+    tracking URLs would keep redirecting."""
+    rows = await conn.fetch("SELECT * FROM ads WHERE affiliate_id = $1", affiliate_id)
+    await outbox.write(conn, [outbox.config_tombstone(ad_entry(r).entry_key()) for r in rows])
 
 
 def ad_entry(row: Row) -> siteconfig.Entry:
@@ -114,6 +122,7 @@ RESOURCES = (
         MARKETING,
         generated_key=False,
         immutable=frozenset({"affiliate_id"}),
+        before_delete=ads_go_too,
     ),
     Resource(
         "ads",

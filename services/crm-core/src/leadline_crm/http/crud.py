@@ -132,6 +132,8 @@ class Resource:
     prepare: Prepare | None = None
     after_create: Hook | None = None
     after_update: Hook | None = None
+    # Called with the key, before a delete: for what it takes along (the rows its foreign keys cascade to).
+    before_delete: Callable[[asyncpg.Connection, Any], Awaitable[None]] | None = None
     check: Check | None = None  # on the written row, before commit: rules spanning columns (BadRequest)
     immutable: frozenset[str] = field(default_factory=frozenset)
 
@@ -265,6 +267,8 @@ async def update(
 async def delete(pool: asyncpg.Pool, res: Resource, key: Any, caller: Caller) -> Row | None:
     """Delete one record (None: no such record), with its tombstone for the collector and its audit entry."""
     async with pool.acquire() as conn, conn.transaction():
+        if res.before_delete is not None:
+            await res.before_delete(conn, key)
         old: Row | None = await conn.fetchrow(
             f"DELETE FROM {res.table} WHERE {res.key} = $1::{res.key_cast} RETURNING *",  # noqa: S608
             key,
