@@ -59,7 +59,7 @@ def test_first_admin_prints_a_login_once_and_the_same_one_again(
         saved = out.read_text()
         assert out.stat().st_mode & 0o777 == 0o600
         password = saved.split("password: ")[1].strip()
-        assert f"web app admin: admin@example.com  password: {password}" in first
+        assert f"admin login: admin@example.com  password: {password}" in first
         assert len(password) >= 20
 
         assert main.first_admin(args) == 0

@@ -87,15 +87,15 @@ def first_admin(args: argparse.Namespace) -> int:
             out.touch(mode=0o600)
             out.chmod(0o600)
             out.write_text(f"email: {made.email}\npassword: {made.password}\n")
-        print(f"web app admin: {made.email}  password: {made.password}")
+        print(f"admin login: {made.email}  password: {made.password}")
     elif out is not None and out.is_file():
         saved = dict(line.split(": ", 1) for line in out.read_text().splitlines() if ": " in line)
         print(
-            f"web app admin: {saved.get('email', made.email)}  password: {saved.get('password', '?')}"
+            f"admin login: {saved.get('email', made.email)}  password: {saved.get('password', '?')}"
             f"  (saved in {out}; changed since if someone set a new one)"
         )
     else:
-        print(f"web app admin: {made.email} (password set earlier; ask an admin for a password link)")
+        print(f"admin login: {made.email} (password set earlier; ask an admin for a password link)")
     return 0
 
 
