@@ -35,7 +35,7 @@ from leadline_enricher.identity import IdentityGraph
 from leadline_enricher.metrics import EnricherMetrics
 from leadline_enricher.pipeline import Enricher
 from leadline_shared import kafka, pg
-from leadline_shared.batch import BatchPublisher
+from leadline_shared.batch import BatchSender
 from leadline_shared.events import RawEvent, utc_now_iso
 from leadline_shared.ids import new_id
 
@@ -104,7 +104,7 @@ async def _produce(bootstrap: str, topic: str, events: list[RawEvent]) -> None:
     producer = kafka.producer(bootstrap, transactional_id=f"bench-load-{uuid.uuid4().hex[:8]}")
     await producer.start()
     try:
-        publisher = BatchPublisher(producer)
+        publisher = BatchSender(producer)
         for i in range(0, len(events), 20_000):
             chunk = events[i : i + 20_000]
             async with producer.transaction():
@@ -139,7 +139,7 @@ async def bare_rate(bootstrap: str, topics: kafka.Topics, total: int) -> float:
     )
     await producer.start()
     await consumer.start()
-    publisher = BatchPublisher(producer)
+    publisher = BatchSender(producer)
     clock = _Clock()
     out = f"{topics.enriched}.bare"
     try:

@@ -40,7 +40,7 @@ from leadline_enricher.identifiers import CRM_CONTACT, Ident, IdentifierRules, i
 from leadline_enricher.identity import BatchResult, IdentityGraph, Work
 from leadline_enricher.metrics import EnricherMetrics
 from leadline_shared import kafka, service
-from leadline_shared.batch import BatchPublisher, Message
+from leadline_shared.batch import BatchSender, Message
 from leadline_shared.events import EventError, IdentityChange, RawEvent, merge_request_of, utc_now_iso
 from leadline_shared.service import cancel_and_wait, started
 
@@ -103,7 +103,7 @@ class Enricher:
         service.tune_gc()  # after the parsers loaded their rules, so those are frozen
         self._producer = kafka.producer(self.bootstrap, transactional_id=self.transactional_id)
         await self._producer.start()
-        self._publisher = BatchPublisher(self._producer, self.topics.raw)
+        self._publisher = BatchSender(self._producer, self.topics.raw)
         await self.publish_leftover_changes()
         self._consumer = kafka.consumer(
             self.bootstrap,
