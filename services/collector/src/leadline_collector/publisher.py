@@ -1,8 +1,9 @@
 """The collector's sink: Kafka first, the disk spool whenever Kafka is slow or down.
 
-Events are batched by hand (``create_batch`` / ``send_batch`` per partition), which costs a third of what
-``producer.send()`` per event does. Every batch sent has a deadline: aiokafka's idempotent producer never
-gives up on a batch while the broker is down, so when the deadline passes the publisher switches to spooling —
+Events are batched by hand with the shared sender (:class:`leadline_shared.batch.BatchSender`: record batches per
+partition, placed by the raw topic's one partitioner), which costs a third of what ``producer.send()`` per event
+does. Every batch sent has a deadline: aiokafka's idempotent producer never gives up on a batch while the broker
+is down, so when the deadline passes the publisher switches to spooling —
 the batches in flight and everything after them go to the spool, in order, and form posts are answered once
 their records are fsync'd. When Kafka answers again, the stuck batches complete first (their ids are noted so
 their spooled copies are skipped), then the spool is replayed oldest first, and only when it is empty do events
@@ -24,8 +25,8 @@ import contextlib
 import functools
 import logging
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -35,6 +36,7 @@ from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.sink import SinkUnavailable
 from leadline_collector.spool import Record, Spool, SpoolFull
 from leadline_shared import kafka
+from leadline_shared.batch import Batch, BatchSender
 from leadline_shared.events import RawEvent
 from leadline_shared.service import cancel_and_wait, started
 
@@ -44,11 +46,16 @@ RECOVER_MAX = 5.0  # ... and at most this long while Kafka stays away (doubling 
 PROGRESS_EVERY = 10.0  # seconds between replay progress lines
 UNREACHABLE_LOG_EVERY = 30.0  # seconds between "kafka not reachable" lines during an outage
 Waiter = asyncio.Future[None] | None
+Item = tuple[str, bytes, bytes, Waiter]
+"""An event queued for Kafka: a spool :class:`Record`'s fields (event id, key, value), then the waiter of a durable
+store (None for a pixel). Flat, so one tuple is made per hit and C-level getters read it in the hot loop."""
+KEY = itemgetter(1)  # of an Item, and of a Record
+VALUE = itemgetter(2)
 
 
 @dataclass
 class _InFlight:
-    items: list[tuple[Record, Waiter]]
+    items: list[Item]
     sent_at: float
     spooled: bool = False
     done: bool = False
@@ -67,8 +74,8 @@ class Publisher:
     linger: float = 0.002
     batch_max: int = 1000
     _producer: AIOKafkaProducer | None = None
-    _partitions: int = 0
-    _pending: list[tuple[Record, Waiter]] = field(default_factory=list)
+    _sender: BatchSender | None = None
+    _pending: list[Item] = field(default_factory=list)
     _inflight: list[_InFlight] = field(default_factory=list)
     _delivered: set[str] = field(default_factory=set)
     _spooling: bool = False
@@ -121,9 +128,10 @@ class Publisher:
         producer = kafka.producer(
             self.bootstrap, linger_ms=0, request_timeout_ms=int(self.deadline * 1000) + 1000
         )
+        sender = BatchSender(producer, raw_topic=self.topic)
         try:
             await asyncio.wait_for(producer.start(), self.deadline * 2)
-            partitions = await asyncio.wait_for(producer.partitions_for(self.topic), self.deadline * 2)
+            await asyncio.wait_for(sender.partitions(self.topic), self.deadline * 2)
         except (TimeoutError, KafkaError, OSError) as exc:
             now = time.monotonic()
             if now - self._unreachable_logged >= UNREACHABLE_LOG_EVERY:
@@ -135,14 +143,14 @@ class Publisher:
             await kafka.abandon_producer(producer)
             self.metrics.kafka_reachable.set(0)
             return False
-        self._producer, self._partitions = producer, len(partitions)
+        self._producer, self._sender = producer, sender
         self.metrics.kafka_reachable.set(1)
         return True
 
     async def _replace_producer(self, reason: str) -> None:
         """Close the producer, failing what it still holds (all of it is in the spool), so the next attempt
         starts a fresh one with a new producer id and fresh sequence numbers."""
-        producer, self._producer = self._producer, None
+        producer, self._producer, self._sender = self._producer, None, None
         if producer is None:
             return
         self._spool_inflight()
@@ -159,10 +167,9 @@ class Publisher:
         if not durable:
             self.store_nowait(event)
             return
-        record = Record(event.event_id, event.key(), event.to_json())
         if self._spooling:
             try:
-                fut = self.spool.append_nowait([record])
+                fut = self.spool.append_nowait([Record(event.event_id, event.key(), event.to_json())])
             except SpoolFull as exc:
                 raise SinkUnavailable(str(exc)) from exc
             self.metrics.spooled.inc()
@@ -172,23 +179,22 @@ class Publisher:
                 raise SinkUnavailable(str(exc)) from exc
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue(record, waiter)
+        self._queue((event.event_id, event.key(), event.to_json(), waiter))
         await waiter
 
     def store_nowait(self, event: RawEvent) -> None:
         """Accept an event without waiting for anything: queued for Kafka, or appended to the spool."""
-        record = Record(event.event_id, event.key(), event.to_json())
         if self._spooling:
             try:
-                self.spool.append_nowait([record])
+                self.spool.append_nowait([Record(event.event_id, event.key(), event.to_json())])
             except SpoolFull as exc:
                 raise SinkUnavailable(str(exc)) from exc
             self.metrics.spooled.inc()
             return
-        self._queue(record, None)
+        self._queue((event.event_id, event.key(), event.to_json(), None))
 
-    def _queue(self, record: Record, waiter: Waiter) -> None:
-        self._pending.append((record, waiter))
+    def _queue(self, item: Item) -> None:
+        self._pending.append(item)
         if len(self._pending) == 1 or len(self._pending) >= self.batch_max:
             self._wake.set()
 
@@ -215,32 +221,21 @@ class Publisher:
             else:
                 await self._send(items)
 
-    async def _send(self, items: list[tuple[Record, Waiter]]) -> None:
+    async def _send(self, items: list[Item]) -> None:
         """Send items in one batch per partition; on any failure they go to the spool instead."""
-        producer = started(self._producer, "the publisher's Kafka producer")
-        groups: dict[int, list[tuple[Record, Waiter]]] = defaultdict(list)
-        for item in items:
-            groups[kafka.partition_for(item[0].key, self._partitions)].append(item)
-        for partition, group in groups.items():
-            batch = producer.create_batch()
-            chunk: list[tuple[Record, Waiter]] = []
-            for item in group:
-                if batch.append(key=item[0].key, value=item[0].value, timestamp=None) is None:
-                    await self._submit(batch, partition, chunk)
-                    batch, chunk = producer.create_batch(), []
-                    batch.append(key=item[0].key, value=item[0].value, timestamp=None)
-                chunk.append(item)
-            await self._submit(batch, partition, chunk)
+        sender = started(self._sender, "the publisher's Kafka producer")
+        for batch in sender.batches(self.topic, items, KEY, VALUE):
+            await self._submit(sender, batch)
 
-    async def _submit(self, batch: Any, partition: int, items: list[tuple[Record, Waiter]]) -> None:
-        producer = started(self._producer, "the publisher's Kafka producer")
-        entry = _InFlight(items, time.monotonic())
-        if self._spooling:
+    async def _submit(self, sender: BatchSender, batch: Batch[Item]) -> None:
+        """Hand one batch over within the deadline; once spooling, or if that fails, spool it instead."""
+        items = batch.items
+        if self._spooling or sender is not self._sender:  # a failure meanwhile: the rest go to the spool
             await self._to_spool(items)
             return
+        entry = _InFlight(items, time.monotonic())
         try:
-            async with asyncio.timeout(self.deadline):  # no extra task per batch, unlike wait_for
-                fut = await producer.send_batch(batch, self.topic, partition=partition)
+            fut = await sender.hand_over(batch, self.deadline)
         except (TimeoutError, KafkaError) as exc:
             self._enter_spooling(f"send failed: {type(exc).__name__}")
             await self._to_spool(items)
@@ -253,7 +248,7 @@ class Publisher:
         ok = not fut.cancelled() and fut.exception() is None
         if entry.spooled:  # its copy is in the spool already: only note that replay may skip it
             if ok:
-                self._delivered.update(r.event_id for r, _ in entry.items)
+                self._delivered.update(item[0] for item in entry.items)
             return
         if ok:
             with contextlib.suppress(ValueError):
@@ -280,19 +275,19 @@ class Publisher:
                 self._spool_items(entry.items)
         self._inflight = [e for e in self._inflight if not e.done and not e.spooled]
 
-    async def _to_spool(self, items: list[tuple[Record, Waiter]]) -> None:
+    async def _to_spool(self, items: list[Item]) -> None:
         """Spool items and wait until they are fsync'd (their waiters are resolved either way)."""
         fut = self._spool_items(items)
         if fut is not None:
             with contextlib.suppress(SpoolFull):
                 await fut
 
-    def _spool_items(self, items: list[tuple[Record, Waiter]]) -> asyncio.Future[None] | None:
+    def _spool_items(self, items: list[Item]) -> asyncio.Future[None] | None:
         """Queue items on the spool now (synchronously, so spool order is call order)."""
         if not items:
             return None
         try:
-            fut = self.spool.append_nowait([r for r, _ in items])
+            fut = self.spool.append_nowait([Record(i[0], i[1], i[2]) for i in items])
         except SpoolFull as exc:
             self.metrics.dropped.labels(source="spool_full").inc(len(items))
             _settle(items, SinkUnavailable(str(exc)))
@@ -382,26 +377,12 @@ class Publisher:
 
     async def _publish_and_wait(self, records: list[Record]) -> None:
         """Publish records and wait for Kafka's acknowledgement, all within one deadline (raises on failure)."""
-        producer = started(self._producer, "the publisher's Kafka producer")
-        groups: dict[int, list[Record]] = defaultdict(list)
-        for r in records:
-            groups[kafka.partition_for(r.key, self._partitions)].append(r)
-        futures = []
-
-        async def hand_over(batch: Any, partition: int) -> None:
-            fut = await producer.send_batch(batch, self.topic, partition=partition)
-            fut.add_done_callback(_retrieve)  # read even if the deadline passes first (no asyncio warning)
-            futures.append(fut)
-
+        sender = started(self._sender, "the publisher's Kafka producer")
         async with asyncio.timeout(self.deadline * 5):  # handing a batch over can wait too, not only its ack
-            for partition, group in groups.items():
-                batch = producer.create_batch()
-                for r in group:
-                    if batch.append(key=r.key, value=r.value, timestamp=None) is None:
-                        await hand_over(batch, partition)
-                        batch = producer.create_batch()
-                        batch.append(key=r.key, value=r.value, timestamp=None)
-                await hand_over(batch, partition)
+            futures = [
+                await sender.hand_over(batch)  # its outcome is read even if the deadline passes first
+                for batch in sender.batches(self.topic, records, KEY, VALUE)
+            ]
             await asyncio.gather(*futures)
 
     def _update_gauges(self) -> None:
@@ -413,15 +394,10 @@ class Publisher:
             self.metrics.kafka_reachable.set(1)
 
 
-def _retrieve(fut: asyncio.Future[Any]) -> None:
-    """Read a future's outcome so an abandoned one does not log "exception was never retrieved"."""
-    if not fut.cancelled():
-        fut.exception()
-
-
-def _settle(items: list[tuple[Record, Waiter]], error: Exception | None) -> None:
+def _settle(items: list[Item], error: Exception | None) -> None:
     """Resolve the durable waiters of items: success, or the error to answer with."""
-    for _, waiter in items:
+    for item in items:
+        waiter = item[3]
         if waiter is not None and not waiter.done():
             if error is None:
                 waiter.set_result(None)
