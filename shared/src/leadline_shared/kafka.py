@@ -117,6 +117,26 @@ def producer(
     )
 
 
+async def start_clients(*clients: AIOKafkaProducer | AIOKafkaConsumer, stop_timeout: float = 5.0) -> None:
+    """Start Kafka clients in order. When one fails (Kafka unreachable at start), stop every one of them, each
+    within ``stop_timeout``, so none is left half-open, then raise the failure."""
+    try:
+        for client in clients:
+            await client.start()
+    except BaseException:
+        for client in clients:
+            await stop_client(client, stop_timeout)
+        raise
+
+
+async def stop_client(client: AIOKafkaProducer | AIOKafkaConsumer, timeout: float = 5.0) -> None:
+    """Stop with a deadline, ignoring errors: with the broker down an idempotent producer's ``stop()`` would wait
+    for it. For a client given up on; one whose work must be flushed is stopped directly."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(timeout):
+            await client.stop()
+
+
 async def abandon_producer(producer: AIOKafkaProducer, timeout: float = 1.0) -> None:
     """Close a producer now, failing whatever it still holds instead of waiting for Kafka to take it.
 

@@ -6,7 +6,8 @@ message with :func:`write` on the connection of the transaction that makes the c
 does: a crash right after the commit, or Kafka being down for an hour, loses nothing, and a rolled-back change
 sends nothing.
 
-The :class:`Relay` sends the rows in id order and deletes them once Kafka acknowledged them. Delivery is at
+The :class:`Relay` sends the rows in id order through the shared batch sender
+(:class:`leadline_shared.batch.BatchSender`: record batches, capture.raw.v1 placed by the one raw partitioner) and deletes them once Kafka acknowledged them. Delivery is at
 least once: a crash between the acknowledgement and the delete sends a row again, which both topics absorb
 (the config topic is compacted by key; raw events carry an ``event_id`` that every consumer deduplicates on).
 
@@ -29,8 +30,9 @@ off, starts a fresh producer and sends again from the oldest row.
 A row Kafka refuses outright — larger than the topic accepts, or malformed — would otherwise be retried forever
 and hold up every row behind it. The relay moves it to ``outbox_dead`` (with the error's name, never its
 content), counts it in ``leadline_crm_outbox_dead_total``, logs its id, and goes on. To find which row of a batch
-was refused and keep the order per key, the rows from the first refused one on are sent again one at a time,
-each acknowledged before the next; rows acknowledged twice are absorbed like any other at-least-once copy.
+was refused (the sender gives each row its acknowledgement; rows in one record batch share it) and keep the
+order per key, the rows from the first refused one on are sent again one at a time, each acknowledged before
+the next; rows acknowledged twice are absorbed like any other at-least-once copy.
 
 Readiness (:meth:`Relay.healthy`): the replica whose relay leads, or fails to, is not ready while the oldest row
 has waited longer than ``stale_seconds`` (``LEADLINE_CRM_OUTBOX_STALE_SECONDS``). A Kafka blip of a few seconds
@@ -60,7 +62,8 @@ from aiokafka.errors import (
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from leadline_crm import queries
-from leadline_shared import kafka, siteconfig
+from leadline_shared import batch, kafka, siteconfig
+from leadline_shared.batch import BatchSender
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +112,7 @@ class Relay:
     max_retry_seconds: float = 30.0
     state: Literal["starting", "leading", "standby", "failing"] = "starting"
     _producer: AIOKafkaProducer | None = field(default=None, repr=False)
+    _sender: BatchSender | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.sent = Counter(
@@ -186,7 +190,7 @@ class Relay:
 
     async def _lead(self, conn: asyncpg.Connection, wake: asyncio.Event) -> None:
         """Send what is there, then wait for a notification (or the poll interval) and send again."""
-        producer = await self._started_producer()
+        sender = await self._started_sender()
         if self.state != "leading":
             log.info("outbox relay leads")
         self.state = "leading"
@@ -194,31 +198,27 @@ class Relay:
             wake.clear()
             rows = await conn.fetch(queries.OUTBOX_NEXT, self.batch_size)
             if rows:
-                sent = await self._send(producer, rows)
+                sent = await self._send(sender, rows)
                 if sent < len(rows):  # Kafka refused a row: find it, one row at a time
                     await self._done(conn, rows[:sent])
-                    producer = await self._restart_producer()
+                    sender = await self._restart_producer()
                     for row in rows[sent:]:
-                        if not await self._send_alone(conn, producer, row):
-                            producer = await self._restart_producer()
+                        if not await self._send_alone(conn, sender, row):
+                            sender = await self._restart_producer()
                 else:
                     await self._done(conn, rows)
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), self.poll_seconds)
 
-    async def _send(self, producer: AIOKafkaProducer, rows: Sequence[asyncpg.Record]) -> int:
+    async def _send(self, sender: BatchSender, rows: Sequence[asyncpg.Record]) -> int:
         """Hand the rows to the producer in order, then wait for every acknowledgement, however long it takes.
 
         Returns how many rows, from the first, were acknowledged before the first one Kafka refused (all of them
-        when none was); any other error ends the term.
+        when none was; a row larger than the producer may send is refused before it leaves); any other error
+        ends the term.
         """
-        acks: list[asyncio.Future[object]] = []
-        for row in rows:
-            try:
-                acks.append(await self._hand_over(producer, row))
-            except REFUSED as exc:  # refused before it left (larger than the producer may send)
-                acks.append(_failed(exc))
+        acks = await sender.send([self._message(row) for row in rows])
         results = await asyncio.gather(*acks, return_exceptions=True)
         for i, result in enumerate(results):
             if isinstance(result, REFUSED):
@@ -227,23 +227,15 @@ class Relay:
                 raise result
         return len(rows)
 
-    async def _hand_over(self, producer: AIOKafkaProducer, row: asyncpg.Record) -> asyncio.Future[object]:
-        """Give one row to the producer; on capture.raw.v1 on the partition every raw producer agrees on."""
-        topic = self.topic(row["topic"])
-        partition = None
-        if topic == self.topics.raw and row["key"] is not None:
-            partition = kafka.partition_for(row["key"], len(await producer.partitions_for(topic)))
-        fut: asyncio.Future[object] = await producer.send(
-            topic, row["value"], key=row["key"], partition=partition
-        )
-        return fut
+    def _message(self, row: asyncpg.Record) -> batch.Message:
+        """A row as the sender takes it: its topic (with the prefix), key and value (None: a tombstone)."""
+        return self.topic(row["topic"]), row["key"], row["value"], None
 
-    async def _send_alone(
-        self, conn: asyncpg.Connection, producer: AIOKafkaProducer, row: asyncpg.Record
-    ) -> bool:
+    async def _send_alone(self, conn: asyncpg.Connection, sender: BatchSender, row: asyncpg.Record) -> bool:
         """Send one row and wait for its acknowledgement; False when Kafka refused it (moved to ``outbox_dead``)."""
         try:
-            await (await self._hand_over(producer, row))
+            [ack] = await sender.send([self._message(row)])
+            await ack
         except REFUSED as exc:
             await conn.execute(queries.OUTBOX_BURY, row["id"], type(exc).__name__)
             self.dead.inc()
@@ -255,11 +247,11 @@ class Relay:
         await self._done(conn, [row])
         return True
 
-    async def _restart_producer(self) -> AIOKafkaProducer:
+    async def _restart_producer(self) -> BatchSender:
         """A fresh producer after a refusal: the idempotent producer's sequence numbers start over with it, so the
         batch that never landed leaves no gap the broker would refuse the next batches for."""
         await self._drop_producer()
-        return await self._started_producer()
+        return await self._started_sender()
 
     async def _done(self, conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> None:
         """Forget rows Kafka acknowledged."""
@@ -267,29 +259,19 @@ class Relay:
             await conn.execute(queries.OUTBOX_DONE, [r["id"] for r in rows])
             self.sent.inc(len(rows))
 
-    async def _started_producer(self) -> AIOKafkaProducer:
-        if self._producer is None:
+    async def _started_sender(self) -> BatchSender:
+        """The sender of this term's producer, which is started first if there is none."""
+        if self._producer is None or self._sender is None:
             producer = kafka.producer(self.bootstrap, request_timeout_ms=10000)
-            try:
-                await producer.start()
-            except BaseException:
-                await self._stop(producer)
-                raise
-            self._producer = producer
-        return self._producer
+            await kafka.start_clients(producer)
+            self._producer, self._sender = producer, BatchSender(producer, raw_topic=self.topics.raw)
+        return self._sender
 
     async def _drop_producer(self) -> None:
         """Let go of the producer (a fresh one is started for the next term)."""
-        producer, self._producer = self._producer, None
+        producer, self._producer, self._sender = self._producer, None, None
         if producer is not None:
-            await self._stop(producer)
-
-    @staticmethod
-    async def _stop(producer: AIOKafkaProducer) -> None:
-        """Stop with a deadline: with the broker down an idempotent producer's stop() would wait for it."""
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(5.0):
-                await producer.stop()
+            await kafka.stop_client(producer)
 
     async def healthy(self) -> bool:
         """Ready unless this replica should be sending and the oldest row waited past ``stale_seconds``."""
@@ -297,10 +279,3 @@ class Relay:
             return True
         age = await self.pool.fetchval(queries.OUTBOX_AGE)
         return age is None or age < self.stale_seconds
-
-
-def _failed(exc: BaseException) -> asyncio.Future[object]:
-    """An acknowledgement that already failed with ``exc``."""
-    future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-    future.set_exception(exc)
-    return future

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -29,6 +29,7 @@ from leadline_shared.events import EventError, IdentityChange
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+P = TypeVar("P")
 
 
 def tune_gc() -> None:
@@ -116,12 +117,9 @@ class Ingestor:
             max_poll_records=self.batch_max,
         )
         try:
-            await self.producer.start()
-            await self.consumer.start()
-        except BaseException:  # Kafka unreachable at start: leave no half-open client behind
-            consumer, self.consumer = self.consumer, None
-            await consumer.stop()
-            await self.producer.stop()
+            await kafka.start_clients(self.producer, self.consumer)
+        except BaseException:  # Kafka unreachable at start: no half-open client is left behind
+            self.consumer = None
             raise
 
     async def stop(self) -> None:
@@ -281,30 +279,36 @@ class Ingestor:
             return await write_touches(conn, touches)
 
     def _changes(self, records: list[ConsumerRecord], dead: list[DeadLetter]) -> Iterable[IdentityChange]:
-        for record in records:
-            try:
-                yield IdentityChange.from_json(record.value)
-            except EventError as exc:
-                self.skipped.inc()
-                log.warning(
-                    "invalid identity change sent to the DLQ",
-                    extra={"reason": str(exc), "partition": record.partition, "offset": record.offset},
-                )
-                value = record.value or b""
-                dead.append(dead_letter(record.key, value, "invalid", "decode", "identity_changes", str(exc)))
+        message = "invalid identity change sent to the DLQ"
+        for _, change in self._parsed(records, dead, IdentityChange.from_json, message, "identity_changes"):
+            yield change
 
     def _decode(self, records: list[ConsumerRecord], dead: list[DeadLetter]) -> Iterable[Touch]:
+        message = "invalid enriched event sent to the DLQ"
+        for record, touch in self._parsed(records, dead, Touch.parse, message, "enriched"):
+            touch.key = record.key
+            yield touch
+
+    def _parsed(
+        self,
+        records: list[ConsumerRecord],
+        dead: list[DeadLetter],
+        parse: Callable[[bytes], P],
+        message: str,
+        source: str,
+    ) -> Iterator[tuple[ConsumerRecord, P]]:
+        """Each record with what ``parse`` makes of it; one it refuses is counted, logged (``message``) and
+        dead-lettered as read from the topic ``source`` names."""
         for record in records:
+            value = record.value or b""
             try:
-                touch = Touch.parse(record.value or b"")
+                parsed = parse(value)
             except EventError as exc:
                 self.skipped.inc()
                 log.warning(
-                    "invalid enriched event sent to the DLQ",
+                    message,
                     extra={"reason": str(exc), "partition": record.partition, "offset": record.offset},
                 )
-                value = record.value or b""
-                dead.append(dead_letter(record.key, value, "invalid", "decode", "enriched", str(exc)))
+                dead.append(dead_letter(record.key, value, "invalid", "decode", source, str(exc)))
                 continue
-            touch.key = record.key
-            yield touch
+            yield record, parsed
