@@ -35,41 +35,27 @@ Prepare = Callable[[asyncpg.Connection, dict[str, Any], Caller], Awaitable[None]
 Check = Callable[[Row], None]
 
 
-def _uuid(value: Any) -> uuid.UUID | None:
-    if value is None:
-        return None
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise BadRequest(f"{value!r} is not a UUID") from None
+def _converter(
+    parse: Callable[[Any], Any], what: str, errors: type[Exception] = ValueError
+) -> Callable[[Any], Any]:
+    """A JSON value to its column's Python type: None stays None, a value ``parse`` refuses is a 422 that says
+    what was expected."""
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except errors:
+            raise BadRequest(f"{value!r} is not {what}") from None
+
+    return convert
 
 
-def _date(value: Any) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise BadRequest(f"{value!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _datetime(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise BadRequest(f"{value!r} is not an ISO 8601 date-time") from None
+def _aware(value: Any) -> datetime:
+    """An ISO 8601 date-time; one without a zone is taken as UTC."""
+    parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _money(value: Any) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        return Decimal(str(value)).quantize(Decimal("0.01"))
-    except InvalidOperation:
-        raise BadRequest(f"{value!r} is not an amount") from None
 
 
 def _nul_free(value: Any) -> Any:
@@ -84,10 +70,10 @@ def _nul_free(value: Any) -> Any:
 
 
 CONVERT: dict[str, Callable[[Any], Any]] = {
-    "uuid": _uuid,
-    "date": _date,
-    "timestamptz": _datetime,
-    "numeric": _money,
+    "uuid": _converter(lambda v: uuid.UUID(str(v)), "a UUID"),
+    "date": _converter(date.fromisoformat, "a date (YYYY-MM-DD)"),
+    "timestamptz": _converter(_aware, "an ISO 8601 date-time"),
+    "numeric": _converter(lambda v: Decimal(str(v)).quantize(Decimal("0.01")), "an amount", InvalidOperation),
 }
 
 

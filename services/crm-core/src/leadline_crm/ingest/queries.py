@@ -8,26 +8,56 @@ MERGED_IDS = "SELECT old_id, person_id FROM person_merges WHERE old_id = ANY($1:
 
 EXISTING_EVENTS = "SELECT event_id FROM touchpoints WHERE event_id = ANY($1::text[])"
 
+PERSON_FACTS = (
+    "first_name",
+    "last_name",
+    "company",
+    "industry",
+    "company_size",
+    "country",
+    "region",
+    "title",
+    "street",
+    "city",
+    "postal_code",
+    "gender",
+    "source",
+)
+"""A person's text facts that events fill in: the value a person has is kept (a rep's, an earlier event's), a
+new one only fills a gap. A new fact is one more name here (and a migration), not four more lines of SQL."""
+IDENTIFIER_LISTS = ("emails", "phones", "user_ids")
+"""A person's identifier arrays: every value the graph gave it, each once."""
+
+
+def _set(template: str, columns: tuple[str, ...]) -> str:
+    """SET lines, one per column: ``template`` with ``{c}`` for the column's name (fixed names, never input)."""
+    return ",\n".join(f"       {template.format(c=c)}" for c in columns)
+
+
+_ADD_IDS_OF_DELTA = (
+    "    {c} = CASE WHEN x.{c} = '{{}}' THEN p.{c}"
+    " ELSE ARRAY(SELECT DISTINCT v FROM unnest(p.{c} || x.{c}) AS v) END"
+)
+_ADD_IDS_OF_OLD = (
+    "{c} = ARRAY(SELECT DISTINCT v FROM unnest(p.{c} ||"
+    " (SELECT coalesce(array_agg(e), '{{}}') FROM old, unnest(old.{c}) AS e)) AS v)"
+)
+
 # One row per person touched by the batch's new events (ingest.PersonDelta.doc): creates the persons not seen
 # before and folds the facts into the others. Both parts of the statement see the same snapshot, so the UPDATE
 # never sees the rows the INSERT just created. $1: the objects as JSON text; $2: now; $3: half-life in days.
-UPSERT_PERSON_DELTAS = """
+UPSERT_PERSON_DELTAS = f"""
 WITH x AS (
     SELECT * FROM jsonb_to_recordset($1::text::jsonb) AS x(
-        person_id uuid, first_seen timestamptz, last_seen timestamptz, emails text[], phones text[],
-        user_ids text[], first_name text, last_name text, company text, industry text, company_size text,
-        country text, region text, title text, street text, city text, postal_code text, gender text,
-        source text, identified boolean, clicked boolean,
-        points double precision, days date[])
+        person_id uuid, first_seen timestamptz, last_seen timestamptz,
+        {", ".join(f"{c} text[]" for c in IDENTIFIER_LISTS)},
+        {", ".join(f"{c} text" for c in PERSON_FACTS)},
+        identified boolean, clicked boolean, points double precision, days date[])
 ), ins AS (
-    INSERT INTO persons (person_id, first_seen, last_seen, emails, phones, user_ids, first_name, last_name,
-                         company, industry, company_size, country, region, title, street, city, postal_code,
-                         gender, source, identified, clicked, score, score_at, visit_days, last_visit_day,
-                         updated_at)
-    SELECT person_id, first_seen, last_seen, emails, phones, user_ids, first_name, last_name, company, industry,
-           company_size, country, region, title, street, city, postal_code, gender, source, identified, clicked,
-           points, $2, cardinality(days),
-           (SELECT max(d) FROM unnest(days) AS d), $2
+    INSERT INTO persons (person_id, first_seen, last_seen, {", ".join(IDENTIFIER_LISTS + PERSON_FACTS)},
+                         identified, clicked, score, score_at, visit_days, last_visit_day, updated_at)
+    SELECT person_id, first_seen, last_seen, {", ".join(IDENTIFIER_LISTS + PERSON_FACTS)},
+           identified, clicked, points, $2, cardinality(days), (SELECT max(d) FROM unnest(days) AS d), $2
       FROM x
     ON CONFLICT (person_id) DO NOTHING
     RETURNING person_id, stage, identified, score, clicked, rep_contacted, visit_days, purchases
@@ -35,32 +65,15 @@ WITH x AS (
     UPDATE persons AS p
        SET first_seen = LEAST(p.first_seen, x.first_seen),
            last_seen = GREATEST(p.last_seen, x.last_seen),
-           emails = CASE WHEN x.emails = '{}' THEN p.emails
-                         ELSE ARRAY(SELECT DISTINCT v FROM unnest(p.emails || x.emails) AS v) END,
-           phones = CASE WHEN x.phones = '{}' THEN p.phones
-                         ELSE ARRAY(SELECT DISTINCT v FROM unnest(p.phones || x.phones) AS v) END,
-           user_ids = CASE WHEN x.user_ids = '{}' THEN p.user_ids
-                           ELSE ARRAY(SELECT DISTINCT v FROM unnest(p.user_ids || x.user_ids) AS v) END,
-           first_name = COALESCE(p.first_name, x.first_name),
-           last_name = COALESCE(p.last_name, x.last_name),
-           company = COALESCE(p.company, x.company),
-           industry = COALESCE(p.industry, x.industry),
-           company_size = COALESCE(p.company_size, x.company_size),
-           country = COALESCE(p.country, x.country),
-           region = COALESCE(p.region, x.region),
-           title = COALESCE(p.title, x.title),
-           street = COALESCE(p.street, x.street),
-           city = COALESCE(p.city, x.city),
-           postal_code = COALESCE(p.postal_code, x.postal_code),
-           gender = COALESCE(p.gender, x.gender),
-           source = COALESCE(p.source, x.source),
+{_set(_ADD_IDS_OF_DELTA, IDENTIFIER_LISTS)},
+{_set("    {c} = COALESCE(p.{c}, x.{c})", PERSON_FACTS)},
            identified = p.identified OR x.identified,
            clicked = p.clicked OR x.clicked,
            score = CASE WHEN p.score_at IS NULL OR p.score = 0 THEN 0
                         ELSE p.score * power(0.5, extract(epoch FROM ($2 - p.score_at)) / 86400.0 / $3) END
                    + x.points,
            score_at = $2,
-           visit_days = p.visit_days + CASE WHEN x.days = '{}' THEN 0 ELSE
+           visit_days = p.visit_days + CASE WHEN x.days = '{{}}' THEN 0 ELSE
                             (SELECT count(*) FROM unnest(x.days) AS d
                               WHERE p.last_visit_day IS NULL OR d > p.last_visit_day) END,
            last_visit_day = GREATEST(p.last_visit_day, (SELECT max(d) FROM unnest(x.days) AS d)),
@@ -73,7 +86,7 @@ SELECT person_id::text AS person_id, stage, identified, score, clicked, rep_cont
   FROM ins
 UNION ALL
 SELECT person_id::text, stage, identified, score, clicked, rep_contacted, visit_days, purchases FROM upd
-"""
+"""  # noqa: S608 (fixed names)
 
 # --- identity changes (see identity.py) ---
 
@@ -92,39 +105,21 @@ REPOINT = [
 ]
 
 # Fold the merged persons' facts into the survivor ($1); rep-entered values of the survivor win.
-FOLD_PERSONS = """
+FOLD_PERSONS = f"""
 WITH old AS (SELECT * FROM persons WHERE person_id = ANY($2::uuid[]))
 UPDATE persons AS p
    SET first_seen = LEAST(p.first_seen, (SELECT min(first_seen) FROM old)),
        last_seen = GREATEST(p.last_seen, (SELECT max(last_seen) FROM old)),
-       emails = ARRAY(SELECT DISTINCT v FROM unnest(p.emails || (SELECT coalesce(array_agg(e), '{}')
-                      FROM old, unnest(old.emails) AS e)) AS v),
-       phones = ARRAY(SELECT DISTINCT v FROM unnest(p.phones || (SELECT coalesce(array_agg(e), '{}')
-                      FROM old, unnest(old.phones) AS e)) AS v),
-       user_ids = ARRAY(SELECT DISTINCT v FROM unnest(p.user_ids || (SELECT coalesce(array_agg(e), '{}')
-                        FROM old, unnest(old.user_ids) AS e)) AS v),
-       first_name = COALESCE(p.first_name, (SELECT max(first_name) FROM old)),
-       last_name = COALESCE(p.last_name, (SELECT max(last_name) FROM old)),
-       company = COALESCE(p.company, (SELECT max(company) FROM old)),
-       country = COALESCE(p.country, (SELECT max(country) FROM old)),
-       region = COALESCE(p.region, (SELECT max(region) FROM old)),
-       age_band = COALESCE(p.age_band, (SELECT max(age_band) FROM old)),
-       gender = COALESCE(p.gender, (SELECT max(gender) FROM old)),
-       industry = COALESCE(p.industry, (SELECT max(industry) FROM old)),
-       company_size = COALESCE(p.company_size, (SELECT max(company_size) FROM old)),
-       title = COALESCE(p.title, (SELECT max(title) FROM old)),
-       street = COALESCE(p.street, (SELECT max(street) FROM old)),
-       city = COALESCE(p.city, (SELECT max(city) FROM old)),
-       postal_code = COALESCE(p.postal_code, (SELECT max(postal_code) FROM old)),
-       source = COALESCE(p.source, (SELECT max(source) FROM old)),
-       attributes = (SELECT coalesce(jsonb_object_agg(k, v), '{}') FROM old, jsonb_each(old.attributes) AS a(k, v))
+{_set(_ADD_IDS_OF_OLD, IDENTIFIER_LISTS)},
+{_set("{c} = COALESCE(p.{c}, (SELECT max({c}) FROM old))", (*PERSON_FACTS, "age_band"))},
+       attributes = (SELECT coalesce(jsonb_object_agg(k, v), '{{}}') FROM old, jsonb_each(old.attributes) AS a(k, v))
                     || p.attributes,
        identified = p.identified OR coalesce((SELECT bool_or(identified) FROM old), false),
        clicked = p.clicked OR coalesce((SELECT bool_or(clicked) FROM old), false),
        rep_contacted = p.rep_contacted OR coalesce((SELECT bool_or(rep_contacted) FROM old), false),
        updated_at = now()
  WHERE p.person_id = $1
-"""
+"""  # noqa: S608 (fixed names)
 
 # Recompute what can be recomputed exactly from the (now re-pointed) history; a bot's, link scanner's or image
 # proxy's touchpoints (automated) never count. $2: now; $3: half-life.
