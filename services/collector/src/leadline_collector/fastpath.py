@@ -347,7 +347,9 @@ class FastProtocol(asyncio.Protocol):
         keep_alive: bool,
         cookie: str | None,
     ) -> None:
-        assert self._transport is not None
+        transport = self._transport
+        if transport is None:  # not an assert: those vanish under python -O (issue 11)
+            raise RuntimeError("fast path: an answer written after its connection was closed or handed over")
         out = [status, b"Date: ", self._fast.date(), b"\r\n", headers]
         if cookie is not None:
             out += [b"Set-Cookie: ", cookie.encode(), b"\r\n"]
@@ -356,9 +358,9 @@ class FastProtocol(asyncio.Protocol):
         out.append(b"\r\n")
         if body and not head_only:
             out.append(body)
-        self._transport.write(b"".join(out))
+        transport.write(b"".join(out))
         if not keep_alive:
-            self._transport.close()
+            transport.close()
 
     def _hand_over(self, data: bytes) -> None:
         """Give the connection, and ``data`` (from the start of a request), to aiohttp for good."""
