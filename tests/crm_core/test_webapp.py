@@ -53,7 +53,7 @@ async def test_a_rep_enters_a_lead_finds_it_moves_it_and_logs_a_call(
     assert dup.status == 409
     assert person_url in await dup.text()
 
-    listing = await client.get("/app", params={"q": "web co"})
+    listing = await client.get("/app/people", params={"q": "web co"})
     text = await listing.text()
     assert listing.status == 200
     assert person_url in text
@@ -107,7 +107,7 @@ async def test_bad_input_gets_a_readable_page(client: TestClient, auth_headers: 
     no_contact = await client.post("/app/leads", data={"first_name": "Nobody", "_csrf": csrf})
     assert no_contact.status == 422
     assert "email or a phone" in await no_contact.text()
-    bad_stage = await client.get("/app", params={"stage": "hot"})
+    bad_stage = await client.get("/app/people", params={"stage": "hot"})
     assert bad_stage.status == 422
     assert "unknown stage" in await bad_stage.text()
 
@@ -151,12 +151,12 @@ async def test_the_persons_page_lists_known_people_and_anonymous_visitors_only_w
     finally:
         await conn.close()
     await sign_in(client, "read_only")
-    default = await (await client.get("/app")).text()
+    default = await (await client.get("/app/people")).text()
     assert f"/app/persons/{known}" in default
     assert f"/app/persons/{visitor}" not in default
-    everyone = await (await client.get("/app", params={"include_anonymous": "true"})).text()
+    everyone = await (await client.get("/app/people", params={"include_anonymous": "true"})).text()
     assert f"/app/persons/{visitor}" in everyone
     assert 'name="include_anonymous" value="true" checked' in everyone
-    too_long = await client.get("/app", params={"q": "x" * 6000})
+    too_long = await client.get("/app/people", params={"q": "x" * 6000})
     assert too_long.status == 422
     assert "q: at most 200 characters" in await too_long.text()

@@ -52,6 +52,7 @@ FOREIGN_KEYS: dict[str, ForeignKey] = {
     "sessions_user_id_fkey": ForeignKey("user_id", "user", "sessions"),
     "password_links_user_id_fkey": ForeignKey("user_id", "user", "password links"),
     "password_links_created_by_fkey": ForeignKey("created_by", "user", "password links they made"),
+    "persons_owner_id_fkey": ForeignKey("owner_id", "user", "persons they own"),
 }
 
 

@@ -55,6 +55,9 @@ PERSON_FIELDS: dict[str, Any] = {
     "street": NAME,
     "city": SHORT,
     "postal_code": {"type": "string", "maxLength": 20},
+    "owner_id": {"type": "string", "format": "uuid", "description": "the user (rep) who works this person"},
+    "next_step": {"type": "string", "maxLength": 500, "description": "what the owner does next"},
+    "next_step_on": {"type": "string", "format": "date", "description": "when (YYYY-MM-DD); past is overdue"},
 }
 ATTRIBUTES = {"type": "object", "maxProperties": 100, "description": "custom fields, as defined by an admin"}
 Q_MAX = 200  # characters of free-text search
@@ -148,8 +151,12 @@ def no_nul(doc: Any) -> None:
             no_nul(v)
 
 
-async def check_attributes(conn: asyncpg.Connection, attributes: dict[str, Any]) -> None:
-    """422 unless every attribute is defined by an admin, has the defined type, and required ones are set."""
+async def check_attributes(
+    conn: asyncpg.Connection, attributes: dict[str, Any], *, require_all: bool = True
+) -> None:
+    """422 unless every attribute is defined by an admin, has the defined type, and (``require_all``) required
+    ones are set. Lead entry does not require them: a lead is never lost for a missing custom field; the person
+    page then shows which required fields are still empty."""
     defs = {r["name"]: r for r in await conn.fetch(queries.FIELD_DEFINITIONS)}
     for name, value in attributes.items():
         d = defs.get(name)
@@ -167,7 +174,7 @@ async def check_attributes(conn: asyncpg.Connection, attributes: dict[str, Any])
             expected = f"one of {d['choices']}" if kind == "choice" else f"a {kind}"
             raise BadRequest(f"attributes/{name}: expected {expected}")
     missing = [n for n, d in defs.items() if d["required"] and n not in attributes]
-    if missing:
+    if missing and require_all:
         raise BadRequest(f"attributes: required custom field(s) missing: {', '.join(sorted(missing))}")
 
 
@@ -270,6 +277,10 @@ async def change_person(
         if row["erased_at"] is not None and set(body) - {"stage", "reason"}:
             raise Conflict("this person's personal data was erased; only the stage can change")
         sets: dict[str, Any] = {k: v for k, v in body.items() if k in PERSON_FIELDS}
+        if sets.get("next_step_on") is not None:
+            sets["next_step_on"] = date.fromisoformat(sets["next_step_on"])
+        if sets.get("owner_id") is not None:
+            sets["owner_id"] = uuid.UUID(sets["owner_id"])
         if "attributes" in body:
             merged = {**row["attributes"], **body["attributes"]}
             merged = {k: v for k, v in merged.items() if v is not None}
@@ -338,7 +349,7 @@ async def enter_lead(
                     existing_person_id=str(existing),
                 )
         attributes = body.get("attributes") or {}
-        await check_attributes(conn, attributes)
+        await check_attributes(conn, attributes, require_all=False)
         await conn.execute(
             queries.INSERT_LEAD,
             person,
@@ -353,6 +364,9 @@ async def enter_lead(
             body.get("source") or "api",
             orjson.dumps(attributes).decode(),
             *(body.get(k) for k in ("title", "street", "city", "postal_code")),
+            body.get("owner_id")
+            or (str(caller.user_id) if caller.user_id and caller.role == "sales" else None),
+            *(body.get(k) for k in ("next_step", "next_step_on")),
         )
         await conn.execute(
             queries.LOG_TRANSITION, person, "anonymous", "lead", now, caller.label, "entered by a rep"
