@@ -171,3 +171,13 @@ async def test_a_hash_made_with_older_parameters_is_made_again_at_sign_in(client
     assert stored != weak
     assert stored.startswith("$argon2id$")
     assert not passwords.HASHER.check_needs_rehash(stored)
+
+
+async def test_a_sign_in_forgets_failure_counts_older_than_the_window(client: TestClient) -> None:
+    email = await user_with_password(client, "sales")
+    await attempt(client, "old@example.com", "guess")
+    await pool(client).execute("UPDATE login_failures SET last_at = now() - $1::interval", passwords.WINDOW)
+    await attempt(client, "recent@example.com", "guess")
+    assert (await attempt(client, email, PASSWORD))[0] == 303
+    keys = {r["key"] for r in await pool(client).fetch("SELECT key FROM login_failures")}
+    assert keys == {"account:recent@example.com", "ip:127.0.0.1"}

@@ -116,8 +116,15 @@ async def failed(conn: asyncpg.Connection | asyncpg.Pool, email: str, address: s
     return max(waits) if waits else None
 
 
+STALE = """
+DELETE FROM login_failures WHERE last_at < now() - $1::interval AND (locked_until IS NULL OR locked_until < now())"""
+
+
 async def succeeded(conn: asyncpg.Connection | asyncpg.Pool, email: str) -> None:
+    """Clear the account's count; and forget counts nobody added to within :data:`WINDOW` (they would restart
+    from one anyway), so a spray of made-up emails does not pile up rows."""
     await conn.execute("DELETE FROM login_failures WHERE key = $1", keys(email, "")[0])
+    await conn.execute(STALE, WINDOW)
 
 
 def minutes(wait: timedelta) -> str:
