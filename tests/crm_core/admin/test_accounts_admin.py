@@ -72,6 +72,7 @@ async def test_an_admin_creates_a_user_who_sets_a_password_once_and_signs_in(cli
     client.session.cookie_jar.clear()  # Sue, in her own browser
     form = await client.get(link)
     assert form.status == 200
+    assert form.headers["Referrer-Policy"] == "no-referrer"  # the token stays out of Referer headers
     assert "Sue Service" in await form.text()
     csrf = csrf_in(await form.text())
     short = await client.post(link, data={"_csrf": csrf, "password": "short", "confirm": "short"})

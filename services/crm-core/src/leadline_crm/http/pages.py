@@ -121,6 +121,10 @@ async def password_form(request: web.Request) -> web.Response:
     return _password_page(request, user)
 
 
+#: The password page's address holds the link's token: no Referer carries it anywhere, not even to this site.
+NO_REFERRER = {"Referrer-Policy": "no-referrer"}
+
+
 def _dead_link(request: web.Request) -> web.Response:
     return render(
         request, "error.html", status=404, title="Link not valid",
@@ -133,7 +137,7 @@ def _password_page(
 ) -> web.Response:
     response = render(
         request, "password.html", status=status, title="Set your password", user=user, message=message,
-        min_length=passwords.MIN_LENGTH,
+        min_length=passwords.MIN_LENGTH, headers=NO_REFERRER,
     )  # fmt: skip
     session.ensure_pre_token(request, response)
     return response
