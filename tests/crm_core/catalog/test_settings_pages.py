@@ -84,6 +84,9 @@ async def test_a_marketer_creates_a_form_and_copies_its_embed_code(
     assert doc["allowed_origins"] == ["https://www.shop.example"]
     listing = await (await client.get("/app/settings/forms")).text()
     assert 'href="/app/settings/forms/contact"' in listing
+    audit = await client.get("/api/v1/audit", params={"entity_type": "forms"}, headers=auth_headers["admin"])
+    [entry] = (await audit.json())["items"]
+    assert (entry["action"], entry["entity_id"], entry["via"]) == ("create", "contact", "ui")
 
 
 async def test_a_form_that_breaks_the_apis_rules_comes_back_with_sentences_and_the_input(

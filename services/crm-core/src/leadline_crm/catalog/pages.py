@@ -379,7 +379,9 @@ async def _list(
     pool = request.app[POOL]
     res = section.resource
     sql = section.list_sql or f"SELECT * FROM {res.table} ORDER BY created_at, {res.key}::text LIMIT $1"  # noqa: S608
-    rows = await pool.fetch(sql, LIST_LIMIT)
+    rows = await pool.fetch(sql, LIST_LIMIT + 1)
+    more = len(rows) > LIST_LIMIT
+    rows = rows[:LIST_LIMIT]
     collector = request.app[COLLECTOR_URL]
     items = [{"key": str(r[res.key]), "label": str(r[section.label_of] or r[res.key]),
               "cells": section.cells(r, collector)} for r in rows]  # fmt: skip
@@ -393,6 +395,7 @@ async def _list(
     return render(
         request, "catalog/list.html", status=status, title=section.title, section=section, items=items,
         can_write=may(caller, res.write_roles), problems=problems, message=problems.get(""),
+        notice=f"Showing the first {LIST_LIMIT}; the API lists them all." if more else None,
         **extra,
     )  # fmt: skip
 
