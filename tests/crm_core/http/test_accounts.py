@@ -181,3 +181,46 @@ async def test_a_sign_in_forgets_failure_counts_older_than_the_window(client: Te
     assert (await attempt(client, email, PASSWORD))[0] == 303
     keys = {r["key"] for r in await pool(client).fetch("SELECT key FROM login_failures")}
     assert keys == {"account:recent@example.com", "ip:127.0.0.1"}
+
+
+async def test_a_user_changes_their_own_password_and_other_sessions_end(client: TestClient) -> None:
+    """The first admin's generated password is meant to be replaced; a session left open elsewhere ends."""
+    email = await sign_in(client, "sales")
+    elsewhere = await pool(client).fetchval("SELECT id_hash FROM sessions")
+    await sign_in(client, "sales")
+    page = await client.get("/app/account")
+    assert email in await page.text()
+    csrf = csrf_in(await page.text())
+
+    def form(current: str, new: str, confirm: str | None = None) -> dict[str, str]:
+        return {"_csrf": csrf, "current": current, "password": new, "confirm": confirm or new}
+
+    wrong = await client.post("/app/account/password", data=form("not it", "a brand new passphrase"))
+    assert wrong.status == 403
+    assert "The current password is wrong." in await wrong.text()
+    short = await client.post("/app/account/password", data=form(PASSWORD, "short"))
+    assert short.status == 422
+    done = await client.post(
+        "/app/account/password", data=form(PASSWORD, "a brand new passphrase"), allow_redirects=False
+    )
+    assert (done.status, done.headers["Location"]) == (303, "/app/account?done=1")
+    assert "Your password is changed." in await (await client.get("/app/account?done=1")).text()  # still in
+    hashes = [r["id_hash"] for r in await pool(client).fetch("SELECT id_hash FROM sessions")]
+    assert len(hashes) == 1
+    assert elsewhere not in hashes
+    assert (await attempt(client, email, PASSWORD))[0] == 401
+    assert (await attempt(client, email, "a brand new passphrase"))[0] == 303
+    [entry] = await pool(client).fetch("SELECT action, via, actor FROM audit_log")
+    assert tuple(entry) == ("password_set", "ui", "Rita Rep")
+
+
+async def test_guessing_the_current_password_from_an_open_session_is_held_back(client: TestClient) -> None:
+    await sign_in(client, "sales")
+    csrf = csrf_in(await (await client.get("/app/account")).text())
+    for _ in range(passwords.ACCOUNT_LIMIT):
+        resp = await client.post(
+            "/app/account/password",
+            data={"_csrf": csrf, "current": "guess", "password": "x" * 20, "confirm": "x" * 20},
+        )
+    assert resp.status == 429
+    assert "Too many failed sign-ins" in await resp.text()

@@ -1,5 +1,5 @@
-"""The web app's shared plumbing: static assets, sign-in with email and password, sign-out, the page of a
-password-set link, and errors under /app as readable pages.
+"""The web app's shared plumbing: static assets, sign-in with email and password, sign-out, one's own account
+(changing the password), the page of a password-set link, and errors under /app as readable pages.
 
 The pages themselves live in their domains (people/pages.py, …) and render templates through
 :func:`leadline_crm.http.templating.render`; the session and CSRF rules are in http/session.py.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from leadline_crm.http import accounts, passwords, queries, session
+from leadline_crm.http import accounts, audit, passwords, queries, session
 from leadline_crm.http.auth import Caller
 from leadline_crm.http.keys import POOL, Handler
 from leadline_crm.http.templating import render
@@ -163,6 +163,59 @@ async def set_password(request: web.Request) -> web.Response:
     raise resp
 
 
+async def account(request: web.Request) -> web.Response:
+    """GET /app/account: who is signed in, and the form to change one's password."""
+    await signed_in(request)
+    return _account_page(request, notice="Your password is changed." if request.query.get("done") else None)
+
+
+def _account_page(
+    request: web.Request, message: str | None = None, status: int = 200, notice: str | None = None
+) -> web.Response:
+    found = request[session.SESSION]
+    return render(
+        request, "account.html", status=status, title="Your account", message=message, notice=notice,
+        email=found.email, min_length=passwords.MIN_LENGTH,
+    )  # fmt: skip
+
+
+async def change_password(request: web.Request) -> web.Response:
+    """POST /app/account/password: the current password, then the new one twice.
+
+    The current password is checked with the sign-in's back-off (a session left open must not become a way to
+    guess it); the change ends every session of the user, and this browser gets a new one.
+    """
+    caller = await signed_in(request)
+    found = request[session.SESSION]
+    form = await request.post()
+    current = str(form.get("current", ""))[: passwords.MAX_LENGTH + 1]
+    new, confirm = str(form.get("password", "")), str(form.get("confirm", ""))
+    pool = request.app[POOL]
+    address = request.remote or ""
+    wait = await passwords.wait_left(pool, found.email, address)
+    if wait is not None:
+        return _account_page(request, _locked(wait), 429)
+    stored = await pool.fetchval("SELECT password_hash FROM users WHERE id = $1", caller.user_id)
+    ok, _ = await passwords.verify(stored, current)
+    if not ok:
+        wait = await passwords.failed(pool, found.email, address)
+        return _account_page(
+            request, _locked(wait) if wait else "The current password is wrong.", 429 if wait else 403
+        )
+    problem = passwords.problem_with(new, confirm)
+    if problem is not None:
+        return _account_page(request, problem, 422)
+    if caller.user_id is None:  # a session always has its user
+        raise web.HTTPForbidden()
+    resp = web.HTTPSeeOther("/app/account?done=1")
+    async with pool.acquire() as conn, conn.transaction():
+        await accounts.set_password(conn, caller.user_id, new)
+        await passwords.succeeded(conn, found.email)
+        await audit.record(conn, caller, "password_set", "users", caller.user_id)
+        await session.start(request, resp, conn, caller.user_id)
+    raise resp
+
+
 @web.middleware
 async def html_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Errors under /app are readable pages, not bare status texts."""
@@ -177,11 +230,13 @@ async def html_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def session_pages() -> list[web.AbstractRouteDef]:
-    """Sign-in, sign-out, the password-set page and the static assets."""
+    """Sign-in, sign-out, one's account, the password-set page and the static assets."""
     return [
         web.get("/app/login", login_form),
         web.post("/app/login", login),
         web.post("/app/logout", logout),
+        web.get("/app/account", account),
+        web.post("/app/account/password", change_password),
         web.get("/app/password/{token}", password_form),
         web.post("/app/password/{token}", set_password),
         web.static("/app/static", STATIC, append_version=False),
