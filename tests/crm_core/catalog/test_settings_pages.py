@@ -64,7 +64,7 @@ async def test_a_marketer_creates_a_form_and_copies_its_embed_code(
     assert "email\nfirst_name" in new  # a useful start
     status, location = await post(
         client, "/app/settings/forms",
-        {"key": "contact", "name": "Contact us", "fields": "email\nfirst_name, company\nmessage",
+        {"key": "contact", "name": "Contact us", "fields": "email\nfirst_name, company\nmessage\nconsent_marketing",
          "required": "email", "allowed_origins": "https://www.shop.example", "thank_you_url": "/thanks"},
     )  # fmt: skip
     assert status == 303
@@ -76,11 +76,12 @@ async def test_a_marketer_creates_a_form_and_copies_its_embed_code(
     assert '<input type="email" name="email" autocomplete="email" required>' in embed
     assert '<input type="text" name="company" autocomplete="organization">' in embed
     assert '<textarea name="message" rows="4"></textarea>' in embed
+    assert '<input type="checkbox" name="consent_marketing" value="yes">' in embed
     assert 'name="website"' in embed  # the collector's honeypot
     assert pre(page, "snippet-tag") == f'<script async src="{COLLECTOR}/s.js"></script>'
     api = await client.get("/api/v1/forms/contact", headers=auth_headers["read_only"])
     doc = await api.json()
-    assert doc["fields"] == ["email", "first_name", "company", "message"]
+    assert doc["fields"] == ["email", "first_name", "company", "message", "consent_marketing"]
     assert doc["allowed_origins"] == ["https://www.shop.example"]
     listing = await (await client.get("/app/settings/forms")).text()
     assert 'href="/app/settings/forms/contact"' in listing
@@ -140,7 +141,7 @@ async def test_captured_text_shows_as_text_everywhere(client: TestClient, auth_h
         assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
     embed = pre(await (await client.get("/app/settings/forms/xss")).text(), "embed-code")
     assert "<script>alert(2)" not in embed  # even the code to paste escapes the field name
-    assert 'name="a&quot;&gt;&lt;script&gt;alert(2)&lt;/script&gt;"' in embed
+    assert 'name="a&#34;&gt;&lt;script&gt;alert(2)&lt;/script&gt;"' in embed
 
 
 async def test_a_marketer_edits_and_deletes_a_record(client: TestClient, auth_headers: H) -> None:

@@ -17,11 +17,11 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from html import escape
 from typing import Any
 from urllib.parse import quote
 
 import asyncpg
+import jinja2
 from aiohttp import web
 
 from leadline_crm import queries as core_queries
@@ -35,7 +35,7 @@ from leadline_crm.http.auth import ADMIN, MARKETING, Caller
 from leadline_crm.http.crud import Resource, Row
 from leadline_crm.http.keys import POOL
 from leadline_crm.http.pages import forbidden, may, signed_in
-from leadline_crm.http.templating import render
+from leadline_crm.http.templating import TEMPLATES, render
 from leadline_shared.events import EVENT_TYPES
 
 LIST_LIMIT = 500
@@ -67,36 +67,32 @@ def snippet_tag(collector: str) -> str:
     return f'<script async src="{collector.rstrip("/")}/s.js"></script>'
 
 
-FIELD_INPUTS = {
-    "email": '<input type="email" name="email" autocomplete="email"',
-    "phone": '<input type="tel" name="phone" autocomplete="tel"',
-    "first_name": '<input type="text" name="first_name" autocomplete="given-name"',
-    "last_name": '<input type="text" name="last_name" autocomplete="family-name"',
-    "name": '<input type="text" name="name" autocomplete="name"',
-    "company": '<input type="text" name="company" autocomplete="organization"',
+#: How the embed code asks for the fields it knows: (input type, autocomplete, label); others are text inputs.
+KNOWN_FIELDS = {
+    "email": ("email", "email", "Email"),
+    "phone": ("tel", "tel", "Phone"),
+    "first_name": ("text", "given-name", "First name"),
+    "last_name": ("text", "family-name", "Last name"),
+    "name": ("text", "name", "Name"),
+    "company": ("text", "organization", "Company"),
+    "message": ("textarea", "", "Message"),
+    "comments": ("textarea", "", "Comments"),
+    "consent_marketing": ("checkbox", "", "Yes, send me news and offers"),
+    "consent_analytics": ("checkbox", "", "I agree to analytics cookies"),
 }
 
 
-def embed_code(collector: str, form: Row) -> str:
-    """A plain HTML form posting to the collector's ``POST /f/{key}``: it works without JavaScript (the
-    collector answers with a 303 to the thank-you page), the hidden ``website`` input is the honeypot, and the
-    snippet leaves posts to the collector to the collector."""
-    action = f"{collector.rstrip('/')}/f/{quote(form['key'], safe='')}"
-    lines = [f'<form method="post" action="{escape(action)}" accept-charset="utf-8">']
+def embed_code(env: jinja2.Environment, collector: str, form: Row) -> str:
+    """The copy-paste HTML of a form (catalog/embed_code.html): it posts to the collector's ``POST /f/{key}``
+    and works without JavaScript (the collector answers with a 303 to the thank-you page); the snippet, when on
+    the page too, leaves posts to the collector to the collector."""
+    fields = []
     for name in form["fields"]:
-        label = escape(name.replace("_", " ").capitalize())
-        required = " required" if name in form["required"] else ""
-        if name in ("message", "comment", "comments", "notes"):
-            control = f'<textarea name="{escape(name)}" rows="4"{required}></textarea>'
-        else:
-            control = FIELD_INPUTS.get(name, f'<input type="text" name="{escape(name)}"') + f"{required}>"
-        lines.append(f"  <p><label>{label}<br>{control}</label></p>")
-    lines += [
-        '  <p hidden><label>Leave this empty <input name="website" tabindex="-1" autocomplete="off"></label></p>',
-        '  <p><button type="submit">Send</button></p>',
-        "</form>",
-    ]
-    return "\n".join(lines)
+        kind, autocomplete, label = KNOWN_FIELDS.get(name, ("text", "", name.replace("_", " ").capitalize()))
+        fields.append({"name": name, "kind": kind, "autocomplete": autocomplete, "label": label,
+                       "required": name in form["required"]})  # fmt: skip
+    action = f"{collector.rstrip('/')}/f/{quote(form['key'], safe='')}"
+    return env.get_template("catalog/embed_code.html").render(action=action, fields=fields).strip()
 
 
 def _form_cells(row: Row, collector: str) -> list[dict[str, Any]]:
@@ -155,7 +151,7 @@ class Section:
     list_sql: str = ""  # the list's query (limit $1); else the table in the API's order
     scope: str = "true"  # which rows of the table are this section's (counted on the index)
     defaults: Callable[[], dict[str, Any]] = dict  # what a new record's form starts with
-    extras: Callable[[Row, str], dict[str, Any]] | None = None  # more for a record's page, by collector URL
+    extras: Callable[[web.Request, Row], dict[str, Any]] | None = None  # more for a record's page
 
     def labels(self) -> dict[str, str]:
         return {i.name: i.label for i in self.inputs}
@@ -169,8 +165,9 @@ def _form_defaults() -> dict[str, Any]:
     }
 
 
-def _form_extras(row: Row, collector: str) -> dict[str, Any]:
-    return {"embed": embed_code(collector, row), "snippet": snippet_tag(collector)}
+def _form_extras(request: web.Request, row: Row) -> dict[str, Any]:
+    collector = request.app[COLLECTOR_URL]
+    return {"embed": embed_code(request.app[TEMPLATES], collector, row), "snippet": snippet_tag(collector)}
 
 
 def _new_write_key() -> dict[str, Any]:
@@ -178,12 +175,12 @@ def _new_write_key() -> dict[str, Any]:
     return {"write_key": "wk_" + secrets.token_urlsafe(18).replace("-", "x").replace("_", "y")}
 
 
-def _source_extras(row: Row, collector: str) -> dict[str, Any]:
-    return {"segment_host": collector.rstrip("/") + "/v1"}
+def _source_extras(request: web.Request, row: Row) -> dict[str, Any]:
+    return {"segment_host": request.app[COLLECTOR_URL].rstrip("/") + "/v1"}
 
 
-def _ad_extras(row: Row, collector: str) -> dict[str, Any]:
-    return {"tracking": tracking_url(collector, row["affiliate_id"], row["ad_id"])}
+def _ad_extras(request: web.Request, row: Row) -> dict[str, Any]:
+    return {"tracking": tracking_url(request.app[COLLECTOR_URL], row["affiliate_id"], row["ad_id"])}
 
 
 def _enum(path: str, column: str) -> tuple[tuple[str, str], ...]:
@@ -203,7 +200,7 @@ SECTIONS = (
             Input("key", "Key", help="used in the form's address; cannot change later", attrs={"maxlength": "100"}),
             Input("name", "Name", attrs={"maxlength": "500"}),
             Input("fields", "Fields", "lines", help="one field name per line: email, phone, first_name, last_name, "
-                  "name, company, message or your own"),
+                  "name, company, message, consent_marketing (a checkbox) or your own"),
             Input("required", "Required fields", "lines", help="one per line; a post missing one is refused"),
             Input("allowed_origins", "Allowed sites", "lines",
                   help="one per line, e.g. https://www.example.com; empty: any site may post"),
@@ -411,9 +408,8 @@ async def _edit_page(
     notice: str | None = None,
 ) -> web.Response:
     res = section.resource
-    collector = request.app[COLLECTOR_URL]
     key = str(row[res.key]) if row is not None else None
-    extra = section.extras(row, collector) if row is not None and section.extras is not None else {}
+    extra = section.extras(request, row) if row is not None and section.extras is not None else {}
     problems = problems or {}
     message = problems.get("") or ("Please check the fields marked below." if problems else None)
     title = (
