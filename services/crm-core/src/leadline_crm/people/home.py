@@ -31,6 +31,12 @@ async def home(request: web.Request) -> web.Response:
         overdue = await pool.fetch(queries.OVERDUE, caller.user_id, ROWS)
     forms = await pool.fetch(queries.RECENT_FORMS, ROWS)
     week = await pool.fetchval(queries.FORMS_SINCE, datetime.now(UTC) - timedelta(days=7))
+    days = await pool.fetch(queries.FORMS_PER_DAY, datetime.now(UTC).date() - timedelta(days=13))
+    chart = {
+        "type": "bar",
+        "labels": [d["day"].isoformat() for d in days],
+        "series": [{"label": "form submissions", "values": [d["forms"] for d in days]}],
+    }
     return render(
         request,
         "people/home.html",
@@ -39,6 +45,7 @@ async def home(request: web.Request) -> web.Response:
         overdue=overdue,
         forms=forms,
         forms_this_week=week,
+        chart=chart,
         today=datetime.now(UTC).date(),
         is_rep=caller.role in REPS,
     )

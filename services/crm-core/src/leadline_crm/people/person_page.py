@@ -25,7 +25,7 @@ from leadline_crm.http.errors import BadRequest, Conflict
 from leadline_crm.http.keys import POOL
 from leadline_crm.http.pages import may, signed_in
 from leadline_crm.http.params import decode_cursor, encode_cursor
-from leadline_crm.http.templating import render
+from leadline_crm.http.templating import money, render
 from leadline_crm.people import conflicts, persons, queries, records
 from leadline_crm.people.routes import PATCH_BODY
 
@@ -66,7 +66,8 @@ def _details(kind: str, data: dict[str, Any], names: dict[str, str]) -> dict[str
     if kind == "purchase":
         product = names.get(str(data.get("product_id")), "a product")
         return {"what": f"purchase: {product}, quantity {data.get('quantity')}",
-                "pairs": [("price paid", data.get("price_paid")), ("on", data.get("purchased_on")),
+                "pairs": [("price paid", money(data.get("price_paid"), names.get(f"currency:{data.get('product_id')}"))),
+                          ("on", data.get("purchased_on")),
                           ("rep", names.get(str(data.get("sales_rep")), ""))]}  # fmt: skip
     if kind == "feedback":
         return {
@@ -88,16 +89,18 @@ def _details(kind: str, data: dict[str, Any], names: dict[str, str]) -> dict[str
             "bot_why": indicators}  # fmt: skip
 
 
-async def _names(pool: asyncpg.Pool, items: list[asyncpg.Record]) -> dict[str, str]:
-    """Names of the products and reps the timeline's entries point at (two small reads)."""
+async def _names(
+    pool: asyncpg.Pool, items: list[asyncpg.Record], history: list[asyncpg.Record]
+) -> dict[str, str]:
+    """Names of the products and reps the timeline's entries and the stage history point at (two small reads)."""
     products = {str(i["data"].get("product_id")) for i in items if i["kind"] == "purchase"}
     users = {str(i["data"].get(k)) for i in items for k in ("rep_id", "sales_rep") if i["data"].get(k)}
-    users |= {
-        i["data"]["cause_user"].removeprefix("user:")
-        for i in items
-        if i["kind"] == "stage" and str(i["data"].get("cause_user") or "").startswith("user:")
-    }
-    names = {r["id"]: r["name"] for r in await pool.fetch(queries.NAMES_OF_PRODUCTS, list(products))}
+    causes = [str(i["data"].get("cause_user") or "") for i in items if i["kind"] == "stage"]
+    causes += [h["cause_user"] or "" for h in history]
+    users |= {c.removeprefix("user:") for c in causes if c.startswith("user:")}
+    names: dict[str, str] = {}
+    for r in await pool.fetch(queries.NAMES_OF_PRODUCTS, list(products)):
+        names[r["id"]], names[f"currency:{r['id']}"] = r["name"], r["currency"]
     for r in await pool.fetch(queries.NAMES_OF_USERS, [u for u in users if _is_uuid(u)]):
         names[r["id"]] = names[f"user:{r['id']}"] = r["name"]
     return names
@@ -134,7 +137,8 @@ async def person_page(
         except BadRequest:
             message = "That page link is broken; showing the newest entries."
     items = await pool.fetch(queries.TIMELINE, pid, after[0], after[1], PAGE + 1)
-    names = await _names(pool, items[:PAGE])
+    history = await pool.fetch(queries.STAGE_HISTORY, pid)
+    names = await _names(pool, items[:PAGE], history)
     older = None
     if len(items) > PAGE:
         older = urlencode({"cursor": encode_cursor(items[PAGE - 1]["at"], items[PAGE - 1]["key"])})
@@ -149,7 +153,7 @@ async def person_page(
         can_write=may(caller, persons.WRITERS), can_sell=may(caller, PURCHASES.write_roles),
         users=await pool.fetch(queries.USERS), products=await pool.fetch(queries.PRODUCTS),
         stage_options=[(s, s) for s in lifecycle.STAGES if s != row["stage"]], activity_kinds=ACTIVITY_KINDS,
-        history=await pool.fetch(queries.STAGE_HISTORY, pid), reasons=await pool.fetch(queries.SCORE_REASONS, pid),
+        history=[dict(h) | {"cause": names.get(h["cause_user"] or "", h["cause_user"])} for h in history], reasons=await pool.fetch(queries.SCORE_REASONS, pid),
         purchases=await pool.fetch(queries.PURCHASES_OF, pid), feedback=await pool.fetch(queries.FEEDBACK_OF, pid),
         timeline=[{"at": i["at"], "kind": i["kind"], **_details(i["kind"], i["data"], names)} for i in items[:PAGE]],
         older=older, today=datetime.now().date(), conflicts=await conflicts.conflicts_of(pool, pid),

@@ -155,6 +155,15 @@ FORMS_SINCE = (
     "SELECT count(*) FROM touchpoints WHERE type = 'form_submit' AND occurred_at >= $1 AND NOT automated"
 )
 
+# Form submissions per day since $1 (through touchpoints_forms), every day present, for the home page's chart.
+FORMS_PER_DAY = """
+SELECT d::date AS day, count(t.occurred_at) AS forms
+  FROM generate_series($1::date, current_date, interval '1 day') AS d
+  LEFT JOIN touchpoints t ON t.type = 'form_submit' AND NOT t.automated
+                         AND t.occurred_at >= d AND t.occurred_at < d + interval '1 day'
+ GROUP BY d ORDER BY d
+"""
+
 STAGE_HISTORY = """
 SELECT at, from_stage, to_stage, cause_event_id, cause_user, reason
   FROM stage_transitions WHERE person_id = $1 ORDER BY at DESC, id DESC LIMIT 100
