@@ -311,6 +311,12 @@ LINK_INPUTS = (
 )
 
 
+def settings_nav() -> list[tuple[str, str]]:
+    """The settings pages' own navigation."""
+    return [("/app/settings", "Overview"), *((f"/app/settings/{s.slug}", s.title) for s in SECTIONS),
+            ("/app/settings/links", "Email links")]  # fmt: skip
+
+
 async def _caller(request: web.Request) -> Caller | web.Response:
     """The signed-in admin or marketer, or the 403 page for anyone else."""
     caller = await signed_in(request)
@@ -352,7 +358,7 @@ async def index(request: web.Request) -> web.Response:
         count = await pool.fetchval(f"SELECT count(*) FROM {s.resource.table} WHERE {s.scope}")  # noqa: S608
         cards.append({"href": f"/app/settings/{s.slug}", "title": s.title, "blurb": s.blurb, "count": count})
     return render(
-        request, "catalog/index.html", title="Settings", cards=cards, collector=request.app[COLLECTOR_URL],
+        request, "catalog/index.html", title="Settings", settings_nav=settings_nav(), cards=cards, collector=request.app[COLLECTOR_URL],
         snippet=snippet_tag(request.app[COLLECTOR_URL]),
     )  # fmt: skip
 
@@ -390,7 +396,7 @@ async def _list(
         extra = {"scoring_inputs": SCORING_INPUTS, "scoring": scoring, "can_score": may(caller, ADMIN)}
     problems = problems or {}
     return render(
-        request, "catalog/list.html", status=status, title=section.title, section=section, items=items,
+        request, "catalog/list.html", status=status, title=section.title, settings_nav=settings_nav(), section=section, items=items,
         can_write=may(caller, res.write_roles), problems=problems, message=problems.get(""),
         notice=f"Showing the first {LIST_LIMIT}; the API lists them all." if more else None,
         **extra,
@@ -416,7 +422,7 @@ async def _edit_page(
         f"{section.title}: {row[section.label_of] or key}" if row is not None else f"New · {section.title}"
     )
     return render(
-        request, "catalog/edit.html", status=status, title=title, section=section, key=key, values=values,
+        request, "catalog/edit.html", status=status, title=title, settings_nav=settings_nav(), section=section, key=key, values=values,
         options=await _choices(request.app[POOL], section.inputs), problems=problems, message=message,
         notice=notice, can_write=may(caller, res.write_roles), creating=row is None, **extra,
     )  # fmt: skip
@@ -559,7 +565,7 @@ async def _links_page(
     problems = problems or {}
     message = problems.get("") or ("Please check the fields marked below." if problems else None)
     return render(
-        request, "catalog/links.html", status=status, title="Email-link builder", inputs=LINK_INPUTS,
+        request, "catalog/links.html", status=status, title="Email-link builder", settings_nav=settings_nav(), inputs=LINK_INPUTS,
         values=values, options=await _choices(request.app[POOL], LINK_INPUTS), problems=problems,
         message=message, bad_rows=rows, max_kb=recipients.MAX_BYTES // 1024, max_rows=recipients.MAX_ROWS,
         signing=bool(request.app[KEYRING]),
