@@ -53,6 +53,17 @@ FOREIGN_KEYS: dict[str, ForeignKey] = {
     "password_links_user_id_fkey": ForeignKey("user_id", "user", "password links"),
     "password_links_created_by_fkey": ForeignKey("created_by", "user", "password links they made"),
     "persons_owner_id_fkey": ForeignKey("owner_id", "user", "persons they own"),
+    "service_contracts_person_id_fkey": ForeignKey("person_id", "person", "service contracts"),
+    "service_contracts_product_id_fkey": ForeignKey("product_id", "product", "service contracts"),
+    "service_contracts_purchase_id_fkey": ForeignKey("purchase_id", "purchase", "service contracts"),
+    "cases_person_id_fkey": ForeignKey("person_id", "person", "cases"),
+    "cases_purchase_id_fkey": ForeignKey("purchase_id", "purchase", "cases"),
+    "cases_contract_id_fkey": ForeignKey("contract_id", "service contract", "cases"),
+    "cases_assignee_id_fkey": ForeignKey("assignee_id", "user", "cases assigned to them"),
+    "case_events_case_id_fkey": ForeignKey("case_id", "case", "case events"),
+    "case_comments_case_id_fkey": ForeignKey("case_id", "case", "comments"),
+    "case_comments_author_id_fkey": ForeignKey("author_id", "user", "case comments"),
+    "kb_articles_product_id_fkey": ForeignKey("product_id", "product", "knowledge base articles"),
 }
 
 

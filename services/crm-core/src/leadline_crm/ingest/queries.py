@@ -101,7 +101,17 @@ INSERT INTO persons (person_id, first_seen, last_seen) VALUES ($1, $2, $2) ON CO
 
 REPOINT = [
     f"UPDATE {table} SET person_id = $1 WHERE person_id = ANY($2::uuid[])"  # noqa: S608 (fixed names)
-    for table in ("touchpoints", "activities", "purchases", "feedback", "email_sends", "stage_transitions")
+    for table in (
+        "touchpoints",
+        "activities",
+        "purchases",
+        "feedback",
+        "email_sends",
+        "stage_transitions",
+        "cases",
+        "case_events",
+        "service_contracts",
+    )
 ]
 
 # Fold the merged persons' facts into the survivor ($1); rep-entered values of the survivor win.

@@ -69,6 +69,12 @@ def _details(kind: str, data: dict[str, Any], names: dict[str, str]) -> dict[str
                 "pairs": [("price paid", money(data.get("price_paid"), names.get(f"currency:{data.get('product_id')}"))),
                           ("on", data.get("purchased_on")),
                           ("rep", names.get(str(data.get("sales_rep")), ""))]}  # fmt: skip
+    if kind == "case":  # service/cases.py's case_events
+        move = (
+            f"{data.get('from')} → {data.get('to')}" if data.get("event") == "status" else data.get("event")
+        )
+        return {"what": f"case {data.get('tracking_number')} ({data.get('type')}): {move}",
+                "pairs": [("subject", data.get("subject")), ("by", data.get("actor"))]}  # fmt: skip
     if kind == "feedback":
         return {
             "what": f"feedback: {'★' * int(data.get('rating') or 0)}",

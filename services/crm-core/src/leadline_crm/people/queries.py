@@ -112,6 +112,13 @@ SELECT * FROM (
        FROM stage_transitions
       WHERE person_id = $1 AND ($2::timestamptz IS NULL OR (at, 's' || id::text) < ($2, $3))
       ORDER BY at DESC, 's' || id::text DESC LIMIT $4)
+    UNION ALL
+    (SELECT e.at, 'c' || e.id::text, 'case',
+            jsonb_build_object('tracking_number', c.tracking_number, 'subject', c.subject, 'type', c.type,
+                               'event', e.kind, 'from', e.from_status, 'to', e.to_status, 'actor', e.actor)
+       FROM case_events e JOIN cases c ON c.id = e.case_id
+      WHERE e.person_id = $1 AND ($2::timestamptz IS NULL OR (e.at, 'c' || e.id::text) < ($2, $3))
+      ORDER BY e.at DESC, 'c' || e.id::text DESC LIMIT $4)
 ) AS t
 ORDER BY at DESC, key DESC
 LIMIT $4
