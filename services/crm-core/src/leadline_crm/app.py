@@ -12,7 +12,7 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from leadline_crm import admin, catalog, outbox, people, service
+from leadline_crm import admin, catalog, outbox, people, sales, service
 from leadline_crm.catalog.links import COLLECTOR_URL, KEYRING
 from leadline_crm.http import forwarded, guard, openapi, session, templating
 from leadline_crm.http import pages as web_pages
@@ -33,13 +33,26 @@ def api() -> openapi.Registry:
     """Every operation of the REST API, domain by domain: the router, the OpenAPI document and the docs page are
     made from this one list."""
     return openapi.Registry(
-        [*people.operations(), *catalog.operations(), *admin.operations(), *service.operations()]
+        [
+            *people.operations(),
+            *catalog.operations(),
+            *admin.operations(),
+            *sales.operations(),
+            *service.operations(),
+        ]
     )
 
 
 def pages() -> list[web.AbstractRouteDef]:
     """Every page of the web app under /app."""
-    return [*web_pages.session_pages(), *people.pages(), *admin.pages(), *catalog.pages(), *service.pages()]
+    return [
+        *web_pages.session_pages(),
+        *people.pages(),
+        *admin.pages(),
+        *catalog.pages(),
+        *sales.pages(),
+        *service.pages(),
+    ]
 
 
 #: The packages whose ``templates/`` folders make the web app's template environment, the layout's first.
@@ -48,6 +61,7 @@ TEMPLATE_PACKAGES = (
     "leadline_crm.people",
     "leadline_crm.admin",
     "leadline_crm.catalog",
+    "leadline_crm.sales",
     "leadline_crm.service",
 )
 

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from leadline_crm import lifecycle, queries
+from leadline_crm.sales import assignment
 
 
 @dataclass
@@ -58,6 +59,7 @@ async def apply_moves(
             moves.append((row["person_id"], row["stage"], target, row["cause"], cause_user, reason))
     if moves:
         await conn.execute(queries.MOVE_STAGES, *map(list, zip(*moves, strict=True)), now)
+        await assignment.new_leads(conn, [m[0] for m in moves if m[1] == "anonymous"], None)
     return len(moves)
 
 

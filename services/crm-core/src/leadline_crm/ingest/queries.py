@@ -111,6 +111,8 @@ REPOINT = [
         "cases",
         "case_events",
         "service_contracts",
+        "deals",
+        "tasks",
     )
 ]
 

@@ -13,6 +13,7 @@ from leadline_crm.http.keys import POOL
 from leadline_crm.http.pages import signed_in
 from leadline_crm.http.templating import render
 from leadline_crm.people import queries
+from leadline_crm.sales import tasks as sales_tasks
 
 ROWS = 15
 
@@ -29,6 +30,9 @@ async def home(request: web.Request) -> web.Response:
         overdue = await pool.fetch(queries.OVERDUE, None, ROWS)
     elif caller.user_id is not None and caller.role in REPS:
         overdue = await pool.fetch(queries.OVERDUE, caller.user_id, ROWS)
+    tasks = []  # overdue tasks (issue 15): the rep's own, everyone's for an admin
+    if caller.role == "admin" or (caller.user_id is not None and caller.role in REPS):
+        tasks = await sales_tasks.overdue(pool, None if caller.role == "admin" else caller.user_id, ROWS)
     forms = await pool.fetch(queries.RECENT_FORMS, ROWS)
     week = await pool.fetchval(queries.FORMS_SINCE, datetime.now(UTC) - timedelta(days=7))
     days = await pool.fetch(queries.FORMS_PER_DAY, datetime.now(UTC).date() - timedelta(days=13))
@@ -47,5 +51,7 @@ async def home(request: web.Request) -> web.Response:
         forms_this_week=week,
         chart=chart,
         today=datetime.now(UTC).date(),
+        tasks=tasks,
+        now=datetime.now(UTC),
         is_rep=caller.role in REPS,
     )

@@ -75,6 +75,13 @@ def _details(kind: str, data: dict[str, Any], names: dict[str, str]) -> dict[str
         )
         return {"what": f"case {data.get('tracking_number')} ({data.get('type')}): {move}",
                 "pairs": [("subject", data.get("subject")), ("by", data.get("actor"))]}  # fmt: skip
+    if kind == "deal":  # sales/deals.py's deal_stage_history
+        move = (
+            f"{data.get('from')} → {data.get('to')}" if data.get("from") else f"created in {data.get('to')}"
+        )
+        return {"what": f"deal {data.get('deal')}: {move}",
+                "pairs": [("amount", f"{data.get('amount')} {data.get('currency')}"), ("why", data.get("reason")),
+                          ("by", names.get(str(data.get("actor")), data.get("actor")))]}  # fmt: skip
     if kind == "feedback":
         return {
             "what": f"feedback: {'★' * int(data.get('rating') or 0)}",

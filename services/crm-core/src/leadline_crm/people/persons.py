@@ -33,6 +33,7 @@ from leadline_crm.http.auth import REPS, Caller
 from leadline_crm.http.errors import BadRequest, Conflict
 from leadline_crm.http.schemas import NAME
 from leadline_crm.people import queries
+from leadline_crm.sales import assignment
 from leadline_shared.events import RawEvent, utc_now_iso
 from leadline_shared.identifiers import DEFAULT_PHONE_REGION, canonical_email, canonical_phone
 from leadline_shared.ids import new_id
@@ -371,6 +372,7 @@ async def enter_lead(
         await conn.execute(
             queries.LOG_TRANSITION, person, "anonymous", "lead", now, caller.label, "entered by a rep"
         )
+        await assignment.new_leads(conn, [person], caller)
         entered = {k: body.get(k) for k in PERSON_FIELDS} | {
             "email": email,
             "phone": phone,

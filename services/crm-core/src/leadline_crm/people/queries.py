@@ -119,6 +119,13 @@ SELECT * FROM (
        FROM case_events e JOIN cases c ON c.id = e.case_id
       WHERE e.person_id = $1 AND ($2::timestamptz IS NULL OR (e.at, 'c' || e.id::text) < ($2, $3))
       ORDER BY e.at DESC, 'c' || e.id::text DESC LIMIT $4)
+    UNION ALL
+    (SELECT h.at, 'd' || h.id::text, 'deal',
+            jsonb_build_object('deal', d.title, 'from', h.from_stage, 'to', h.to_stage, 'reason', h.reason,
+                               'actor', h.actor, 'amount', d.amount, 'currency', d.currency)
+       FROM deal_stage_history h JOIN deals d ON d.id = h.deal_id
+      WHERE d.person_id = $1 AND ($2::timestamptz IS NULL OR (h.at, 'd' || h.id::text) < ($2, $3))
+      ORDER BY h.at DESC, 'd' || h.id::text DESC LIMIT $4)
 ) AS t
 ORDER BY at DESC, key DESC
 LIMIT $4

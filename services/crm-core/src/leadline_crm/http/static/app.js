@@ -47,3 +47,47 @@ function drawChart(figure) {
 function drawCharts(root) { root.querySelectorAll("figure.chart[data-chart]").forEach(drawChart); }
 document.addEventListener("DOMContentLoaded", () => drawCharts(document));
 document.addEventListener("htmx:afterSettle", (event) => drawCharts(event.target));
+
+// The deal board (issue 15): drag a card onto another column to move the deal. The drop fills the card's own move
+// form (the one a click posts without JavaScript) and submits it; htmx posts it and the server asks for a refresh.
+// A lost stage needs a reason, asked for here.
+let draggedDeal = null;
+document.addEventListener("dragstart", (event) => {
+  const card = event.target.closest && event.target.closest(".deal-card[data-deal]");
+  if (!card) return;
+  draggedDeal = card;
+  event.dataTransfer.setData("text/plain", card.dataset.deal);
+  event.dataTransfer.effectAllowed = "move";
+});
+document.addEventListener("dragover", (event) => {
+  const column = event.target.closest && event.target.closest(".board-col[data-stage]");
+  if (!column || !draggedDeal) return;
+  event.preventDefault();
+  column.classList.add("drop-target");
+});
+document.addEventListener("dragleave", (event) => {
+  const column = event.target.closest && event.target.closest(".board-col[data-stage]");
+  if (column && !column.contains(event.relatedTarget)) column.classList.remove("drop-target");
+});
+document.addEventListener("drop", (event) => {
+  const column = event.target.closest && event.target.closest(".board-col[data-stage]");
+  const card = draggedDeal;
+  draggedDeal = null;
+  document.querySelectorAll(".drop-target").forEach((c) => c.classList.remove("drop-target"));
+  if (!column || !card || card.closest(".board-col") === column) return;
+  event.preventDefault();
+  const form = card.querySelector("form.move");
+  if (!form) return;
+  form.querySelector("select[name=stage_id]").value = column.dataset.stage;
+  if (column.dataset.kind === "lost") {
+    const reason = window.prompt("Why was this deal lost?");
+    if (!reason) return;
+    form.querySelector("input[name=reason]").value = reason;
+  }
+  column.appendChild(card);
+  form.requestSubmit();
+});
+// A refused move (a lost deal without a reason) says why.
+document.addEventListener("htmx:responseError", (event) => {
+  if (event.target.matches && event.target.matches("form.move")) window.alert(event.detail.xhr.responseText);
+});

@@ -1,0 +1,424 @@
+"""The sales pages under /app: the sales dashboard, companies and a company's page, the deal board per pipeline
+(a column per stage; each card moves with a plain form post, and app.js lets a card be dragged onto a column,
+posting the same form with htmx), the deal table with filters and CSV export, and tasks (new, done, snoozed).
+
+Every change goes through the functions the REST API uses (sales/deals.py, http/crud.py with sales/records.py),
+validated by the same JSON Schemas.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+import asyncpg
+from aiohttp import web
+
+from leadline_crm.http import crud, forms
+from leadline_crm.http.auth import REPS, Caller
+from leadline_crm.http.errors import BadRequest, Conflict
+from leadline_crm.http.keys import POOL
+from leadline_crm.http.pages import may, signed_in
+from leadline_crm.http.templating import render
+from leadline_crm.sales import deals, listing, queries, records
+from leadline_crm.sales.routes import set_company, volume
+
+BOARD_CARDS = 50  # per column; the column's header counts them all
+USERS = "SELECT id, name FROM users WHERE active ORDER BY name"
+
+
+def _id(request: web.Request, name: str = "id") -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        raise web.HTTPNotFound(reason="Not found") from None
+
+
+async def _writer(request: web.Request, roles: frozenset[str]) -> Caller:
+    caller = await signed_in(request)
+    if not may(caller, roles):
+        raise web.HTTPForbidden(reason="Your role may not do this")
+    return caller
+
+
+def _back(request: web.Request, form: Any, default: str) -> str:
+    """Where a form sends the rep back to: a page of this app named in ``next``, else ``default``."""
+    nxt = str(form.get("next", "")) if form is not None else ""
+    return nxt if nxt.startswith("/app/") and not nxt.startswith("//") else default
+
+
+# --- dashboard ---
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    """GET /app/sales: sales volume per rep and month, weighted pipeline value by stage, my tasks due."""
+    caller = await signed_in(request)
+    pool = request.app[POOL]
+    today = datetime.now(UTC).date()
+    since = (today.replace(day=1) - timedelta(days=150)).replace(day=1)
+    rows = await volume(pool, since, today + timedelta(days=1), "month")
+    months = sorted({r["period"].date().isoformat() for r in rows})
+    reps = sorted({r["rep_name"] or "(nobody)" for r in rows})
+    by = {(r["rep_name"] or "(nobody)", r["period"].date().isoformat()): r for r in rows}
+
+    def series(field: str) -> list[dict[str, Any]]:
+        return [{"label": rep, "values": [float(by[(rep, m)][field]) if (rep, m) in by else 0 for m in months]}
+                for rep in reps]  # fmt: skip
+
+    pipelines = await pool.fetch(queries.PIPELINES)
+    chosen = _pick(request.query.get("pipeline"), pipelines)
+    weighted = await pool.fetch(queries.WEIGHTED, chosen) if chosen else []
+    stages = [dict(s) for s in await pool.fetch(queries.STAGES_OF, chosen)] if chosen else []
+    open_stages = [s for s in stages if s["kind"] == "open"]
+    values = {(w["stage_id"], w["currency"]): w for w in weighted}
+    currencies = sorted({w["currency"] for w in weighted}) or ["EUR"]
+    weighted_chart = {
+        "type": "bar",
+        "labels": [s["name"] for s in open_stages],
+        "series": [
+            {"label": f"{kind} ({cur})", "values": [float(values[(s["id"], cur)][kind]) if (s["id"], cur) in values
+                                                    else 0 for s in open_stages]}
+            for cur in currencies[:3] for kind in ("amount", "weighted")
+        ],
+    }  # fmt: skip
+    totals = {
+        cur: sum((w["weighted"] for w in weighted if w["currency"] == cur), Decimal(0)) for cur in currencies
+    }
+    return render(
+        request, "sales/dashboard.html", title="Sales", months=months, rows=rows,
+        won_chart={"type": "bar", "labels": months, "series": series("won_value")},
+        revenue_chart={"type": "bar", "labels": months, "series": series("revenue")},
+        activity_chart={"type": "line", "labels": months, "series": series("activities")},
+        weighted_chart=weighted_chart, weighted=weighted, totals=totals, pipelines=pipelines, chosen=chosen,
+        tasks=await pool.fetch(queries.TASKS_DUE, caller.user_id if caller.role != "admin" else None,
+                               datetime.now(UTC) + timedelta(days=7), 30),
+        now=datetime.now(UTC),
+    )  # fmt: skip
+
+
+def _pick(raw: str | None, pipelines: list[asyncpg.Record]) -> uuid.UUID | None:
+    """The pipeline asked for, else the default one."""
+    ids = [p["id"] for p in pipelines]
+    if raw:
+        try:
+            wanted = uuid.UUID(raw)
+        except ValueError:
+            raise web.HTTPNotFound(reason="No such pipeline") from None
+        if wanted not in ids:
+            raise web.HTTPNotFound(reason="No such pipeline")
+        return wanted
+    return ids[0] if ids else None
+
+
+# --- the board ---
+
+
+async def board(request: web.Request, message: str | None = None, status: int = 200) -> web.Response:
+    """GET /app/deals/board?pipeline=&owner=: a column per stage, its first cards and its totals."""
+    caller = await signed_in(request)
+    pool = request.app[POOL]
+    pipelines = await pool.fetch(queries.PIPELINES)
+    chosen = _pick(request.query.get("pipeline"), pipelines)
+    owner_raw = request.query.get("owner", "")
+    owner = caller.user_id if owner_raw == "me" else None
+    if owner_raw not in ("", "me"):
+        try:
+            owner = uuid.UUID(owner_raw)
+        except ValueError:
+            owner_raw = ""
+    stages = [dict(s) for s in await pool.fetch(queries.STAGES_OF, chosen)] if chosen else []
+    totals: dict[uuid.UUID, dict[str, Any]] = {}
+    for t in await pool.fetch(queries.BOARD_TOTALS, chosen, owner) if chosen else []:
+        entry = totals.setdefault(t["stage_id"], {"deals": 0, "amounts": []})
+        entry["deals"] += t["deals"]
+        entry["amounts"].append((t["amount"], t["currency"]))
+    columns = []
+    async with pool.acquire() as conn:
+        for s in stages:
+            cards = await conn.fetch(queries.BOARD_COLUMN, chosen, s["id"], BOARD_CARDS, owner)
+            columns.append(s | {"cards": cards, "total": totals.get(s["id"], {"deals": 0, "amounts": []})})
+    return render(
+        request, "sales/board.html", status=status, title="Deal board", message=message,
+        notice=request.query.get("notice"), pipelines=pipelines, chosen=chosen, columns=columns,
+        stages=stages, owner=owner_raw, can_write=may(caller, deals.WRITERS), users=await pool.fetch(USERS),
+        here=request.path_qs,
+    )  # fmt: skip
+
+
+async def move_deal(request: web.Request) -> web.StreamResponse:
+    """POST /app/deals/{id}/move: stage (and a reason, needed to lose); from a card's form or a drag on the board.
+
+    An htmx request (a drag) gets 204 and a refresh of the board; a plain form post goes back to the page it came
+    from."""
+    caller = await _writer(request, deals.WRITERS)
+    deal = _id(request)
+    form = await request.post()
+    body: dict[str, Any] = forms.filled(form, ("stage_id", "reason"))
+    htmx = request.headers.get("HX-Request") == "true"
+    try:
+        if "stage_id" not in body:
+            raise BadRequest("stage_id: choose a stage")
+        forms.validate(deals.PATCH_BODY, body)
+        await deals.change_deal(request.app[POOL], deal, body, caller)
+    except (BadRequest, Conflict) as exc:
+        if htmx:
+            return web.Response(status=422, text=str(exc))
+        return await board(request, str(exc), 422)
+    if htmx:
+        return web.Response(status=204, headers={"HX-Refresh": "true"})
+    raise web.HTTPSeeOther(_back(request, form, "/app/deals/board"))
+
+
+async def create_deal(request: web.Request) -> web.Response:
+    """POST /app/deals: a new deal from the board's or a company's form."""
+    caller = await _writer(request, deals.WRITERS)
+    form = await request.post()
+    body: dict[str, Any] = forms.filled(
+        form, ("title", "person_id", "company_id", "amount", "currency", "pipeline_id", "stage_id",
+               "expected_close_on", "owner_id")
+    )  # fmt: skip
+    try:
+        if "amount" in body:
+            try:
+                body["amount"] = float(body["amount"].replace(",", ""))
+            except ValueError:
+                raise BadRequest("amount: a number") from None
+        forms.validate(deals.CREATE_BODY, body)
+        with forms.readable_errors():
+            row = await deals.create_deal(request.app[POOL], body, caller)
+    except (BadRequest, Conflict) as exc:
+        return await board(request, str(exc), 422)
+    raise web.HTTPSeeOther(_back(request, form, f"/app/deals/board?pipeline={row['pipeline_id']}"))
+
+
+# --- the deal table ---
+
+
+async def deal_list(request: web.Request) -> web.Response:
+    """GET /app/deals: the table, filtered, sorted and paged."""
+    caller = await signed_in(request)
+    pool = request.app[POOL]
+    message = None
+    rows: list[asyncpg.Record] = []
+    more = False
+    try:
+        query = listing.DealQuery.parse(request.query)
+        rows, more = await listing.page_of(pool, query, caller.user_id)
+    except BadRequest as exc:
+        message, query = str(exc), listing.DealQuery()
+    users = await pool.fetch(USERS)
+    stages = await pool.fetch(queries.STAGES)
+    pipelines = {p["id"]: p["name"] for p in await pool.fetch(queries.PIPELINES)}
+    return render(
+        request, "sales/deals.html", status=422 if message else 200, title="Deals", message=message, query=query,
+        rows=rows, more=more,
+        owner_options=[("", "anyone"), ("me", "me"), ("none", "nobody"), *((str(u["id"]), u["name"]) for u in users)],
+        status_options=[("", "any"), *((s, s) for s in listing.STATUSES)],
+        pipeline_options=[("", "any"), *((str(k), v) for k, v in pipelines.items())],
+        stage_options=[("", "any"), *((str(s["id"]), f"{pipelines.get(s['pipeline_id'], '')}: {s['name']}")
+                                      for s in stages)],
+    )  # fmt: skip
+
+
+async def deal_csv(request: web.Request) -> web.StreamResponse:
+    """GET /app/deals.csv: the current list, every page of it."""
+    caller = await signed_in(request)
+    try:
+        query = listing.DealQuery.parse(request.query)
+    except BadRequest as exc:
+        raise web.HTTPUnprocessableEntity(reason=str(exc)) from None
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": 'attachment; filename="deals.csv"',
+            "Cache-Control": "no-store",
+        }
+    )
+    await response.prepare(request)
+    async for chunk in listing.export_csv(request.app[POOL], query, caller.user_id):
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+# --- companies ---
+
+
+async def company_list(request: web.Request) -> web.Response:
+    """GET /app/companies?q=&page=."""
+    await signed_in(request)
+    pool = request.app[POOL]
+    q = request.query.get("q", "").replace("\x00", "").strip()[:200]
+    try:
+        page = max(1, min(int(request.query.get("page", "1") or 1), 200))
+    except ValueError:
+        page = 1
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%" if q else None
+    rows = await pool.fetch(queries.COMPANIES_PAGE, pattern, 51, (page - 1) * 50)
+    return render(
+        request, "sales/companies.html", title="Companies", rows=rows[:50], more=len(rows) > 50, q=q, page=page,
+        users=await pool.fetch(USERS), notice=request.query.get("notice"),
+    )  # fmt: skip
+
+
+async def company_page(request: web.Request, message: str | None = None, status: int = 200) -> web.Response:
+    """GET /app/companies/{id}: facts, people, deals and tasks."""
+    caller = await signed_in(request)
+    cid = _id(request)
+    pool = request.app[POOL]
+    company = await pool.fetchrow(queries.COMPANY, cid)
+    if company is None:
+        raise web.HTTPNotFound(reason="No such company")
+    return render(
+        request, "sales/company.html", status=status, title=company["name"], message=message,
+        notice=request.query.get("notice"), company=company, people=await pool.fetch(queries.COMPANY_PEOPLE, cid),
+        deals=await pool.fetch(queries.DEALS_OF_COMPANY, cid),
+        tasks=await pool.fetch(queries.TASKS_OF.format(column="t.company_id"), cid),
+        pipelines=await pool.fetch(queries.PIPELINES), users=await pool.fetch(USERS),
+        can_write=may(caller, REPS), can_sell=may(caller, deals.WRITERS), now=datetime.now(UTC),
+    )  # fmt: skip
+
+
+COMPANY_FIELDS = ("name", "domain", "industry", "size", "country", "owner_id")
+
+
+async def create_company(request: web.Request) -> web.Response:
+    """POST /app/companies."""
+    caller = await _writer(request, REPS)
+    form = await request.post()
+    body = forms.filled(form, COMPANY_FIELDS)
+    try:
+        forms.validate(records.COMPANIES.body_schema(creating=True), body)
+        with forms.readable_errors():
+            row = await crud.insert(request.app[POOL], records.COMPANIES, body, caller)
+    except (BadRequest, Conflict) as exc:
+        raise web.HTTPSeeOther("/app/companies?" + _notice(f"Not created: {exc}")) from None
+    raise web.HTTPSeeOther(f"/app/companies/{row['id']}?notice=Company+created")
+
+
+def _notice(text: str) -> str:
+    return urlencode({"notice": text[:300]})
+
+
+async def edit_company(request: web.Request) -> web.Response:
+    """POST /app/companies/{id}: the facts form (an emptied box clears its fact)."""
+    caller = await _writer(request, REPS)
+    cid = _id(request)
+    form = await request.post()
+    body: dict[str, Any] = {
+        k: (str(form.get(k, "")).replace("\x00", "").strip() or None) for k in COMPANY_FIELDS
+    }
+    if body["domain"]:
+        body["domain"] = body["domain"].lower()
+    try:
+        if not body["name"]:
+            raise BadRequest("name: a company needs a name")
+        forms.validate(records.COMPANIES.body_schema(creating=False), body)
+        with forms.readable_errors():
+            if await crud.update(request.app[POOL], records.COMPANIES, cid, body, caller) is None:
+                raise web.HTTPNotFound(reason="No such company")
+    except (BadRequest, Conflict) as exc:
+        return await company_page(request, str(exc), 422)
+    raise web.HTTPSeeOther(f"/app/companies/{cid}?notice=Saved")
+
+
+async def link_person(request: web.Request) -> web.Response:
+    """POST /app/companies/{id}/people: link a person by id (or a pasted /app/persons/… address)."""
+    caller = await _writer(request, REPS)
+    cid = _id(request)
+    form = await request.post()
+    raw = str(form.get("person", "")).strip().rstrip("/").rpartition("/")[2]
+    try:
+        person = uuid.UUID(raw)
+    except ValueError:
+        return await company_page(request, "person: paste the person's id or page address", 422)
+    try:
+        await set_company(request.app[POOL], person, cid, caller)
+    except web.HTTPNotFound:
+        return await company_page(request, "person: no such person", 422)
+    raise web.HTTPSeeOther(f"/app/companies/{cid}?notice=Linked")
+
+
+async def unlink_person(request: web.Request) -> web.Response:
+    """POST /app/companies/{id}/people/{person_id}/unlink."""
+    caller = await _writer(request, REPS)
+    cid, person = _id(request), _id(request, "person_id")
+    await set_company(request.app[POOL], person, None, caller)
+    raise web.HTTPSeeOther(f"/app/companies/{cid}?notice=Unlinked")
+
+
+# --- tasks ---
+
+
+async def create_task(request: web.Request) -> web.Response:
+    """POST /app/tasks: title, due day and time, owner, about a person, company or deal."""
+    caller = await _writer(request, REPS)
+    form = await request.post()
+    body: dict[str, Any] = forms.filled(
+        form, ("title", "owner_id", "person_id", "company_id", "deal_id", "notes")
+    )
+    due = forms.filled(form, ("due_on", "due_time"))
+    back = _back(request, form, "/app/sales")
+    try:
+        if "due_on" not in due:
+            raise BadRequest("due: give a day")
+        body["due_at"] = f"{due['due_on']}T{due.get('due_time', '09:00')}:00+00:00"
+        forms.validate(records.TASKS.body_schema(creating=True), body)
+        with forms.readable_errors():
+            await crud.insert(request.app[POOL], records.TASKS, body, caller)
+    except (BadRequest, Conflict) as exc:
+        raise web.HTTPSeeOther(_with(back, f"Task not added: {exc}")) from None
+    raise web.HTTPSeeOther(_with(back, "Task added"))
+
+
+def _with(url: str, notice: str) -> str:
+    return url + ("&" if "?" in url else "?") + _notice(notice)
+
+
+async def finish_task(request: web.Request) -> web.Response:
+    """POST /app/tasks/{id}/done."""
+    return await _task_change(request, {"done_at": datetime.now(UTC).isoformat()}, "Task done")
+
+
+async def snooze_task(request: web.Request) -> web.Response:
+    """POST /app/tasks/{id}/snooze: for ``days`` (1 by default)."""
+    form = await request.post()
+    try:
+        days = max(1, min(int(str(form.get("days", "1")) or 1), 90))
+    except ValueError:
+        days = 1
+    until = datetime.now(UTC) + timedelta(days=days)
+    return await _task_change(request, {"snoozed_until": until.isoformat()}, f"Snoozed for {days} day(s)")
+
+
+async def _task_change(request: web.Request, body: dict[str, Any], notice: str) -> web.Response:
+    caller = await _writer(request, REPS)
+    form = await request.post()
+    row = await crud.update(request.app[POOL], records.TASKS, _id(request), body, caller)
+    if row is None:
+        raise web.HTTPNotFound(reason="No such task")
+    raise web.HTTPSeeOther(_with(_back(request, form, "/app"), notice))
+
+
+def pages() -> list[web.AbstractRouteDef]:
+    """The sales pages."""
+    return [
+        web.get("/app/sales", dashboard),
+        web.get("/app/deals", deal_list),
+        web.get("/app/deals.csv", deal_csv),
+        web.get("/app/deals/board", board),
+        web.post("/app/deals", create_deal),
+        web.post("/app/deals/{id}/move", move_deal),
+        web.get("/app/companies", company_list),
+        web.post("/app/companies", create_company),
+        web.get("/app/companies/{id}", company_page),
+        web.post("/app/companies/{id}", edit_company),
+        web.post("/app/companies/{id}/people", link_person),
+        web.post("/app/companies/{id}/people/{person_id}/unlink", unlink_person),
+        web.post("/app/tasks", create_task),
+        web.post("/app/tasks/{id}/done", finish_task),
+        web.post("/app/tasks/{id}/snooze", snooze_task),
+    ]
