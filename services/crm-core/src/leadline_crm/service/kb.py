@@ -44,9 +44,8 @@ def _markdown() -> MarkdownIt:
 
     md.validateLink = validate  # type: ignore[method-assign]
 
-    def link_open(tokens: Any, idx: int, options: Any, env: Any) -> str:
+    def link_open(renderer: RendererHTML, tokens: Any, idx: int, options: Any, env: Any) -> str:
         tokens[idx].attrSet("rel", "nofollow noopener")
-        renderer: RendererHTML = md.renderer  # type: ignore[assignment]  # the default renderer
         return renderer.renderToken(tokens, idx, options, env)
 
     md.add_render_rule("link_open", link_open)
