@@ -19,6 +19,7 @@ from crm_pipeline import Pipeline, eventually, run_pipeline
 from leadline_collector.app import create_app as create_collector
 from leadline_collector.settings import CollectorSettings
 from leadline_crm.http import auth
+from leadline_localstack.demo import service
 from leadline_localstack.demo import world as w
 from leadline_localstack.demo.http import Api, DemoError
 from leadline_localstack.demo.run import STEPS, Report, Target, counts, make
@@ -243,10 +244,32 @@ async def test_make_demo_fills_the_crm_and_a_second_run_adds_nothing(stack: tupl
         assert ("ad_click", affiliate.affiliate_id) in kinds
         assert ("form_submit", None) in kinds
 
+    # the service desk: the knowledge base, contracts (one renewal due), cases in every state with comments
+    assert first["kb_articles"] == len(service.ARTICLES) == 20
+    assert first["contracts"] == len(service.contracts(world)) >= 1
+    desk = service.cases(world)
+    assert first["cases"] == len(desk) >= 4
+    assert set(first["case_statuses"]) == {c.status for c in desk}
+    assert report.service["moves"] == sum(len(service.PATHS[c.status]) for c in desk)
+    status, due = await p.get("/api/v1/contracts/renewals")
+    assert status == 200
+    assert due["items"]
+    customer = await _person(p, desk[0].email)
+    assert customer is not None
+    status, found = await p.get("/api/v1/cases", person_id=customer["id"])
+    assert status == 200
+    [shown] = found["items"]
+    status, case = await p.get(f"/api/v1/cases/{shown['tracking_number']}")
+    assert [c["body"] for c in case["comments"]] == [text for text, _ in desk[0].comments]
+    assert any(t["kind"] == "case" for t in await _timeline(p, customer["id"]))
+    status, hits = await p.get("/api/v1/kb/search", q="inverter eror")
+    assert hits["items"][0]["title"].startswith("Inverter shows error E-21")
+
     # again: nothing is sent twice, nothing grows
     again = await make(target, SEED, SCALE, quiet=True)
     assert again.sent == []
     assert set(again.skipped) == set(report.sent)
+    assert set(again.service.values()) == {0}
     assert await _counts(target) == first
 
     # a world made by another version of the demo is not topped up with this one's records

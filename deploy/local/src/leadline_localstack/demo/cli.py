@@ -44,6 +44,11 @@ def print_report(report: Report) -> None:
         f" {c.get('campaigns')} campaigns, {c.get('affiliates')} affiliates with {c.get('ads')} ads,"
         f" {c.get('forms')} forms"
     )
+    statuses = ", ".join(f"{n} {status}" for status, n in c.get("case_statuses", {}).items())
+    print(
+        f"  service desk: {c.get('cases')} cases ({statuses}), {c.get('contracts')} service contracts,"
+        f" {c.get('kb_articles')} knowledge base articles"
+    )
     if report.proxy_trusted is False:
         print("  every visitor has this machine's address: see LEADLINE_TRUSTED_PROXIES in README.md")
 

@@ -34,6 +34,7 @@ import aiohttp
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from leadline_localstack.demo import service
 from leadline_localstack.demo import world as w
 from leadline_localstack.demo.http import Api, Browser, Collector, DemoError
 
@@ -68,6 +69,8 @@ class Report:
     """What the world holds (World.summary)."""
     counts: dict[str, Any] = field(default_factory=dict)
     """What crm-core holds after the run, whoever else put it there (:func:`counts`)."""
+    service: dict[str, int] = field(default_factory=dict)
+    """What the service desk's step created (demo/service.py): articles, contracts, cases, comments, moves."""
 
 
 class Steps:
@@ -632,6 +635,8 @@ class Demo:
                 await self.await_engagement(api, world)
             await traffic("email-machines", lambda: self.email_machines(collector, world))
             await self.rep_work(api, world)
+            with self.steps.step("service desk: articles, contracts, cases", len(service.ARTICLES)):
+                report.service = await service.make(api, world, self.persons, self.ids)
             today = [c.visitor.person.email for c in world.ad_clicks if c.converts and c.visitor.person]
             today += [v.person.email for v in world.contact_posts if v.person]
             await self.await_persons(api, today, "waiting for today's form leads")  # so the counts hold them
@@ -738,6 +743,10 @@ async def counts(api: Api) -> dict[str, Any]:
     for p in persons:
         stages[p["stage"]] = stages.get(p["stage"], 0) + 1
     purchases = await api.all("/api/v1/purchases")
+    cases = await api.all("/api/v1/cases")
+    case_statuses: dict[str, int] = {}
+    for c in cases:
+        case_statuses[c["status"]] = case_statuses.get(c["status"], 0) + 1
     return {
         "known_persons": len(persons),
         "stages": dict(sorted(stages.items())),
@@ -752,6 +761,10 @@ async def counts(api: Api) -> dict[str, Any]:
         "purchases": len(purchases),
         "purchase_reps": len({p["sales_rep"] for p in purchases if p["sales_rep"]}),
         "feedback": len(await api.all("/api/v1/feedback")),
+        "kb_articles": len(await api.all("/api/v1/kb/articles")),
+        "contracts": len(await api.all("/api/v1/contracts")),
+        "cases": len(cases),
+        "case_statuses": dict(sorted(case_statuses.items())),
     }
 
 

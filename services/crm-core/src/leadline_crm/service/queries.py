@@ -133,13 +133,13 @@ SELECT sc.id, sc.name, sc.person_id, sc.starts_on, sc.ends_on, sc.response_hours
 # --- the knowledge base ---
 
 # Ranked full-text search ($1: the words as typed, websearch syntax) with trigram matches of the title for
-# misspelt words; headlines are made for the page's rows only (the outer query), not for every match.
+# misspelt words (a full-text hit outranks them; among them, the closer title overall first); headlines are made for the page's rows only (the outer query), not for every match.
 # $2: public articles only; $3: limit; $4: ts_headline's options.
 KB_SEARCH = """
 WITH q AS (SELECT websearch_to_tsquery('english', $1) AS query),
 hits AS (
     SELECT a.id, a.title, a.body, a.tags, a.product_id, a.public, a.updated_at,
-           ts_rank(a.search, q.query) + 0.05 * word_similarity($1, a.title) AS rank
+           ts_rank(a.search, q.query) + 0.05 * (word_similarity($1, a.title) + similarity($1, a.title)) AS rank
       FROM kb_articles a, q
      WHERE (a.search @@ q.query OR $1 <% a.title) AND (a.public OR NOT $2)
      ORDER BY rank DESC, a.id
