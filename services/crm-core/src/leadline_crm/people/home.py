@@ -54,4 +54,5 @@ async def home(request: web.Request) -> web.Response:
         tasks=tasks,
         now=datetime.now(UTC),
         is_rep=caller.role in REPS,
+        notice=request.query.get("notice"),
     )
