@@ -130,6 +130,12 @@ class CommonSettings:
     pg_dsn: str = setting(
         "postgresql://postgres@127.0.0.1:5432/leadline", "PG_DSN", "default PostgreSQL DSN for all services"
     )
+    migrate_on_start: bool = setting(
+        True,
+        "MIGRATE_ON_START",
+        "apply the service's database migrations at start-up; false where `leadline migrate` runs them first"
+        " (the Helm chart's hook Job)",
+    )
     phone_region: str = setting(
         "US",
         "PHONE_REGION",

@@ -91,7 +91,8 @@ def create_app(settings: CrmSettings) -> web.Application:
     app.router.add_routes(pages())
 
     async def pool_ctx(app: web.Application) -> AsyncIterator[None]:
-        await pg.migrate(settings.dsn, settings.crm_schema, MIGRATIONS)
+        if settings.migrate_on_start:  # else `leadline migrate` ran first (the Helm chart's hook Job)
+            await pg.migrate(settings.dsn, settings.crm_schema, MIGRATIONS)
         pool = await pg.create_pool(settings.dsn, settings.crm_schema)
         app[POOL] = pool
         add_check(app, "postgres", lambda: pg.pool_reachable(pool))

@@ -17,6 +17,7 @@ from leadline_crm.http import accounts, auth
 from leadline_crm.ingest.consumer import tune_gc
 from leadline_crm.settings import CrmSettings
 from leadline_shared import config, kafka, logs, pg, service
+from leadline_shared.migrate import Target
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,6 +29,12 @@ def run(args: argparse.Namespace) -> int:
     return service.run(
         create_app(settings), settings.host, settings.port, settings.drain_seconds, use_uvloop=settings.uvloop
     )
+
+
+def migration_target() -> Target:
+    """crm-core's schema and migrations, for ``leadline migrate`` (entry point ``leadline.migrations``)."""
+    settings = config.load(CrmSettings)
+    return Target(settings.dsn, settings.crm_schema, MIGRATIONS)
 
 
 async def _create_token(settings: CrmSettings, name: str, role: str, user_email: str | None = None) -> str:

@@ -35,7 +35,8 @@ def create_app(settings: EnricherSettings) -> web.Application:
     add_ops_routes(app, metrics.registry)
 
     async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
-        await pg.migrate(settings.dsn, settings.identity_schema, MIGRATIONS)
+        if settings.migrate_on_start:  # else `leadline migrate` ran first (the Helm chart's hook Job)
+            await pg.migrate(settings.dsn, settings.identity_schema, MIGRATIONS)
         if settings.create_topics:
             await kafka.ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions)
         pool = await pg.create_pool(settings.dsn, settings.identity_schema)

@@ -6,9 +6,10 @@ import argparse
 import logging
 from typing import Any
 
-from leadline_enricher.app import create_app
+from leadline_enricher.app import MIGRATIONS, create_app
 from leadline_enricher.settings import EnricherSettings
 from leadline_shared import config, logs, service
+from leadline_shared.migrate import Target
 
 
 def run(args: argparse.Namespace) -> int:
@@ -19,6 +20,12 @@ def run(args: argparse.Namespace) -> int:
     return service.run(
         create_app(settings), settings.host, settings.port, settings.drain_seconds, use_uvloop=settings.uvloop
     )
+
+
+def migration_target() -> Target:
+    """The enricher's schema and migrations, for ``leadline migrate`` (entry point ``leadline.migrations``)."""
+    settings = config.load(EnricherSettings)
+    return Target(settings.dsn, settings.identity_schema, MIGRATIONS)
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
