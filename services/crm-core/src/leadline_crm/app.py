@@ -12,7 +12,7 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from leadline_crm import admin, catalog, outbox, people, sales, service
+from leadline_crm import admin, catalog, marketing, outbox, people, sales, service
 from leadline_crm.catalog.links import COLLECTOR_URL, KEYRING
 from leadline_crm.http import forwarded, guard, openapi, session, templating
 from leadline_crm.http import pages as web_pages
@@ -37,6 +37,7 @@ def api() -> openapi.Registry:
             *people.operations(),
             *catalog.operations(),
             *admin.operations(),
+            *marketing.operations(),
             *sales.operations(),
             *service.operations(),
         ]
@@ -50,6 +51,7 @@ def pages() -> list[web.AbstractRouteDef]:
         *people.pages(),
         *admin.pages(),
         *catalog.pages(),
+        *marketing.pages(),
         *sales.pages(),
         *service.pages(),
     ]
@@ -61,6 +63,7 @@ TEMPLATE_PACKAGES = (
     "leadline_crm.people",
     "leadline_crm.admin",
     "leadline_crm.catalog",
+    "leadline_crm.marketing",
     "leadline_crm.sales",
     "leadline_crm.service",
 )

@@ -15,6 +15,7 @@ import orjson
 
 from leadline_crm import lifecycle
 from leadline_crm.ingest import queries
+from leadline_crm.marketing import rollups
 from leadline_crm.stages import Rule, apply_moves, load_scoring
 from leadline_shared.events import EVENT_TYPES, SOURCES, EnrichedEvent, EventError, storable
 from leadline_shared.identifiers import canonical_email
@@ -414,6 +415,7 @@ async def _write_touches(conn: asyncpg.Connection, touches: list[Touch], now: da
             await conn.copy_to_table("touchpoints", source=io.BytesIO(data), columns=TOUCHPOINT_COLUMNS)
         except asyncpg.UniqueViolationError:
             raise Raced from None
+        await rollups.fold(conn, fresh)
         await apply_moves(  # only persons with an event that counts (not a bot's alone) may move
             conn,
             [dict(r) | {"cause": cause} for r in updated if (cause := deltas[r["person_id"]].cause)],

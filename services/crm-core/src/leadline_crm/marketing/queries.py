@@ -1,0 +1,195 @@
+"""The marketing domain's SQL: the rollups' per-batch upserts, the reports over the rollups, and the same rollups
+computed from the raw tables (``RAW_*``), which the tests compare with the rollups and the benchmark times as the
+naive way.
+
+A report's SQL names its sources as ``{clicks}``, ``{visitors}``, ``{stages}`` and ``{daily}``: :func:`over`
+fills them with the rollup tables, :func:`naive` with the raw computations, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+# --- ingestion (marketing/rollups.py) ---
+
+INSERT_CLICKS = """
+INSERT INTO marketing_clicks (event_id, person_id, occurred_at, affiliate_id, ad_id)
+SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[])
+ON CONFLICT (event_id) DO NOTHING
+"""
+
+UPSERT_VISITORS = """
+INSERT INTO marketing_visitors AS v (person_id, visited_at, event_id, source, campaign)
+SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[])
+ON CONFLICT (person_id) DO UPDATE
+   SET visited_at = EXCLUDED.visited_at, event_id = EXCLUDED.event_id, source = EXCLUDED.source,
+       campaign = EXCLUDED.campaign
+ WHERE (EXCLUDED.visited_at, EXCLUDED.event_id) < (v.visited_at, v.event_id)
+"""
+
+# --- the rollups from the raw tables (the same definitions as the migration's backfill) ---
+
+RAW_CLICKS = """
+SELECT event_id, person_id, occurred_at, event::jsonb #>> '{affiliate,affiliate_id}' AS affiliate_id,
+       event::jsonb #>> '{affiliate,ad_id}' AS ad_id
+  FROM touchpoints
+ WHERE type = 'ad_click' AND NOT automated
+   AND jsonb_typeof(event::jsonb #> '{affiliate,affiliate_id}') = 'string'
+   AND jsonb_typeof(event::jsonb #> '{affiliate,ad_id}') = 'string'
+"""
+
+RAW_VISITORS = """
+SELECT DISTINCT ON (person_id) person_id, occurred_at AS visited_at, event_id,
+       coalesce(nullif(event::jsonb #>> '{campaign,source}', ''), nullif(event::jsonb ->> 'referrer_class', ''),
+                source) AS source,
+       coalesce(event::jsonb #>> '{campaign,name}', '') AS campaign
+  FROM touchpoints WHERE NOT automated
+ ORDER BY person_id, occurred_at, event_id
+"""
+
+RAW_STAGES = """
+SELECT person_id,
+       min(at) FILTER (WHERE to_stage IN ('lead', 'prospect', 'customer')) AS lead_at,
+       min(at) FILTER (WHERE to_stage IN ('prospect', 'customer')) AS prospect_at,
+       min(at) FILTER (WHERE to_stage = 'customer') AS customer_at
+  FROM stage_transitions WHERE to_stage IN ('lead', 'prospect', 'customer') GROUP BY person_id
+"""
+
+RAW_DAILY = f"""
+SELECT (visited_at AT TIME ZONE 'UTC')::date AS day, source, campaign, count(*) AS visitors
+  FROM ({RAW_VISITORS}) AS v GROUP BY 1, 2, 3
+"""  # noqa: S608 (fixed text)
+
+ROLLUPS = {
+    "clicks": "marketing_clicks",
+    "visitors": "marketing_visitors",
+    "stages": "marketing_stages",
+    "daily": "marketing_visitors_daily",
+}
+RAW = {"clicks": RAW_CLICKS, "visitors": RAW_VISITORS, "stages": RAW_STAGES, "daily": RAW_DAILY}
+
+
+def over(sql: str) -> str:
+    """A report's SQL reading the rollups."""
+    return sql.format(**ROLLUPS)
+
+
+def naive(sql: str) -> str:
+    """The same report computed from the raw tables."""
+    return sql.format(**{name: f"({text})" for name, text in RAW.items()})
+
+
+# --- reports. $1, $2: the range [from, to) as timestamps; $3 the lookback; $4 the attribution model ---
+
+# Conversions (a person becoming a lead, a customer; each purchase with its revenue) credited to the person's ad
+# clicks within the lookback before it, by the model: first, last, linear, position (40/20/40).
+CREDITS = """
+conversions AS (
+    SELECT 'l:' || person_id AS cid, person_id, lead_at AS at, 1 AS lead, 0 AS customer, 0::numeric AS revenue
+      FROM {stages} AS s WHERE lead_at >= $1 AND lead_at < $2
+    UNION ALL
+    SELECT 'c:' || person_id, person_id, customer_at, 0, 1, 0 FROM {stages} AS s WHERE customer_at >= $1 AND customer_at < $2
+    UNION ALL
+    SELECT 'p:' || id, person_id, (purchased_on + 1)::timestamp AT TIME ZONE 'UTC', 0, 0, quantity * price_paid
+      FROM purchases
+     WHERE purchased_on >= ($1 AT TIME ZONE 'UTC')::date AND purchased_on < ($2 AT TIME ZONE 'UTC')::date
+), touches AS (
+    SELECT c.cid, c.lead, c.customer, c.revenue, k.affiliate_id, k.ad_id,
+           row_number() OVER w AS k, count(*) OVER (PARTITION BY c.cid) AS n
+      FROM conversions AS c
+      JOIN {clicks} AS k ON k.person_id = c.person_id AND k.occurred_at <= c.at AND k.occurred_at > c.at - $3::interval
+    WINDOW w AS (PARTITION BY c.cid ORDER BY k.occurred_at, k.event_id)
+), credits AS (
+    SELECT affiliate_id, ad_id, lead, customer, revenue,
+           CASE $4::text
+               WHEN 'first' THEN (k = 1)::int::numeric
+               WHEN 'last' THEN (k = n)::int::numeric
+               WHEN 'linear' THEN 1.0 / n
+               ELSE CASE WHEN n = 1 THEN 1.0 WHEN n = 2 THEN 0.5 WHEN k = 1 OR k = n THEN 0.4 ELSE 0.2 / (n - 2) END
+           END AS weight
+      FROM touches
+)"""
+
+# Per ad (affiliate, ad): clicks and clicks from prospects in the range, and the credited conversions.
+ADS = (
+    "WITH"  # noqa: S608 (fixed text)
+    + CREDITS
+    + """, clicked AS (
+    SELECT k.affiliate_id, k.ad_id, count(*) AS clicks,
+           count(*) FILTER (WHERE s.prospect_at IS NOT NULL) AS prospect_clicks
+      FROM {clicks} AS k LEFT JOIN {stages} AS s ON s.person_id = k.person_id
+     WHERE k.occurred_at >= $1 AND k.occurred_at < $2
+     GROUP BY 1, 2
+), credited AS (
+    SELECT affiliate_id, ad_id, sum(weight * lead) AS leads, sum(weight * customer) AS customers,
+           sum(weight * revenue) AS revenue
+      FROM credits GROUP BY 1, 2
+)
+SELECT coalesce(c.affiliate_id, r.affiliate_id) AS affiliate_id, coalesce(c.ad_id, r.ad_id) AS ad_id,
+       a.name AS ad_name, f.name AS affiliate_name, g.name AS campaign,
+       coalesce(c.clicks, 0) AS clicks, coalesce(c.prospect_clicks, 0) AS prospect_clicks,
+       coalesce(r.leads, 0) AS leads, coalesce(r.customers, 0) AS customers, coalesce(r.revenue, 0) AS revenue
+  FROM clicked AS c
+  FULL JOIN credited AS r ON r.affiliate_id = c.affiliate_id AND r.ad_id = c.ad_id
+  LEFT JOIN ads AS a ON a.affiliate_id = coalesce(c.affiliate_id, r.affiliate_id) AND a.ad_id = coalesce(c.ad_id, r.ad_id)
+  LEFT JOIN affiliates AS f ON f.affiliate_id = coalesce(c.affiliate_id, r.affiliate_id)
+  LEFT JOIN campaigns AS g ON g.id = a.campaign_id
+"""
+)
+
+# Funnel: new visitors per day from the daily counts; the persons who became leads, prospects, customers in the
+# range with the visit they came from ($3: by source, campaign or nothing).
+FUNNEL_VISITORS = """
+SELECT CASE $3::text WHEN 'source' THEN source WHEN 'campaign' THEN campaign ELSE '' END AS key,
+       sum(visitors)::bigint AS visitors
+  FROM {daily} AS d WHERE day >= ($1 AT TIME ZONE 'UTC')::date AND day < ($2 AT TIME ZONE 'UTC')::date
+ GROUP BY 1
+"""
+
+FUNNEL_STAGES = """
+WITH moved AS (
+    SELECT s.*, v.visited_at,
+           CASE $3::text WHEN 'source' THEN coalesce(v.source, '') WHEN 'campaign' THEN coalesce(v.campaign, '')
+                ELSE '' END AS key
+      FROM {stages} AS s LEFT JOIN {visitors} AS v ON v.person_id = s.person_id
+     WHERE (s.lead_at >= $1 AND s.lead_at < $2) OR (s.prospect_at >= $1 AND s.prospect_at < $2)
+        OR (s.customer_at >= $1 AND s.customer_at < $2)
+)
+SELECT key,
+       count(*) FILTER (WHERE lead_at >= $1 AND lead_at < $2) AS leads,
+       count(*) FILTER (WHERE prospect_at >= $1 AND prospect_at < $2) AS prospects,
+       count(*) FILTER (WHERE customer_at >= $1 AND customer_at < $2) AS customers,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM lead_at - visited_at))
+           FILTER (WHERE lead_at >= $1 AND lead_at < $2) / 86400 AS days_to_lead,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM prospect_at - lead_at))
+           FILTER (WHERE prospect_at >= $1 AND prospect_at < $2) / 86400 AS days_to_prospect,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM customer_at - coalesce(prospect_at, lead_at)))
+           FILTER (WHERE customer_at >= $1 AND customer_at < $2) / 86400 AS days_to_customer
+  FROM moved GROUP BY key
+"""
+
+# Products: units, revenue and the unit price paid against the list price; $3 groups by product, period or rep,
+# $4 the period's unit (day, week, month). price_paid is the price of one unit (revenue = quantity x price).
+PRODUCTS = """
+SELECT CASE $3::text WHEN 'period' THEN to_char(date_trunc($4::text, p.purchased_on), 'YYYY-MM-DD')
+                     WHEN 'rep' THEN coalesce(u.name, '(none)') ELSE pr.sku END AS key,
+       CASE $3::text WHEN 'product' THEN min(pr.name) ELSE '' END AS name,
+       sum(p.quantity)::bigint AS units, sum(p.quantity * p.price_paid) AS revenue,
+       round(sum(p.quantity * p.price_paid) / sum(p.quantity), 2) AS price_avg,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY p.price_paid)::numeric(14, 2) AS price_median,
+       min(p.price_paid) AS price_min, max(p.price_paid) AS price_max,
+       CASE $3::text WHEN 'product' THEN min(pr.list_price) END AS list_price
+  FROM purchases AS p JOIN products AS pr ON pr.id = p.product_id LEFT JOIN users AS u ON u.id = p.sales_rep
+ WHERE p.purchased_on >= ($1 AT TIME ZONE 'UTC')::date AND p.purchased_on < ($2 AT TIME ZONE 'UTC')::date
+   AND ($5::uuid IS NULL OR p.product_id = $5) AND ($6::uuid IS NULL OR p.sales_rep = $6)
+ GROUP BY 1 ORDER BY revenue DESC, key
+"""
+
+# Demographics of the persons who became leads in the range (their stage now: leads, prospects, customers), by
+# one of the person's facts ($3, a fixed column name chosen in code).
+DEMOGRAPHICS = """
+SELECT coalesce(p.{column}, '(unknown)') AS key,
+       count(*) FILTER (WHERE p.stage IN ('lead', 'prospect')) AS leads,
+       count(*) FILTER (WHERE p.stage = 'customer') AS customers
+  FROM {stages} AS s JOIN persons AS p ON p.person_id = s.person_id
+ WHERE s.lead_at >= $1 AND s.lead_at < $2 AND p.stage IN ('lead', 'prospect', 'customer')
+ GROUP BY 1 ORDER BY customers DESC, leads DESC, key
+"""

@@ -1,0 +1,292 @@
+"""Marketing reports (issue 13): ads, affiliates, products, demographics and the funnel, as JSON or CSV.
+
+Each report reads the rollups of migration 0020 (kept by ingestion and by triggers, never a scan of touchpoints),
+the catalogue, the purchases and, for demographics, the persons who became leads. :func:`compute` answers a
+report for a :class:`Query`; ``naive=True`` computes it from the raw tables instead (tests, benchmark).
+
+Attribution (ads, affiliates): each conversion (a person becoming a lead, a customer; each purchase, with its
+revenue, at the end of its day) is credited to that person's ad clicks within the lookback before it: ``first``
+or ``last`` click all of it, ``linear`` equal shares, ``position`` 40 % to the first and the last, the other 20 %
+shared by the clicks between (half each for two clicks). A conversion without a click in its window is credited
+to no ad. Bots', link scanners' and image proxies' events count nowhere (they make no clicks, visits or moves).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from leadline_crm.http.errors import BadRequest
+from leadline_crm.marketing import queries
+
+MODELS = ("first", "last", "linear", "position")
+REPORTS = ("ads", "affiliates", "products", "demographics", "funnel")
+AD_GROUPS = ("ad", "campaign", "affiliate")
+FUNNEL_GROUPS = ("all", "source", "campaign")
+PRODUCT_GROUPS = ("product", "period", "rep")
+PERIODS = ("day", "week", "month")
+DIMENSIONS = ("country", "region", "age_band", "gender", "industry", "company_size")
+DEFAULT_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Query:
+    """A report's parameters: the range of days (both included), the attribution model and lookback, grouping."""
+
+    start: date
+    end: date
+    model: str = "position"
+    lookback_days: int = 30
+    by: str = ""
+    period: str = "month"
+    product_id: str | None = None
+    sales_rep: str | None = None
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str], today: date | None = None) -> Query:
+        """From query parameters ``from``, ``to`` (ISO dates), ``model``, ``lookback`` (days), ``by``,
+        ``period``, ``product_id``, ``sales_rep``; 422 naming the bad one."""
+        today = today or datetime.now(UTC).date()
+        end = _date(params, "to", today)
+        start = _date(params, "from", end - timedelta(days=DEFAULT_DAYS - 1))
+        if start > end:
+            raise BadRequest("from must not be after to")
+        model = params.get("model", "position")
+        if model not in MODELS:
+            raise BadRequest(f"model must be one of {', '.join(MODELS)}")
+        lookback = params.get("lookback", "30")
+        if not (lookback.isascii() and lookback.isdigit()) or not 1 <= int(lookback) <= 365:
+            raise BadRequest("lookback must be a number of days from 1 to 365")
+        period = params.get("period", "month")
+        if period not in PERIODS:
+            raise BadRequest(f"period must be one of {', '.join(PERIODS)}")
+        return cls(
+            start,
+            end,
+            model,
+            int(lookback),
+            params.get("by", ""),
+            period,
+            _uuid_text(params, "product_id"),
+            _uuid_text(params, "sales_rep"),
+        )
+
+    @property
+    def since(self) -> datetime:
+        return datetime.combine(self.start, time(), UTC)
+
+    @property
+    def until(self) -> datetime:
+        return datetime.combine(self.end + timedelta(days=1), time(), UTC)
+
+    def choose(self, allowed: tuple[str, ...]) -> str:
+        """The ``by`` grouping among ``allowed`` (the first by default)."""
+        if not self.by:
+            return allowed[0]
+        if self.by not in allowed:
+            raise BadRequest(f"by must be one of {', '.join(allowed)}")
+        return self.by
+
+
+def _date(params: Mapping[str, str], name: str, default: date) -> date:
+    raw = params.get(name)
+    if not raw:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a date (YYYY-MM-DD)") from None
+
+
+def _uuid_text(params: Mapping[str, str], name: str) -> str | None:
+    raw = params.get(name)
+    if not raw:
+        return None
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise BadRequest(f"{name} must be a UUID") from None
+
+
+def _num(value: Any, places: int = 4) -> float:
+    """A figure for JSON and CSV alike: shares rounded to 4 places, money to 2."""
+    if value is None:
+        return 0.0
+    return round(float(value), places)
+
+
+def _rate(part: Any, whole: Any) -> float:
+    return round(float(part) / float(whole), 4) if whole else 0.0
+
+
+async def _ads(conn: asyncpg.Connection, q: Query, sql: str, by: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(sql, q.since, q.until, timedelta(days=q.lookback_days), q.model)
+    groups: dict[tuple[str, ...], dict[str, Any]] = {}
+    for r in rows:
+        if by == "ad":
+            key: tuple[str, ...] = (r["affiliate_id"], r["ad_id"])
+            head = {
+                "affiliate_id": r["affiliate_id"],
+                "ad_id": r["ad_id"],
+                "name": r["ad_name"] or r["ad_id"],
+                "campaign": r["campaign"] or "",
+            }
+        elif by == "campaign":
+            key = (r["campaign"] or "",)
+            head = {"campaign": r["campaign"] or "(none)"}
+        else:
+            key = (r["affiliate_id"],)
+            head = {"affiliate_id": r["affiliate_id"], "name": r["affiliate_name"] or r["affiliate_id"]}
+        row = groups.setdefault(
+            key,
+            {
+                **head,
+                "clicks": 0,
+                "prospect_clicks": 0,
+                "leads": Decimal(0),
+                "customers": Decimal(0),
+                "revenue": Decimal(0),
+            },
+        )
+        for name in ("clicks", "prospect_clicks", "leads", "customers", "revenue"):
+            row[name] += r[name]
+    out = []
+    for row in groups.values():
+        row["leads"], row["customers"] = _num(row["leads"]), _num(row["customers"])
+        row["revenue"] = _num(row["revenue"], 2)
+        row["lead_rate"] = _rate(row["leads"], row["clicks"])
+        row["conversion_rate"] = _rate(row["customers"], row["clicks"])
+        out.append(row)
+    return out
+
+
+async def ads(conn: asyncpg.Connection, q: Query, naive: bool = False) -> list[dict[str, Any]]:
+    """Clicks, leads, customers, conversion rate (customers per click) and revenue by ad, campaign or affiliate,
+    most revenue first."""
+    by = q.choose(AD_GROUPS)
+    sql = queries.naive(queries.ADS) if naive else queries.over(queries.ADS)
+    rows = await _ads(conn, q, sql, by)
+    for row in rows:
+        row.pop("prospect_clicks")
+    return sorted(rows, key=lambda r: (-r["revenue"], -r["customers"], -r["clicks"], str(r.get("name", ""))))
+
+
+async def affiliates(conn: asyncpg.Connection, q: Query, naive: bool = False) -> list[dict[str, Any]]:
+    """Affiliates ranked by clicks from prospects (persons who became prospects), with clicks, leads, customers
+    and revenue credited to them."""
+    sql = queries.naive(queries.ADS) if naive else queries.over(queries.ADS)
+    rows = await _ads(conn, q, sql, "affiliate")
+    for row in rows:
+        row.pop("lead_rate")
+        row.pop("conversion_rate")
+    return sorted(rows, key=lambda r: (-r["prospect_clicks"], -r["clicks"], r["affiliate_id"]))
+
+
+async def funnel(conn: asyncpg.Connection, q: Query, naive: bool = False) -> list[dict[str, Any]]:
+    """New visitors, then persons who became leads, prospects and customers in the range, the rates from stage to
+    stage, and the median days from one stage to the next; by the first visit's source or campaign. A stage
+    skipped (a lead who buys) counts as reached when the later one was, so each stage holds the next."""
+    by = q.choose(FUNNEL_GROUPS)
+    form = queries.naive if naive else queries.over
+    visitors = {
+        r["key"]: r["visitors"] for r in await conn.fetch(form(queries.FUNNEL_VISITORS), q.since, q.until, by)
+    }
+    stages = {r["key"]: r for r in await conn.fetch(form(queries.FUNNEL_STAGES), q.since, q.until, by)}
+    out = []
+    for key in sorted(set(visitors) | set(stages)):
+        s = stages.get(key)
+        count = {name: (s[name] if s else 0) for name in ("leads", "prospects", "customers")}
+        seen = visitors.get(key, 0)
+        out.append(
+            {
+                **({} if by == "all" else {by: key}),
+                "visitors": seen,
+                **count,
+                "lead_rate": _rate(count["leads"], seen),
+                "prospect_rate": _rate(count["prospects"], count["leads"]),
+                "customer_rate": _rate(count["customers"], count["prospects"]),
+                "median_days_to_lead": _num(s["days_to_lead"] if s else None, 2),
+                "median_days_to_prospect": _num(s["days_to_prospect"] if s else None, 2),
+                "median_days_to_customer": _num(s["days_to_customer"] if s else None, 2),
+            }
+        )
+    return sorted(out, key=lambda r: (-r["visitors"], -r["leads"], str(r.get(by, ""))))
+
+
+async def products(conn: asyncpg.Connection, q: Query, naive: bool = False) -> list[dict[str, Any]]:
+    """Units sold, revenue and the unit price paid (average per unit, median, min, max) against the list price;
+    by product, period or sales rep."""
+    by = q.choose(PRODUCT_GROUPS)
+    rows = await conn.fetch(queries.PRODUCTS, q.since, q.until, by, q.period, q.product_id, q.sales_rep)
+    out = []
+    for r in rows:
+        row: dict[str, Any] = {by: r["key"]}
+        if by == "product":
+            row["name"] = r["name"]
+        row |= {"units": r["units"], "revenue": _num(r["revenue"], 2)}
+        row |= {name: _num(r[name], 2) for name in ("price_avg", "price_median", "price_min", "price_max")}
+        if by == "product":
+            row["list_price"] = _num(r["list_price"], 2)
+            row["discount"] = (
+                _rate(r["list_price"] - r["price_avg"], r["list_price"]) if r["list_price"] else 0.0
+            )
+        out.append(row)
+    return out
+
+
+async def demographics(conn: asyncpg.Connection, q: Query, naive: bool = False) -> list[dict[str, Any]]:
+    """Persons who became leads in the range, by one fact (country, region, age band, gender, industry, company
+    size): how many are leads (or prospects) and how many customers now."""
+    by = q.choose(DIMENSIONS)
+    sql = queries.DEMOGRAPHICS.replace("{column}", by)  # one of DIMENSIONS, never the caller's text
+    rows = await conn.fetch(queries.naive(sql) if naive else queries.over(sql), q.since, q.until)
+    return [{by: r["key"], "leads": r["leads"], "customers": r["customers"]} for r in rows]
+
+
+COMPUTE = {
+    "ads": ads,
+    "affiliates": affiliates,
+    "products": products,
+    "demographics": demographics,
+    "funnel": funnel,
+}
+
+
+async def compute(
+    conn: asyncpg.Connection, report: str, q: Query, naive: bool = False
+) -> list[dict[str, Any]]:
+    """One report's rows."""
+    return await COMPUTE[report](conn, q, naive)
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell as JSON shows the value; text a spreadsheet would run is prefixed with '."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(text) else text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    """The rows as CSV, columns in the rows' order (the same figures as the JSON)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    if rows:
+        writer.writerow(rows[0])
+        for row in rows:
+            writer.writerow([_cell(v) for v in row.values()])
+    return buffer.getvalue()

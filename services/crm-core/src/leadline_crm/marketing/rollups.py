@@ -1,0 +1,71 @@
+"""The marketing rollups that ingestion keeps (migration 0020 says what each holds and how merges fold them).
+
+:func:`fold` runs inside ingestion's batch transaction with the batch's new touchpoints only, so a replayed event
+adds nothing twice. Its cost per batch is one pass over the events in memory and at most two statements: the
+batch's ad clicks (often none) and each visitor's earliest touch of the batch, upserted only where it is earlier
+than the one stored. Bots', link scanners' and image proxies' events (``automated``) are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+import asyncpg
+
+from leadline_crm.marketing import queries
+
+
+class Touch(Protocol):
+    """What the fold reads of an ingested event (ingest/touches.py Touch)."""
+
+    event_id: str
+    person_id: str
+    type: str
+    source: str
+    occurred: Any
+    doc: dict[str, Any]
+    automated: bool
+
+
+def origin(source: str, doc: dict[str, Any]) -> tuple[str, str]:
+    """Where a visit came from: the UTM source, else the referrer's class, else the capture source; and the UTM
+    campaign name ('' without one). Matches RAW_VISITORS."""
+    campaign = doc.get("campaign")
+    campaign = campaign if isinstance(campaign, dict) else {}
+    utm_source, name, referrer = campaign.get("source"), campaign.get("name"), doc.get("referrer_class")
+    if isinstance(utm_source, str) and utm_source:
+        source = utm_source
+    elif isinstance(referrer, str) and referrer:
+        source = referrer
+    return source, name if isinstance(name, str) else ""
+
+
+def _person(t: Touch) -> str:
+    return t.person_id  # rows in one order, so two consumers' batches lock visitors alike
+
+
+async def fold(conn: asyncpg.Connection, touches: Iterable[Touch]) -> None:
+    """Fold a batch's new touchpoints into marketing_clicks and marketing_visitors."""
+    clicks: list[tuple[str, str, Any, str, str]] = []
+    first: dict[str, Touch] = {}
+    for t in touches:
+        if t.automated:
+            continue
+        seen = first.get(t.person_id)
+        if seen is None or (t.occurred, t.event_id) < (seen.occurred, seen.event_id):
+            first[t.person_id] = t
+        if t.type == "ad_click":
+            ad = t.doc.get("affiliate")
+            if isinstance(ad, dict):
+                affiliate_id, ad_id = ad.get("affiliate_id"), ad.get("ad_id")
+                if isinstance(affiliate_id, str) and isinstance(ad_id, str):
+                    clicks.append((t.event_id, t.person_id, t.occurred, affiliate_id, ad_id))
+    if clicks:
+        await conn.execute(queries.INSERT_CLICKS, *map(list, zip(*clicks, strict=True)))
+    if first:
+        rows = [
+            (t.person_id, t.occurred, t.event_id, *origin(t.source, t.doc))
+            for t in sorted(first.values(), key=_person)
+        ]
+        await conn.execute(queries.UPSERT_VISITORS, *map(list, zip(*rows, strict=True)))
