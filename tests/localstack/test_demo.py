@@ -19,7 +19,7 @@ from crm_pipeline import Pipeline, eventually, run_pipeline
 from leadline_collector.app import create_app as create_collector
 from leadline_collector.settings import CollectorSettings
 from leadline_crm.http import auth
-from leadline_localstack.demo import service
+from leadline_localstack.demo import sales, service
 from leadline_localstack.demo import world as w
 from leadline_localstack.demo.http import Api, DemoError
 from leadline_localstack.demo.run import STEPS, Report, Target, counts, make
@@ -265,11 +265,42 @@ async def test_make_demo_fills_the_crm_and_a_second_run_adds_nothing(stack: tupl
     status, hits = await p.get("/api/v1/kb/search", q="inverter eror")
     assert hits["items"][0]["title"].startswith("Inverter shows error E-21")
 
+    # the sales workspace: companies with their people, owners and next steps, deals across the pipeline with
+    # their stage history, tasks (some overdue)
+    assert first["companies"] == len(sales.companies(world)) >= 1
+    deals = sales.deals(world)
+    assert first["deal_stages"] == {
+        s: sum(1 for d in deals if d.stage == s) for s in {d.stage for d in deals}
+    }
+    assert "Won" in first["deal_stages"]
+    assert first["tasks"] == len(sales.tasks(world, datetime.now(UTC)))
+    assert first["owned_persons"] >= len(sales.owners(world))
+    won = next(d for d in deals if d.stage == "Won")
+    buyer = await _person(p, won.email)
+    assert buyer is not None
+    status, found = await p.get("/api/v1/deals", person=buyer["id"])
+    [deal] = found["items"]
+    status, deal = await p.get(f"/api/v1/deals/{deal['id']}")
+    assert [h["to_stage"] for h in deal["history"]] == [
+        "Qualified",
+        "Meeting",
+        "Proposal",
+        "Negotiation",
+        "Won",
+    ]
+    assert any(t["kind"] == "deal" for t in await _timeline(p, buyer["id"]))
+    company = sales.companies(world)[0]
+    status, listed = await p.get("/api/v1/companies", limit="500")
+    [shown] = [c for c in listed["items"] if c["name"] == company.name]
+    status, people = await p.get(f"/api/v1/companies/{shown['id']}/people")
+    assert len(people["items"]) == len(company.people)
+
     # again: nothing is sent twice, nothing grows
     again = await make(target, SEED, SCALE, quiet=True)
     assert again.sent == []
     assert set(again.skipped) == set(report.sent)
     assert set(again.service.values()) == {0}
+    assert set(again.sales.values()) == {0}
     assert await _counts(target) == first
 
     # a world made by another version of the demo is not topped up with this one's records

@@ -49,6 +49,11 @@ def print_report(report: Report) -> None:
         f"  service desk: {c.get('cases')} cases ({statuses}), {c.get('contracts')} service contracts,"
         f" {c.get('kb_articles')} knowledge base articles"
     )
+    deals = ", ".join(f"{n} {stage}" for stage, n in c.get("deal_stages", {}).items())
+    print(
+        f"  sales: {c.get('companies')} companies, deals ({deals}), {c.get('tasks')} tasks,"
+        f" {c.get('owned_persons')} people with an owner"
+    )
     if report.proxy_trusted is False:
         print("  every visitor has this machine's address: see LEADLINE_TRUSTED_PROXIES in README.md")
 

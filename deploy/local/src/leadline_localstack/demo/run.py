@@ -34,7 +34,7 @@ import aiohttp
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from leadline_localstack.demo import service
+from leadline_localstack.demo import sales, service
 from leadline_localstack.demo import world as w
 from leadline_localstack.demo.http import Api, Browser, Collector, DemoError
 
@@ -71,6 +71,8 @@ class Report:
     """What crm-core holds after the run, whoever else put it there (:func:`counts`)."""
     service: dict[str, int] = field(default_factory=dict)
     """What the service desk's step created (demo/service.py): articles, contracts, cases, comments, moves."""
+    sales: dict[str, int] = field(default_factory=dict)
+    """What the sales step created or changed (demo/sales.py): companies, links, owners, deals, moves, tasks."""
 
 
 class Steps:
@@ -637,6 +639,8 @@ class Demo:
             await self.rep_work(api, world)
             with self.steps.step("service desk: articles, contracts, cases", len(service.ARTICLES)):
                 report.service = await service.make(api, world, self.persons, self.ids)
+            with self.steps.step("sales: companies, owners, deals, tasks", len(sales.deals(world))):
+                report.sales = await sales.make(api, world, self.persons, self.ids, datetime.now(UTC))
             today = [c.visitor.person.email for c in world.ad_clicks if c.converts and c.visitor.person]
             today += [v.person.email for v in world.contact_posts if v.person]
             await self.await_persons(api, today, "waiting for today's form leads")  # so the counts hold them
@@ -747,6 +751,9 @@ async def counts(api: Api) -> dict[str, Any]:
     case_statuses: dict[str, int] = {}
     for c in cases:
         case_statuses[c["status"]] = case_statuses.get(c["status"], 0) + 1
+    deal_stages: dict[str, int] = {}
+    for d in await api.all("/api/v1/deals"):
+        deal_stages[d["stage"]] = deal_stages.get(d["stage"], 0) + 1
     return {
         "known_persons": len(persons),
         "stages": dict(sorted(stages.items())),
@@ -765,6 +772,10 @@ async def counts(api: Api) -> dict[str, Any]:
         "contracts": len(await api.all("/api/v1/contracts")),
         "cases": len(cases),
         "case_statuses": dict(sorted(case_statuses.items())),
+        "companies": len(await api.all("/api/v1/companies")),
+        "deal_stages": dict(sorted(deal_stages.items())),
+        "tasks": len(await api.all("/api/v1/tasks")),
+        "owned_persons": sum(1 for p in persons if p.get("owner_id")),
     }
 
 

@@ -16,7 +16,7 @@ from leadline_crm.http.crud import operations as crud_operations
 from leadline_crm.http.errors import BadRequest
 from leadline_crm.http.keys import BODY, CALLER, POOL
 from leadline_crm.http.openapi import Operation, Param
-from leadline_crm.http.params import LIMIT, page_limit, uuid_param
+from leadline_crm.http.params import CURSOR, LIMIT, page_limit, uuid_param
 from leadline_crm.http.responses import json_response
 from leadline_crm.http.schemas import DATE, UUID_S
 from leadline_crm.sales import deals, listing, queries, records
@@ -47,9 +47,12 @@ async def post_pipeline(request: web.Request) -> web.Response:
 async def list_deals(request: web.Request) -> web.Response:
     """GET /api/v1/deals: the deal table's filters (pipeline, stage, owner, status, q, close dates), paged."""
     size = page_limit(request)
-    query = listing.DealQuery.parse(request.query)
+    params = dict(request.query)
+    if cursor := params.pop("cursor", None):  # the page number the previous page's ``next`` gave
+        params["page"] = cursor
+    query = listing.DealQuery.parse(params)
     rows, more = await listing.page_of(request.app[POOL], query, request[CALLER].user_id, size)
-    nxt = query.params(page=query.page + 1) if more else None
+    nxt = str(query.page + 1) if more else None
     return json_response({"items": [dict(r) for r in rows], "next": nxt})
 
 
@@ -73,6 +76,16 @@ async def patch_deal(request: web.Request) -> web.Response:
     """PATCH /api/v1/deals/{id}: facts, or a stage move (by id or name; a reason, required to lose)."""
     row = await deals.change_deal(request.app[POOL], uuid_param(request), request[BODY], request[CALLER])
     return json_response(dict(row))
+
+
+async def company_people(request: web.Request) -> web.Response:
+    """GET /api/v1/companies/{id}/people: the people linked to a company, and how (by domain or by hand)."""
+    company = uuid_param(request)
+    pool = request.app[POOL]
+    if not await pool.fetchval("SELECT EXISTS (SELECT 1 FROM companies WHERE id = $1)", company):
+        raise web.HTTPNotFound(text="no such company")
+    rows = await pool.fetch(queries.COMPANY_PEOPLE, company)
+    return json_response({"items": [dict(r) for r in rows], "next": None})
 
 
 async def link_person(request: web.Request) -> web.Response:
@@ -171,11 +184,14 @@ def operations() -> list[Operation]:
         Param("person", "query", UUID_S, "the person's deals"),
         Param("company", "query", UUID_S, "the company's deals"),
         Param("sort", "query", {"enum": list(listing.SORTS)}, "order"),
-        Param("page", "query", {"type": "integer", "minimum": 1}, "page (the `next` value gives the next)"),
         LIMIT,
+        CURSOR,
     )
     return [
         *crud_operations(records.COMPANIES),
+        Operation("GET", "/api/v1/companies/{id}/people", company_people,
+                  "The people of a company (at most 200), linked by email domain or by hand", READ_ROLES,
+                  "companies", params=(ID,)),
         Operation("POST", "/api/v1/companies/{id}/people", link_person, "Link a person to a company by hand",
                   REPS, "companies", params=(ID,), body=LINK_BODY, status=201),
         Operation("DELETE", "/api/v1/companies/{id}/people/{person_id}", unlink_person,
