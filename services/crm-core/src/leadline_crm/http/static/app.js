@@ -24,7 +24,8 @@ document.addEventListener("click", (event) => {
 });
 
 // <figure class="chart" data-chart='{"type":"line"|"bar","labels":[...],"series":[{"label":..,"values":[..]}]}'>
-// drawn with the vendored uPlot. Labels are category names or ISO dates; values are numbers.
+// drawn with the vendored uPlot. Labels are category names or ISO dates; values are numbers (optional: "zero",
+// "bands" and a series' "style", below).
 const PALETTE = ["#2857c5", "#f5a524", "#067647", "#b42318", "#7a5af8", "#0e9384"];
 
 function drawChart(figure) {
@@ -33,13 +34,23 @@ function drawChart(figure) {
   const dated = spec.labels.length > 0 && /^\d{4}-\d{2}-\d{2}/.test(String(spec.labels[0]));
   const xs = dated ? spec.labels.map((l) => Date.parse(l) / 1000) : spec.labels.map((_, i) => i);
   const bars = spec.type === "bar" ? uPlot.paths.bars({ size: [0.6, 64] }) : undefined;
+  // Optional (issue 13): a series with "style": "points" is drawn as dots only; "bands": [[upper, lower], ...]
+  // (indices into series) shades the interval between two series; "zero": true starts the y axis at 0.
   const series = [{ label: spec.xLabel || "" }].concat(spec.series.map((s, i) => ({
     label: s.label, stroke: PALETTE[i % PALETTE.length], fill: bars ? PALETTE[i % PALETTE.length] + "99" : undefined,
-    width: 2, paths: bars, points: { show: !bars },
+    width: s.style === "points" ? 0 : 2, paths: s.style === "points" ? () => null : bars,
+    points: s.style === "points" ? { show: true, size: 9 } : { show: !bars },
   })));
+  const bands = (spec.bands || []).map(([upper, lower]) => ({
+    series: [upper + 1, lower + 1], fill: PALETTE[upper % PALETTE.length] + "33",
+  }));
+  const scales = { x: { time: dated } };
+  if (spec.zero) scales.y = { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] };
   const axes = [dated ? {} : { values: (u, ticks) => ticks.map((t) => spec.labels[t] ?? "") }, {}];
   const width = Math.max(figure.clientWidth - 16, 240);
-  new uPlot({ width, height: spec.height || 220, series, axes, scales: { x: { time: dated } } },
+  const options = { width, height: spec.height || 220, series, axes, scales };
+  if (bands.length) options.bands = bands;
+  new uPlot(options,
     [xs].concat(spec.series.map((s) => s.values)), figure);
   figure.dataset.drawn = "1";
 }
