@@ -39,7 +39,14 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypedDict, cast
 
-MODULES = ("collector_bench", "enricher_bench", "crm_bench", "workspace_bench")
+MODULES = (
+    "collector_bench",
+    "enricher_bench",
+    "crm_bench",
+    "workspace_bench",
+    "sales_bench",
+    "marketing_bench",
+)
 MODULE_TIMEOUT_S = 600.0
 WRK_GRACE_S = 30.0
 REPORT_TITLE = "# Benchmarks"

@@ -120,7 +120,7 @@ def owners(world: w.World) -> list[Owner]:
 def deals(world: w.World) -> list[Deal]:
     """A won deal for each buyer (their purchases' value), and a deal for each other worked lead: mostly open across
     the stages, some lost with a reason."""
-    people, bought = _person_of(world), defaultdict(float)
+    people, bought = _person_of(world), defaultdict[str, float](float)
     for p in world.purchases:
         bought[p.email] += p.price_paid
     out = []

@@ -26,7 +26,7 @@ from leadline_crm.http.templating import render
 from leadline_crm.sales import deals, listing, queries, records
 from leadline_crm.sales.routes import set_company, volume
 
-BOARD_CARDS = 50  # per column; the column's header counts them all
+BOARD_CARDS = 30  # per column; the column's header counts them all, the table lists them
 USERS = "SELECT id, name FROM users WHERE active ORDER BY name"
 
 
@@ -131,15 +131,24 @@ async def board(request: web.Request, message: str | None = None, status: int = 
             owner_raw = ""
     stages = [dict(s) for s in await pool.fetch(queries.STAGES_OF, chosen)] if chosen else []
     totals: dict[uuid.UUID, dict[str, Any]] = {}
-    for t in await pool.fetch(queries.BOARD_TOTALS, chosen, owner) if chosen else []:
+    if not chosen:
+        sums = []
+    elif owner is None:
+        sums = await pool.fetch(queries.BOARD_TOTALS, chosen)
+    else:
+        sums = await pool.fetch(queries.BOARD_TOTALS_OF, chosen, owner)
+    for t in sums:
         entry = totals.setdefault(t["stage_id"], {"deals": 0, "amounts": []})
         entry["deals"] += t["deals"]
         entry["amounts"].append((t["amount"], t["currency"]))
-    columns = []
-    async with pool.acquire() as conn:
-        for s in stages:
-            cards = await conn.fetch(queries.BOARD_COLUMN, chosen, s["id"], BOARD_CARDS, owner)
-            columns.append(s | {"cards": cards, "total": totals.get(s["id"], {"deals": 0, "amounts": []})})
+    cards: dict[uuid.UUID, list[asyncpg.Record]] = {s["id"]: [] for s in stages}
+    if chosen:
+        for card in await pool.fetch(queries.BOARD_CARDS, chosen, list(cards), BOARD_CARDS, owner):
+            cards[card["stage_id"]].append(card)
+    columns = [
+        s | {"cards": cards[s["id"]], "total": totals.get(s["id"], {"deals": 0, "amounts": []})}
+        for s in stages
+    ]
     return render(
         request, "sales/board.html", status=status, title="Deal board", message=message,
         notice=request.query.get("notice"), pipelines=pipelines, chosen=chosen, columns=columns,

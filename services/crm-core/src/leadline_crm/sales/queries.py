@@ -117,24 +117,34 @@ SELECT {DEAL_COLUMNS}, (SELECT name FROM users WHERE users.id = d.owner_id) AS o
  WHERE d.company_id = $1 ORDER BY d.created_at DESC LIMIT 100
 """  # noqa: S608
 
-# One board column: its first $3 deals (soonest close first) through deals_board, with who and whose.
-BOARD_COLUMN = """
-SELECT d.id, d.title, d.amount, d.currency, d.expected_close_on, d.status,
-       (SELECT name FROM users WHERE users.id = d.owner_id) AS owner,
-       (SELECT coalesce(nullif(concat_ws(' ', first_name, last_name), ''), emails[1])
-          FROM persons WHERE person_id = d.person_id) AS person,
-       (SELECT name FROM companies WHERE companies.id = d.company_id) AS company
-  FROM deals d
- WHERE d.pipeline_id = $1 AND d.stage_id = $2 AND ($4::uuid IS NULL OR d.owner_id = $4)
- ORDER BY d.expected_close_on NULLS LAST, d.id
- LIMIT $3
+# Every column of the board at once: the first $3 deals of each stage ($2, in order), soonest close first, each read
+# through deals_board in the index's order, with who and whose.
+BOARD_CARDS = """
+SELECT c.*, u.name AS owner, co.name AS company,
+       coalesce(nullif(concat_ws(' ', p.first_name, p.last_name), ''), p.emails[1]) AS person
+  FROM unnest($2::uuid[]) WITH ORDINALITY AS s(id, position)
+ CROSS JOIN LATERAL (
+       SELECT d.id, d.stage_id, d.title, d.amount, d.currency, d.expected_close_on, d.status, d.owner_id,
+              d.person_id, d.company_id
+         FROM deals d
+        WHERE d.pipeline_id = $1 AND d.stage_id = s.id AND ($4::uuid IS NULL OR d.owner_id = $4)
+        ORDER BY d.expected_close_on NULLS LAST, d.id
+        LIMIT $3) AS c
+  LEFT JOIN users u ON u.id = c.owner_id
+  LEFT JOIN persons p ON p.person_id = c.person_id
+  LEFT JOIN companies co ON co.id = c.company_id
+ ORDER BY s.position, c.expected_close_on NULLS LAST, c.id
 """
 
-# Each column's count and value per currency (index-only through deals_board when no owner is chosen).
+# Each column's count and value per currency, index-only: through deals_board for everyone's deals, through
+# deals_pipeline_owner (migration 0041) for one rep's ($2). Two statements, so neither plan has to serve both.
 BOARD_TOTALS = """
 SELECT stage_id, currency, count(*) AS deals, sum(amount) AS amount
-  FROM deals WHERE pipeline_id = $1 AND ($2::uuid IS NULL OR owner_id = $2)
- GROUP BY stage_id, currency
+  FROM deals WHERE pipeline_id = $1 GROUP BY stage_id, currency
+"""
+BOARD_TOTALS_OF = """
+SELECT stage_id, currency, count(*) AS deals, sum(amount) AS amount
+  FROM deals WHERE pipeline_id = $1 AND owner_id = $2 GROUP BY stage_id, currency
 """
 
 # --- tasks ---
