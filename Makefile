@@ -8,7 +8,7 @@ RUN := .run
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 MEMBERS := shared services/collector services/enricher services/crm-core deploy/local
 
-.PHONY: help install lock up down logs status test lint typecheck unit bench image vendor \
+.PHONY: help install lock up down logs status test lint typecheck unit bench image vendor k8s-tools k8s-check \
         start-kafka stop-kafka start-postgres stop-postgres clean
 
 help: ## list the targets
@@ -68,11 +68,17 @@ typecheck: install ## mypy --strict on shared/, the services and deploy/local
 unit: install ## the tests that need no broker or database
 	$(BIN)/pytest -m "not integration and not e2e"
 
-test: install lint typecheck ## every test (real Kafka and PostgreSQL, started by the fixtures), ruff and mypy
+test: install lint typecheck k8s-tools ## every test (real Kafka and PostgreSQL, started by the fixtures), ruff and mypy
 	$(BIN)/pytest
 
 vendor: ## re-fetch the web workspace's pinned browser libraries (deploy/vendor/assets.json) into crm-core's static/vendor
 	python3 deploy/vendor/vendor.py
+
+k8s-tools: ## build helm from the Go module proxy (once; cached in ~/.cache/leadline/k8s-tools): the chart's tests render with it
+	@bash deploy/k8s-tools/build.sh helm > /dev/null
+
+k8s-check: install ## a real kube-apiserver (etcd, kube-apiserver, kubectl built and cached like helm) dry-runs every object the chart renders; minutes the first time, not part of make test
+	$(BIN)/python deploy/k8s-tools/k8s_check.py
 
 image: ## build the container image localhost/leadline:latest with podman (Debian base made by debootstrap, cached)
 	bash deploy/docker/build-image.sh

@@ -1,10 +1,14 @@
-"""The Kubernetes manifests render, validate offline, and keep the promises architecture.md §8 makes.
+"""The Helm chart renders, validates offline, and keeps the promises architecture.md §8 makes.
 
-``kubectl kustomize`` renders deploy/k8s/base and the production overlay (no cluster needed); built-in kinds
-are validated against the Kubernetes JSON schemas shipped by ``kubernetes-validate`` (strict: an unknown or
-misspelled field fails); the CRDs (ServiceMonitor, KafkaTopic) and the properties that matter in operation
-are checked by the assertions below: probes on the right paths and ports, non-root pods with limits, the
-drain finishing before SIGKILL, the spool on a persistent volume, topics equal to the code's, no secrets.
+``helm template`` renders deploy/helm/leadline (no cluster needed) with its default values, the production
+example and the optional parts switched on (CloudNativePG, KEDA); helm itself is built from the Go module proxy
+and cached by deploy/k8s-tools/build.sh (``make test`` builds it first). Built-in kinds are validated against
+the Kubernetes JSON schemas shipped by ``kubernetes-validate`` (strict: an unknown or misspelled field fails);
+the custom resources (ServiceMonitor, PrometheusRule, KafkaTopic, ScaledObject, Cluster) and the properties that
+matter in operation are checked by the assertions below: probes on the right paths and ports, non-root pods
+with limits on a read-only root, the drain finishing before SIGKILL, the spool on a persistent volume, a
+disruption budget and a spread per workload, the migration hook, the Ingress, topics equal to the code's, no
+secrets. ``make k8s-check`` goes further: a real kube-apiserver's server-side dry run.
 """
 
 from __future__ import annotations
@@ -30,14 +34,29 @@ from leadline_shared.config import CommonSettings
 from leadline_shared.kafka import Topics
 
 REPO = Path(__file__).resolve().parents[2]
-K8S = REPO / "deploy" / "k8s"
-TARGETS = {"base": K8S / "base", "production": K8S / "overlays" / "production"}
-# Oldest and newest Kubernetes minor versions the manifests are meant for (kubectl here is 1.32).
+CHART = REPO / "deploy" / "helm" / "leadline"
+BUILD_TOOLS = REPO / "deploy" / "k8s-tools" / "build.sh"
+# What each target sets on top of values.yaml.
+TARGETS: dict[str, list[str]] = {
+    "default": [],
+    "production": ["-f", str(CHART / "values-production.yaml")],
+    "options": [
+        "--set",
+        "postgresql.cnpg.enabled=true",
+        "--set",
+        "enricher.keda.enabled=true",
+        "--set",
+        "crmCore.keda.enabled=true",
+    ],
+}
+# Oldest and newest Kubernetes minor versions the chart is meant for (Chart.yaml kubeVersion: >=1.30).
 KUBERNETES_VERSIONS = ("1.30.0", "1.32.0", kubernetes_validate.latest_version())
 CRD_KINDS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
     ("monitoring.coreos.com/v1", "PrometheusRule"),
     ("kafka.strimzi.io/v1beta2", "KafkaTopic"),
+    ("keda.sh/v1alpha1", "ScaledObject"),
+    ("postgresql.cnpg.io/v1", "Cluster"),
 }
 NAMESPACE = "leadline"
 # aiohttp's shutdown_timeout in leadline_shared.service.serve: the longest the runner cleanup may take.
@@ -65,45 +84,65 @@ SERVICES = (
 SERVING = ("collector", "crm-core")  # take client traffic, so must leave the endpoints before closing
 
 
-def _kubectl(path: str | None = None, fallback: Path = Path("/usr/bin/kubectl")) -> str:
-    """kubectl on PATH (or at its usual place); a missing kubectl fails the tests, it never skips them."""
-    found = shutil.which("kubectl", path=path) or (str(fallback) if fallback.is_file() else None)
-    if found is None:
+def _helm(path: str | None = None) -> str:
+    """helm, built from the Go module proxy and cached by deploy/k8s-tools/build.sh; without Go the tests fail."""
+    if shutil.which("go", path=path) is None:
         pytest.fail(
-            "kubectl is not installed: tests/deploy renders deploy/k8s offline with `kubectl kustomize` "
-            "(kubectl ≥ 1.27, no cluster needed); install kubectl and rerun"
+            "Go is not installed: tests/deploy renders deploy/helm/leadline with helm, which "
+            "deploy/k8s-tools/build.sh builds from the Go module proxy; install Go (≥ 1.24) and rerun"
         )
-    return found
+    done = subprocess.run(
+        ["bash", str(BUILD_TOOLS), "helm"], capture_output=True, text=True, check=False, timeout=900
+    )
+    if done.returncode != 0:
+        pytest.fail(f"deploy/k8s-tools/build.sh helm failed:\n{done.stderr[-3000:]}")
+    return done.stdout.strip().splitlines()[-1]
+
+
+def helm_template(*args: str) -> subprocess.CompletedProcess[str]:
+    """``helm template leadline <chart> --namespace leadline`` with extra arguments."""
+    return subprocess.run(
+        [
+            _helm(),
+            "template",
+            "leadline",
+            str(CHART),
+            "--namespace",
+            NAMESPACE,
+            "--kube-version",
+            "1.32.0",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
 
 
 _RENDERED: dict[str, list[Doc]] = {}
 
 
-def render(target: str) -> list[Doc]:
-    """The documents ``kubectl kustomize`` produces for a target (rendered once per test session)."""
-    if target not in _RENDERED:
-        done = subprocess.run(
-            [_kubectl(), "kustomize", str(TARGETS[target])],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
+def render(target: str, *extra: str) -> list[Doc]:
+    """The documents the chart renders for a target, plus ``extra`` helm arguments (cached per session)."""
+    key = "\0".join((target, *extra))
+    if key not in _RENDERED:
+        done = helm_template(*TARGETS[target], *extra)
         if done.returncode != 0:
-            pytest.fail(f"kubectl kustomize {TARGETS[target]} failed:\n{done.stderr}")
-        _RENDERED[target] = [d for d in yaml.safe_load_all(done.stdout) if d]
-    return copy.deepcopy(_RENDERED[target])
+            pytest.fail(f"helm template ({target} {' '.join(extra)}) failed:\n{done.stderr}")
+        _RENDERED[key] = [d for d in yaml.safe_load_all(done.stdout) if d]
+    return copy.deepcopy(_RENDERED[key])
 
 
-def test_missing_kubectl_fails_with_instructions(tmp_path: Path) -> None:
-    """Without kubectl the deploy tests fail and say what to install, so CI cannot pass them by skipping."""
-    with pytest.raises(pytest.fail.Exception, match="kubectl is not installed"):
-        _kubectl(path=str(tmp_path), fallback=tmp_path / "kubectl")
+def test_missing_go_fails_with_instructions(tmp_path: Path) -> None:
+    """Without Go (to build helm) the deploy tests fail and say what to install: CI cannot pass them by skipping."""
+    with pytest.raises(pytest.fail.Exception, match="Go is not installed"):
+        _helm(path=str(tmp_path))
 
 
 @pytest.fixture(params=list(TARGETS))
 def docs(request: pytest.FixtureRequest) -> list[Doc]:
-    """Every rendered document of base, then of the production overlay."""
+    """Every rendered document of the default values, the production example, and the optional parts on."""
     return render(request.param)
 
 
@@ -133,10 +172,8 @@ def container(doc: Doc) -> Doc:
 
 
 def config_map(docs: list[Doc]) -> Doc:
-    """The LEADLINE_* ConfigMap every pod reads (its name carries kustomize's content hash)."""
-    maps = [d for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"].startswith("leadline-config-")]
-    assert len(maps) == 1, f"expected one leadline-config-<hash> ConfigMap, found {len(maps)}"
-    return maps[0]
+    """The LEADLINE_* ConfigMap every pod reads."""
+    return find(docs, "ConfigMap", "leadline-config")
 
 
 def config_data(docs: list[Doc]) -> dict[str, str]:
@@ -165,8 +202,12 @@ def resolve_port(doc: Doc, port: int | str) -> int:
 
 
 def selects(selector: Doc, labels: dict[str, str]) -> bool:
-    """Whether a matchLabels selector picks pods with ``labels``."""
-    assert set(selector) <= {"matchLabels"}, f"only matchLabels selectors are used here: {selector}"
+    """Whether a selector (matchLabels, and Exists/DoesNotExist expressions) picks pods with ``labels``."""
+    assert set(selector) <= {"matchLabels", "matchExpressions"}, f"unexpected selector: {selector}"
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] in ("Exists", "DoesNotExist"), f"unexpected expression: {expression}"
+        if (expression["key"] in labels) != (expression["operator"] == "Exists"):
+            return False
     return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
 
 
@@ -215,22 +256,29 @@ def known_variables() -> set[str]:
 # ------------------------------------------------------------------------------------------ rendering
 
 
-def test_kustomize_renders_every_expected_object(docs: list[Doc]) -> None:
-    """Both targets render, in the leadline namespace, with every kind architecture.md §8 asks for."""
+def test_chart_renders_every_expected_object(docs: list[Doc]) -> None:
+    """Every target renders, in the release's namespace, with every kind architecture.md §8 asks for."""
     kinds = {d["kind"] for d in docs}
-    expected = {"Namespace", "ServiceAccount", "ConfigMap", "Service", "StatefulSet", "Deployment"}
+    expected = {"ServiceAccount", "ConfigMap", "Service", "StatefulSet", "Deployment", "Job", "Ingress"}
     expected |= {
         "PodDisruptionBudget",
         "HorizontalPodAutoscaler",
         "NetworkPolicy",
         "ServiceMonitor",
+        "PrometheusRule",
         "KafkaTopic",
     }
     assert expected <= kinds
     for doc in docs:
-        if doc["kind"] != "Namespace":
-            assert doc["metadata"].get("namespace") == NAMESPACE, f"{doc['kind']}/{doc['metadata']['name']}"
+        assert doc["metadata"].get("namespace") == NAMESPACE, f"{doc['kind']}/{doc['metadata']['name']}"
         assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "leadline"
+
+
+def test_optional_parts_are_off_by_default() -> None:
+    """KEDA and CloudNativePG are opt-in: a cluster without their operators installs the defaults cleanly."""
+    kinds = {d["kind"] for d in render("default")} | {d["kind"] for d in render("production")}
+    assert not kinds & {"ScaledObject", "Cluster"}
+    assert {"ScaledObject", "Cluster"} <= {d["kind"] for d in render("options")}
 
 
 def _validate(doc: Doc, version: str) -> None:
@@ -255,7 +303,7 @@ def test_builtin_kinds_validate_against_kubernetes_schemas(docs: list[Doc]) -> N
 
 def test_schema_validation_rejects_a_misspelled_field() -> None:
     """The offline validation is not vacuous: a typo in a probe, or a string replica count, fails it."""
-    good = workload(render("base"), SERVICES[1])
+    good = workload(render("default"), SERVICES[1])
     _validate(good, "1.32.0")
     typo = copy.deepcopy(good)
     typo["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["paht"] = "/readyz"
@@ -268,10 +316,11 @@ def test_schema_validation_rejects_a_misspelled_field() -> None:
 
 
 def test_only_known_custom_resources_are_used(docs: list[Doc]) -> None:
-    """Custom resources are limited to the operators the README names (Prometheus Operator, Strimzi)."""
-    builtin_groups = ("v1", "apps/v1", "policy/v1", "autoscaling/v2", "networking.k8s.io/v1")
+    """Custom resources are limited to the operators docs/operations.md names (Prometheus Operator, Strimzi,
+    and optionally KEDA and CloudNativePG)."""
+    builtin_groups = ("v1", "apps/v1", "batch/v1", "policy/v1", "autoscaling/v2", "networking.k8s.io/v1")
     custom = {(d["apiVersion"], d["kind"]) for d in docs if d["apiVersion"] not in builtin_groups}
-    assert custom == CRD_KINDS
+    assert custom <= CRD_KINDS
 
 
 # ------------------------------------------------------------------------------------------ workloads
@@ -397,7 +446,7 @@ def test_collector_autoscales_on_cpu_and_owns_its_replica_count(docs: list[Doc])
 
 
 @pytest.mark.parametrize("svc", SERVICES, ids=lambda s: s.name)
-def test_every_service_has_a_disruption_budget(docs: list[Doc], svc: Svc) -> None:
+def test_every_service_has_a_disruption_budget_and_a_spread(docs: list[Doc], svc: Svc) -> None:
     """A node drain takes at most one pod of a service at a time, and never blocks on a single replica."""
     doc = workload(docs, svc)
     labels = doc["spec"]["template"]["metadata"]["labels"]
@@ -405,6 +454,9 @@ def test_every_service_has_a_disruption_budget(docs: list[Doc], svc: Svc) -> Non
     assert len(budgets) == 1
     assert budgets[0]["spec"] == {**budgets[0]["spec"], "maxUnavailable": 1}
     assert "minAvailable" not in budgets[0]["spec"]
+    spread = doc["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    keys = {c["topologyKey"] for c in spread if selects(c["labelSelector"], labels)}
+    assert "kubernetes.io/hostname" in keys, "replicas of one service would share a node"
 
 
 # ------------------------------------------------------------------------------------------- network
@@ -421,7 +473,12 @@ def _ports(rules: list[Doc]) -> set[int]:
 def test_network_is_denied_by_default(docs: list[Doc]) -> None:
     """A pod nobody thought of gets no traffic in or out (DNS aside)."""
     deny = find(docs, "NetworkPolicy", "leadline-default-deny")["spec"]
-    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    everyone: Doc = {}
+    if of_kind(docs, "Cluster"):  # CloudNativePG's pods follow their operator's rules, not ours
+        everyone = {"matchExpressions": [{"key": "cnpg.io/cluster", "operator": "DoesNotExist"}]}
+    assert deny == {"podSelector": everyone, "policyTypes": ["Ingress", "Egress"]}
+    for svc in SERVICES:
+        assert selects(deny["podSelector"], workload(docs, svc)["spec"]["template"]["metadata"]["labels"])
     dns = find(docs, "NetworkPolicy", "leadline-allow-dns")["spec"]
     assert "ingress" not in dns
     assert _ports(dns["egress"]) == {53}
@@ -437,7 +494,8 @@ def test_network_policy_allows_only_what_each_service_needs(
 ) -> None:
     """Collector and crm-core take traffic on their port; the enricher only metrics scrapes; egress to Kafka/PG."""
     labels = workload(docs, svc)["spec"]["template"]["metadata"]["labels"]
-    policies = [p for p in _policies_for(docs, labels) if p["spec"]["podSelector"]]
+    namespace_wide = {"leadline-default-deny", "leadline-allow-dns"}
+    policies = [p for p in _policies_for(docs, labels) if p["metadata"]["name"] not in namespace_wide]
     assert len(policies) == 1, "one policy per service besides the namespace-wide ones"
     spec = policies[0]["spec"]
     assert spec["policyTypes"] == ["Ingress", "Egress"]
@@ -537,20 +595,27 @@ def test_no_secret_value_is_written_in_the_manifests(docs: list[Doc]) -> None:
         for entry in container(workload(docs, svc)).get("env", []):
             if entry["name"] in secrets:
                 ref = entry["valueFrom"]["secretKeyRef"]
-                assert ref["name"] == "leadline-secrets"
+                # CloudNativePG (when the chart makes the database) keeps the DSN in its app Secret.
+                assert ref["name"] in {"leadline-secrets", "leadline-db-app"}
     crm_env = pod_env(docs, workload(docs, SERVICES[2]))
     enricher_env = pod_env(docs, workload(docs, SERVICES[1]))
     assert "secretKeyRef" in crm_env["LEADLINE_CRM_DSN"]
     assert "secretKeyRef" in enricher_env["LEADLINE_IDENTITY_DSN"]
 
 
-def test_a_config_change_rolls_the_pods(docs: list[Doc]) -> None:
-    """Settings are read once at start: the ConfigMap name hashes its content, so a change restarts pods."""
-    name = config_map(docs)["metadata"]["name"]
-    assert re.fullmatch(r"leadline-config-[a-z0-9]{10}", name)
+def test_a_config_change_rolls_the_pods() -> None:
+    """Settings are read once at start: the pods carry the ConfigMap's checksum, so a changed value restarts them."""
+    before = render("default")
+    after = render("default", "--set", "config.LEADLINE_LOG_LEVEL=DEBUG")
+    assert config_data(after)["LEADLINE_LOG_LEVEL"] == "DEBUG"
     for svc in SERVICES:
-        refs = [s["configMapRef"]["name"] for s in container(workload(docs, svc))["envFrom"]]
-        assert refs == [name], svc.name
+        refs = [s["configMapRef"]["name"] for s in container(workload(before, svc))["envFrom"]]
+        assert refs == ["leadline-config"], svc.name
+        sums = [
+            workload(d, svc)["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+            for d in (before, after)
+        ]
+        assert sums[0] != sums[1], f"{svc.name} would keep running with the old settings"
 
 
 def test_configmap_names_only_variables_the_services_read(docs: list[Doc]) -> None:
@@ -562,16 +627,19 @@ def test_configmap_names_only_variables_the_services_read(docs: list[Doc]) -> No
 # ------------------------------------------------------------------------------------ image, overlay
 
 
-def test_image_is_a_placeholder_the_overlay_overrides() -> None:
-    """Base runs `leadline:latest`; the production overlay pins a tag through kustomize's images field."""
-    for target, image in (("base", "leadline:latest"), ("production", "leadline:0.1.0")):
+def test_image_comes_from_the_values() -> None:
+    """The defaults run `leadline:latest` (make image); production pins a repository and tag."""
+    for target, image in (
+        ("default", "leadline:latest"),
+        ("production", "registry.example.com/leadline:0.1.0"),
+    ):
         for svc in SERVICES:
             assert container(workload(render(target), svc))["image"] == image, (target, svc.name)
 
 
-def test_production_overlay_raises_replicas_and_resources() -> None:
-    """Production runs at least three of each service, each with more CPU than the base."""
-    base, production = render("base"), render("production")
+def test_production_values_raise_replicas_and_resources() -> None:
+    """Production runs at least three of each service, each with more CPU than the defaults."""
+    base, production = render("default"), render("production")
     assert find(production, "HorizontalPodAutoscaler", "leadline-collector")["spec"]["minReplicas"] >= 3
     for svc in SERVICES:
         prod = workload(production, svc)
@@ -596,5 +664,158 @@ def test_dockerfile_runs_as_the_user_the_pods_expect() -> None:
     assert users == ["10001:10001"]
     for svc in SERVICES:
         assert (
-            workload(render("base"), svc)["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 10001
+            workload(render("default"), svc)["spec"]["template"]["spec"]["securityContext"]["runAsUser"]
+            == 10001
         )
+
+
+def test_production_spreads_over_zones() -> None:
+    """The production example spreads each service over zones too, so a zone outage leaves replicas running."""
+    for svc in SERVICES:
+        spread = workload(render("production"), svc)["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        assert "topology.kubernetes.io/zone" in {c["topologyKey"] for c in spread}, svc.name
+
+
+# ------------------------------------------------------------------------------------ ingress
+
+
+def test_ingress_serves_the_collector_under_its_prefix_and_the_web_app() -> None:
+    """One Ingress: the first-party prefix to the collector (which answers under it), /app and /api to crm-core."""
+    docs = render("production")
+    ingress = find(docs, "Ingress", "leadline")
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] == "crm.example.com"
+    assert ingress["spec"]["tls"][0]["hosts"] == ["crm.example.com"]
+    routes = {p["path"]: (p["pathType"], p["backend"]["service"]) for p in rule["http"]["paths"]}
+    prefix = config_data(docs)["LEADLINE_COLLECTOR_PATH_PREFIX"]
+    assert prefix == "/ll"
+    assert routes == {
+        "/ll": ("Prefix", {"name": "leadline-collector", "port": {"name": "http"}}),
+        "/app": ("Prefix", {"name": "leadline-crm-core", "port": {"name": "http"}}),
+        "/api": ("Prefix", {"name": "leadline-crm-core", "port": {"name": "http"}}),
+    }
+    for path, (_, backend) in routes.items():
+        service = find(docs, "Service", backend["name"])
+        assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}, path
+    assert "/metrics" not in routes, "health and metrics stay inside the cluster"
+    assert "/" not in routes
+    moved = render("default", "--set", "collector.pathPrefix=/t")
+    paths = {p["path"] for p in find(moved, "Ingress", "leadline")["spec"]["rules"][0]["http"]["paths"]}
+    assert "/t" in paths
+    assert config_data(moved)["LEADLINE_COLLECTOR_PATH_PREFIX"] == "/t"
+
+
+# ---------------------------------------------------------------------------------- migrations
+
+
+def _job(docs: list[Doc]) -> Doc:
+    return find(docs, "Job", "leadline-migrate")
+
+
+def test_migrations_run_in_a_hook_job_before_the_pods_roll() -> None:
+    """`leadline migrate` runs before install and upgrade; the services then skip migrating at start."""
+    docs = render("default")
+    job = _job(docs)
+    annotations = job["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert "before-hook-creation" in annotations["helm.sh/hook-delete-policy"]
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["automountServiceAccountToken"] is False
+    assert "serviceAccountName" not in pod, (
+        "a pre-install hook runs before the release's ServiceAccount exists"
+    )
+    box = container(job)
+    assert box["command"] == ["leadline", "migrate"]
+    assert box["securityContext"]["readOnlyRootFilesystem"] is True
+    assert "envFrom" not in box, "a pre-install hook runs before the release's ConfigMap exists"
+    env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef") for e in box["env"]}
+    assert env["LEADLINE_CRM_DSN"] == {"name": "leadline-secrets", "key": "crm-dsn"}
+    assert env["LEADLINE_IDENTITY_DSN"] == {"name": "leadline-secrets", "key": "identity-dsn"}
+    assert config_data(docs)["LEADLINE_MIGRATE_ON_START"] == "false"
+    assert job["spec"]["backoffLimit"] >= 1
+    assert job["spec"]["activeDeadlineSeconds"] > 0
+    policies = [
+        p
+        for p in of_kind(docs, "NetworkPolicy")
+        if selects(p["spec"]["podSelector"], job["spec"]["template"]["metadata"]["labels"])
+    ]
+    egress = [rule for p in policies for rule in p["spec"].get("egress", [])]
+    assert 5432 in _ports(egress), (
+        "on upgrades the default deny is in place: the Job needs its way to PostgreSQL"
+    )
+
+
+def test_with_cloudnativepg_the_services_migrate_their_first_start() -> None:
+    """The chart's own database does not exist before pre-install hooks: then the Job runs on upgrades only."""
+    docs = render("options")
+    assert _job(docs)["metadata"]["annotations"]["helm.sh/hook"] == "pre-upgrade"
+    assert config_data(docs)["LEADLINE_MIGRATE_ON_START"] == "true"
+    cluster = find(docs, "Cluster", "leadline-db")
+    assert cluster["spec"]["instances"] >= 3
+    for svc, var in ((SERVICES[1], "LEADLINE_IDENTITY_DSN"), (SERVICES[2], "LEADLINE_CRM_DSN")):
+        ref = pod_env(docs, workload(docs, svc))[var]["secretKeyRef"]
+        assert ref == {"name": "leadline-db-app", "key": "uri"}, "CloudNativePG's app Secret"
+    deny = find(docs, "NetworkPolicy", "leadline-default-deny")["spec"]["podSelector"]
+    assert deny == {"matchExpressions": [{"key": "cnpg.io/cluster", "operator": "DoesNotExist"}]}
+
+
+def test_migrations_can_be_left_to_the_services() -> None:
+    """migrations.enabled=false renders no Job and lets each service migrate at start, as `make up` does."""
+    docs = render("default", "--set", "migrations.enabled=false")
+    assert not of_kind(docs, "Job")
+    assert config_data(docs)["LEADLINE_MIGRATE_ON_START"] == "true"
+
+
+# --------------------------------------------------------------------------------------- scaling
+
+
+@pytest.mark.parametrize(
+    ("svc", "topic", "settings"),
+    [
+        (SERVICES[1], "capture.raw.v1", EnricherSettings()),
+        (SERVICES[2], "capture.enriched.v1", CrmSettings()),
+    ],
+    ids=["enricher", "crm-core"],
+)
+def test_keda_scales_consumers_on_lag_up_to_the_partitions(svc: Svc, topic: str, settings: Any) -> None:
+    """KEDA watches the service's own consumer group on the topic it reads, never beyond its partitions."""
+    docs = render("options")
+    scaled = find(docs, "ScaledObject", f"leadline-{svc.name}")
+    assert scaled["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": f"leadline-{svc.name}",
+    }
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["type"] == "kafka"
+    meta = trigger["metadata"]
+    assert meta["topic"] == topic
+    assert meta["consumerGroup"] == settings.group_id
+    assert meta["bootstrapServers"] == config_data(docs)["LEADLINE_KAFKA_BOOTSTRAP"]
+    partitions = int(config_data(docs)["LEADLINE_TOPIC_PARTITIONS"])
+    assert 1 <= scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"] <= partitions
+    assert "replicas" not in workload(docs, svc)["spec"], "KEDA owns the replica count"
+
+
+def test_chart_refuses_more_consumers_than_partitions() -> None:
+    """A consumer group never keeps more members busy than its topic has partitions: the chart says so."""
+    done = helm_template("--set", "enricher.replicas=7")
+    assert done.returncode != 0
+    assert "exceeds LEADLINE_TOPIC_PARTITIONS=6" in done.stderr
+    done = helm_template("--set", "crmCore.keda.enabled=true", "--set", "crmCore.keda.maxReplicas=12")
+    assert done.returncode != 0
+    assert (
+        helm_template(
+            "--set", "config.LEADLINE_TOPIC_PARTITIONS=12", "--set", "enricher.replicas=7"
+        ).returncode
+        == 0
+    )
+
+
+def test_chart_refuses_secrets_in_config() -> None:
+    """A DSN put under `config` would land in a ConfigMap in clear: the chart refuses it."""
+    done = helm_template("--set", "config.LEADLINE_CRM_DSN=postgresql://crm:pw@db/leadline")
+    assert done.returncode != 0
+    assert "secrets" in done.stderr
