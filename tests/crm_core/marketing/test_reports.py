@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from datetime import date
 from typing import Any
 
@@ -13,7 +14,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from crm_core.marketing.dataset import at, click, form, hit, seed
+from crm_core.marketing.dataset import at, buy, click, form, hit, seed
 from leadline_crm.http.keys import POOL
 from leadline_crm.ingest.identity import apply_changes
 from leadline_crm.ingest.touches import Touch, write_batch, write_touches
@@ -189,7 +190,8 @@ async def test_the_api_gives_the_same_rows_as_json_and_csv(
     client: TestClient, auth_headers: dict[str, dict[str, str]]
 ) -> None:
     async with client.server.app[POOL].acquire() as conn:
-        await seed(conn)
+        m = await seed(conn)
+        await add_second_product(conn, m)
     for report in reports.REPORTS:
         url = f"/api/v1/reports/{report}?from=2026-03-01&to=2026-03-31&model=linear"
         resp = await client.get(url, headers=auth_headers["marketing"])
@@ -199,7 +201,36 @@ async def test_the_api_gives_the_same_rows_as_json_and_csv(
         resp = await client.get(url + "&format=csv", headers=auth_headers["marketing"])
         assert (resp.status, resp.content_type) == (200, "text/csv")
         table = list(csv.DictReader(io.StringIO(await resp.text())))
-        assert table == [{k: str(v) for k, v in row.items()} for row in rows], report
+        assert table == [{k: "" if v is None else str(v) for k, v in row.items()} for row in rows], report
+    resp = await client.get("/api/v1/reports/forecast?to=2026-03-31", headers=auth_headers["marketing"])
+    forecast = await resp.json()
+    assert forecast["leads"]["method"].startswith("Holt linear trend")
+    resp = await client.get(f"/api/v1/persons/{m.b}/suggestions?to=2026-03-31", headers=auth_headers["sales"])
+    assert [s["sku"] for s in (await resp.json())["suggestions"]] == ["W2"]
     assert (await client.get("/api/v1/reports/ads", headers=auth_headers["sales"])).status == 403
     bad = await client.get("/api/v1/reports/ads?model=middle", headers=auth_headers["marketing"])
     assert bad.status == 422
+
+
+async def add_second_product(conn: asyncpg.Connection, m: Any) -> None:
+    """W2 bought by A and C (who bought W1 too), and W1 by B: W1 and W2 go together."""
+    w2 = await conn.fetchval(
+        "INSERT INTO products (sku, name, list_price) VALUES ('W2', 'Gadget', 50) RETURNING id"
+    )
+    for person, day in ((m.a, 11), (m.c, 21)):
+        await buy(conn, person, w2, day, 1, 50)
+    await buy(conn, m.b, m.product, 22, 1, 95)
+
+
+async def test_cross_sell_finds_products_bought_together(crm_conn: asyncpg.Connection) -> None:
+    m = await seed(crm_conn)
+    await add_second_product(crm_conn, m)
+    rows = by_key(await reports.cross_sell(crm_conn, MARCH), "product", "also_bought")
+    # three buyers: A (W1, W2), B (W1), C (W1, W2)
+    assert rows["W2", "W1"] == {"product": "W2", "product_name": "Gadget", "also_bought": "W1",
+                                "also_bought_name": "Widget", "together": 2, "support": 0.6667,
+                                "confidence": 1.0, "lift": 1.0}  # fmt: skip
+    assert (rows["W1", "W2"]["confidence"], rows["W1", "W2"]["lift"]) == (0.6667, 1.0)
+    [suggestion] = await reports.suggestions(crm_conn, uuid.UUID(m.b), MARCH)
+    assert (suggestion["sku"], suggestion["confidence"], suggestion["because"]) == ("W2", 0.6667, ["W1"])
+    assert await reports.suggestions(crm_conn, uuid.UUID(m.a), MARCH) == []  # has both already

@@ -193,3 +193,63 @@ SELECT coalesce(p.{column}, '(unknown)') AS key,
  WHERE s.lead_at >= $1 AND s.lead_at < $2 AND p.stage IN ('lead', 'prospect', 'customer')
  GROUP BY 1 ORDER BY customers DESC, leads DESC, key
 """
+
+# --- forecast: weekly history ($1, $2: the first Monday and the Monday after the last week) ---
+
+WEEKLY_LEADS = """
+SELECT date_trunc('week', lead_at AT TIME ZONE 'UTC')::date AS week, count(*)::float8 AS value
+  FROM marketing_stages WHERE lead_at >= $1 AND lead_at < $2 GROUP BY 1
+"""
+
+WEEKLY_REVENUE = """
+SELECT date_trunc('week', purchased_on)::date AS week, sum(quantity * price_paid)::float8 AS value
+  FROM purchases WHERE purchased_on >= ($1 AT TIME ZONE 'UTC')::date AND purchased_on < ($2 AT TIME ZONE 'UTC')::date
+ GROUP BY 1
+"""
+
+# --- cross-sell: products bought by the same customers ($1, $2 the range; $3 at least this many together) ---
+
+BASKETS = """
+baskets AS (
+    SELECT DISTINCT person_id, product_id FROM purchases
+     WHERE purchased_on >= ($1 AT TIME ZONE 'UTC')::date AND purchased_on < ($2 AT TIME ZONE 'UTC')::date
+), buyers AS (
+    SELECT count(DISTINCT person_id)::float8 AS n FROM baskets
+), singles AS (
+    SELECT product_id, count(*)::float8 AS c FROM baskets GROUP BY 1
+), pairs AS (
+    SELECT a.product_id AS a, b.product_id AS b, count(*) AS together
+      FROM baskets AS a JOIN baskets AS b ON b.person_id = a.person_id AND b.product_id <> a.product_id
+     GROUP BY 1, 2 HAVING count(*) >= $3
+), rules AS (
+    SELECT p.a, p.b, p.together, p.together / buyers.n AS support, p.together / sa.c AS confidence,
+           (p.together / sa.c) / (sb.c / buyers.n) AS lift
+      FROM pairs AS p CROSS JOIN buyers
+      JOIN singles AS sa ON sa.product_id = p.a JOIN singles AS sb ON sb.product_id = p.b
+)"""
+
+CROSS_SELL = (
+    "WITH"
+    + BASKETS
+    + """
+SELECT pa.sku AS product, pa.name AS product_name, pb.sku AS also_bought, pb.name AS also_bought_name,
+       r.together, r.support, r.confidence, r.lift
+  FROM rules AS r JOIN products AS pa ON pa.id = r.a JOIN products AS pb ON pb.id = r.b
+ ORDER BY r.lift DESC, r.confidence DESC, pa.sku, pb.sku LIMIT $4
+"""
+)
+
+# Next products for one person ($5): rules from what they bought to what they have not, best confidence first.
+SUGGESTIONS = (
+    "WITH"  # noqa: S608 (fixed text)
+    + BASKETS
+    + """, mine AS (SELECT DISTINCT product_id FROM purchases WHERE person_id = $5)
+SELECT pb.id AS product_id, pb.sku, pb.name, pb.list_price, max(r.confidence) AS confidence, max(r.lift) AS lift,
+       array_agg(pa.sku ORDER BY r.confidence DESC) AS because
+  FROM rules AS r JOIN mine ON mine.product_id = r.a
+  JOIN products AS pa ON pa.id = r.a JOIN products AS pb ON pb.id = r.b
+ WHERE r.b NOT IN (SELECT product_id FROM mine) AND pb.active
+ GROUP BY pb.id, pb.sku, pb.name, pb.list_price
+ ORDER BY max(r.confidence) DESC, max(r.lift) DESC, pb.sku LIMIT $4
+"""
+)

@@ -25,10 +25,11 @@ from typing import Any
 import asyncpg
 
 from leadline_crm.http.errors import BadRequest
+from leadline_crm.marketing import forecast as ets
 from leadline_crm.marketing import queries
 
 MODELS = ("first", "last", "linear", "position")
-REPORTS = ("ads", "affiliates", "products", "demographics", "funnel")
+REPORTS = ("ads", "affiliates", "products", "demographics", "funnel", "forecast", "cross-sell")
 AD_GROUPS = ("ad", "campaign", "affiliate")
 FUNNEL_GROUPS = ("all", "source", "campaign")
 PRODUCT_GROUPS = ("product", "period", "rep")
@@ -251,7 +252,107 @@ async def demographics(conn: asyncpg.Connection, q: Query, naive: bool = False) 
     return [{by: r["key"], "leads": r["leads"], "customers": r["customers"]} for r in rows]
 
 
+HISTORY_WEEKS = 104
+HORIZON_WEEKS = 8
+SEASON_WEEKS = 52
+
+
+def _weeks(rows: list[asyncpg.Record], first: date, count: int) -> list[float]:
+    values = {r["week"]: r["value"] for r in rows}
+    return [float(values.get(first + timedelta(weeks=i), 0.0)) for i in range(count)]
+
+
+async def weekly_forecast(conn: asyncpg.Connection, q: Query) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The last full weeks up to ``to`` (``HISTORY_WEEKS``, from the first week with anything) and the next
+    ``HORIZON_WEEKS`` of new leads and revenue, each with an 80 % prediction interval; and the method with its
+    back-test error (marketing/forecast.py)."""
+    monday = q.end + timedelta(days=1) - timedelta(days=(q.end + timedelta(days=1)).weekday())
+    first = monday - timedelta(weeks=HISTORY_WEEKS)
+    since, until = datetime.combine(first, time(), UTC), datetime.combine(monday, time(), UTC)
+    leads = _weeks(await conn.fetch(queries.WEEKLY_LEADS, since, until), first, HISTORY_WEEKS)
+    revenue = _weeks(await conn.fetch(queries.WEEKLY_REVENUE, since, until), first, HISTORY_WEEKS)
+    start = next((i for i, (a, b) in enumerate(zip(leads, revenue, strict=True)) if a or b), HISTORY_WEEKS)
+    leads, revenue, first = leads[start:], revenue[start:], first + timedelta(weeks=start)
+    rows: list[dict[str, Any]] = [
+        {"week": (first + timedelta(weeks=i)).isoformat(), "kind": "actual", "leads": round(a, 2),
+         "leads_low": None, "leads_high": None, "revenue": round(b, 2), "revenue_low": None, "revenue_high": None}
+        for i, (a, b) in enumerate(zip(leads, revenue, strict=True))
+    ]  # fmt: skip
+    meta: dict[str, Any] = {"interval": "80 %", "history_weeks": len(leads)}
+    if len(leads) < 3:
+        meta["method"] = "too little history (fewer than 3 weeks)"
+        return rows, meta
+    f_leads = ets.forecast(leads, HORIZON_WEEKS, SEASON_WEEKS)
+    f_revenue = ets.forecast(revenue, HORIZON_WEEKS, SEASON_WEEKS)
+    for h in range(HORIZON_WEEKS):
+        rows.append(
+            {
+                "week": (monday + timedelta(weeks=h)).isoformat(),
+                "kind": "forecast",
+                "leads": round(f_leads.points[h], 2),
+                "leads_low": round(f_leads.lower[h], 2),
+                "leads_high": round(f_leads.upper[h], 2),
+                "revenue": round(f_revenue.points[h], 2),
+                "revenue_low": round(f_revenue.lower[h], 2),
+                "revenue_high": round(f_revenue.upper[h], 2),
+            }
+        )
+    meta["leads"] = {"method": f_leads.method, "backtest_weeks": 4, "mae": _maybe(f_leads.mae),
+                     "mape": _maybe(f_leads.mape)}  # fmt: skip
+    meta["revenue"] = {"method": f_revenue.method, "backtest_weeks": 4, "mae": _maybe(f_revenue.mae),
+                       "mape": _maybe(f_revenue.mape)}  # fmt: skip
+    return rows, meta
+
+
+def _maybe(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+async def forecast(conn: asyncpg.Connection, q: Query, naive: bool = False) -> list[dict[str, Any]]:
+    """:func:`weekly_forecast`'s rows."""
+    return (await weekly_forecast(conn, q))[0]
+
+
+CROSS_SELL_MIN = 2  # bought together by at least this many customers
+CROSS_SELL_ROWS = 100
+
+
+def _rule(r: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "support": round(r["support"], 4),
+        "confidence": round(r["confidence"], 4),
+        "lift": round(r["lift"], 4),
+    }
+
+
+async def cross_sell(conn: asyncpg.Connection, q: Query, naive: bool = False) -> list[dict[str, Any]]:
+    """Products bought by the same customers in the range: support (share of buyers with both), confidence (of
+    the first product's buyers, the share who bought the second) and lift (confidence over the second's own
+    share), strongest lift first."""
+    rows = await conn.fetch(queries.CROSS_SELL, q.since, q.until, CROSS_SELL_MIN, CROSS_SELL_ROWS)
+    return [
+        {"product": r["product"], "product_name": r["product_name"], "also_bought": r["also_bought"],
+         "also_bought_name": r["also_bought_name"], "together": r["together"], **_rule(r)}
+        for r in rows
+    ]  # fmt: skip
+
+
+async def suggestions(
+    conn: asyncpg.Connection, person_id: uuid.UUID, q: Query, limit: int = 5
+) -> list[dict[str, Any]]:
+    """Next products for a customer: what buyers of their products also bought and they have not."""
+    rows = await conn.fetch(queries.SUGGESTIONS, q.since, q.until, CROSS_SELL_MIN, limit, person_id)
+    return [
+        {"product_id": str(r["product_id"]), "sku": r["sku"], "name": r["name"],
+         "list_price": _num(r["list_price"], 2), "confidence": round(r["confidence"], 4),
+         "lift": round(r["lift"], 4), "because": list(r["because"])}
+        for r in rows
+    ]  # fmt: skip
+
+
 COMPUTE = {
+    "forecast": forecast,
+    "cross-sell": cross_sell,
     "ads": ads,
     "affiliates": affiliates,
     "products": products,
