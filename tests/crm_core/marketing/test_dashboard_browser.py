@@ -59,7 +59,8 @@ async def test_the_dashboard_shows_the_months_reports(client: TestClient) -> Non
         ]
         assert await cells(page, "tr[data-sku='W1']") == [
             "W1", "Widget", "3", "280.00", "93.33", "95.00", "90.00", "100.00", "100.00"]  # fmt: skip
-        assert await page.locator("figure.chart canvas").count() == 4
+        assert await page.locator("figure.chart canvas").count() == 6
+        assert "Holt linear trend" in await page.inner_text("#forecast-method")
         await snap(page, "marketing-dashboard-first-click")
 
         await page.select_option("select[name=model]", "linear")

@@ -46,6 +46,29 @@ def _prices(products: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _forecast(rows: list[dict[str, Any]], field: str) -> dict[str, Any]:
+    """The weeks so far and the forecast's line with its interval as a band."""
+    ahead = [r["kind"] == "forecast" for r in rows]
+    return {
+        "type": "line",
+        "zero": True,
+        "labels": [r["week"] for r in rows],
+        "series": [
+            {
+                "label": "actual",
+                "values": [None if a else r[field] for r, a in zip(rows, ahead, strict=True)],
+            },
+            {
+                "label": "forecast",
+                "values": [r[field] if a else None for r, a in zip(rows, ahead, strict=True)],
+            },
+            {"label": "80 % high", "values": [r[f"{field}_high"] for r in rows]},
+            {"label": "80 % low", "values": [r[f"{field}_low"] for r in rows]},
+        ],
+        "bands": [[2, 3]],
+    }
+
+
 async def dashboard(request: web.Request) -> web.Response:
     """GET /app/marketing."""
     caller = await signed_in(request)
@@ -57,6 +80,7 @@ async def dashboard(request: web.Request) -> web.Response:
         affiliates = await reports.affiliates(conn, query)
         funnel = await reports.funnel(conn, query)
         products = await reports.products(conn, query)
+        weekly, forecast = await reports.weekly_forecast(conn, query)
     params = {"from": query.start.isoformat(), "to": query.end.isoformat(), "model": query.model,
               "lookback": str(query.lookback_days)}  # fmt: skip
     stages = ("visitors", "leads", "prospects", "customers")
@@ -81,6 +105,9 @@ async def dashboard(request: web.Request) -> web.Response:
             ],
         },
         prices_chart=_prices(products),
+        leads_chart=_forecast(weekly, "leads"),
+        revenue_chart=_forecast(weekly, "revenue"),
+        forecast=forecast,
         csv={name: f"/app/marketing/{name}.csv?{urlencode(params)}" for name in reports.REPORTS},
     )
 
