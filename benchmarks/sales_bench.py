@@ -65,7 +65,7 @@ SELECT 'Deal ' || i, pe.person_id, co.id, (500 + (i * 7919) % 50000)::numeric, '
                  ORDER BY position OFFSET (CASE WHEN i % 4 = 0 THEN 4 + i % 8 / 4 ELSE i % 4 END) LIMIT 1) AS s
     ON true
   JOIN bench_people pe ON pe.n = 1 + i % (SELECT count(*) FROM bench_people)
-  JOIN bench_reps r ON r.n = i % 10
+  JOIN bench_reps r ON r.n = (i / 7) % 10
   LEFT JOIN bench_companies co ON co.n = 1 + i % $2::int AND i % 3 <> 0
 """,
 ]

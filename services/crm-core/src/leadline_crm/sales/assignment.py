@@ -36,14 +36,6 @@ def free_mail_domains() -> frozenset[str]:
     return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
 
 
-def company_domain(email: str) -> str | None:
-    """The domain an email links its holder to a company by; None for a free-mail address."""
-    domain = email.rpartition("@")[2].strip().lower()
-    if not domain or domain in free_mail_domains():
-        return None
-    return domain
-
-
 async def new_leads(
     conn: asyncpg.Connection, persons: Sequence[uuid.UUID | str], caller: Caller | None
 ) -> None:
@@ -52,7 +44,7 @@ async def new_leads(
     if not persons:
         return
     ids = [uuid.UUID(str(p)) for p in persons]
-    await conn.execute(queries.LINK_NEW_LEADS, ids, sorted(free_mail_domains()))
+    await conn.execute(queries.LINK_NEW_LEADS, ids)
     await assign(conn, ids, caller or RULES)
 
 

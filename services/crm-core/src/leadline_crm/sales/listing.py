@@ -149,7 +149,9 @@ class DealQuery:
         if self.close_to:
             where.append(f"d.expected_close_on <= {arg(self.close_to)}")
         direction = "DESC" if self.desc else "ASC"
-        order = f"{SORTS[self.sort]} {direction} NULLS LAST, d.id {direction}"
+        # Only the close date may be empty: NULLS LAST on the others would keep their indexes from giving the order.
+        nulls = " NULLS LAST" if self.sort == "close" else ""
+        order = f"{SORTS[self.sort]} {direction}{nulls}, d.id {direction}"
         sql = (
             f"SELECT {COLUMNS} FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id"  # noqa: S608
             f" WHERE {' AND '.join(where) or 'true'} ORDER BY {order}"

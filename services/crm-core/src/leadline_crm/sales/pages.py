@@ -24,7 +24,8 @@ from leadline_crm.http.keys import POOL
 from leadline_crm.http.pages import may, signed_in
 from leadline_crm.http.templating import render
 from leadline_crm.sales import deals, listing, queries, records
-from leadline_crm.sales.routes import set_company, volume
+from leadline_crm.sales.companies import set_company
+from leadline_crm.sales.volume import volume
 
 BOARD_CARDS = 30  # per column; the column's header counts them all, the table lists them
 USERS = "SELECT id, name FROM users WHERE active ORDER BY name"
@@ -143,7 +144,11 @@ async def board(request: web.Request, message: str | None = None, status: int = 
         entry["amounts"].append((t["amount"], t["currency"]))
     cards: dict[uuid.UUID, list[asyncpg.Record]] = {s["id"]: [] for s in stages}
     if chosen:
-        for card in await pool.fetch(queries.BOARD_CARDS, chosen, list(cards), BOARD_CARDS, owner):
+        if owner is None:
+            found = await pool.fetch(queries.BOARD_CARDS, chosen, list(cards), BOARD_CARDS)
+        else:
+            found = await pool.fetch(queries.BOARD_CARDS_OF, chosen, list(cards), BOARD_CARDS, owner)
+        for card in found:
             cards[card["stage_id"]].append(card)
     columns = [
         s | {"cards": cards[s["id"]], "total": totals.get(s["id"], {"deals": 0, "amounts": []})}

@@ -22,13 +22,13 @@ UPDATE persons SET company_id = NULL, company_linked = NULL, updated_at = now()
    AND ($2::text IS NULL OR NOT EXISTS (SELECT 1 FROM unnest(emails) AS e WHERE split_part(e, '@', 2) = $2))
 """
 
-# New leads ($1) get the company of their email's domain (one index probe per domain).
+# New leads ($1) get the company of their email's domain (one index probe per domain). No company has a free-mail
+# domain (sales/records.py refuses one), so a gmail address finds none.
 LINK_NEW_LEADS = """
 UPDATE persons AS p SET company_id = c.id, company_linked = 'domain'
   FROM companies AS c
  WHERE p.person_id = ANY($1::uuid[]) AND p.company_id IS NULL
    AND c.domain = ANY(ARRAY(SELECT split_part(e, '@', 2) FROM unnest(p.emails) AS e))
-   AND NOT c.domain = ANY($2::text[])
 """
 
 LINK_BY_HAND = """
@@ -118,8 +118,8 @@ SELECT {DEAL_COLUMNS}, (SELECT name FROM users WHERE users.id = d.owner_id) AS o
 """  # noqa: S608
 
 # Every column of the board at once: the first $3 deals of each stage ($2, in order), soonest close first, each read
-# through deals_board in the index's order, with who and whose.
-BOARD_CARDS = """
+# in an index's order (deals_board; a rep's own, $4, through deals_owner_board), with who and whose.
+_BOARD_CARDS = """
 SELECT c.*, u.name AS owner, co.name AS company,
        coalesce(nullif(concat_ws(' ', p.first_name, p.last_name), ''), p.emails[1]) AS person
   FROM unnest($2::uuid[]) WITH ORDINALITY AS s(id, position)
@@ -127,7 +127,7 @@ SELECT c.*, u.name AS owner, co.name AS company,
        SELECT d.id, d.stage_id, d.title, d.amount, d.currency, d.expected_close_on, d.status, d.owner_id,
               d.person_id, d.company_id
          FROM deals d
-        WHERE d.pipeline_id = $1 AND d.stage_id = s.id AND ($4::uuid IS NULL OR d.owner_id = $4)
+        WHERE d.pipeline_id = $1 AND d.stage_id = s.id {owner}
         ORDER BY d.expected_close_on NULLS LAST, d.id
         LIMIT $3) AS c
   LEFT JOIN users u ON u.id = c.owner_id
@@ -135,16 +135,17 @@ SELECT c.*, u.name AS owner, co.name AS company,
   LEFT JOIN companies co ON co.id = c.company_id
  ORDER BY s.position, c.expected_close_on NULLS LAST, c.id
 """
+BOARD_CARDS = _BOARD_CARDS.format(owner="")
+BOARD_CARDS_OF = _BOARD_CARDS.format(owner="AND d.owner_id = $4")
 
-# Each column's count and value per currency, index-only: through deals_board for everyone's deals, through
-# deals_pipeline_owner (migration 0041) for one rep's ($2). Two statements, so neither plan has to serve both.
+# Each column's count and value per currency, from the totals the deals' trigger keeps (migration 0042): everyone's,
+# or one rep's ($2).
 BOARD_TOTALS = """
-SELECT stage_id, currency, count(*) AS deals, sum(amount) AS amount
-  FROM deals WHERE pipeline_id = $1 GROUP BY stage_id, currency
+SELECT stage_id, currency, sum(deals) AS deals, sum(amount) AS amount
+  FROM deal_totals WHERE pipeline_id = $1 GROUP BY stage_id, currency HAVING sum(deals) > 0
 """
 BOARD_TOTALS_OF = """
-SELECT stage_id, currency, count(*) AS deals, sum(amount) AS amount
-  FROM deals WHERE pipeline_id = $1 AND owner_id = $2 GROUP BY stage_id, currency
+SELECT stage_id, currency, deals, amount FROM deal_totals WHERE pipeline_id = $1 AND owner_key = $2 AND deals > 0
 """
 
 # --- tasks ---
@@ -224,12 +225,14 @@ SELECT k.rep, u.name AS rep_name, k.period,
  ORDER BY k.period, u.name NULLS LAST
 """
 
-# Open deals' value by stage, and weighted by the stage's win probability, per currency.
+# Open deals' value by stage, and weighted by the stage's win probability, per currency (from deal_totals: a deal
+# is open exactly while its stage is an open one).
 WEIGHTED = """
-SELECT s.id AS stage_id, s.name AS stage, s.position, s.probability, d.currency, count(*) AS deals,
-       sum(d.amount) AS amount, round(sum(d.amount * s.probability / 100), 2) AS weighted
-  FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id
- WHERE d.pipeline_id = $1 AND d.status = 'open'
- GROUP BY s.id, s.name, s.position, s.probability, d.currency
- ORDER BY s.position, d.currency
+SELECT s.id AS stage_id, s.name AS stage, s.position, s.probability, t.currency, sum(t.deals) AS deals,
+       sum(t.amount) AS amount, round(sum(t.amount) * s.probability / 100, 2) AS weighted
+  FROM deal_totals t JOIN pipeline_stages s ON s.id = t.stage_id
+ WHERE t.pipeline_id = $1 AND s.kind = 'open'
+ GROUP BY s.id, s.name, s.position, s.probability, t.currency
+HAVING sum(t.deals) > 0
+ ORDER BY s.position, t.currency
 """

@@ -7,10 +7,8 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 
-from leadline_crm.http import audit
 from leadline_crm.http.auth import READ_ROLES, REPS, SALES
 from leadline_crm.http.crud import operations as crud_operations
 from leadline_crm.http.errors import BadRequest
@@ -19,7 +17,8 @@ from leadline_crm.http.openapi import Operation, Param
 from leadline_crm.http.params import CURSOR, LIMIT, page_limit, uuid_param
 from leadline_crm.http.responses import json_response
 from leadline_crm.http.schemas import DATE, UUID_S
-from leadline_crm.sales import deals, listing, queries, records
+from leadline_crm.sales import companies, deals, listing, queries, records
+from leadline_crm.sales.volume import volume
 
 ID = Param("id", "path", UUID_S, "the record")
 PERIODS = ("day", "week", "month")
@@ -92,7 +91,7 @@ async def link_person(request: web.Request) -> web.Response:
     """POST /api/v1/companies/{id}/people: link a person to this company by hand (a domain never undoes it)."""
     company = uuid_param(request)
     person = uuid.UUID(request[BODY]["person_id"])
-    await set_company(request.app[POOL], person, company, request[CALLER])
+    await companies.set_company(request.app[POOL], person, company, request[CALLER])
     return json_response({"person_id": person, "company_id": company}, status=201)
 
 
@@ -103,23 +102,8 @@ async def unlink_person(request: web.Request) -> web.Response:
     pool = request.app[POOL]
     if await pool.fetchval("SELECT company_id FROM persons WHERE person_id = $1", person) != company:
         raise web.HTTPNotFound(text="this person is not linked to this company")
-    await set_company(pool, person, None, request[CALLER])
+    await companies.set_company(pool, person, None, request[CALLER])
     return web.Response(status=204)
-
-
-async def set_company(pool: asyncpg.Pool, person: uuid.UUID, company: uuid.UUID | None, caller: Any) -> None:
-    """Link (or with None unlink) a person's company by hand, audited; 404 for an unknown person or company."""
-    async with pool.acquire() as conn, conn.transaction():
-        if company is not None and not await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM companies WHERE id = $1)", company
-        ):
-            raise web.HTTPNotFound(text="no such company")
-        old = await conn.fetchval("SELECT company_id FROM persons WHERE person_id = $1 FOR UPDATE", person)
-        if await conn.fetchval(queries.LINK_BY_HAND, person, company) is None:
-            raise web.HTTPNotFound(text="no such person")
-        changes = audit.diff({"company_id": old}, {"company_id": company}, ("company_id",))
-        if changes:
-            await audit.record(conn, caller, "update", "persons", person, changes)
 
 
 def _day(request: web.Request, name: str, default: date) -> date:
@@ -130,15 +114,6 @@ def _day(request: web.Request, name: str, default: date) -> date:
         return date.fromisoformat(raw)
     except ValueError:
         raise BadRequest(f"{name}: a date (YYYY-MM-DD)") from None
-
-
-async def volume(pool: asyncpg.Pool, since: date, until: date, period: str) -> list[asyncpg.Record]:
-    """Per rep and ``period`` from ``since`` to ``until`` (exclusive): deals won and their value, purchases and
-    revenue, activities logged."""
-    start = datetime(since.year, since.month, since.day, tzinfo=UTC)
-    end = datetime(until.year, until.month, until.day, tzinfo=UTC)
-    rows: list[asyncpg.Record] = await pool.fetch(queries.VOLUME, start, end, period)
-    return rows
 
 
 async def get_volume(request: web.Request) -> web.Response:
