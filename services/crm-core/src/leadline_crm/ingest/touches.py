@@ -15,7 +15,7 @@ import orjson
 
 from leadline_crm import lifecycle
 from leadline_crm.ingest import queries
-from leadline_crm.marketing import rollups
+from leadline_crm.marketing import orders, rollups
 from leadline_crm.stages import Rule, apply_moves, load_scoring
 from leadline_shared.events import EVENT_TYPES, SOURCES, EnrichedEvent, EventError, storable
 from leadline_shared.identifiers import canonical_email
@@ -423,4 +423,5 @@ async def _write_touches(conn: asyncpg.Connection, touches: list[Touch], now: da
             now,
             "automatic",
         )
+        await orders.record(conn, fresh, now)  # website purchases, after the moves the events made
     return len(fresh)
