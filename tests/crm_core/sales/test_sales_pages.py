@@ -142,3 +142,33 @@ async def test_the_dashboard_shows_volume_and_weighted_pipeline(client: TestClie
     assert "70.00 EUR" in html  # 10 % of the open 700
     resp = await client.get(f"/app/sales?pipeline={uuid.uuid4()}")
     assert resp.status == 404
+
+
+async def test_a_deal_page_shows_its_history_and_edits_it(client: TestClient, auth_headers: H) -> None:
+    """A rep opens a card: who moved it when and why, its tasks, and its facts to change."""
+    sales = auth_headers["sales"]
+    data = await seed(client, sales)
+    deal = data["deals"][0]["id"]
+    await client.patch(
+        f"/api/v1/deals/{deal}", json={"stage": "Proposal", "reason": "asked for a quote"}, headers=sales
+    )
+    await sign_in(client, sales)
+    html = await (await client.get(f"/app/deals/{deal}")).text()
+    assert "Qualified → Proposal" in html
+    assert "asked for a quote" in html
+    assert "Rita Rep" in html
+    token = await csrf_of(client, f"/app/deals/{deal}")
+    resp = await client.post(f"/app/deals/{deal}", data={"_csrf": token, "title": "Hooli phones v2", "amount": "6,000",
+                                                         "currency": "USD"}, allow_redirects=False)  # fmt: skip
+    assert resp.status == 303, await resp.text()
+    changed = await (await client.get(f"/api/v1/deals/{deal}", headers=sales)).json()
+    assert (changed["title"], changed["amount"], changed["currency"]) == ("Hooli phones v2", 6000.0, "USD")
+    stages = {
+        s["name"]: s["id"]
+        for s in (await (await client.get("/api/v1/pipelines", headers=sales)).json())["items"][0]["stages"]
+    }
+    resp = await client.post(f"/app/deals/{deal}/move", data={"_csrf": token, "stage_id": stages["Lost"],
+                                                              "next": f"/app/deals/{deal}"})  # fmt: skip
+    assert resp.status == 422
+    assert "Stage history" in await resp.text()
+    assert (await client.get(f"/app/deals/{uuid.uuid4()}")).status == 404

@@ -180,6 +180,8 @@ async def move_deal(request: web.Request) -> web.StreamResponse:
     except (BadRequest, Conflict) as exc:
         if htmx:
             return web.Response(status=422, text=str(exc))
+        if _back(request, form, "") == f"/app/deals/{deal}":
+            return await deal_page(request, str(exc), 422)
         return await board(request, str(exc), 422)
     if htmx:
         return web.Response(status=204, headers={"HX-Refresh": "true"})
@@ -206,6 +208,47 @@ async def create_deal(request: web.Request) -> web.Response:
     except (BadRequest, Conflict) as exc:
         return await board(request, str(exc), 422)
     raise web.HTTPSeeOther(_back(request, form, f"/app/deals/board?pipeline={row['pipeline_id']}"))
+
+
+async def deal_page(request: web.Request, message: str | None = None, status: int = 200) -> web.Response:
+    """GET /app/deals/{id}: the deal's facts, its stage history and its tasks."""
+    caller = await signed_in(request)
+    deal = _id(request)
+    pool = request.app[POOL]
+    row = await pool.fetchrow(queries.DEAL_PAGE, deal)
+    if row is None:
+        raise web.HTTPNotFound(reason="No such deal")
+    return render(
+        request, "sales/deal.html", status=status, title=row["title"], message=message,
+        notice=request.query.get("notice"), deal=row, history=await pool.fetch(queries.HISTORY_NAMED, deal),
+        stages=await pool.fetch(queries.STAGES_OF, row["pipeline_id"]),
+        tasks=await pool.fetch(queries.TASKS_OF.format(column="t.deal_id"), deal), users=await pool.fetch(USERS),
+        can_write=may(caller, deals.WRITERS), can_task=may(caller, REPS), now=datetime.now(UTC),
+        here=f"/app/deals/{deal}",
+    )  # fmt: skip
+
+
+async def edit_deal(request: web.Request) -> web.Response:
+    """POST /app/deals/{id}: title, amount, currency, expected close, owner (an emptied box clears it)."""
+    caller = await _writer(request, deals.WRITERS)
+    deal = _id(request)
+    form = await request.post()
+    body: dict[str, Any] = forms.filled(form, ("title", "currency"))
+    for key in ("expected_close_on", "owner_id"):
+        body[key] = str(form.get(key, "")).strip() or None
+    try:
+        raw = str(form.get("amount", "")).replace(",", "").strip()
+        if raw:
+            try:
+                body["amount"] = float(raw)
+            except ValueError:
+                raise BadRequest("amount: a number") from None
+        forms.validate(deals.PATCH_BODY, body)
+        with forms.readable_errors():
+            await deals.change_deal(request.app[POOL], deal, body, caller)
+    except (BadRequest, Conflict) as exc:
+        return await deal_page(request, str(exc), 422)
+    raise web.HTTPSeeOther(f"/app/deals/{deal}?notice=Saved")
 
 
 # --- the deal table ---
@@ -425,6 +468,8 @@ def pages() -> list[web.AbstractRouteDef]:
         web.get("/app/deals.csv", deal_csv),
         web.get("/app/deals/board", board),
         web.post("/app/deals", create_deal),
+        web.get("/app/deals/{id}", deal_page),
+        web.post("/app/deals/{id}", edit_deal),
         web.post("/app/deals/{id}/move", move_deal),
         web.get("/app/companies", company_list),
         web.post("/app/companies", create_company),

@@ -97,6 +97,23 @@ d.updated_at
 
 DEAL = f"SELECT {DEAL_COLUMNS} FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id WHERE d.id = $1"  # noqa: S608
 
+DEAL_PAGE = f"""
+SELECT {DEAL_COLUMNS}, (SELECT name FROM pipelines WHERE pipelines.id = d.pipeline_id) AS pipeline,
+       (SELECT name FROM users WHERE users.id = d.owner_id) AS owner,
+       (SELECT coalesce(nullif(concat_ws(' ', first_name, last_name), ''), emails[1])
+          FROM persons WHERE person_id = d.person_id) AS person,
+       (SELECT name FROM companies WHERE companies.id = d.company_id) AS company
+  FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id WHERE d.id = $1
+"""  # noqa: S608
+
+# A deal's stage history with who moved it (the actor label user:<id> as the user's name).
+HISTORY_NAMED = """
+SELECT h.from_stage, h.to_stage, h.at, h.reason, coalesce(u.name, h.actor) AS actor
+  FROM deal_stage_history h
+  LEFT JOIN users u ON h.actor LIKE 'user:%' AND u.id::text = substr(h.actor, 6)
+ WHERE h.deal_id = $1 ORDER BY h.at DESC, h.id DESC
+"""
+
 INSERT_HISTORY = """
 INSERT INTO deal_stage_history (deal_id, from_stage_id, to_stage_id, from_stage, to_stage, at, actor, reason)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
