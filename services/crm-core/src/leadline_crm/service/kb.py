@@ -6,8 +6,11 @@ only to http(s), mailto, in-page anchors and paths of this site (markdown-it's o
 
 Search (PostgreSQL, migration 0030): ``websearch_to_tsquery('english', q)`` against a stored tsvector that weighs
 the title (A) above the body (B), so "configuring" finds "configure" and a title hit outranks a body hit
-(``ts_rank``); titles are also matched by trigram word similarity (pg_trgm's ``<%``), so "pasword" still finds
-"password". Snippets come from ``ts_headline`` with private-use characters as markers: the text is HTML-escaped
+(``ts_rank``, title hits first); a word no title holds is looked up among the titles' words by trigram distance
+(pg_trgm, table ``kb_words``) and the word meant is searched for as well, so "pasword" still finds "password".
+Only a bounded set of candidates is ranked (:data:`CANDIDATES` title hits and as many others), so a word that is
+in every article costs what a rare one does; past that many title hits, which of them come first is not
+ranked. Snippets come from ``ts_headline`` with private-use characters as markers: the text is HTML-escaped
 first and only then are the markers turned into ``<mark>``, so nothing in an article's body becomes markup.
 """
 
@@ -32,6 +35,9 @@ HEADLINE_OPTIONS = (
 )
 SAFE_LINK = re.compile(r"^(https?:|mailto:|#|/(?!/))", re.IGNORECASE)
 LEXEME = re.compile(r"^[a-z0-9]{2,40}$")
+WORD = re.compile(r"[^\W\d_]{3,40}")  # a word as kb_words holds them (letters only)
+#: How many title hits and how many other hits a search ranks at most (migration 0031's note).
+CANDIDATES = 200
 Q_MAX = 200
 
 
@@ -87,12 +93,24 @@ def clean_query(q: str) -> str:
     return q.replace("\x00", " ").strip()[:Q_MAX]
 
 
+async def corrected(pool: asyncpg.Pool, words: str) -> str | None:
+    """``words`` with each word no title holds replaced by the nearest title word, or None if none was."""
+    typed = WORD.findall(words.lower())
+    if not typed:
+        return None
+    meant = {r["word"]: r["meant"] for r in await pool.fetch(queries.CORRECTIONS, typed) if r["meant"]}
+    if not meant:
+        return None
+    return WORD.sub(lambda m: meant.get(m.group(0).lower(), m.group(0)), words)
+
+
 async def search(pool: asyncpg.Pool, q: str, limit: int = 20, public_only: bool = False) -> list[Hit]:
-    """Articles matching ``q``, best first (see the module's docstring)."""
+    """Articles matching ``q`` (or what it meant, for a misspelt word), best first (see the module's docstring)."""
     words = clean_query(q)
     if not words:
         return []
-    rows = await pool.fetch(queries.KB_SEARCH, words, public_only, limit, HEADLINE_OPTIONS)
+    rows = await pool.fetch(queries.KB_SEARCH, words, await corrected(pool, words), public_only, limit, CANDIDATES,
+                            HEADLINE_OPTIONS)  # fmt: skip
     return [
         Hit(
             r["id"], r["title"], highlight(r["snippet"] or ""), float(r["rank"]), r["public"], list(r["tags"])
@@ -108,5 +126,5 @@ async def suggest(pool: asyncpg.Pool, text: str, limit: int = 5) -> list[asyncpg
     words = [w for w in lexemes or [] if LEXEME.match(w)][:64]
     if not words:
         return []
-    rows: list[asyncpg.Record] = await pool.fetch(queries.KB_SUGGEST, " | ".join(words), limit)
+    rows: list[asyncpg.Record] = await pool.fetch(queries.KB_SUGGEST, " | ".join(words), limit, CANDIDATES)
     return rows

@@ -132,31 +132,57 @@ SELECT sc.id, sc.name, sc.person_id, sc.starts_on, sc.ends_on, sc.response_hours
 
 # --- the knowledge base ---
 
-# Ranked full-text search ($1: the words as typed, websearch syntax) with trigram matches of the title for
-# misspelt words (a full-text hit outranks them; among them, the closer title overall first); headlines are made for the page's rows only (the outer query), not for every match.
-# $2: public articles only; $3: limit; $4: ts_headline's options.
-KB_SEARCH = """
-WITH q AS (SELECT websearch_to_tsquery('english', $1) AS query),
-hits AS (
-    SELECT a.id, a.title, a.body, a.tags, a.product_id, a.public, a.updated_at,
-           ts_rank(a.search, q.query) + 0.05 * (word_similarity($1, a.title) + similarity($1, a.title)) AS rank
-      FROM kb_articles a, q
-     WHERE (a.search @@ q.query OR $1 <% a.title) AND (a.public OR NOT $2)
-     ORDER BY rank DESC, a.id
-     LIMIT $3
-)
-SELECT h.id, h.title, h.tags, h.product_id, h.public, h.updated_at, h.rank,
-       ts_headline('english', h.body, q.query, $4) AS snippet
-  FROM hits h, q
- ORDER BY h.rank DESC, h.id
+# The words of a query that no title holds, each with the title word nearest to it by trigram distance (within
+# pg_trgm's similarity threshold), for typo tolerance (migration 0031). $1: the query's words, lower-cased.
+CORRECTIONS = """
+SELECT q.word, (SELECT k.word FROM kb_words k WHERE k.word % q.word ORDER BY k.word <-> q.word LIMIT 1) AS meant
+  FROM unnest($1::text[]) AS q(word)
+ WHERE NOT EXISTS (SELECT 1 FROM kb_words k WHERE k.word = q.word)
 """
 
-# Articles like a case's text: its stemmed words ORed ($1, a tsquery of plain lexemes).
+# Ranked full-text search. $1: the words as typed (websearch syntax, English stemming), $2: the same with misspelt
+# words replaced by the title words meant (or NULL), either matching. Title hits come first (ranked on the title),
+# then body hits (ranked on the whole article, the title weighted A above the body's B); body hits are looked for
+# only when the title hits do not fill the page. Only a bounded set of candidates is ranked ($5 of each kind, in
+# index order), so a word in every article costs no more than a rare one; headlines are made for the page's rows
+# only. $3: public articles only; $4: limit; $6: ts_headline's options.
+KB_SEARCH = """
+WITH q AS (SELECT websearch_to_tsquery('english', $1)
+                  || coalesce(websearch_to_tsquery('english', $2), ''::tsquery) AS query),
+in_title AS (
+    SELECT a.id, 1 + ts_rank(a.title_search, q.query) AS rank
+      FROM kb_articles a, q WHERE a.title_search @@ q.query AND (a.public OR NOT $3) LIMIT $5
+),
+in_body AS (
+    SELECT a.id, ts_rank(a.search, q.query) AS rank
+      FROM kb_articles a, q
+     WHERE (SELECT count(*) FROM in_title) < $4 AND a.search @@ q.query AND (a.public OR NOT $3)
+       AND NOT a.title_search @@ q.query
+     LIMIT $5
+),
+hits AS (
+    SELECT id, rank FROM (SELECT * FROM in_title UNION ALL SELECT * FROM in_body) AS c
+     ORDER BY rank DESC, id LIMIT $4
+)
+SELECT a.id, a.title, a.tags, a.public, h.rank, ts_headline('english', a.body, q.query, $6) AS snippet
+  FROM hits h JOIN kb_articles a USING (id), q
+ ORDER BY h.rank DESC, a.id
+"""
+
+# Articles like a case's text: any of its stemmed words ($1, a tsquery of plain lexemes ORed), title hits first,
+# from a bounded set of candidates as in KB_SEARCH ($3).
 KB_SUGGEST = """
-SELECT a.id, a.title, a.public, ts_rank(a.search, q) AS rank
-  FROM kb_articles a, CAST($1 AS tsquery) AS q
- WHERE a.search @@ q
- ORDER BY rank DESC, a.id
+WITH in_title AS (
+    SELECT id, 1 + ts_rank(title_search, $1::tsquery) AS rank FROM kb_articles WHERE title_search @@ $1::tsquery
+     LIMIT $3
+),
+in_body AS (
+    SELECT id, ts_rank(search, $1::tsquery) AS rank FROM kb_articles
+     WHERE (SELECT count(*) FROM in_title) < $2 AND search @@ $1::tsquery LIMIT $3
+)
+SELECT a.id, a.title, a.public, c.rank
+  FROM (SELECT * FROM in_title UNION ALL SELECT * FROM in_body) AS c JOIN kb_articles a USING (id)
+ ORDER BY c.rank DESC, a.id
  LIMIT $2
 """
 
