@@ -45,13 +45,15 @@ SELECT DISTINCT ON (person_id) person_id, occurred_at AS visited_at, event_id,
  ORDER BY person_id, occurred_at, event_id
 """
 
-RAW_STAGES = """
-SELECT person_id,
-       min(at) FILTER (WHERE to_stage IN ('lead', 'prospect', 'customer')) AS lead_at,
-       min(at) FILTER (WHERE to_stage IN ('prospect', 'customer')) AS prospect_at,
-       min(at) FILTER (WHERE to_stage = 'customer') AS customer_at
-  FROM stage_transitions WHERE to_stage IN ('lead', 'prospect', 'customer') GROUP BY person_id
-"""
+RAW_STAGES = f"""
+SELECT m.*, v.visited_at, v.source, v.campaign
+  FROM (SELECT person_id,
+               min(at) FILTER (WHERE to_stage IN ('lead', 'prospect', 'customer')) AS lead_at,
+               min(at) FILTER (WHERE to_stage IN ('prospect', 'customer')) AS prospect_at,
+               min(at) FILTER (WHERE to_stage = 'customer') AS customer_at
+          FROM stage_transitions WHERE to_stage IN ('lead', 'prospect', 'customer') GROUP BY person_id) AS m
+  LEFT JOIN ({RAW_VISITORS}) AS v ON v.person_id = m.person_id
+"""  # noqa: S608 (fixed text)
 
 RAW_DAILY = f"""
 SELECT (visited_at AT TIME ZONE 'UTC')::date AS day, source, campaign, count(*) AS visitors
@@ -83,20 +85,20 @@ def naive(sql: str) -> str:
 # clicks within the lookback before it, by the model: first, last, linear, position (40/20/40).
 CREDITS = """
 conversions AS (
-    SELECT 'l:' || person_id AS cid, person_id, lead_at AS at, 1 AS lead, 0 AS customer, 0::numeric AS revenue
+    SELECT 1 AS kind, person_id AS ref, person_id, lead_at AS at, 1 AS lead, 0 AS customer, 0::numeric AS revenue
       FROM {stages} AS s WHERE lead_at >= $1 AND lead_at < $2
     UNION ALL
-    SELECT 'c:' || person_id, person_id, customer_at, 0, 1, 0 FROM {stages} AS s WHERE customer_at >= $1 AND customer_at < $2
+    SELECT 2, person_id, person_id, customer_at, 0, 1, 0 FROM {stages} AS s WHERE customer_at >= $1 AND customer_at < $2
     UNION ALL
-    SELECT 'p:' || id, person_id, (purchased_on + 1)::timestamp AT TIME ZONE 'UTC', 0, 0, quantity * price_paid
+    SELECT 3, id, person_id, (purchased_on + 1)::timestamp AT TIME ZONE 'UTC', 0, 0, quantity * price_paid
       FROM purchases
      WHERE purchased_on >= ($1 AT TIME ZONE 'UTC')::date AND purchased_on < ($2 AT TIME ZONE 'UTC')::date
 ), touches AS (
-    SELECT c.cid, c.lead, c.customer, c.revenue, k.affiliate_id, k.ad_id,
-           row_number() OVER w AS k, count(*) OVER (PARTITION BY c.cid) AS n
+    SELECT c.lead, c.customer, c.revenue, k.affiliate_id, k.ad_id,
+           row_number() OVER w AS k, count(*) OVER (PARTITION BY c.kind, c.ref) AS n
       FROM conversions AS c
       JOIN {clicks} AS k ON k.person_id = c.person_id AND k.occurred_at <= c.at AND k.occurred_at > c.at - $3::interval
-    WINDOW w AS (PARTITION BY c.cid ORDER BY k.occurred_at, k.event_id)
+    WINDOW w AS (PARTITION BY c.kind, c.ref ORDER BY k.occurred_at, k.event_id)
 ), credits AS (
     SELECT affiliate_id, ad_id, lead, customer, revenue,
            CASE $4::text
@@ -136,7 +138,7 @@ SELECT coalesce(c.affiliate_id, r.affiliate_id) AS affiliate_id, coalesce(c.ad_i
 )
 
 # Funnel: new visitors per day from the daily counts; the persons who became leads, prospects, customers in the
-# range with the visit they came from ($3: by source, campaign or nothing).
+# range with the visit they came from, kept on their stage row (migration 0022; $3: by source, campaign or nothing).
 FUNNEL_VISITORS = """
 SELECT CASE $3::text WHEN 'source' THEN source WHEN 'campaign' THEN campaign ELSE '' END AS key,
        sum(visitors)::bigint AS visitors
@@ -146,10 +148,10 @@ SELECT CASE $3::text WHEN 'source' THEN source WHEN 'campaign' THEN campaign ELS
 
 FUNNEL_STAGES = """
 WITH moved AS (
-    SELECT s.*, v.visited_at,
-           CASE $3::text WHEN 'source' THEN coalesce(v.source, '') WHEN 'campaign' THEN coalesce(v.campaign, '')
+    SELECT s.*,
+           CASE $3::text WHEN 'source' THEN coalesce(s.source, '') WHEN 'campaign' THEN coalesce(s.campaign, '')
                 ELSE '' END AS key
-      FROM {stages} AS s LEFT JOIN {visitors} AS v ON v.person_id = s.person_id
+      FROM {stages} AS s
      WHERE (s.lead_at >= $1 AND s.lead_at < $2) OR (s.prospect_at >= $1 AND s.prospect_at < $2)
         OR (s.customer_at >= $1 AND s.customer_at < $2)
 )
