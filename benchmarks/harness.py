@@ -45,6 +45,7 @@ MODULES = (
     "crm_bench",
     "workspace_bench",
     "sales_bench",
+    "marketing_bench",
 )
 MODULE_TIMEOUT_S = 600.0
 WRK_GRACE_S = 30.0
