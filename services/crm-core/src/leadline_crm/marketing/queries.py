@@ -98,6 +98,8 @@ conversions AS (
            row_number() OVER w AS k, count(*) OVER (PARTITION BY c.kind, c.ref) AS n
       FROM conversions AS c
       JOIN {clicks} AS k ON k.person_id = c.person_id AND k.occurred_at <= c.at AND k.occurred_at > c.at - $3::interval
+       -- implied by the two above, and lets the join read only the range's clicks (marketing_clicks_time)
+       AND k.occurred_at > $1 - $3::interval AND k.occurred_at <= $2
     WINDOW w AS (PARTITION BY c.kind, c.ref ORDER BY k.occurred_at, k.event_id)
 ), credits AS (
     SELECT affiliate_id, ad_id, lead, customer, revenue,
