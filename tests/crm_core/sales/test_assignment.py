@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from crm_core.web import csrf_of, sign_in
 from leadline_crm import lifecycle, stages
 from leadline_crm.app import create_app
 from leadline_crm.http.keys import POOL
@@ -153,3 +154,45 @@ async def test_companies_take_in_people_by_email_domain_but_not_free_mail(
     assert linked == {free["id"]}
     resp = await client.delete(f"/api/v1/companies/{acme['id']}/people/{free['id']}", headers=sales)
     assert resp.status == 204
+
+
+async def test_an_admin_sets_up_teams_and_rules_on_the_page(client: TestClient, auth_headers: H) -> None:
+    """Without the API: a team, its members and a rule made on /app/sales/rules give the next lead an owner."""
+    pool = client.server.app[POOL]
+    reps = await users(pool, "Ann", "Bob")
+    await sign_in(client, "admin")
+    token = await csrf_of(client, "/app/sales/rules")
+    post = {"allow_redirects": False}
+    assert (
+        await client.post("/app/sales/teams", data={"_csrf": token, "name": "Inbound"}, **post)
+    ).status == 303
+    team = await pool.fetchval("SELECT id FROM teams WHERE name = 'Inbound'")
+    for name in ("Ann", "Bob"):
+        resp = await client.post(
+            f"/app/sales/teams/{team}/members", data={"_csrf": token, "user_id": str(reps[name])}, **post
+        )
+        assert resp.status == 303
+    resp = await client.post("/app/sales/rules", data={"_csrf": token, "name": "All NL", "country": "NL",
+                                                       "target": f"team:{team}", "position": "5"}, **post)  # fmt: skip
+    assert "Rule+added" in resp.headers["Location"]
+    refused = await client.post(
+        "/app/sales/rules", data={"_csrf": token, "name": "x", "target": "nobody"}, **post
+    )
+    assert "Not+saved" in refused.headers["Location"]
+    page = await (await client.get("/app/sales/rules")).text()
+    assert "All NL" in page
+    assert "Ann" in page
+    lead = await (await client.post("/api/v1/leads", json={"email": "z@nl.example", "country": "NL"},
+                                    headers=auth_headers["admin"])).json()  # fmt: skip
+    assert lead["owner_id"] == str(reps["Ann"])
+    rule = await pool.fetchval("SELECT id FROM assignment_rules")
+    resp = await client.post(
+        f"/app/sales/rules/{rule}/active", data={"_csrf": token, "active": "false"}, **post
+    )
+    assert resp.status == 303
+    lead = await (await client.post("/api/v1/leads", json={"email": "y@nl.example", "country": "NL"},
+                                    headers=auth_headers["admin"])).json()  # fmt: skip
+    assert lead["owner_id"] is None
+    await sign_in(client, "sales")
+    assert (await client.post("/app/sales/teams", data={"_csrf": await csrf_of(client, "/app/sales/rules"),
+                                                        "name": "Mine"}, **post)).status == 403  # fmt: skip

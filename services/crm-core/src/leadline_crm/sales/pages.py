@@ -460,6 +460,107 @@ async def _task_change(request: web.Request, body: dict[str, Any], notice: str) 
     raise web.HTTPSeeOther(_with(_back(request, form, "/app"), notice))
 
 
+# --- teams and assignment rules (admins) ---
+
+RULES_PAGE = "/app/sales/rules"
+
+
+async def rules_page(request: web.Request) -> web.Response:
+    """GET /app/sales/rules: teams with their members and turn, and the assignment rules in order."""
+    caller = await signed_in(request)
+    pool = request.app[POOL]
+    return render(
+        request, "sales/rules.html", title="Lead assignment", notice=request.query.get("notice"),
+        teams=await pool.fetch(queries.TEAMS_PAGE), rules=await pool.fetch(queries.RULES_PAGE),
+        users=await pool.fetch(USERS), can_edit=may(caller, records.ASSIGNMENT_RULES.write_roles),
+    )  # fmt: skip
+
+
+async def _rules_change(request: web.Request, change: Any) -> web.Response:
+    """Run one CRUD change from a rules-page form; its refusal comes back as the page's notice."""
+    caller = await _writer(request, records.ASSIGNMENT_RULES.write_roles)
+    form = await request.post()
+    try:
+        with forms.readable_errors():
+            notice = await change(request.app[POOL], form, caller)
+    except (BadRequest, Conflict) as exc:
+        notice = f"Not saved: {exc}"
+    raise web.HTTPSeeOther(_with(RULES_PAGE, notice))
+
+
+async def add_team(request: web.Request) -> web.Response:
+    """POST /app/sales/teams."""
+
+    async def change(pool: asyncpg.Pool, form: Any, caller: Caller) -> str:
+        body = forms.validate(records.TEAMS.body_schema(creating=True), forms.filled(form, ("name",)))
+        await crud.insert(pool, records.TEAMS, body, caller)
+        return "Team added"
+
+    return await _rules_change(request, change)
+
+
+async def add_member(request: web.Request) -> web.Response:
+    """POST /app/sales/teams/{id}/members."""
+    team = _id(request)
+
+    async def change(pool: asyncpg.Pool, form: Any, caller: Caller) -> str:
+        body = {"team_id": str(team)} | forms.filled(form, ("user_id",))
+        await crud.insert(
+            pool,
+            records.TEAM_MEMBERS,
+            forms.validate(records.TEAM_MEMBERS.body_schema(creating=True), body),
+            caller,
+        )
+        return "Member added"
+
+    return await _rules_change(request, change)
+
+
+async def remove_member(request: web.Request) -> web.Response:
+    """POST /app/sales/members/{id}/delete."""
+    member = _id(request)
+
+    async def change(pool: asyncpg.Pool, form: Any, caller: Caller) -> str:
+        await crud.delete(pool, records.TEAM_MEMBERS, member, caller)
+        return "Member removed"
+
+    return await _rules_change(request, change)
+
+
+async def add_rule(request: web.Request) -> web.Response:
+    """POST /app/sales/rules: a rule giving matching new leads to a team (round robin) or a rep."""
+
+    async def change(pool: asyncpg.Pool, form: Any, caller: Caller) -> str:
+        body: dict[str, Any] = forms.filled(form, ("name", "country", "form_key"))
+        target = str(form.get("target", ""))
+        kind, _, key = target.partition(":")
+        if kind not in ("team", "user") or not key:
+            raise BadRequest("give the leads to a team or a rep")
+        body[f"{kind}_id"] = key
+        try:
+            body["position"] = int(str(form.get("position", "100")) or 100)
+        except ValueError:
+            raise BadRequest("position: a whole number") from None
+        await crud.insert(pool, records.ASSIGNMENT_RULES, forms.validate(
+            records.ASSIGNMENT_RULES.body_schema(creating=True), body), caller)  # fmt: skip
+        return "Rule added"
+
+    return await _rules_change(request, change)
+
+
+async def toggle_rule(request: web.Request) -> web.Response:
+    """POST /app/sales/rules/{id}/active: switch a rule on or off."""
+    rule = _id(request)
+
+    async def change(pool: asyncpg.Pool, form: Any, caller: Caller) -> str:
+        active = form.get("active") == "true"
+        if await crud.update(pool, records.ASSIGNMENT_RULES, rule, {"active": active}, caller) is None:
+            raise web.HTTPNotFound(reason="No such rule")
+        return "Rule on" if active else "Rule off"
+
+    return await _rules_change(request, change)
+
+
 def pages() -> list[web.AbstractRouteDef]:
     """The sales pages."""
     return [
@@ -477,6 +578,12 @@ def pages() -> list[web.AbstractRouteDef]:
         web.post("/app/companies/{id}", edit_company),
         web.post("/app/companies/{id}/people", link_person),
         web.post("/app/companies/{id}/people/{person_id}/unlink", unlink_person),
+        web.get(RULES_PAGE, rules_page),
+        web.post(RULES_PAGE, add_rule),
+        web.post("/app/sales/rules/{id}/active", toggle_rule),
+        web.post("/app/sales/teams", add_team),
+        web.post("/app/sales/teams/{id}/members", add_member),
+        web.post("/app/sales/members/{id}/delete", remove_member),
         web.post("/app/tasks", create_task),
         web.post("/app/tasks/{id}/done", finish_task),
         web.post("/app/tasks/{id}/snooze", snooze_task),

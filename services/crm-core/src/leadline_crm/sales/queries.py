@@ -217,6 +217,20 @@ SELECT m.user_id FROM team_members m JOIN users u ON u.id = m.user_id
 
 SET_OWNER = "UPDATE persons SET owner_id = $2, updated_at = now() WHERE person_id = $1 AND owner_id IS NULL"
 
+TEAMS_PAGE = """
+SELECT t.id, t.name, t.turn,
+       coalesce(jsonb_agg(jsonb_build_object('id', m.id, 'name', u.name) ORDER BY m.created_at, m.user_id)
+                FILTER (WHERE m.id IS NOT NULL), '[]'::jsonb) AS members
+  FROM teams t LEFT JOIN team_members m ON m.team_id = t.id LEFT JOIN users u ON u.id = m.user_id
+ GROUP BY t.id ORDER BY t.name
+"""
+
+RULES_PAGE = """
+SELECT r.id, r.name, r.position, r.country, r.form_key, r.active, t.name AS team, u.name AS rep
+  FROM assignment_rules r LEFT JOIN teams t ON t.id = r.team_id LEFT JOIN users u ON u.id = r.user_id
+ ORDER BY r.position, r.created_at
+"""
+
 # --- sales volume ---
 
 # Per rep ($3: 'day', 'week', 'month'), from $1 to $2: deals won and their value, purchases and revenue, activities.
