@@ -117,3 +117,9 @@ async def test_a_reps_day_on_the_board(client: TestClient, auth_headers: H) -> N
         await page.goto(base + f"/app/companies/{company['id']}")
         assert "Peter" in await page.inner_text("main")
         await snap(page, "sales-company")
+
+        # the deal's own page: its history with who moved it
+        await page.click("a:text-is('Initech printers')")
+        assert "Qualified → Proposal" in await page.inner_text("main")
+        assert "Rita Rep" in await page.inner_text("main")
+        await snap(page, "sales-deal")
