@@ -102,9 +102,12 @@ def _date(params: Mapping[str, str], name: str, default: date) -> date:
     if not raw:
         return default
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise BadRequest(f"{name} must be a date (YYYY-MM-DD)") from None
+    if not 1970 <= day.year <= 2999:  # keeps every date the reports derive (weeks back, a day on) in range
+        raise BadRequest(f"{name} must be a date from 1970 to 2999")
+    return day
 
 
 def _uuid_text(params: Mapping[str, str], name: str) -> str | None:
