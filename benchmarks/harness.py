@@ -46,6 +46,7 @@ MODULES = (
     "workspace_bench",
     "sales_bench",
     "marketing_bench",
+    "service_bench",
 )
 MODULE_TIMEOUT_S = 600.0
 WRK_GRACE_S = 30.0

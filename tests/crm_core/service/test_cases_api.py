@@ -199,3 +199,20 @@ async def test_the_persons_timeline_shows_the_case_and_its_moves(client: TestCli
     assert [(c["data"]["event"], c["data"]["to"]) for c in cases] == [("status", "open"), ("created", "new")]
     assert cases[0]["data"]["tracking_number"] == number
     assert cases[0]["data"]["subject"] == "Broken hinge"
+
+
+async def test_every_service_operation_checks_the_token_and_the_role(
+    client: TestClient, auth_headers: H
+) -> None:
+    """As http/test_openapi.py does for the whole API: no service desk route skips its role check."""
+    from leadline_crm import service
+
+    for op in service.operations():
+        path = op.path.replace("{number}", "SR-2026-000001").replace(
+            "{key}", "01900000-0000-7000-8000-000000000000"
+        )
+        assert (await client.request(op.method, path, json={})).status == 401, op.path
+        outsiders = sorted(set(auth_headers) - op.roles)
+        if outsiders:
+            resp = await client.request(op.method, path, json={}, headers=auth_headers[outsiders[0]])
+            assert resp.status == 403, (op.method, op.path, outsiders[0])
