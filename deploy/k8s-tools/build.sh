@@ -7,8 +7,9 @@
 # Neither Debian nor any reachable registry ships these binaries, but Go and the module proxy are on the machine
 # (docs/operations.md, ../shared/infra-notes.md). Binaries land in $LEADLINE_TOOLS_CACHE (default
 # ~/.cache/leadline/k8s-tools/<tool>-<version>/), outside the work tree, so a fresh clone (CI) reuses them;
-# a version bump below builds a new one. Uncached: helm ~75 s, etcd ~45 s, kube-apiserver ~5 min,
-# kubectl ~2 min (same module tree). Cached: nothing is built.
+# a version bump below builds a new one. Uncached, on an idle 2-core machine (infra notes): helm ~75 s,
+# etcd ~45 s, kube-apiserver ~5 min; measured with other builds and tests sharing the 2 cores (load ~10):
+# helm 323 s, etcd 233 s, kube-apiserver 1519 s, kubectl 100 s more (same module tree). Cached: nothing is built.
 #
 # Why not `go install` for all: etcd's and kubernetes' main modules carry `replace` directives (to sibling
 # modules of their repositories), which `go install mod@version` refuses. So their module source is taken from the
@@ -104,7 +105,8 @@ version_of() {
 }
 
 [ $# -gt 0 ] || { echo "usage: $0 helm|etcd|kube-apiserver|kubectl..." >&2; exit 2; }
-trap '[ -z "$K8S_SRC" ] || rm -rf "$K8S_SRC"' EXIT
+cleanup() { if [ -n "$K8S_SRC" ]; then rm -rf "$K8S_SRC"; fi; }
+trap cleanup EXIT
 for tool in "$@"; do
   out="$CACHE/$tool-$(version_of "$tool")"
   if [ ! -x "$out/$tool" ]; then

@@ -75,8 +75,8 @@ def free_port() -> int:
         return port
 
 
-def wait_for(url: str, token: str | None = None) -> None:
-    """Poll ``url`` until it answers 200, or fail after READY_TIMEOUT_S."""
+def wait_for(url: str, proc: subprocess.Popen[bytes], log: Path, token: str | None = None) -> None:
+    """Poll ``url`` until it answers 200; fail if ``proc`` exits or after READY_TIMEOUT_S."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # the API server's own throw-away self-signed certificate
@@ -92,6 +92,9 @@ def wait_for(url: str, token: str | None = None) -> None:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace").splitlines()[-5:]
+            raise SystemExit(f"k8s-check: {log.stem} exited ({proc.returncode}):\n" + "\n".join(tail))
         if time.monotonic() > deadline:
             raise SystemExit(f"k8s-check: {url} not ready within {READY_TIMEOUT_S:.0f} s")
         time.sleep(0.25)
@@ -203,16 +206,27 @@ def main() -> int:
     api_args += [f"--service-account-key-file={sa_pub}", f"--service-account-signing-key-file={sa_key}"]
     # Only the range Services' cluster IPs are allocated from in etcd; no traffic goes there.
     api_args += ["--service-cluster-ip-range=10.96.0.0/16"]
+    # No `kubernetes` Service endpoints to keep: the API server refuses to advertise a loopback address.
+    api_args += ["--endpoint-reconciler-type=none"]
     failures = 0
-    with process(etcd_args, work / "etcd.log"), process(api_args, work / "kube-apiserver.log"):
-        wait_for(f"{etcd}/health")
-        wait_for(f"{server}/readyz", token)
+    etcd_log, api_log = work / "etcd.log", work / "kube-apiserver.log"
+    with process(etcd_args, etcd_log) as etcd_proc, process(api_args, api_log) as api_proc:
+        wait_for(f"{etcd}/health", etcd_proc, etcd_log)
+        wait_for(f"{server}/readyz", api_proc, api_log, token)
         print(f"k8s-check: etcd and kube-apiserver ready in {time.monotonic() - started:.1f} s ({server})")
         version = subprocess.run(
-            [bins["kubectl"], "version", "-o", "yaml"], env=env, capture_output=True, text=True, check=True
+            [bins["kubectl"], "get", "--raw", "/version"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
-        server_version = yaml.safe_load(version.stdout)["serverVersion"]["gitVersion"]
-        print(f"k8s-check: Kubernetes {server_version}, kubectl {Path(bins['kubectl']).parent.name}")
+        if version.returncode != 0:
+            raise SystemExit(f"k8s-check: the API server does not answer kubectl: {version.stderr.strip()}")
+        built = {name: Path(path).parent.name for name, path in bins.items()}
+        print(
+            f"k8s-check: API server /version {yaml.safe_load(version.stdout).get('gitVersion')}; built: {built}"
+        )
         namespace = work / "namespace.yaml"
         namespace.write_text(yaml.safe_dump(namespace_manifest()))
         subprocess.run(
