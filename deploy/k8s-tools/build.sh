@@ -92,7 +92,14 @@ kubernetes_source() {
 build_kubernetes_cmd() {
   local cmd=$1 out=$2
   kubernetes_source
-  (cd "$K8S_SRC" && GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath -o "$out/$cmd" "./cmd/$cmd")
+  # The version Kubernetes' own build stamps in (kubectl version, /version, skew checks); plain go build leaves
+  # v0.0.0-master. Only the link step differs, so the Go build cache serves everything else.
+  local minor=${KUBERNETES_VERSION#v1.} flags="" pkg
+  minor=${minor%%.*}
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    flags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+  done
+  (cd "$K8S_SRC" && GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath -ldflags "$flags" -o "$out/$cmd" "./cmd/$cmd")
 }
 
 version_of() {

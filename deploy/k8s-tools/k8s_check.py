@@ -163,6 +163,38 @@ def namespace_manifest() -> dict[str, Any]:
     }
 
 
+def pod_security_is_enforced(
+    kubectl: str, env: dict[str, str], work: Path, docs: list[dict[str, Any]]
+) -> bool:
+    """The control: a copy of the collector that may run as root draws a Pod Security warning here.
+
+    Without it, "no warning" could also mean the admission plugin is off or the namespace is unlabelled.
+    """
+    (collector,) = [d for d in docs if d["kind"] == "StatefulSet"]
+    pod = collector["spec"]["template"]["spec"]
+    pod["securityContext"]["runAsNonRoot"] = False
+    pod["securityContext"]["runAsUser"] = 0
+    manifest = work / "control.yaml"
+    manifest.write_text(yaml.safe_dump(collector))
+    done = subprocess.run(
+        [kubectl, "apply", "--dry-run=server", "-f", str(manifest)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    warned = "violate PodSecurity" in done.stderr
+    print(
+        "\n[control] a root copy of the collector's StatefulSet: "
+        + (
+            "Pod Security warns, as it should (ok)"
+            if warned
+            else f"NO Pod Security warning (FAILED) {done.stderr}"
+        )
+    )
+    return warned
+
+
 def main() -> int:
     """Start etcd and kube-apiserver, dry-run the chart's objects on them, report; 0 when all are accepted."""
     bins = tools()
@@ -260,6 +292,7 @@ def main() -> int:
                 print(f"  ! {line}")
             if skipped:
                 print(f"  skipped: {', '.join(skipped)}")
+        failures += not pod_security_is_enforced(bins["kubectl"], env, work, render(bins["helm"], "default"))
     total = time.monotonic() - started
     print(
         f"\nk8s-check: {'all accepted' if not failures else f'{failures} target(s) FAILED'} in {total:.1f} s"
