@@ -131,3 +131,31 @@ async def test_reading_a_merged_person_names_the_survivor(
     resp = await client.get(f"/api/v1/persons/{old}", headers=auth_headers["read_only"])
     assert resp.status == 404
     assert (await resp.json())["merged_into"] == survivor
+
+
+async def test_erasure_empties_what_agents_wrote_about_the_person_in_cases(
+    crm_conn: asyncpg.Connection,
+) -> None:
+    """Case subjects, descriptions and comments quote the customer ("Ida Rhodes called from +1 555…"): an erasure
+    leaves none of it, while the case, its tracking number and its status history stay for the service counts."""
+    pid = new_id()
+    await write_batch(crm_conn, [form(pid, email="i@example.com", name="Ida Rhodes")], now=NOW)
+    case = await crm_conn.fetchval(
+        "INSERT INTO cases (tracking_number, person_id, type, subject, description)"
+        " VALUES ('SR-2026-999999', $1, 'complaint', 'Ida Rhodes: broken panel', 'call i@example.com') RETURNING id",
+        pid,
+    )
+    await crm_conn.execute(
+        "INSERT INTO case_comments (case_id, author, body) VALUES ($1, 'agent', 'Ida says i@example.com')",
+        case,
+    )
+    await apply_changes(
+        crm_conn, [IdentityChange(change_id=new_id(), kind="erase", person_id=pid, at=utc_now_iso())]
+    )
+    row = await crm_conn.fetchrow(
+        "SELECT subject, description, tracking_number FROM cases WHERE id = $1", case
+    )
+    assert row["tracking_number"] == "SR-2026-999999"
+    assert "Ida" not in row["subject"] + row["description"]
+    assert "i@example.com" not in row["description"]
+    assert "Ida" not in await crm_conn.fetchval("SELECT body FROM case_comments WHERE case_id = $1", case)

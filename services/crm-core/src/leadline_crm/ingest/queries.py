@@ -192,4 +192,7 @@ SCRUB_HISTORY = [
     "UPDATE activities SET notes = NULL, outcome = NULL WHERE person_id = $1",
     "UPDATE feedback SET text = NULL WHERE person_id = $1",
     "UPDATE purchases SET special_instructions = '' WHERE person_id = $1",
+    # What agents wrote about the person's cases; the cases, numbers and status history stay for the counts.
+    "UPDATE cases SET subject = '(erased)', description = '(erased)' WHERE person_id = $1",
+    "UPDATE case_comments SET body = '(erased)' WHERE case_id IN (SELECT id FROM cases WHERE person_id = $1)",
 ]
