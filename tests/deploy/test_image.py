@@ -103,7 +103,11 @@ def test_the_image_holds_no_test_tools_and_runs_as_a_non_root_user(image: str) -
 def stack(
     image: str, kafka_bootstrap: str, pg_dsn: str, topics: kafka.Topics, run_id: str, schema: str
 ) -> Iterator[dict[str, int]]:
-    """collector, enricher and crm-core containers on this test's topics and schemas; removed afterwards."""
+    """collector, enricher and crm-core containers on this test's topics and schemas; removed afterwards.
+
+    As the Helm chart does it: `leadline migrate` runs first, in a container of its own (the hook Job), and the
+    services start with LEADLINE_MIGRATE_ON_START=false, so the tables they use are the command's.
+    """
     ports = {"collector": procs.free_port(), "enricher": procs.free_port(), "crm-core": procs.free_port()}
     common = {
         "LEADLINE_KAFKA_BOOTSTRAP": kafka_bootstrap,
@@ -121,6 +125,10 @@ def stack(
     names = [f"ll-{run_id}-{service}" for service in ports]
     volume = f"ll-{run_id}-spool"
     try:
+        migrated = podman("run", "--rm", "--network=host", "--read-only", *env_args, image, "migrate")
+        assert f"crm-core: schema {schema}," in migrated
+        assert f"enricher: schema {schema}_id," in migrated
+        env_args += ["-e", "LEADLINE_MIGRATE_ON_START=false"]
         for name, service in zip(names, ports, strict=True):
             extra = ["-v", f"{volume}:/var/lib/leadline/spool"] if service == "collector" else []
             podman(
