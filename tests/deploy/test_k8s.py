@@ -819,3 +819,16 @@ def test_chart_refuses_secrets_in_config() -> None:
     done = helm_template("--set", "config.LEADLINE_CRM_DSN=postgresql://crm:pw@db/leadline")
     assert done.returncode != 0
     assert "secrets" in done.stderr
+
+
+@pytest.mark.parametrize("target", ["default", "production"])
+def test_chart_passes_helm_lint(target: str) -> None:
+    """`helm lint --strict`: the chart's metadata, its values and every template are as Helm expects."""
+    done = subprocess.run(
+        [_helm(), "lint", "--strict", str(CHART), "--kube-version", "1.32.0", *TARGETS[target]],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
