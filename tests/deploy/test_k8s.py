@@ -841,3 +841,21 @@ def test_chart_passes_helm_lint(target: str) -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_topic_prefix_and_group_names_follow_the_settings() -> None:
+    """With LEADLINE_TOPIC_PREFIX and a group name in `config`, Strimzi and KEDA watch the topics and group the
+    services really use."""
+    docs = render(
+        "options",
+        "--set",
+        "config.LEADLINE_TOPIC_PREFIX=acme.",
+        "--set",
+        "config.LEADLINE_ENRICHER_GROUP=acme-enricher",
+    )
+    specs = Topics.with_prefix("acme.").specs(CommonSettings().topic_partitions)
+    assert {d["spec"]["topicName"] for d in of_kind(docs, "KafkaTopic")} == {s.name for s in specs}
+    enricher = find(docs, "ScaledObject", "leadline-enricher")["spec"]["triggers"][0]["metadata"]
+    assert (enricher["topic"], enricher["consumerGroup"]) == ("acme.capture.raw.v1", "acme-enricher")
+    crm = find(docs, "ScaledObject", "leadline-crm-core")["spec"]["triggers"][0]["metadata"]
+    assert (crm["topic"], crm["consumerGroup"]) == ("acme.capture.enriched.v1", CrmSettings().group_id)

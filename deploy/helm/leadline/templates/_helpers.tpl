@@ -9,8 +9,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{/* The three services: name, values key, port, and the Kafka topic and consumer group KEDA watches. */}}
 {{- define "leadline.services" -}}
 collector: {key: collector, port: 8080, hostVar: LEADLINE_COLLECTOR_HOST, portVar: LEADLINE_COLLECTOR_PORT}
-enricher: {key: enricher, port: 8082, hostVar: LEADLINE_ENRICHER_HOST, portVar: LEADLINE_ENRICHER_PORT, topic: capture.raw.v1, group: leadline-enricher}
-crm-core: {key: crmCore, port: 8081, hostVar: LEADLINE_CRM_HOST, portVar: LEADLINE_CRM_PORT, topic: capture.enriched.v1, group: leadline-crm-core}
+enricher: {key: enricher, port: 8082, hostVar: LEADLINE_ENRICHER_HOST, portVar: LEADLINE_ENRICHER_PORT, topic: capture.raw.v1, group: leadline-enricher, groupVar: LEADLINE_ENRICHER_GROUP}
+crm-core: {key: crmCore, port: 8081, hostVar: LEADLINE_CRM_HOST, portVar: LEADLINE_CRM_PORT, topic: capture.enriched.v1, group: leadline-crm-core, groupVar: LEADLINE_CRM_GROUP}
 {{- end }}
 
 {{- define "leadline.image" -}}
