@@ -31,7 +31,8 @@ export GOWORK=off GOFLAGS=-buildvcs=false CGO_ENABLED=0
 
 command -v go >/dev/null 2>&1 || { echo "k8s-tools: Go is not installed (needed to build helm and friends)" >&2; exit 1; }
 # An older Go (Debian's golang-go is 1.19) lets the go command fetch the toolchain the modules ask for, which it
-# does through the Go module proxy (module golang.org/toolchain); a recent enough one builds with itself.
+# does through the Go module proxy (Go publishes its toolchains there as a module); a recent enough one builds
+# with itself.
 have=$(go env GOVERSION | sed 's/^go//')
 if [ "$(printf '%s\n%s\n' "$GO_MIN" "$have" | sort -V | head -1)" = "$GO_MIN" ]; then
   export GOTOOLCHAIN=local
