@@ -113,13 +113,18 @@ conversions AS (
 )"""
 
 # Per ad (affiliate, ad): clicks and clicks from prospects in the range, and the credited conversions.
-ADS = (
+_PROSPECT_CLICKS = """
+           count(*) FILTER (WHERE s.prospect_at IS NOT NULL) AS prospect_clicks
+      FROM {clicks} AS k LEFT JOIN {stages} AS s ON s.person_id = k.person_id"""
+_NO_PROSPECT_CLICKS = """
+           0::bigint AS prospect_clicks
+      FROM {clicks} AS k"""
+
+_ADS = (
     "WITH"  # noqa: S608 (fixed text)
     + CREDITS
     + """, clicked AS (
-    SELECT k.affiliate_id, k.ad_id, count(*) AS clicks,
-           count(*) FILTER (WHERE s.prospect_at IS NOT NULL) AS prospect_clicks
-      FROM {clicks} AS k LEFT JOIN {stages} AS s ON s.person_id = k.person_id
+    SELECT k.affiliate_id, k.ad_id, count(*) AS clicks,@PROSPECT@
      WHERE k.occurred_at >= $1 AND k.occurred_at < $2
      GROUP BY 1, 2
 ), credited AS (
@@ -138,6 +143,9 @@ SELECT coalesce(c.affiliate_id, r.affiliate_id) AS affiliate_id, coalesce(c.ad_i
   LEFT JOIN campaigns AS g ON g.id = a.campaign_id
 """
 )
+# Affiliates count clicks from prospects (the stage rollup joined to the range's clicks); ads need not.
+AFFILIATES = _ADS.replace("@PROSPECT@", _PROSPECT_CLICKS)
+ADS = _ADS.replace("@PROSPECT@", _NO_PROSPECT_CLICKS)
 
 # Funnel: new visitors per day from the daily counts; the persons who became leads, prospects, customers in the
 # range with the visit they came from, kept on their stage row (migration 0022; $3: by source, campaign or nothing).

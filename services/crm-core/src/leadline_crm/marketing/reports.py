@@ -186,7 +186,7 @@ async def ads(conn: asyncpg.Connection, q: Query, naive: bool = False) -> list[d
 async def affiliates(conn: asyncpg.Connection, q: Query, naive: bool = False) -> list[dict[str, Any]]:
     """Affiliates ranked by clicks from prospects (persons who became prospects), with clicks, leads, customers
     and revenue credited to them."""
-    sql = queries.naive(queries.ADS) if naive else queries.over(queries.ADS)
+    sql = queries.naive(queries.AFFILIATES) if naive else queries.over(queries.AFFILIATES)
     rows = await _ads(conn, q, sql, "affiliate")
     for row in rows:
         row.pop("lead_rate")
