@@ -46,7 +46,12 @@ function drawChart(figure) {
   }));
   const scales = { x: { time: dated } };
   if (spec.zero) scales.y = { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] };
-  const axes = [dated ? {} : { values: (u, ticks) => ticks.map((t) => spec.labels[t] ?? "") }, {}];
+  // Category names are slanted so long ones do not overprint; big values are shortened (12k, 1.5M).
+  const compact = (v) => Math.abs(v) >= 1e6 ? `${+(v / 1e6).toFixed(1)}M` : Math.abs(v) >= 1e4 ? `${+(v / 1e3).toFixed(1)}k` : `${+v.toFixed(2)}`;
+  const axes = [
+    dated ? {} : { values: (u, ticks) => ticks.map((t) => spec.labels[t] ?? ""), rotate: -25, size: 64 },
+    { size: 56, values: (u, ticks) => ticks.map(compact) },
+  ];
   const width = Math.max(figure.clientWidth - 16, 240);
   const options = { width, height: spec.height || 220, series, axes, scales };
   if (bands.length) options.bands = bands;
