@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -247,3 +248,96 @@ async def test_identify_traits_reach_the_event_whole_and_context_traits_ride_alo
     assert events["track"]["ids"] == {"email": "dee@example.com", "user_id": "u-42"}
     assert events["group"]["properties"]["traits"] == group["traits"]
     assert events["group"]["ids"] == {"user_id": "u-42"}  # the group's email is not the person's
+
+
+AJS_CALLS = {
+    "t": ("track", {"event": "Order Completed", "properties": {"revenue": 42.5}}),
+    "p": ("page", {"name": "Pricing", "properties": {"url": "https://shop.example/p?gclid=g7"}}),
+    "i": ("identify", {"userId": "u-42", "traits": {"email": "Dee@Example.com", "plan": "pro"}}),
+    "a": ("alias", {"userId": "u-42", "previousId": "anon-1"}),
+    "g": ("group", {"groupId": "g1", "traits": {"name": "Acme"}}),
+    "s": ("screen", {"name": "Home"}),
+}
+
+
+def ajs_body(letter: str) -> dict[str, Any]:
+    """A call as analytics.js sends it: write key and ``ajs-next-…`` message id in the body."""
+    long_call, fields = AJS_CALLS[letter]
+    return {
+        "type": long_call,
+        "anonymousId": "anon-1",
+        "messageId": f"ajs-next-{letter}69ab2cdd3e5f1a2b",
+        "timestamp": "2026-11-30T12:00:00.000Z",
+        "sentAt": "2026-11-30T12:00:00.100Z",
+        "context": {"page": {"url": "https://shop.example/", "title": "Shop"}, "userAgent": "Mozilla/5.0"},
+        "writeKey": "wk_test",
+        **fields,
+    }
+
+
+@pytest.mark.parametrize("letter", sorted(AJS_CALLS))
+async def test_analytics_js_one_letter_paths_build_the_same_event_as_the_long_ones(
+    memory_client: TestClient, memory_sink: MemorySink, letter: str
+) -> None:
+    """A site running analytics.js posts to ``/v1/t`` etc. as text/plain; the event must be the long call's,
+    event id included, so a call that arrives both ways is one event downstream."""
+    long_call = AJS_CALLS[letter][0]
+    body = orjson.dumps(ajs_body(letter))
+    for path in (f"/v1/{long_call}", f"/v1/{letter}"):
+        resp = await memory_client.post(
+            path, data=body, headers={"Content-Type": "text/plain", "Origin": "https://shop.example"}
+        )
+        assert resp.status == 200, await resp.text()
+        assert await resp.json() == {"success": True}
+        assert resp.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    long_event, short_event = memory_sink.messages()
+    for event in (long_event, short_event):
+        del event["received_at"]
+    assert short_event == long_event
+    preflight = await memory_client.options(
+        f"/v1/{letter}",
+        headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.status == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status"),
+    [
+        ("/v1/t", {"writeKey": "wrong", "anonymousId": "a", "event": "x"}, 401),
+        ("/v1/t", {"anonymousId": "a", "event": "x"}, 401),
+        ("/v1/t", {"writeKey": "wk_test", "anonymousId": "a"}, 400),
+        ("/v1/i", {"writeKey": "wk_test", "traits": {"email": "a@b.co"}}, 400),
+        ("/v1/t", ["not", "an", "object"], 400),
+        ("/v1/x", {"writeKey": "wk_test", "anonymousId": "a", "event": "x"}, 404),
+        ("/v1/b", {"writeKey": "wk_test", "batch": []}, 404),  # analytics.js's batching mode is not taken yet
+    ],
+)
+async def test_one_letter_paths_refuse_what_the_long_ones_refuse(
+    memory_client: TestClient, memory_sink: MemorySink, path: str, body: Any, status: int
+) -> None:
+    resp = await memory_client.post(path, data=orjson.dumps(body), headers={"Content-Type": "text/plain"})
+    assert resp.status == status
+    if status != 404:
+        assert resp.headers["Content-Type"] == "application/problem+json"
+    assert memory_sink.events == []
+
+
+async def test_one_letter_paths_take_gzip_and_keep_the_size_cap_like_the_long_ones(
+    memory_client: TestClient, memory_sink: MemorySink
+) -> None:
+    """Gzip bodies (Content-Encoding: gzip) are read on both forms alike; the cap counts the inflated bytes."""
+    body = gzip.compress(orjson.dumps(ajs_body("t")))
+    for path in ("/v1/track", "/v1/t"):
+        headers = {"Content-Type": "text/plain", "Content-Encoding": "gzip"}
+        resp = await memory_client.post(path, data=body, headers=headers)
+        assert resp.status == 200, await resp.text()
+    long_event, short_event = memory_sink.messages()
+    assert long_event["event_id"] == short_event["event_id"]
+    assert short_event["properties"]["event"] == "Order Completed"
+    huge = gzip.compress(orjson.dumps(ajs_body("t") | {"properties": {"x": "y" * 600_000}}))
+    for path in ("/v1/track", "/v1/t"):
+        headers = {"Content-Type": "text/plain", "Content-Encoding": "gzip"}
+        assert (await memory_client.post(path, data=huge, headers=headers)).status == 413
+    assert len(memory_sink.events) == 2

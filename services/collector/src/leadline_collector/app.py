@@ -109,7 +109,7 @@ def create_app(
             default_region=settings.phone_region,
             body_limit=body_limit,
         ),
-        ("POST", "/v1/{call:track|identify|page|screen|group|alias|batch}"): segment.make_handler(
+        ("POST", "/v1/{call:track|identify|page|screen|group|alias|batch|t|i|p|s|g|a}"): segment.make_handler(
             sink,
             sites,
             metrics,

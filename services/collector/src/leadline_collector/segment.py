@@ -1,5 +1,9 @@
 """The Segment HTTP tracking API (``/v1/track`` … ``/v1/batch``), so Segment and RudderStack SDKs send here unchanged.
 
+analytics.js (``@segment/analytics-next``) posts each call to the type's first letter instead (``/v1/t``,
+``/v1/p``, ``/v1/i``, ``/v1/a``, ``/v1/g``, ``/v1/s``) as ``text/plain`` with ``writeKey`` in the body: those
+paths are the same calls (:data:`SHORT`), judged and built exactly like their long forms.
+
 The write key comes as the HTTP Basic user (how the SDKs send it) or as ``writeKey`` in the body, and must be
 one crm-core registered. Calls are answered once durable, since SDKs retry whatever is not acknowledged.
 
@@ -40,6 +44,8 @@ TYPES = {
     "group": "group",
     "alias": "alias",
 }
+SHORT = {"t": "track", "i": "identify", "p": "page", "s": "screen", "g": "group", "a": "alias"}
+"""analytics.js's one-letter paths and the long call each stands for."""
 MAX_BATCH = 500
 
 
@@ -218,7 +224,7 @@ def make_handler(
     """One handler for every /v1 call; the call type comes from the path (or each batch item)."""
 
     async def segment(request: web.Request) -> web.StreamResponse:
-        call_type = request.match_info["call"]
+        call_type = SHORT.get(request.match_info["call"], request.match_info["call"])
         errors: list[dict[str, Any]] = []
         try:
             body = await read_json(request, body_limit, allow_text_plain=True)
