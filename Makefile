@@ -71,7 +71,7 @@ unit: install ## the tests that need no broker or database
 test: install lint typecheck k8s-tools ## every test (real Kafka and PostgreSQL, started by the fixtures), ruff and mypy
 	$(BIN)/pytest
 
-vendor: ## re-fetch the web workspace's pinned browser libraries (deploy/vendor/assets.json) into crm-core's static/vendor
+vendor: ## re-fetch the pinned browser libraries (deploy/vendor/assets.json) into crm-core's static/vendor and test assets
 	python3 deploy/vendor/vendor.py
 
 k8s-tools: ## build helm from the Go module proxy (once; cached in ~/.cache/leadline/k8s-tools): the chart's tests render with it

@@ -1,8 +1,10 @@
-"""Fetch the web workspace's browser libraries (deploy/vendor/assets.json) into crm-core's static/vendor.
+"""Fetch the pinned browser libraries (deploy/vendor/assets.json) into crm-core's static/vendor.
 
 Run by ``make vendor`` when a pinned version changes; the copies are committed, so the app and its tests never
 reach the network. Each npm tarball must match the sha256 pinned in assets.json, and the file list records the
-sha256 of every copy so a test can prove the served files are the pinned ones.
+sha256 of every copy so a test can prove the served files are the pinned ones. A package with a ``target``
+(a directory relative to the repository) goes there instead, with its own SHA256SUMS: test assets such as
+Segment's analytics.js, which crm-core does not serve.
 """
 
 from __future__ import annotations
@@ -38,8 +40,7 @@ def fetch(name: str, version: str, workdir: Path) -> Path:
 
 def main() -> int:
     manifest = json.loads(MANIFEST.read_text())
-    TARGET.mkdir(parents=True, exist_ok=True)
-    sums: dict[str, str] = {}
+    sums: dict[Path, dict[str, str]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for pkg in manifest["packages"]:
             tarball = fetch(pkg["name"], pkg["version"], Path(tmp))
@@ -49,16 +50,19 @@ def main() -> int:
                     file=sys.stderr,
                 )
                 return 1
+            target = ROOT / pkg["target"] if "target" in pkg else TARGET
+            target.mkdir(parents=True, exist_ok=True)
             with tarfile.open(tarball) as tar:
                 for member, dest in pkg["files"].items():
                     extracted = tar.extractfile(member)
                     if extracted is None:
                         raise SystemExit(f"{member} is not a file in {tarball.name}")
                     data = extracted.read()
-                    (TARGET / dest).write_bytes(data)
-                    sums[dest] = sha256(data)
-    (TARGET / "SHA256SUMS").write_text("".join(f"{h}  {n}\n" for n, h in sorted(sums.items())))
-    print(f"vendored {len(sums)} files into {TARGET.relative_to(ROOT)}")
+                    (target / dest).write_bytes(data)
+                    sums.setdefault(target, {})[dest] = sha256(data)
+    for target, files in sums.items():
+        (target / "SHA256SUMS").write_text("".join(f"{h}  {n}\n" for n, h in sorted(files.items())))
+        print(f"vendored {len(files)} files into {target.relative_to(ROOT)}")
     return 0
 
 
