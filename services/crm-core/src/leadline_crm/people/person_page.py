@@ -20,13 +20,13 @@ from aiohttp import web
 
 from leadline_crm import lifecycle
 from leadline_crm.http import crud, forms
-from leadline_crm.http.auth import REPS, Caller
+from leadline_crm.http.auth import ADMIN, REPS, Caller
 from leadline_crm.http.errors import BadRequest, Conflict
 from leadline_crm.http.keys import POOL
 from leadline_crm.http.pages import may, signed_in
 from leadline_crm.http.params import decode_cursor, encode_cursor
 from leadline_crm.http.templating import money, render
-from leadline_crm.people import conflicts, persons, queries, records
+from leadline_crm.people import conflicts, persons, privacy, queries, records
 from leadline_crm.people.routes import PATCH_BODY
 
 PAGE = 50
@@ -163,7 +163,7 @@ async def person_page(
         notice=request.query.get("notice"), pid=pid, person=person, typed=values, editable=EDITABLE,
         definitions=definitions, missing=[d["label"] for d in definitions
                                           if d["required"] and d["name"] not in person["attributes"]],
-        can_write=may(caller, persons.WRITERS), can_sell=may(caller, PURCHASES.write_roles),
+        can_write=may(caller, persons.WRITERS), is_admin=may(caller, ADMIN), can_sell=may(caller, PURCHASES.write_roles),
         users=await pool.fetch(queries.USERS), products=await pool.fetch(queries.PRODUCTS),
         stage_options=[(s, s) for s in lifecycle.STAGES if s != row["stage"]], activity_kinds=ACTIVITY_KINDS,
         history=[dict(h) | {"cause": names.get(h["cause_user"] or "", h["cause_user"])} for h in history], reasons=await pool.fetch(queries.SCORE_REASONS, pid),
@@ -334,4 +334,5 @@ def pages() -> list[web.AbstractRouteDef]:
         web.post("/app/persons/{id}/activities", log_activity),
         web.post("/app/persons/{id}/purchases", add_purchase),
         web.post("/app/persons/{id}/feedback", add_feedback),
+        web.get("/app/persons/{id}/export", privacy.export_page),
     ]

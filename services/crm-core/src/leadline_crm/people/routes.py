@@ -21,7 +21,7 @@ from leadline_crm.http.openapi import Operation, Param
 from leadline_crm.http.params import CURSOR, LIMIT, decode_cursor, encode_cursor, page_limit, uuid_param
 from leadline_crm.http.responses import json_response
 from leadline_crm.http.schemas import TEXT, UUID_S
-from leadline_crm.people import queries, records
+from leadline_crm.people import privacy, queries, records
 from leadline_crm.people.persons import (
     ATTRIBUTES,
     LEAD_WRITERS,
@@ -276,4 +276,5 @@ def operations() -> list[Operation]:
                 CURSOR,
             ),
         ),
+        *privacy.operations(),
     ] + [op for res in records.RESOURCES for op in crud_operations(res)]

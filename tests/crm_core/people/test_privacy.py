@@ -1,0 +1,146 @@
+"""Privacy in the product (issue 14): an admin exports everything crm-core holds on a person as one JSON document."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from crm_core.web import csrf_of, sign_in
+
+pytestmark = pytest.mark.integration
+
+H = dict[str, dict[str, str]]
+
+
+async def seed(conn: asyncpg.Connection, person: str) -> None:
+    """One record of every kind about ``person``."""
+    pid = uuid.UUID(person)
+    await conn.execute(
+        "INSERT INTO touchpoints (event_id, person_id, type, source, occurred_at, received_at, event)"
+        " VALUES ('ev-export-1', $1, 'page_view', 'web', now(), now(), $2)",
+        pid,
+        '{"event_id": "ev-export-1", "type": "page_view", "context": {"url": "https://shop.example/x"}}',
+    )
+    await conn.execute(
+        "INSERT INTO activities (person_id, kind, notes) VALUES ($1, 'note', 'likes tea')", pid
+    )
+    product = await conn.fetchval(
+        "INSERT INTO products (sku, name, list_price) VALUES ('TEA-1', 'Tea', 5) RETURNING id"
+    )
+    await conn.execute(
+        "INSERT INTO purchases (person_id, product_id, quantity, price_paid) VALUES ($1, $2, 2, 9.5)",
+        pid,
+        product,
+    )
+    await conn.execute("INSERT INTO feedback (person_id, rating, text) VALUES ($1, 4, 'good tea')", pid)
+    await conn.execute(
+        "INSERT INTO service_contracts (person_id, name, starts_on, ends_on)"
+        " VALUES ($1, 'Gold care', current_date, current_date + 30)",
+        pid,
+    )
+    case = await conn.fetchval(
+        "INSERT INTO cases (tracking_number, person_id, type, subject, description)"
+        " VALUES ('SR-2026-000001', $1, 'question', 'Kettle noise', 'it whistles') RETURNING id",
+        pid,
+    )
+    await conn.execute(
+        "INSERT INTO case_comments (case_id, author, body) VALUES ($1, 'agent', 'try descaling')", case
+    )
+    pipeline, stage = await conn.fetchrow(
+        "SELECT pipeline_id, id FROM pipeline_stages ORDER BY position LIMIT 1"
+    )
+    deal = await conn.fetchval(
+        "INSERT INTO deals (title, pipeline_id, stage_id, person_id) VALUES ('Tea for the office', $1, $2, $3)"
+        " RETURNING id",
+        pipeline,
+        stage,
+        pid,
+    )
+    await conn.execute(
+        "INSERT INTO tasks (title, due_at, person_id, deal_id) VALUES ('Call about tea', now(), $1, $2)",
+        pid,
+        deal,
+    )
+    await conn.execute(
+        "INSERT INTO person_merges (old_id, person_id, change_id) VALUES ($1, $2, 'ch-export')",
+        uuid.UUID("00000000-0000-4000-8000-00000000e0e0"),
+        pid,
+    )
+
+
+async def test_an_admin_exports_every_kind_of_record_about_a_person(
+    client: TestClient, auth_headers: H, pg_dsn: str, schema: str
+) -> None:
+    admin = auth_headers["admin"]
+    resp = await client.post(
+        "/api/v1/leads",
+        json={"email": "tess.tea@example.com", "phone": "+442079460959", "first_name": "Tess"},
+        headers=admin,
+    )
+    assert resp.status == 201, await resp.text()
+    person = (await resp.json())["id"]
+    patched = await client.patch(f"/api/v1/persons/{person}", json={"company": "Tea Co"}, headers=admin)
+    assert patched.status == 200, await patched.text()
+    conn = await asyncpg.connect(pg_dsn, server_settings={"search_path": schema})
+    try:
+        await seed(conn, person)
+    finally:
+        await conn.close()
+
+    resp = await client.get(f"/api/v1/persons/{person}/export", headers=admin)
+    assert resp.status == 200, await resp.text()
+    assert "attachment" in resp.headers["Content-Disposition"]
+    doc: dict[str, Any] = await resp.json()
+    assert doc["person_id"] == person
+    assert (doc["profile"]["first_name"], doc["profile"]["company"]) == ("Tess", "Tea Co")
+    assert doc["identifiers"]["emails"] == ["tess.tea@example.com"]
+    assert doc["identifiers"]["phones"] == ["+442079460959"]
+    assert doc["touchpoints"][0]["event"]["context"]["url"] == "https://shop.example/x"
+    assert doc["activities"][0]["notes"] == "likes tea"
+    assert doc["purchases"][0]["quantity"] == 2
+    assert doc["feedback"][0]["text"] == "good tea"
+    assert doc["stage_history"][0]["to_stage"] == "lead"
+    assert doc["cases"][0]["subject"] == "Kettle noise"
+    assert doc["cases"][0]["comments"][0]["body"] == "try descaling"
+    assert doc["contracts"][0]["name"] == "Gold care"
+    assert doc["deals"][0]["title"] == "Tea for the office"
+    assert doc["tasks"][0]["title"] == "Call about tea"
+    assert doc["merged_ids"][0]["old_id"] == "00000000-0000-4000-8000-00000000e0e0"
+    assert {a["action"] for a in doc["audit"]} >= {"create", "update"}
+
+    merged = await client.get("/api/v1/persons/00000000-0000-4000-8000-00000000e0e0/export", headers=admin)
+    assert merged.status == 404
+    assert (await merged.json())["merged_into"] == person
+    unknown = await client.get(f"/api/v1/persons/{uuid.uuid4()}/export", headers=admin)
+    assert unknown.status == 404
+
+    again = await client.get(f"/api/v1/persons/{person}/export", headers=admin)
+    assert any(a["action"] == "export" for a in (await again.json())["audit"]), "the export is audited"
+
+    for role in ("sales", "marketing", "service", "read_only"):
+        denied = await client.get(f"/api/v1/persons/{person}/export", headers=auth_headers[role])
+        assert denied.status == 403, role
+
+
+async def test_the_person_page_offers_admins_an_export_link(client: TestClient, auth_headers: H) -> None:
+    resp = await client.post(
+        "/api/v1/leads", json={"email": "page.export@example.com"}, headers=auth_headers["admin"]
+    )
+    person = (await resp.json())["id"]
+    await sign_in(client, "sales")
+    page = await (await client.get(f"/app/persons/{person}")).text()
+    assert f"/app/persons/{person}/export" not in page
+    assert (await client.get(f"/app/persons/{person}/export")).status == 403
+
+    await client.post("/app/logout", data={"_csrf": await csrf_of(client, "/app")}, allow_redirects=False)
+    await sign_in(client, "admin")
+    page = await (await client.get(f"/app/persons/{person}")).text()
+    assert f'href="/app/persons/{person}/export"' in page
+    download = await client.get(f"/app/persons/{person}/export")
+    assert download.status == 200
+    assert "attachment" in download.headers["Content-Disposition"]
+    assert (await download.json())["identifiers"]["emails"] == ["page.export@example.com"]
