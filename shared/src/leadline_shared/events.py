@@ -28,6 +28,7 @@ EVENT_TYPES = frozenset(
         "group",
         "unlink",  # source api only: the CRM says ``crm_contact_id`` no longer holds the other ids of the event
         "merge",  # source api only: a rep confirmed that other persons are ``crm_contact_id`` (merge_request)
+        "erase",  # source api only: an admin asked to erase the person ``crm_contact_id`` (erase_request)
     }
 )
 SOURCES = frozenset({"pixel", "link", "affiliate", "form", "beacon", "segment", "api"})
@@ -379,3 +380,28 @@ def merge_request_of(raw: RawEvent) -> tuple[str, list[str]] | None:
     if not survivor or not isinstance(merged, list):
         return None
     return survivor, [m for m in merged if isinstance(m, str) and m]
+
+
+def erase_request(person: str, request_id: str) -> RawEvent:
+    """The raw event by which crm-core asks the identity graph to erase ``person`` (an admin's request, issue 14):
+    type ``erase``, source ``api``, the person as ``crm_contact_id`` (keyed and ordered with crm-core's other
+    events about that person). The graph does what ``leadline erase --person`` does and answers with the usual
+    ``erase`` change; the request itself is not enriched. Only crm-core's events (source ``api``) are obeyed."""
+    now = utc_now_iso()
+    return RawEvent(
+        event_id=request_id,
+        type="erase",
+        source="api",
+        received_at=now,
+        sent_at=now,
+        occurred_at=now,
+        ids={"crm_contact_id": person},
+    )
+
+
+def erase_request_of(raw: RawEvent) -> str | None:
+    """The person to erase, when ``raw`` is crm-core's :func:`erase_request`."""
+    if raw.type != "erase" or raw.source != "api":
+        return None
+    person = raw.ids.get("crm_contact_id")
+    return person if isinstance(person, str) and person else None

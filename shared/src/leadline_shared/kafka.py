@@ -70,6 +70,22 @@ def retention_days(topics: Topics) -> dict[str, float | None]:
     return out
 
 
+def retention_note(topics: Topics) -> str:
+    """What erasure cannot reach: events already on the capture topics stay until those topics' retention ends.
+
+    The identity graph and the CRM hold nothing of the person afterwards, and identity.changes.v1 never carries
+    identifier values; but Kafka cannot delete single messages from the raw, enriched and dead-letter topics.
+    Told by ``leadline erase`` and by crm-core's erase endpoint.
+    """
+    days = retention_days(topics)
+    kept = ", ".join(
+        f"{name} ({days[name]:g} days)"
+        for name in (topics.raw, topics.enriched, topics.dlq)
+        if days.get(name) is not None
+    )
+    return f"events that carried its identifiers expire from Kafka with their topics' retention: {kept}"
+
+
 async def ensure_topics(bootstrap: str, topics: Topics, partitions: int = 6) -> list[str]:
     """Create the missing topics; returns the names created. Safe to call from several processes at once."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)

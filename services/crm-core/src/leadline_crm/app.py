@@ -18,6 +18,7 @@ from leadline_crm.http import forwarded, guard, openapi, session, templating
 from leadline_crm.http import pages as web_pages
 from leadline_crm.http.keys import POOL
 from leadline_crm.ingest.consumer import Ingestor
+from leadline_crm.people import privacy
 from leadline_crm.people.persons import PHONE_REGION
 from leadline_crm.settings import CrmSettings
 from leadline_shared import kafka, pg
@@ -87,6 +88,7 @@ def create_app(settings: CrmSettings) -> web.Application:
     app[KEYRING] = KeyRing.parse(settings.link_keys)
     app[COLLECTOR_URL] = settings.collector_public_url
     app[PHONE_REGION] = settings.phone_region
+    app[privacy.TOPICS] = topics
     add_ops_routes(app, registry)
     operations = api()
     operations.install(app, guard.guard)

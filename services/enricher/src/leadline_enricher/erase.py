@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import sys
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -20,33 +19,10 @@ import asyncpg
 from leadline_enricher import queries
 from leadline_enricher.app import MIGRATIONS, identifier_rules
 from leadline_enricher.identifiers import CRM_CONTACT, IdentifierRules, digest, normalise
-from leadline_enricher.identity import record_change
+from leadline_enricher.identity import erase_person
 from leadline_enricher.settings import EnricherSettings
 from leadline_shared import config, kafka, pg
 from leadline_shared.events import IdentityChange
-from leadline_shared.ids import new_id
-
-
-async def erase_person(conn: asyncpg.Connection, person_id: str) -> IdentityChange | None:
-    """Erase a person (and every person merged into it); None when the graph never had it."""
-    survivor = await conn.fetchval(queries.SURVIVOR, person_id)
-    if survivor is None:
-        return None
-    persons = [str(r[0]) for r in await conn.fetch(queries.PERSON_AND_MERGED, survivor)]
-    rows = await conn.fetch(queries.ERASE_IDENTIFIERS, persons)
-    erased = {(r[0], r[1]) for r in rows} | {(CRM_CONTACT, p) for p in persons}
-    await conn.execute(queries.TOMBSTONE, [t for t, _ in erased], [digest(i) for i in erased])
-    await conn.execute(queries.MARK_ERASED, persons)
-    await conn.execute(queries.SCRUB_CHANGES, persons)
-    change = IdentityChange(
-        change_id=new_id(),
-        kind="erase",
-        person_id=survivor,
-        at=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        merged=[p for p in persons if p != survivor],
-    )
-    await record_change(conn, change)
-    return change
 
 
 async def erase_identifier(
@@ -108,26 +84,11 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if change is None:
         print("no person held it; it is tombstoned, so future events carrying it stay anonymous")
-        print(retention_note(kafka.Topics.with_prefix(settings.topic_prefix)))
+        print(kafka.retention_note(kafka.Topics.with_prefix(settings.topic_prefix)))
         return 0
     print(f"erased person {change.person_id} ({len(change.merged)} merged persons with it)")
-    print(retention_note(kafka.Topics.with_prefix(settings.topic_prefix)))
+    print(kafka.retention_note(kafka.Topics.with_prefix(settings.topic_prefix)))
     return 0
-
-
-def retention_note(topics: kafka.Topics) -> str:
-    """What erasure cannot reach: events already on the capture topics stay until those topics' retention ends.
-
-    The identity graph and the CRM hold nothing of the person afterwards, and identity.changes.v1 never carries
-    identifier values; but Kafka cannot delete single messages from the raw, enriched and dead-letter topics.
-    """
-    days = kafka.retention_days(topics)
-    kept = ", ".join(
-        f"{name} ({days[name]:g} days)"
-        for name in (topics.raw, topics.enriched, topics.dlq)
-        if days.get(name) is not None
-    )
-    return f"events that carried its identifiers expire from Kafka with their topics' retention: {kept}"
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:

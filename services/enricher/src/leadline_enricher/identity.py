@@ -782,3 +782,26 @@ async def resolve(conn: asyncpg.Connection, graph: IdentityGraph, work: Work) ->
     """The person of one event (a batch of one; used by tools and tests)."""
     result = await graph.resolve_batch(conn, [work])
     return result.persons[0]
+
+
+async def erase_person(conn: asyncpg.Connection, person_id: str) -> IdentityChange | None:
+    """Erase a person (and every person merged into it); None when the graph never had it. Used by
+    ``leadline erase`` (erase.py) and by crm-core's erase request (pipeline.py)."""
+    survivor = await conn.fetchval(queries.SURVIVOR, person_id)
+    if survivor is None:
+        return None
+    persons = [str(r[0]) for r in await conn.fetch(queries.PERSON_AND_MERGED, survivor)]
+    rows = await conn.fetch(queries.ERASE_IDENTIFIERS, persons)
+    erased = {(r[0], r[1]) for r in rows} | {(CRM_CONTACT, p) for p in persons}
+    await conn.execute(queries.TOMBSTONE, [t for t, _ in erased], [digest(i) for i in erased])
+    await conn.execute(queries.MARK_ERASED, persons)
+    await conn.execute(queries.SCRUB_CHANGES, persons)
+    change = IdentityChange(
+        change_id=new_id(),
+        kind="erase",
+        person_id=survivor,
+        at=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        merged=[p for p in persons if p != survivor],
+    )
+    await record_change(conn, change)
+    return change

@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,11 +38,18 @@ from aiokafka import (
 from leadline_enricher import queries
 from leadline_enricher.enrich import EventEnricher
 from leadline_enricher.identifiers import CRM_CONTACT, Ident, IdentifierRules, identifiers_of
-from leadline_enricher.identity import BatchResult, IdentityGraph, Work
+from leadline_enricher.identity import BatchResult, IdentityGraph, Work, erase_person
 from leadline_enricher.metrics import EnricherMetrics
 from leadline_shared import kafka, service
 from leadline_shared.batch import BatchSender, Message
-from leadline_shared.events import EventError, IdentityChange, RawEvent, merge_request_of, utc_now_iso
+from leadline_shared.events import (
+    EventError,
+    IdentityChange,
+    RawEvent,
+    erase_request_of,
+    merge_request_of,
+    utc_now_iso,
+)
 from leadline_shared.service import cancel_and_wait, started
 
 log = logging.getLogger(__name__)
@@ -159,15 +167,18 @@ class Enricher:
         out: list[Message] = []
         events: list[_Decoded] = []
         work: list[Work] = []
+        erase: list[str] = []
         for records in batch.values():
             for record in records:
                 decoded = self._decode(record)
                 if isinstance(decoded, _Decoded):
                     events.append(decoded)
                     work.append(decoded.work)
+                elif isinstance(decoded, _Erase):
+                    erase.append(decoded.person)
                 else:
                     out.append(decoded)
-        result = await self._resolve(work)
+        result = await self._resolve(work, erase)
         enriched = self.topics.enriched
         verdicts: list[dict[str, list[str]] | None] = list(result.identity) or [None] * len(events)
         for event, person_id, verdict in zip(events, result.persons, verdicts, strict=True):
@@ -187,8 +198,9 @@ class Enricher:
             await self.pool.execute(queries.MARK_PUBLISHED, [c.change_id for c in changes])
         self._count(prepared.events, prepared.result, time.perf_counter() - prepared.started)
 
-    def _decode(self, record: ConsumerRecord) -> _Decoded | Message:
-        """The event, its enrichment and its identity work, or a dead letter saying why not."""
+    def _decode(self, record: ConsumerRecord) -> _Decoded | _Erase | Message:
+        """The event, its enrichment and its identity work, crm-core's erase request, or a dead letter saying
+        why not."""
         try:
             doc = orjson.loads(record.value or b"")
         except orjson.JSONDecodeError as exc:
@@ -199,6 +211,11 @@ class Enricher:
             raw = RawEvent.from_dict(doc)
         except EventError as exc:
             return self._dead_letter(record, "invalid", "decode", str(exc))
+        if (person := erase_request_of(raw)) is not None:
+            persons = _uuids([person])
+            if not persons:
+                return self._dead_letter(record, "invalid", "decode", "erase request without a person id")
+            return _Erase(persons[0])
         try:
             findings = self.enricher.enrich(raw)
             ids = identifiers_of(raw, self.rules)
@@ -217,19 +234,27 @@ class Enricher:
         ]
         return self.topics.dlq, record.key or b"", record.value or b"", headers
 
-    async def _resolve(self, work: list[Work]) -> BatchResult:
+    async def _resolve(self, work: list[Work], erase: Sequence[str] = ()) -> BatchResult:
         """Resolve the batch's identities; while PostgreSQL is unreachable, wait and try again.
 
-        The batch stays in hand meanwhile (its offsets are not committed), so nothing is skipped; a rebalance
-        waits for it too.
+        crm-core's erase requests (``erase``: person ids) are carried out first, in the same transaction, as
+        ``leadline erase --person`` does: the batch's events then find the persons' identifiers tombstoned, and
+        the ``erase`` changes go out with the batch. The batch stays in hand meanwhile (its offsets are not
+        committed), so nothing is skipped; a rebalance waits for it too.
         """
-        if not work:
+        if not work and not erase:
             return BatchResult(persons=[])
         delay = 0.2
         while True:
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
-                    result = await self.identity.resolve_batch(conn, work)
+                    erased = [c for p in erase if (c := await erase_person(conn, p)) is not None]
+                    for change in erased:
+                        self.identity.apply(change)  # forget the erased persons' cached identifiers
+                    result = (
+                        await self.identity.resolve_batch(conn, work) if work else BatchResult(persons=[])
+                    )
+                    result.changes[:0] = erased
                 break
             except TRANSIENT_DB_ERRORS as exc:
                 self.metrics.retries.inc()
@@ -345,6 +370,13 @@ class _Prepared:
     result: BatchResult
     events: int
     started: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Erase:
+    """crm-core's request to erase a person (events.erase_request): not enriched, carried out by the graph."""
+
+    person: str
 
 
 @dataclass(frozen=True, slots=True)

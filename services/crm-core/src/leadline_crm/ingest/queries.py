@@ -195,4 +195,7 @@ SCRUB_HISTORY = [
     # What agents wrote about the person's cases; the cases, numbers and status history stay for the counts.
     "UPDATE cases SET subject = '(erased)', description = '(erased)' WHERE person_id = $1",
     "UPDATE case_comments SET body = '(erased)' WHERE case_id IN (SELECT id FROM cases WHERE person_id = $1)",
+    # Deals and tasks about the person may name them; their amounts, stages and dates stay (issue 14).
+    "UPDATE deals SET title = '(erased)', close_reason = NULL WHERE person_id = $1",
+    "UPDATE tasks SET title = '(erased)', notes = NULL WHERE person_id = $1",
 ]

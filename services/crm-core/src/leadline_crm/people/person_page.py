@@ -324,6 +324,24 @@ async def add_feedback(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/app/persons/{pid}?notice=Feedback+recorded")
 
 
+async def erase_person(request: web.Request) -> web.Response:
+    """POST /app/persons/{id}/erase: an admin erases the person (privacy.erase), the box ticked and the request's
+    reference given."""
+    caller = await _writer(request, ADMIN)
+    pid = person_id(request)
+    form = await request.post()
+    reference = str(form.get("reference", "")).strip()
+    if form.get("confirm") != "yes" or not 1 <= len(reference) <= 200:
+        return await person_page(request, "To erase, give the request's reference and tick the box.", 422)
+    try:
+        await privacy.erase(request.app[POOL], pid, reference, caller, request.app[privacy.TOPICS])
+    except privacy.Missing:
+        raise web.HTTPNotFound(reason="No such person") from None
+    except Conflict as exc:
+        return await person_page(request, str(exc), 409)
+    raise web.HTTPSeeOther(f"/app/persons/{pid}?" + urlencode({"notice": "Personal data erased"}))
+
+
 def pages() -> list[web.AbstractRouteDef]:
     """The person page and its forms."""
     return [
@@ -335,4 +353,5 @@ def pages() -> list[web.AbstractRouteDef]:
         web.post("/app/persons/{id}/purchases", add_purchase),
         web.post("/app/persons/{id}/feedback", add_feedback),
         web.get("/app/persons/{id}/export", privacy.export_page),
+        web.post("/app/persons/{id}/erase", erase_person),
     ]
