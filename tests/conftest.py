@@ -108,3 +108,17 @@ def private_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pa
     local_kafka.start_kafka(run_dir, port=port, controller_port=controller, heap_mb=256)
     yield run_dir, port, controller
     local_kafka.stop_kafka(run_dir)
+
+
+@pytest.fixture(autouse=True)
+def _forget_finished_apps() -> Iterator[None]:
+    """aiohttp caches each handler's middleware chain in a module-level LRU (``web_app._cached_build_middleware``,
+    1,024 entries) keyed by the handler and its application, which keeps every test's finished app alive. A
+    crm-core app holds its compiled JSON Schema validators (about 80 MB), so the suite grew to 15 GB. One app per
+    process in production never notices; the tests clear the cache after each test."""
+    yield
+    from aiohttp import web_app
+
+    cache = getattr(web_app, "_cached_build_middleware", None)
+    if cache is not None:
+        cache.cache_clear()
