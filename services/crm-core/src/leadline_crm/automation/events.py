@@ -1,0 +1,99 @@
+"""Domain events: what changed in crm-core, written in the transaction that made the change (a transactional inbox).
+
+Ingestion and the API call :func:`emit` on the connection of their own transaction, so an event exists exactly
+when its change committed. Each carries a ``source_key`` naming its cause (the Kafka ``event_id``, or e.g.
+``deal:<id>:stage:<stage id>``); ``UNIQUE (type, source_key)`` and ``ON CONFLICT DO NOTHING`` make a replayed
+Kafka batch insert nothing new. The automation loop (runner.py) reads the rows in id order, hands them to its
+handlers (the workflow rules, the outbound webhooks) and deletes them in one transaction.
+
+``data`` holds ids and the changed fields only: the row is a pointer to a change, not a copy of a person.
+``chain`` lists the rules whose actions caused the event, so a rule never runs on its own effects.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from leadline_crm.automation import queries
+
+EVENT_TYPES = (
+    "person.created",
+    "person.stage_changed",
+    "lead.assigned",
+    "form.submitted",
+    "score.changed",
+    "deal.stage_changed",
+    "deal.won",
+    "purchase.created",
+    "case.created",
+    "case.updated",
+    "case.breached",
+    "event.custom",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    """One committed change, as the automation loop hands it to its handlers."""
+
+    id: int
+    type: str  # one of EVENT_TYPES
+    person_id: uuid.UUID | None
+    subject: str | None
+    data: Mapping[str, Any]
+    source_key: str
+    occurred_at: datetime
+    chain: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to write; the id and time are given by PostgreSQL."""
+
+    type: str
+    source_key: str
+    person_id: uuid.UUID | str | None = None
+    subject: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    chain: tuple[int, ...] = ()
+
+
+Handler = Callable[[asyncpg.Connection, Sequence[DomainEvent]], Awaitable[None]]
+"""Called by the loop with a batch of events, inside the transaction that deletes them."""
+
+
+async def emit(conn: asyncpg.Connection, events: Sequence[NewEvent]) -> None:
+    """Write ``events`` (one multi-row INSERT); call inside the transaction that makes the change they announce."""
+    if not events:
+        return
+    await conn.execute(
+        queries.EMIT,
+        [e.type for e in events],
+        [str(e.person_id) if e.person_id is not None else None for e in events],
+        [e.subject for e in events],
+        [json.dumps(e.data, default=str, separators=(",", ":")) for e in events],
+        [e.source_key for e in events],
+        [",".join(map(str, e.chain)) for e in events],
+    )
+
+
+def from_row(row: Mapping[str, Any]) -> DomainEvent:
+    """A ``domain_events`` row as a :class:`DomainEvent`."""
+    data = row["data"]
+    return DomainEvent(
+        id=row["id"],
+        type=row["type"],
+        person_id=row["person_id"],
+        subject=row["subject"],
+        data=json.loads(data) if isinstance(data, str) else data,
+        source_key=row["source_key"],
+        occurred_at=row["occurred_at"],
+        chain=tuple(row["chain"] or ()),
+    )
