@@ -14,16 +14,19 @@ SELECT person_id::text AS person_id, stage, identified, score, clicked, rep_cont
   FROM persons WHERE person_id = ANY($1::uuid[]) AND erased_at IS NULL
 """
 
+# $7: now; $8: when each move happened (its cause's own time, stages.event_time), never before the last move.
 MOVE_STAGES = """
 WITH moves AS (
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-        AS m(person_id, from_stage, to_stage, cause_event_id, cause_user, reason)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $8::timestamptz[])
+        AS m(person_id, from_stage, to_stage, cause_event_id, cause_user, reason, at)
 ), updated AS (
-    UPDATE persons AS p SET stage = m.to_stage, stage_at = $7, updated_at = $7
+    UPDATE persons AS p SET stage = m.to_stage, stage_at = GREATEST(m.at, p.stage_at), updated_at = $7
       FROM moves AS m WHERE p.person_id = m.person_id
+    RETURNING p.person_id, p.stage_at
 )
 INSERT INTO stage_transitions (person_id, from_stage, to_stage, at, cause_event_id, cause_user, reason)
-SELECT person_id, from_stage, to_stage, $7, cause_event_id, cause_user, reason FROM moves
+SELECT m.person_id, m.from_stage, m.to_stage, u.stage_at, m.cause_event_id, m.cause_user, m.reason
+  FROM moves AS m JOIN updated AS u ON u.person_id = m.person_id
 """
 
 # --- the outbox (see outbox.py) ---

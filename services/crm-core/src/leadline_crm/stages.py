@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -35,6 +35,17 @@ async def load_scoring(conn: asyncpg.Connection) -> tuple[lifecycle.Scoring, lis
     return scoring, rules
 
 
+MAX_BACKDATE = timedelta(days=365)
+
+
+def event_time(occurred: datetime, received: datetime, now: datetime) -> datetime:
+    """When a move an event caused happened: the event's own time (a backfill, a batch that waited in Kafka keep
+    their days), but never after the event was received or after ``now`` (a client's clock ahead), and never more
+    than ``MAX_BACKDATE`` before it was received (a client's clock years behind)."""
+    latest = min(received, now)
+    return min(max(occurred, received - MAX_BACKDATE), latest)
+
+
 async def apply_moves(
     conn: asyncpg.Connection,
     rows: Iterable[Mapping[str, Any]],
@@ -43,7 +54,8 @@ async def apply_moves(
     reason: str,
     cause_user: str | None = None,
 ) -> int:
-    """Move persons forward where their signals say so, logging each transition with its cause."""
+    """Move persons forward where their signals say so, logging each transition with its cause and its time (a
+    row's ``at``, else ``now``)."""
     moves = []
     for row in rows:
         signals = lifecycle.Signals(
@@ -56,9 +68,20 @@ async def apply_moves(
         )
         target = lifecycle.automatic_move(row["stage"], signals, scoring)
         if target is not None:
-            moves.append((row["person_id"], row["stage"], target, row["cause"], cause_user, reason))
+            moves.append(
+                (
+                    row["person_id"],
+                    row["stage"],
+                    target,
+                    row["cause"],
+                    cause_user,
+                    reason,
+                    row.get("at") or now,
+                )
+            )
     if moves:
-        await conn.execute(queries.MOVE_STAGES, *map(list, zip(*moves, strict=True)), now)
+        columns = list(map(list, zip(*moves, strict=True)))
+        await conn.execute(queries.MOVE_STAGES, *columns[:6], now, columns[6])
         await assignment.new_leads(conn, [m[0] for m in moves if m[1] == "anonymous"], None)
     return len(moves)
 

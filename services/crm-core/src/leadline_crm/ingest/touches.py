@@ -16,7 +16,7 @@ import orjson
 from leadline_crm import lifecycle
 from leadline_crm.ingest import queries
 from leadline_crm.marketing import orders, rollups
-from leadline_crm.stages import Rule, apply_moves, load_scoring
+from leadline_crm.stages import Rule, apply_moves, event_time, load_scoring
 from leadline_shared.events import EVENT_TYPES, SOURCES, EnrichedEvent, EventError, storable
 from leadline_shared.identifiers import canonical_email
 
@@ -245,6 +245,8 @@ class PersonDelta:
     points: float = 0.0
     days: set[date] = field(default_factory=set)
     cause: str = ""
+    # the cause's own time (stages.event_time): when a move it makes happened
+    cause_at: datetime | None = None
     first_seen: datetime | None = None
     last_seen: datetime | None = None
 
@@ -260,7 +262,9 @@ class PersonDelta:
             self.last_seen = t.occurred
         if t.automated:
             return
-        self.cause = t.event_id
+        at = event_time(t.occurred, t.received, now)
+        if self.cause_at is None or at >= self.cause_at:  # the latest event that counts
+            self.cause, self.cause_at = t.event_id, at
         doc = t.doc
         if doc.get("ids") or doc.get("form") or doc.get("geo") or t.type == "identify":
             self._identity(t)
@@ -418,7 +422,11 @@ async def _write_touches(conn: asyncpg.Connection, touches: list[Touch], now: da
         await rollups.fold(conn, fresh)
         await apply_moves(  # only persons with an event that counts (not a bot's alone) may move
             conn,
-            [dict(r) | {"cause": cause} for r in updated if (cause := deltas[r["person_id"]].cause)],
+            [
+                dict(r) | {"cause": d.cause, "at": d.cause_at}
+                for r in updated
+                if (d := deltas[r["person_id"]]).cause
+            ],
             scoring,
             now,
             "automatic",

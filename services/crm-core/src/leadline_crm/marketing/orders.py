@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 
 from leadline_crm.marketing.rollups import Touch
-from leadline_crm.stages import load_scoring, reconsider
+from leadline_crm.stages import event_time, load_scoring, reconsider
 
 log = logging.getLogger(__name__)
 ORDER_COMPLETED = "Order Completed"
@@ -99,17 +99,20 @@ def lines(touches: Iterable[Touch]) -> dict[tuple[str, str], Line]:
 
 async def record(conn: asyncpg.Connection, touches: Iterable[Touch], now: datetime) -> int:
     """Store the batch's new order lines; returns how many persons got a purchase."""
+    touches = list(touches)
     found = lines(touches)
     if not found:
         return 0
     rows = [(line[0], order, sku, *line[1:4]) for (order, sku), line in found.items()]
     causes = {uuid.UUID(line[0]): line[4] for line in found.values()}
+    times = {t.event_id: event_time(t.occurred, t.received, now) for t in touches}
     persons = await conn.fetch(INSERT_LINES, *map(list, zip(*rows, strict=True)))
     if persons:
         scoring, _ = await load_scoring(conn)
         for row in persons:
             person = row["person_id"]
-            await reconsider(
-                conn, person, causes.get(person, "order"), scoring, now, "purchase on the website"
+            cause = causes.get(person, "order")
+            await reconsider(  # a customer since the order's own time
+                conn, person, cause, scoring, times.get(cause, now), "purchase on the website"
             )
     return len(persons)

@@ -24,6 +24,7 @@ class Touch(Protocol):
     type: str
     source: str
     occurred: Any
+    received: Any
     doc: dict[str, Any]
     automated: bool
 
