@@ -1,0 +1,329 @@
+"""The dispatcher: sends queued webhook deliveries, at least once, and keeps their log.
+
+One sender per schema: every crm-core replica runs a dispatcher, but only the one holding a PostgreSQL advisory
+lock leads (as the outbox relay does); the others stand by and take over when the leader's session ends. Claims
+use ``FOR UPDATE SKIP LOCKED`` and a lease anyway, so even two leaders would not send a delivery twice at once.
+
+At least once: a claim pushes the delivery's ``next_attempt_at`` out by a lease and counts the attempt, then the
+POST is made, then its outcome is written. A crash (or a cancel) anywhere in between leaves the row due again when
+the lease ends, and it is sent again with the same ``webhook-id``, which the receiver deduplicates on.
+
+Pipelined: up to ``concurrency`` POSTs are in flight at once over keep-alive connections; as they finish, their
+outcomes are written in batches and more deliveries are claimed, so one slow receiver (up to the 10 s timeout)
+holds one slot, not the whole batch. Each subscription has its own connection pool, whose resolver pins what it
+vetted (safety.py): a subscription's admin-allowed network never lets another subscription reach it.
+
+Failures: any answer other than 2xx (redirects are not followed), a timeout or a refused address is a failure; the
+delivery is tried again on the schedule of schedule.py and is 'dead' after it. A subscription whose deliveries
+have all failed for ``disable_after`` (a day), or ``max_consecutive`` times in a row, is disabled with a reason,
+and every active admin gets a notice; its queued deliveries wait for it to be enabled again.
+
+Time is injectable (``clock`` for scheduling, ``wall`` for the signed timestamp) so tests need not wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import aiohttp
+import asyncpg
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from leadline_crm.webhooks import queries, safety, schedule, signing
+
+log = logging.getLogger(__name__)
+
+EXCERPT_BYTES = 500
+USER_AGENT = "Leadline-Webhooks/1"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt came to."""
+
+    delivery_id: int
+    subscription_id: int
+    attempts: int
+    queued_at: datetime
+    ok: bool
+    status: int | None
+    ms: float
+    error: str | None
+    excerpt: str | None
+
+
+async def excerpt(resp: aiohttp.ClientResponse) -> str | None:
+    """At most :data:`EXCERPT_BYTES` of the answer (the rest is never read), as text."""
+    data = b""
+    while len(data) < EXCERPT_BYTES:
+        chunk = await resp.content.read(EXCERPT_BYTES - len(data))
+        if not chunk:
+            break
+        data += chunk
+    text = data[:EXCERPT_BYTES].decode("utf-8", "ignore").replace("\x00", "")
+    return text or None
+
+
+def _refusal(exc: BaseException) -> safety.Refused | None:
+    """The resolver's refusal behind an aiohttp connection error, if that is what it was."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, safety.Refused):
+            return seen
+        seen = seen.__cause__ or getattr(seen, "os_error", None)
+        if seen is exc:
+            break
+    return None
+
+
+def _error_text(exc: BaseException, total_timeout: float) -> str:
+    """The log's reason for a failed attempt; never the URL (it may carry the receiver's token) or the body."""
+    refused = _refusal(exc)
+    if refused is not None:
+        return f"refused: {refused}"
+    if isinstance(exc, TimeoutError):
+        return f"timed out (connect 3 s, total {total_timeout:g} s)"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"could not connect: {exc.os_error.strerror or type(exc.os_error).__name__}"
+    return f"failed: {type(exc).__name__}"
+
+
+@dataclass
+class Dispatcher:
+    """Sends due deliveries while this replica holds the schema's webhook lock; stands by otherwise."""
+
+    pool: asyncpg.Pool
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    concurrency: int = 64
+    lease_seconds: float = 60.0
+    poll_seconds: float = 1.0
+    standby_seconds: float = 5.0
+    connect_timeout: float = 3.0
+    total_timeout: float = 10.0
+    disable_after: timedelta = timedelta(hours=24)
+    max_consecutive: int = 1000
+    clock: Callable[[], datetime] = _now
+    wall: Callable[[], float] = time.time
+    rng: random.Random = field(default_factory=random.Random)
+    state: Literal["starting", "leading", "standby", "failing"] = "starting"
+    _sessions: dict[tuple[int, str | None], aiohttp.ClientSession] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.sent = Counter(
+            "leadline_crm_webhook_attempts",
+            "Webhook POSTs made, by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "leadline_crm_webhook_seconds",
+            "From signing a delivery to the receiver's answer",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.leading = Gauge(
+            "leadline_crm_webhook_leader", "1 while this replica dispatches webhooks", registry=self.registry
+        )
+
+    async def run(self) -> None:
+        """Dispatch until cancelled: lead when the lock is free, else stand by; back off after a failure."""
+        delay = 1.0
+        try:
+            while True:
+                try:
+                    led = await self._term()
+                except Exception as exc:  # the dispatcher must outlive any one failure (it is logged)
+                    self.state = "failing"
+                    log.warning("webhook dispatcher failed, retrying", extra={"error": type(exc).__name__})
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 30.0)
+                    continue
+                delay = 1.0
+                if not led:
+                    self.state = "standby"
+                    await asyncio.sleep(self.standby_seconds)
+        finally:
+            self.leading.set(0)
+            await self._close_sessions()
+
+    async def _term(self) -> bool:
+        """One term as leader, until an error; False at once when another replica leads."""
+        async with self.pool.acquire() as conn:
+            if not await conn.fetchval(queries.LEAD):
+                return False
+            wake = asyncio.Event()
+
+            def notified(*_: object) -> None:
+                wake.set()
+
+            channel = await conn.fetchval(queries.CHANNEL)
+            await conn.add_listener(channel, notified)
+            self.leading.set(1)
+            self.state = "leading"
+            try:
+                await self._lead(conn, wake)
+            finally:
+                self.leading.set(0)
+                if not conn.is_closed():
+                    with contextlib.suppress(Exception):  # the pool resets the session anyway
+                        await conn.remove_listener(channel, notified)
+                        await conn.fetchval(queries.RESIGN)
+        return True
+
+    async def _lead(self, conn: asyncpg.Connection, wake: asyncio.Event) -> None:
+        """Keep up to ``concurrency`` attempts in flight; write outcomes and claim more as they finish."""
+        inflight: set[asyncio.Task[Outcome]] = set()
+        threshold = max(1, self.concurrency // 4)
+        try:
+            while True:
+                wake.clear()
+                free = self.concurrency - len(inflight)
+                if free >= threshold or not inflight:
+                    for row in await conn.fetch(queries.CLAIM, self.clock(), free, self.lease_seconds):
+                        inflight.add(asyncio.create_task(self._attempt(row)))
+                if not inflight:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), self.poll_seconds)
+                    continue
+                waiter = asyncio.ensure_future(wake.wait())
+                done, _ = await asyncio.wait(
+                    {*inflight, waiter}, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+                )
+                waiter.cancel()
+                finished = [t for t in inflight if t in done]
+                inflight.difference_update(finished)
+                await self.record(conn, [t.result() for t in finished])
+        finally:
+            for task in inflight:
+                task.cancel()
+            await asyncio.gather(*inflight, return_exceptions=True)
+
+    def _session(self, subscription_id: int, allowed: str | None) -> aiohttp.ClientSession:
+        """The subscription's keep-alive session, whose resolver returns only addresses its policy allows."""
+        key = (subscription_id, allowed)
+        session = self._sessions.get(key)
+        if session is None:
+            policy = safety.Policy(safety.parse_network(allowed))
+            connector = aiohttp.TCPConnector(
+                resolver=safety.PinnedResolver(policy), use_dns_cache=False, limit=self.concurrency
+            )
+            session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=self.total_timeout, sock_connect=self.connect_timeout),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=False,
+                auto_decompress=False,
+            )
+            self._sessions[key] = session
+        return session
+
+    async def _close_sessions(self) -> None:
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
+
+    def _keys(self, row: asyncpg.Record) -> list[str]:
+        """The secrets that sign: the current one, and the previous one while its overlap lasts."""
+        keys = [row["secret"]]
+        expires = row["previous_secret_expires_at"]
+        if row["previous_secret"] and expires is not None and expires > self.clock():
+            keys.append(row["previous_secret"])
+        return keys
+
+    async def _attempt(self, row: asyncpg.Record) -> Outcome:
+        """Sign and POST one delivery; never raises (a failure is an outcome)."""
+        start = time.perf_counter()
+        status: int | None = None
+        text: str | None = None
+        error: str | None = None
+        try:
+            host, _ = safety.check_url(row["url"])
+            address = safety.literal(host)
+            allowed = safety.parse_network(row["allowed"])
+            problem = safety.address_problem(address, allowed) if address is not None else None
+            if problem:
+                raise safety.Refused(f"{host} refused: {problem}")
+            body = row["body"].encode()
+            headers = signing.headers(self._keys(row), row["msg_id"], int(self.wall()), body)
+            headers |= {"content-type": "application/json", "user-agent": USER_AGENT}
+            session = self._session(row["subscription_id"], row["allowed"])
+            async with session.post(row["url"], data=body, headers=headers, allow_redirects=False) as resp:
+                status = resp.status
+                text = await excerpt(resp)
+            if not 200 <= status < 300:
+                error = f"HTTP {status}" + (" (redirects are not followed)" if 300 <= status < 400 else "")
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+            error = _error_text(exc, self.total_timeout)
+        seconds = time.perf_counter() - start
+        self.latency.observe(seconds)
+        self.sent.labels("delivered" if error is None else "failed").inc()
+        return Outcome(
+            row["id"], row["subscription_id"], row["attempts"], row["created_at"],
+            error is None, status, seconds * 1000, error, text,
+        )  # fmt: skip
+
+    async def record(self, conn: asyncpg.Connection, outcomes: Iterable[Outcome]) -> None:
+        """Write the outcomes, schedule the failures' next attempts, and keep each subscription's streak."""
+        outcomes = list(outcomes)
+        if not outcomes:
+            return
+        now = self.clock()
+        good = [o for o in outcomes if o.ok]
+        bad = [o for o in outcomes if not o.ok]
+        async with conn.transaction():
+            if good:
+                await conn.executemany(
+                    queries.DELIVERED, [(o.delivery_id, now, o.status, o.ms, o.excerpt) for o in good]
+                )
+                await conn.execute(queries.SUBSCRIPTION_OK, list({o.subscription_id for o in good}))
+            if bad:
+                await conn.executemany(
+                    queries.FAILED,
+                    [
+                        (o.delivery_id, schedule.next_attempt(o.attempts, o.queued_at, now, self.rng),
+                         o.status, o.ms, o.error, o.excerpt)
+                        for o in bad
+                    ],
+                )  # fmt: skip
+                recovered = {o.subscription_id for o in good}
+                streaks = Tally(o.subscription_id for o in bad if o.subscription_id not in recovered)
+                for subscription_id, failures in streaks.items():
+                    await self._streak(conn, subscription_id, failures, now)
+
+    async def _streak(
+        self, conn: asyncpg.Connection, subscription_id: int, failures: int, now: datetime
+    ) -> None:
+        """Count a subscription's failures; disable it (with a notice) once the streak is too long."""
+        row = await conn.fetchrow(queries.SUBSCRIPTION_FAILED, subscription_id, failures, now)
+        if row is None:
+            return
+        reason = None
+        if row["consecutive_failures"] >= self.max_consecutive:
+            reason = f"{row['consecutive_failures']} deliveries failed in a row"
+        elif now - row["failing_since"] >= self.disable_after:
+            hours = (now - row["failing_since"]) / timedelta(hours=1)
+            reason = f"every delivery failed for {hours:.0f} hours"
+        if reason is None:
+            return
+        if await conn.fetchval(queries.DISABLE, subscription_id, now, reason) is None:
+            return
+        log.warning("webhook subscription disabled", extra={"subscription_id": subscription_id})
+        if await conn.fetchval(queries.HAS_NOTIFICATIONS):
+            await conn.execute(
+                queries.NOTIFY_ADMINS,
+                f"Webhook subscription {subscription_id} was disabled: {reason}.",
+                f"/app/settings/webhooks/{subscription_id}",
+            )
