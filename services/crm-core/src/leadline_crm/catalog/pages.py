@@ -206,6 +206,10 @@ SECTIONS = (
                   help="one per line, e.g. https://www.example.com; empty: any site may post"),
             Input("thank_you_url", "Thank-you page", "url", help="where visitors land after posting (https://… or "
                   "a path on the posting site)"),
+            Input("support", "Support form", "checkbox", help="each submission opens a case; publish it through "
+                  "its page /support/{key}, whose thank-you page /support/thanks shows the tracking number"),
+            Input("case_type", "Case type", "select", options=_enum("forms", "case_type"),
+                  help="for a support form without a 'type' field"),
         ),
         ("Key", "Name", "Fields", "Thank-you page"), _form_cells, "key",
         defaults=_form_defaults, extras=_form_extras,

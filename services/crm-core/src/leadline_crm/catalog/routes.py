@@ -42,10 +42,16 @@ def campaign_dates(row: Row) -> None:
         raise BadRequest(f"ends_on: {ends.isoformat()} is before starts_on {starts.isoformat()}")
 
 
+#: The hidden field of a support form that carries the public support page's reference (service/support.py).
+SUPPORT_REF = "support_ref"
+
+
 def form_entry(row: Row) -> siteconfig.Entry:
+    """What the collector knows of a form; a support form also keeps its page's hidden reference field."""
+    extra = (SUPPORT_REF,) if row.get("support") and SUPPORT_REF not in row["fields"] else ()
     return siteconfig.FormConfig(
         key=row["key"],
-        fields=tuple(row["fields"]),
+        fields=(*row["fields"], *extra),
         thank_you_url=row["thank_you_url"],
         allowed_origins=tuple(row["allowed_origins"]),
         required=tuple(row["required"]),
@@ -154,6 +160,8 @@ RESOURCES = (
             Column("required", STRINGS, cast="jsonb"),
             Column("allowed_origins", {**STRINGS, "items": ABS_URL}, cast="jsonb"),
             Column("thank_you_url", URL, required=True),
+            Column("support", {"type": "boolean"}, cast="boolean"),  # submissions open cases (issue 14)
+            Column("case_type", {"type": "string", "enum": ["question", "complaint", "fault", "return"]}),
         ),
         ROLES_ALL,
         MARKETING,

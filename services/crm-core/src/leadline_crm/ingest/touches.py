@@ -16,6 +16,7 @@ import orjson
 from leadline_crm import lifecycle
 from leadline_crm.ingest import queries
 from leadline_crm.marketing import orders, rollups
+from leadline_crm.service import support
 from leadline_crm.stages import Rule, apply_moves, event_time, load_scoring
 from leadline_shared.events import EVENT_TYPES, SOURCES, EnrichedEvent, EventError, storable
 from leadline_shared.identifiers import canonical_email
@@ -432,4 +433,5 @@ async def _write_touches(conn: asyncpg.Connection, touches: list[Touch], now: da
             "automatic",
         )
         await orders.record(conn, fresh, now)  # website purchases, after the moves the events made
+        await support.open_cases(conn, fresh)  # support forms' submissions open cases (issue 14)
     return len(fresh)

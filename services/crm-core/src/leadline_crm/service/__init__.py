@@ -6,6 +6,7 @@ from aiohttp import web
 from leadline_crm.http.openapi import Operation
 from leadline_crm.service import pages as _pages
 from leadline_crm.service import routes as _routes
+from leadline_crm.service import support as _support
 
 
 def operations() -> list[Operation]:
@@ -14,8 +15,8 @@ def operations() -> list[Operation]:
 
 
 def pages() -> list[web.AbstractRouteDef]:
-    """The service desk's pages (and the public article page /kb/{id})."""
-    return _pages.pages()
+    """The service desk's pages, the public article page /kb/{id} and the public support pages /support/…"""
+    return [*_pages.pages(), *_support.pages()]
 
 
 __all__ = ["operations", "pages"]

@@ -104,6 +104,40 @@ async def create_case(pool: asyncpg.Pool, body: Mapping[str, Any], caller: Calle
     return shown
 
 
+#: Who opens the cases of support forms, in the audit log and on the case's events.
+FORMS = Caller("support form", "service", via="cli")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a support form's submission asks for (service/support.py reads it from the event)."""
+
+    event_id: str
+    person_id: uuid.UUID
+    type: str
+    subject: str
+    description: str
+    form_ref: str | None = None
+
+
+async def open_from_form(conn: asyncpg.Connection, sub: Submission) -> str | None:
+    """Open the case a support form's submission asks for, in the caller's transaction (ingestion's); its tracking
+    number, or None when this submission (or its page's reference) opened one already. The audit entry names the
+    form's event, not the texts, so the audit log holds nothing the customer typed."""
+    if await conn.fetchval(queries.FORM_CASE_EXISTS, sub.event_id, sub.form_ref):
+        return None
+    contract, hours = await _service_level(conn, sub.person_id, None, None)
+    year, number = await conn.fetchrow(queries.NEXT_NUMBER)
+    row = await conn.fetchrow(
+        queries.INSERT_FORM_CASE, tracking_number(year, number), sub.person_id, sub.type, sub.subject,
+        sub.description, contract, hours, sub.event_id, sub.form_ref,
+    )  # fmt: skip
+    await conn.execute(queries.INSERT_EVENT, row["id"], sub.person_id, "created", None, "new", FORMS.actor)
+    await audit.record(conn, FORMS, "create", "cases", row["tracking_number"],
+                       {"type": sub.type, "event_id": sub.event_id})  # fmt: skip
+    return str(row["tracking_number"])
+
+
 AUDITED = ("tracking_number", "person_id", "type", "status", "priority", "subject", "description",
            "purchase_id", "contract_id", "assignee_id", "due_at")  # fmt: skip
 
@@ -170,6 +204,8 @@ async def comment(pool: asyncpg.Pool, number: str, body: str, public: bool, call
         await conn.execute(queries.INSERT_EVENT, case["id"], case["person_id"], "comment", None, None,
                            caller.actor)  # fmt: skip
         await conn.execute("UPDATE cases SET updated_at = now() WHERE id = $1", case["id"])
+        if public:  # the service level counts the first answer the customer sees
+            await conn.execute(queries.FIRST_RESPONSE, case["id"])
         await audit.record(conn, caller, "comment", "cases", number, {"public": public, "body": body})
     return row
 

@@ -23,7 +23,7 @@ from leadline_crm.http.keys import POOL
 from leadline_crm.http.pages import may, signed_in
 from leadline_crm.http.params import decode_cursor, encode_cursor
 from leadline_crm.http.templating import render
-from leadline_crm.service import cases, kb, queries, routes
+from leadline_crm.service import cases, kb, queries, report, routes
 
 PAGE = 50
 NO_CASE = "No case has this tracking number."
@@ -326,6 +326,30 @@ async def add_contract(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther("/app/contracts?notice=Contract+added")
 
 
+# --- the service report ---
+
+
+async def report_page(request: web.Request) -> web.Response:
+    """GET /app/service/report: cases and breaches by type as bars, the report's table and its CSV."""
+    await signed_in(request)
+    message, status, rows = None, 200, []
+    try:
+        span = report.Range.parse(dict(request.query))
+    except BadRequest as exc:
+        message, status, span = str(exc), 422, report.Range.parse({})
+    async with request.app[POOL].acquire() as conn:
+        rows = await report.rows(conn, span)
+    totals = report.by_type(rows)
+    chart = {
+        "type": "bar", "zero": True, "labels": list(totals),
+        "series": [{"label": name, "values": [t[name] for t in totals.values()]}
+                   for name in ("cases", "open", "breaches")],
+    }  # fmt: skip
+    csv = "/api/v1/reports/service?" + urlencode({"from": span.start, "to": span.end, "format": "csv"})
+    return render(request, "service/report.html", status=status, title="Service report", message=message,
+                  span=span, rows=rows, totals=totals, chart=chart, csv=csv)  # fmt: skip
+
+
 def pages() -> list[web.AbstractRouteDef]:
     """The service desk's pages."""
     return [
@@ -343,6 +367,7 @@ def pages() -> list[web.AbstractRouteDef]:
         web.get("/app/kb/{id}/edit", kb_editor),
         web.post("/app/kb/{id}", kb_save),
         web.get("/app/contracts", contracts),
+        web.get("/app/service/report", report_page),
         web.post("/app/contracts", add_contract),
         web.get("/kb/{id}", public_article),
     ]

@@ -198,3 +198,30 @@ SELECT a.id, a.title, a.body, a.tags, a.product_id, a.public, a.created_at, a.up
 """
 
 PRODUCTS = "SELECT id, name FROM products WHERE active ORDER BY name"
+
+# --- cases from support forms (service/support.py) ---
+
+SUPPORT_FORMS = "SELECT key, case_type FROM forms WHERE support AND key = ANY($1::text[])"
+
+# A case opened by a form submission: ON CONFLICT, a submission that opened one already opens none.
+INSERT_FORM_CASE = """
+INSERT INTO cases (tracking_number, person_id, type, subject, description, contract_id, due_at, event_id, form_ref)
+VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(hours => $7), $8, $9)
+ON CONFLICT DO NOTHING
+RETURNING id, tracking_number
+"""
+
+FORM_CASE_EXISTS = "SELECT EXISTS (SELECT 1 FROM cases WHERE event_id = $1 OR form_ref = $2)"
+
+# The thank-you page's lookups: by the support page's reference, or by the submission's event id.
+NUMBER_BY_REF = "SELECT tracking_number FROM cases WHERE form_ref = $1"
+NUMBER_BY_EVENT = "SELECT tracking_number FROM cases WHERE event_id = $1"
+
+# The public status page: the case only when the email is one of its person's (one answer for both misses).
+PUBLIC_CASE = """
+SELECT c.id, c.tracking_number, c.type, c.status, c.subject, c.created_at, c.updated_at, c.resolved_at
+  FROM cases c JOIN persons p ON p.person_id = c.person_id
+ WHERE c.tracking_number = $1 AND $2 = ANY (p.emails) AND p.erased_at IS NULL
+"""
+
+FIRST_RESPONSE = "UPDATE cases SET first_response_at = coalesce(first_response_at, now()) WHERE id = $1"

@@ -18,7 +18,7 @@ from leadline_crm.http.openapi import Operation, Param
 from leadline_crm.http.params import CURSOR, LIMIT, decode_cursor, encode_cursor, page_limit, query_uuid
 from leadline_crm.http.responses import json_response
 from leadline_crm.http.schemas import DATE, LONG_TEXT, NAME, STRINGS, UUID_S
-from leadline_crm.service import cases, kb, queries
+from leadline_crm.service import cases, kb, queries, report
 
 #: Who runs the service desk: admins and service agents write contracts and articles; reps may open cases.
 SERVICE = frozenset({"admin", "service"})
@@ -235,6 +235,19 @@ async def search_kb(request: web.Request) -> web.Response:
     return json_response({"items": [h.doc() for h in hits], "next": None})
 
 
+async def service_report(request: web.Request) -> web.Response:
+    """GET /api/v1/reports/service: cases by product and type (JSON, or ``?format=csv``)."""
+    span = report.Range.parse(dict(request.query))
+    async with request.app[POOL].acquire() as conn:
+        rows = await report.rows(conn, span)
+    if request.query.get("format") == "csv":
+        name = f"service-{span.start}-{span.end}.csv"
+        return web.Response(text=report.to_csv(rows), content_type="text/csv",
+                            headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
+    return json_response({"report": "service", "from": span.start.isoformat(), "to": span.end.isoformat(),
+                          "by_type": report.by_type(rows), "rows": rows})  # fmt: skip
+
+
 def operations() -> list[Operation]:
     """The service desk's operations (the renewals and search before the CRUD item routes they would shadow)."""
     tag = "service"
@@ -260,6 +273,12 @@ def operations() -> list[Operation]:
                   params=(Param("days", "query", {"type": "integer", "minimum": 0, "maximum": 366,
                                                   "default": 30}), LIMIT)),
         *crud_operations(CONTRACTS),
+        Operation("GET", "/api/v1/reports/service", service_report,
+                  "Cases and complaints by product and type: counts, median hours to first response and to "
+                  "resolve, service-level breaches", READ_ROLES, "reports",
+                  params=(Param("from", "query", DATE, "first day, by opening (default: 90 days before `to`)"),
+                          Param("to", "query", DATE, "last day, included (default: today, UTC)"),
+                          Param("format", "query", {"type": "string", "enum": ["json", "csv"]}, "csv: the rows"))),
         Operation("GET", "/api/v1/kb/search", search_kb, "Search the knowledge base", ROLES_ALL, "kb",
                   params=(Param("q", "query", {"type": "string", "maxLength": 200}, "the words", required=True),
                           Param("public", "query", {"type": "boolean"}, "public articles only"), LIMIT)),

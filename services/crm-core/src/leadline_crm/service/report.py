@@ -1,0 +1,136 @@
+"""The service report (issue 14): cases and complaints by product and type over a range of days, the median
+hours to the first answer the customer sees and to resolution, and the breaches of the service level.
+
+Definitions (architecture.md §14): a case counts in the range it was opened in; its product is its purchase's,
+else its contract's; the first response is its first customer-visible comment (``cases.first_response_at``, kept
+when the comment is written, so the report reads one row per case rather than searching the comments of a million
+cases: see benchmarks/service_bench.py for both); a breach is a case whose first response, or resolution when it
+was resolved without one, came after its due time, or that is still unanswered past it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from leadline_crm.http.errors import BadRequest
+
+DEFAULT_DAYS = 90
+MAX_DAYS = 3660
+
+# $1, $2: the range's first instant and the instant after it. {first_response}: the stored column, or (the naive
+# way, for the bench) a search of the case's comments.
+REPORT = """
+SELECT coalesce(pr.name, '(no product)') AS product, c.type,
+       count(*)::int AS cases,
+       count(*) FILTER (WHERE c.status IN ('new', 'open', 'waiting'))::int AS open,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM {first_response} - c.created_at)) / 3600
+           AS median_first_response_hours,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.resolved_at - c.created_at)) / 3600
+           AS median_resolve_hours,
+       count(*) FILTER (WHERE c.due_at < coalesce({first_response}, c.resolved_at, now()))::int AS breaches
+  FROM cases c
+  LEFT JOIN purchases pu ON pu.id = c.purchase_id
+  LEFT JOIN service_contracts sc ON sc.id = c.contract_id
+  LEFT JOIN products pr ON pr.id = coalesce(pu.product_id, sc.product_id)
+ WHERE c.created_at >= $1 AND c.created_at < $2
+ GROUP BY 1, 2
+ ORDER BY 1, 2
+"""
+STORED = "c.first_response_at"
+NAIVE = "(SELECT min(cc.created_at) FROM case_comments cc WHERE cc.case_id = c.id AND cc.public)"
+COLUMNS = (
+    "product",
+    "type",
+    "cases",
+    "open",
+    "median_first_response_hours",
+    "median_resolve_hours",
+    "breaches",
+)
+
+
+@dataclass(frozen=True)
+class Range:
+    """The days reported on, both included."""
+
+    start: date
+    end: date
+
+    @classmethod
+    def parse(cls, params: dict[str, str], today: date | None = None) -> Range:
+        """From ``from`` and ``to`` (ISO dates; default: the 90 days up to today, UTC); 422 naming the bad one."""
+        end = _day(params, "to", today or datetime.now(UTC).date())
+        start = _day(params, "from", end - timedelta(days=DEFAULT_DAYS - 1))
+        if start > end:
+            raise BadRequest("from must not be after to")
+        if (end - start).days >= MAX_DAYS:
+            raise BadRequest(f"the range may span at most {MAX_DAYS} days")
+        return cls(start, end)
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        return (
+            datetime.combine(self.start, time(), UTC),
+            datetime.combine(self.end + timedelta(days=1), time(), UTC),
+        )
+
+
+def _day(params: dict[str, str], name: str, default: date) -> date:
+    value = params.get(name)
+    if not value:
+        return default
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(f"{name}: expected a date like 2026-11-30") from None
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else round(float(value), 2)
+
+
+async def rows(conn: asyncpg.Connection, span: Range, naive: bool = False) -> list[dict[str, Any]]:
+    """The report's rows, one per product and type (``naive``: first responses searched in the comments)."""
+    sql = REPORT.format(first_response=NAIVE if naive else STORED)
+    found = await conn.fetch(sql, *span.bounds())
+    return [
+        {**dict(r), "median_first_response_hours": _number(r["median_first_response_hours"]),
+         "median_resolve_hours": _number(r["median_resolve_hours"])}
+        for r in found
+    ]  # fmt: skip
+
+
+def by_type(report: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Cases, open ones and breaches per type, over every product (complaints among them)."""
+    out: dict[str, dict[str, int]] = {}
+    for r in report:
+        total = out.setdefault(r["type"], {"cases": 0, "open": 0, "breaches": 0})
+        for key in total:
+            total[key] += r[key]
+    return out
+
+
+def to_csv(report: list[dict[str, Any]]) -> str:
+    """The rows as CSV, the JSON's columns in order (empty cells where a median has no cases to stand on)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(COLUMNS)
+    for r in report:
+        writer.writerow([_cell(r[c]) for c in COLUMNS])
+    return buffer.getvalue()
+
+
+def _cell(value: Any) -> str:
+    """A cell as JSON shows it; text a spreadsheet would run as a formula (a product named "=…") gets a '."""
+    if value is None:
+        return ""
+    if isinstance(value, int | float | Decimal):
+        return str(value)
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
