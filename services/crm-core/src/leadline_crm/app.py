@@ -12,7 +12,7 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from leadline_crm import admin, catalog, marketing, outbox, people, sales, service
+from leadline_crm import admin, catalog, imports, marketing, outbox, people, sales, service
 from leadline_crm.catalog.links import COLLECTOR_URL, KEYRING
 from leadline_crm.http import forwarded, guard, openapi, session, templating
 from leadline_crm.http import pages as web_pages
@@ -40,6 +40,7 @@ def api() -> openapi.Registry:
             *admin.operations(),
             *marketing.operations(),
             *sales.operations(),
+            *imports.operations(),
             *service.operations(),
         ]
     )
@@ -54,6 +55,7 @@ def pages() -> list[web.AbstractRouteDef]:
         *catalog.pages(),
         *marketing.pages(),
         *sales.pages(),
+        *imports.pages(),
         *service.pages(),
     ]
 
@@ -66,6 +68,7 @@ TEMPLATE_PACKAGES = (
     "leadline_crm.catalog",
     "leadline_crm.marketing",
     "leadline_crm.sales",
+    "leadline_crm.imports",
     "leadline_crm.service",
 )
 

@@ -1,0 +1,317 @@
+"""Loading checked rows set-based: each chunk of rows is COPYed into a temporary staging table, matched against what
+is already there in one statement, and written with a few INSERT … SELECT / UPDATE … FROM statements, so 100,000
+rows cost a few dozen round trips, not 100,000.
+
+The duplicate check is manual entry's: a person is the one holding the row's canonical email or phone (the
+oldest such person, people/queries.py ``DUPLICATE``); a company the one with the row's domain, or without a
+domain in the row, the same name (case-insensitive); a deal the one with the same title, person, company and
+pipeline. A duplicate is updated (fields the row fills overwrite, emails and phones are added) or skipped. Two
+rows of one chunk that match one existing record: the later is refused, naming the earlier.
+
+New people get what a rep-typed lead gets (people/persons.py ``enter_lead``): stage ``lead`` with its transition,
+their email domain's company and an owner by the assignment rules, an audit entry, and an ``identify`` raw event
+for the identity graph through the outbox (one multi-row insert per chunk). An email or phone added to an existing
+person is announced the same way unless another person holds it (persons.py ``unshared``).
+
+A dry run does the same in a transaction it rolls back, so its counts are the real ones and nothing is written.
+Each chunk of a real run commits on its own, so the job's progress is true as it goes; a run that fails halfway
+has imported the chunks before (the job says how many rows).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from leadline_crm import outbox
+from leadline_crm.http.auth import Caller
+from leadline_crm.imports import kinds
+from leadline_crm.people.persons import rep_identify
+from leadline_crm.sales import assignment
+
+Record = tuple[Any, ...]
+
+
+@dataclass
+class Outcome:
+    """What one chunk did (or, in a dry run, would do), and the rows the database refused with the reason."""
+
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    rejects: list[tuple[int, str]] = field(default_factory=list)
+    new_ids: list[uuid.UUID] = field(default_factory=list)
+
+
+PEOPLE_COLUMNS = ("line", "person_id", "email", "phone", *kinds.PERSON_TEXTS, "owner_id")
+COMPANY_COLUMNS = ("line", "id", "name", "domain", "industry", "size", "country", "owner_id")
+DEAL_COLUMNS = ("line", "id", "title", "amount", "currency", "pipeline_id", "stage_id", "status", "close_reason",
+                "expected_close_on", "owner_id", "person_email", "company_domain", "company_name")  # fmt: skip
+
+STAGING = {
+    "people": f"""CREATE TEMP TABLE import_stage (line integer PRIMARY KEY, person_id uuid, email text, phone text,
+        {", ".join(f"{t} text" for t in kinds.PERSON_TEXTS)}, owner_id uuid, existing uuid) ON COMMIT DROP""",
+    "companies": """CREATE TEMP TABLE import_stage (line integer PRIMARY KEY, id uuid, name text, domain text,
+        industry text, size text, country text, owner_id uuid, existing uuid) ON COMMIT DROP""",
+    "deals": """CREATE TEMP TABLE import_stage (line integer PRIMARY KEY, id uuid, title text, amount numeric(14, 2),
+        currency text, pipeline_id uuid, stage_id uuid, status text, close_reason text, expected_close_on date,
+        owner_id uuid, person_email text, company_domain text, company_name text, person_id uuid, company_id uuid,
+        existing uuid) ON COMMIT DROP""",
+}
+COLUMNS = {"people": PEOPLE_COLUMNS, "companies": COMPANY_COLUMNS, "deals": DEAL_COLUMNS}
+
+MATCH = {
+    "people": """
+UPDATE import_stage i SET existing = (
+    SELECT p.person_id FROM persons p
+     WHERE (i.email IS NOT NULL AND p.emails @> ARRAY[i.email]) OR (i.phone IS NOT NULL AND p.phones @> ARRAY[i.phone])
+     ORDER BY p.created_at LIMIT 1)""",
+    "companies": """
+UPDATE import_stage i SET existing = coalesce(
+    (SELECT c.id FROM companies c WHERE i.domain IS NOT NULL AND c.domain = i.domain),
+    (SELECT c.id FROM companies c WHERE i.domain IS NULL AND lower(c.name) = lower(i.name)
+      ORDER BY c.created_at LIMIT 1))""",
+    "deals": """
+UPDATE import_stage i SET existing = coalesce(
+    (SELECT d.id FROM deals d
+      WHERE i.person_id IS NOT NULL AND d.person_id = i.person_id AND d.pipeline_id = i.pipeline_id
+        AND lower(d.title) = lower(i.title) AND d.company_id IS NOT DISTINCT FROM i.company_id
+      ORDER BY d.created_at LIMIT 1),
+    (SELECT d.id FROM deals d
+      WHERE i.person_id IS NULL AND d.company_id = i.company_id AND d.person_id IS NULL
+        AND d.pipeline_id = i.pipeline_id AND lower(d.title) = lower(i.title)
+      ORDER BY d.created_at LIMIT 1))""",
+}
+
+# The deal's person by email and company by domain or name, before matching; rows naming one that is not there
+# are refused.
+DEAL_LINKS = """
+UPDATE import_stage i SET
+    person_id = (SELECT p.person_id FROM persons p WHERE i.person_email IS NOT NULL AND p.emails @> ARRAY[i.person_email]
+                  ORDER BY p.created_at LIMIT 1),
+    company_id = coalesce(
+        (SELECT c.id FROM companies c WHERE i.company_domain IS NOT NULL AND c.domain = i.company_domain),
+        (SELECT c.id FROM companies c WHERE i.company_name IS NOT NULL AND lower(c.name) = lower(i.company_name)
+          ORDER BY c.created_at LIMIT 1))"""
+DEAL_UNLINKED = """
+DELETE FROM import_stage
+ WHERE (person_email IS NOT NULL AND person_id IS NULL)
+    OR ((company_domain IS NOT NULL OR company_name IS NOT NULL) AND company_id IS NULL)
+RETURNING line, CASE WHEN person_email IS NOT NULL AND person_id IS NULL
+                     THEN 'person_email: no person with this email'
+                     ELSE 'company: no company with this domain or name (import the companies first)' END"""
+
+REPEATS = """
+DELETE FROM import_stage i USING (
+    SELECT line, min(line) OVER (PARTITION BY existing) AS first FROM import_stage WHERE existing IS NOT NULL) d
+ WHERE i.line = d.line AND d.line <> d.first
+RETURNING i.line, d.first"""
+
+COUNT_NEW = "SELECT count(*) FILTER (WHERE existing IS NULL), count(*) FILTER (WHERE existing IS NOT NULL) FROM import_stage"
+
+AUDIT_NEW = """
+INSERT INTO audit_log (actor, actor_user_id, via, action, entity_type, entity_id, changes)
+SELECT $1, $2, $3, $4, $5, {id}::text, jsonb_strip_nulls({values} || jsonb_build_object('import_id', $6::text, 'line', line))
+  FROM import_stage WHERE {where}"""
+
+INSERT = {
+    "people": """
+INSERT INTO persons (person_id, first_seen, last_seen, first_name, last_name, emails, phones, company, country, region,
+                     industry, company_size, source, attributes, identified, stage, stage_at, score_at, title, street,
+                     city, postal_code, owner_id)
+SELECT person_id, $1, $1, first_name, last_name, CASE WHEN email IS NULL THEN '{}' ELSE ARRAY[email] END,
+       CASE WHEN phone IS NULL THEN '{}' ELSE ARRAY[phone] END, company, country, region, industry, company_size,
+       'import', '{}', true, 'lead', $1, $1, title, street, city, postal_code, owner_id
+  FROM import_stage WHERE existing IS NULL ORDER BY line""",
+    "companies": """
+INSERT INTO companies (id, name, domain, industry, size, country, owner_id, created_at, updated_at)
+SELECT id, name, domain, industry, size, country, owner_id, $1, $1 FROM import_stage WHERE existing IS NULL ORDER BY line""",
+    "deals": """
+INSERT INTO deals (id, title, person_id, company_id, amount, currency, pipeline_id, stage_id, expected_close_on, owner_id,
+                   status, close_reason, closed_at, stage_at, created_at, updated_at)
+SELECT id, title, person_id, company_id, amount, currency, pipeline_id, stage_id, expected_close_on, owner_id, status,
+       close_reason, CASE WHEN status = 'open' THEN NULL ELSE $1::timestamptz END, $1, $1, $1
+  FROM import_stage WHERE existing IS NULL ORDER BY line""",
+}
+
+NEW_LEAD_TRANSITIONS = """
+INSERT INTO stage_transitions (person_id, from_stage, to_stage, at, cause_user, reason)
+SELECT person_id, 'anonymous', 'lead', $1, $2, 'imported' FROM import_stage WHERE existing IS NULL"""
+
+NEW_DEAL_HISTORY = """
+INSERT INTO deal_stage_history (deal_id, from_stage_id, to_stage_id, from_stage, to_stage, at, actor, reason)
+SELECT i.id, NULL, i.stage_id, NULL, s.name, $1, $2, 'imported'
+  FROM import_stage i JOIN pipeline_stages s ON s.id = i.stage_id WHERE i.existing IS NULL"""
+
+# The emails and phones an update adds to a person that no other person holds: announced to the identity graph.
+ANNOUNCE_ADDED = """
+SELECT i.existing AS person_id,
+       CASE WHEN i.email IS NOT NULL AND NOT p.emails @> ARRAY[i.email]
+             AND NOT EXISTS (SELECT 1 FROM persons o WHERE o.emails @> ARRAY[i.email] AND o.person_id <> p.person_id)
+            THEN i.email END AS email,
+       CASE WHEN i.phone IS NOT NULL AND NOT p.phones @> ARRAY[i.phone]
+             AND NOT EXISTS (SELECT 1 FROM persons o WHERE o.phones @> ARRAY[i.phone] AND o.person_id <> p.person_id)
+            THEN i.phone END AS phone
+  FROM import_stage i JOIN persons p ON p.person_id = i.existing
+ WHERE p.erased_at IS NULL"""
+
+UPDATE = {
+    "people": f"""
+UPDATE persons p SET
+    {", ".join(f"{t} = coalesce(i.{t}, p.{t})" for t in kinds.PERSON_TEXTS)},
+    owner_id = coalesce(i.owner_id, p.owner_id),
+    emails = CASE WHEN i.email IS NULL OR p.emails @> ARRAY[i.email] THEN p.emails
+                  ELSE ARRAY(SELECT unnest(p.emails || i.email) ORDER BY 1) END,
+    phones = CASE WHEN i.phone IS NULL OR p.phones @> ARRAY[i.phone] THEN p.phones
+                  ELSE ARRAY(SELECT unnest(p.phones || i.phone) ORDER BY 1) END,
+    updated_at = now()
+  FROM import_stage i WHERE p.person_id = i.existing AND p.erased_at IS NULL""",  # noqa: S608 (fixed names)
+    "companies": """
+UPDATE companies c SET name = i.name, industry = coalesce(i.industry, c.industry), size = coalesce(i.size, c.size),
+       country = coalesce(i.country, c.country), owner_id = coalesce(i.owner_id, c.owner_id), updated_at = now()
+  FROM import_stage i WHERE c.id = i.existing""",
+    "deals": """
+UPDATE deals d SET amount = i.amount, currency = i.currency, expected_close_on = coalesce(i.expected_close_on,
+       d.expected_close_on), owner_id = coalesce(i.owner_id, d.owner_id), stage_id = i.stage_id, status = i.status,
+       close_reason = i.close_reason,
+       closed_at = CASE WHEN i.status = 'open' THEN NULL ELSE coalesce(d.closed_at, $1::timestamptz) END,
+       stage_at = CASE WHEN d.stage_id = i.stage_id THEN d.stage_at ELSE $1::timestamptz END, updated_at = now()
+  FROM import_stage i WHERE d.id = i.existing""",
+}
+
+MOVED_DEAL_HISTORY = """
+INSERT INTO deal_stage_history (deal_id, from_stage_id, to_stage_id, from_stage, to_stage, at, actor, reason)
+SELECT d.id, d.stage_id, i.stage_id, f.name, t.name, $1, $2, 'imported'
+  FROM import_stage i JOIN deals d ON d.id = i.existing
+  JOIN pipeline_stages f ON f.id = d.stage_id JOIN pipeline_stages t ON t.id = i.stage_id
+ WHERE d.stage_id <> i.stage_id"""
+
+AUDIT_VALUES = {
+    "people": ("person_id", "persons", "jsonb_build_object('email', email, 'phone', phone, 'first_name', first_name,"
+               " 'last_name', last_name, 'company', company, 'owner_id', owner_id)"),
+    "companies": ("id", "companies", "jsonb_build_object('name', name, 'domain', domain, 'owner_id', owner_id)"),
+    "deals": ("id", "deals", "jsonb_build_object('title', title, 'amount', amount::text, 'currency', currency,"
+              " 'stage_id', stage_id, 'owner_id', owner_id)"),
+}  # fmt: skip
+
+# Persons take in the companies this import made by their email's domain (companies' LINK_BY_DOMAIN, for many
+# companies in one pass over the persons with an email).
+LINK_DOMAINS = """
+UPDATE persons p SET company_id = c.id, company_linked = 'domain', updated_at = now()
+  FROM companies c
+ WHERE c.id = ANY($1::uuid[]) AND c.domain IS NOT NULL AND p.emails <> '{}'
+   AND c.domain = ANY(ARRAY(SELECT split_part(e, '@', 2) FROM unnest(p.emails) AS e))
+   AND p.company_linked IS DISTINCT FROM 'hand' AND p.company_id IS DISTINCT FROM c.id"""
+
+
+async def stage(conn: asyncpg.Connection, kind: str, records: Sequence[tuple[int, Record]]) -> None:
+    """The chunk in this transaction's temporary staging table."""
+    await conn.execute(STAGING[kind])
+    await conn.copy_records_to_table(
+        "import_stage", records=[(line, *rec) for line, rec in records], columns=list(COLUMNS[kind])
+    )
+
+
+async def match(conn: asyncpg.Connection, kind: str) -> list[tuple[int, str]]:
+    """Find each row's existing record; the rows the database refuses, with the reason."""
+    rejects: list[tuple[int, str]] = []
+    if kind == "deals":
+        await conn.execute(DEAL_LINKS)
+        rejects += [(r[0], r[1]) for r in await conn.fetch(DEAL_UNLINKED)]
+    await conn.execute(MATCH[kind])
+    repeats = await conn.fetch(REPEATS)
+    rejects += [(r["line"], f"the same {kind[:-1] if kind != 'people' else 'person'} as line {r['first']}")
+                for r in repeats]  # fmt: skip
+    return rejects
+
+
+async def apply(
+    conn: asyncpg.Connection, kind: str, on_duplicate: str, caller: Caller, job: uuid.UUID
+) -> Outcome:
+    """Write the staged chunk: new records created, duplicates updated or skipped."""
+    now = datetime.now(UTC)
+    new, dup = await conn.fetchrow(COUNT_NEW)
+    out = Outcome(created=new, skipped=dup if on_duplicate == "skip" else 0)
+    id_col, entity, values = AUDIT_VALUES[kind]
+    audit_args = (caller.actor, caller.user_id, caller.via)
+    if new:
+        await conn.execute(INSERT[kind], now)
+        await conn.execute(
+            AUDIT_NEW.format(id=id_col, values=values, where="existing IS NULL"), *audit_args, "create", entity,
+            str(job),
+        )  # fmt: skip
+        await _after_create(conn, kind, caller, now, out)
+    if dup and on_duplicate == "update":
+        if kind == "people":
+            announced = await conn.fetch(ANNOUNCE_ADDED)
+            await outbox.write(conn, [rep_identify(r["person_id"], r["email"], r["phone"], "contact_imported")
+                                      for r in announced if r["email"] or r["phone"]])  # fmt: skip
+        if kind == "deals":
+            await conn.execute(MOVED_DEAL_HISTORY, now, caller.label)
+        status = await conn.execute(UPDATE[kind], *((now,) if kind == "deals" else ()))
+        out.updated = int(status.split()[-1])
+        out.skipped = dup - out.updated  # erased persons are left alone
+        await conn.execute(
+            AUDIT_NEW.format(id="existing", values=values, where="existing IS NOT NULL"), *audit_args, "update",
+            entity, str(job),
+        )  # fmt: skip
+    return out
+
+
+async def _after_create(
+    conn: asyncpg.Connection, kind: str, caller: Caller, now: datetime, out: Outcome
+) -> None:
+    if kind == "people":
+        await conn.execute(NEW_LEAD_TRANSITIONS, now, caller.label)
+        created = await conn.fetch("SELECT person_id, email, phone FROM import_stage WHERE existing IS NULL")
+        out.new_ids = [r["person_id"] for r in created]
+        await assignment.new_leads(conn, out.new_ids, caller)
+        await outbox.write(conn, [rep_identify(r["person_id"], r["email"], r["phone"], "lead_imported")
+                                  for r in created])  # fmt: skip
+    elif kind == "deals":
+        await conn.execute(NEW_DEAL_HISTORY, now, caller.label)
+    else:
+        out.new_ids = [
+            r["id"] for r in await conn.fetch("SELECT id FROM import_stage WHERE existing IS NULL")
+        ]
+
+
+async def chunk(
+    pool: asyncpg.Pool,
+    kind: str,
+    records: Sequence[tuple[int, Record]],
+    *,
+    commit: bool,
+    on_duplicate: str,
+    caller: Caller,
+    job: uuid.UUID,
+) -> Outcome:
+    """Stage, match and write one chunk in one transaction; a dry run rolls it back and keeps only the counts."""
+    async with pool.acquire() as conn:
+        tr = conn.transaction()
+        await tr.start()
+        try:
+            await stage(conn, kind, records)
+            rejects = await match(conn, kind)
+            out = await apply(conn, kind, on_duplicate, caller, job)
+            out.rejects = rejects
+        except BaseException:
+            await tr.rollback()
+            raise
+        if commit:
+            await tr.commit()
+        else:
+            await tr.rollback()
+            out.new_ids = []
+    return out
+
+
+async def link_companies(pool: asyncpg.Pool, companies: list[uuid.UUID]) -> None:
+    """After a company import: persons take in the new companies of their email's domain (one pass)."""
+    if companies:
+        await pool.execute(LINK_DOMAINS, companies)
