@@ -60,13 +60,48 @@ SELECT (visited_at AT TIME ZONE 'UTC')::date AS day, source, campaign, count(*) 
   FROM ({RAW_VISITORS}) AS v GROUP BY 1, 2, 3
 """  # noqa: S608 (fixed text)
 
+RAW_CLICKS_DAILY = f"""
+SELECT (k.occurred_at AT TIME ZONE 'UTC')::date AS day, k.affiliate_id, k.ad_id, count(*) AS clicks,
+       count(*) FILTER (WHERE s.prospect_at IS NOT NULL) AS prospect_clicks
+  FROM ({RAW_CLICKS}) AS k LEFT JOIN ({RAW_STAGES}) AS s ON s.person_id = k.person_id
+ GROUP BY 1, 2, 3
+"""  # noqa: S608 (fixed text)
+
+# Cross-sell's baskets: a customer's products in one calendar month (migration 0023).
+RAW_BASKETS = """
+SELECT DISTINCT person_id, date_trunc('month', purchased_on)::date AS month, product_id FROM purchases
+"""
+
+RAW_PAIRS = f"""
+SELECT x.month, x.product_id AS a, y.product_id AS b, count(*) AS together
+  FROM ({RAW_BASKETS}) AS x JOIN ({RAW_BASKETS}) AS y ON y.person_id = x.person_id AND y.month = x.month
+ GROUP BY 1, 2, 3
+"""  # noqa: S608 (fixed text)
+
+RAW_BUYERS = f"""
+SELECT month, count(DISTINCT person_id) AS buyers FROM ({RAW_BASKETS}) AS x GROUP BY 1
+"""  # noqa: S608 (fixed text)
+
 ROLLUPS = {
     "clicks": "marketing_clicks",
     "visitors": "marketing_visitors",
     "stages": "marketing_stages",
     "daily": "marketing_visitors_daily",
+    "clicks_daily": "marketing_clicks_daily",
+    "baskets": "marketing_baskets",
+    "pairs": "marketing_pairs",
+    "buyers": "marketing_buyers",
 }
-RAW = {"clicks": RAW_CLICKS, "visitors": RAW_VISITORS, "stages": RAW_STAGES, "daily": RAW_DAILY}
+RAW = {
+    "clicks": RAW_CLICKS,
+    "visitors": RAW_VISITORS,
+    "stages": RAW_STAGES,
+    "daily": RAW_DAILY,
+    "clicks_daily": RAW_CLICKS_DAILY,
+    "baskets": RAW_BASKETS,
+    "pairs": RAW_PAIRS,
+    "buyers": RAW_BUYERS,
+}
 
 
 def over(sql: str) -> str:
@@ -147,6 +182,22 @@ SELECT coalesce(c.affiliate_id, r.affiliate_id) AS affiliate_id, coalesce(c.ad_i
 AFFILIATES = _ADS.replace("@PROSPECT@", _PROSPECT_CLICKS)
 ADS = _ADS.replace("@PROSPECT@", _NO_PROSPECT_CLICKS)
 
+# The same report from the daily rollups of migration 0023, for a kept lookback ($3, days; the credits per
+# conversion, ad and model were computed as conversions and clicks came): reads days x ads rows.
+ADS_DAILY = """
+WITH clicked AS (
+    SELECT affiliate_id, ad_id, sum(clicks)::bigint AS clicks, sum(prospect_clicks)::bigint AS prospect_clicks
+      FROM marketing_clicks_daily
+     WHERE day >= ($1 AT TIME ZONE 'UTC')::date AND day < ($2 AT TIME ZONE 'UTC')::date
+     GROUP BY 1, 2
+), credited AS (
+    SELECT affiliate_id, ad_id, sum(leads) AS leads, sum(customers) AS customers, sum(revenue) AS revenue
+      FROM marketing_credits_daily
+     WHERE lookback = $3::int AND model = $4::text
+       AND day >= ($1 AT TIME ZONE 'UTC')::date AND day < ($2 AT TIME ZONE 'UTC')::date
+     GROUP BY 1, 2
+)""" + _ADS[_ADS.index("\nSELECT coalesce(c.affiliate_id") :]  # noqa: S608 (fixed text)
+
 # Funnel: new visitors per day from the daily counts; the persons who became leads, prospects, customers in the
 # range with the visit they came from, kept on their stage row (migration 0022; $3: by source, campaign or nothing).
 FUNNEL_VISITORS = """
@@ -219,20 +270,18 @@ SELECT date_trunc('week', purchased_on)::date AS week, sum(quantity * price_paid
  GROUP BY 1
 """
 
-# --- cross-sell: products bought by the same customers ($1, $2 the range; $3 at least this many together) ---
+# --- cross-sell: products in the same customers' monthly baskets ($1, $2 the first and the last month; $3 at
+# least this many baskets together), from the pair counts kept at purchase time (migration 0023) ---
 
-BASKETS = """
-baskets AS (
-    SELECT DISTINCT person_id, product_id FROM purchases
-     WHERE purchased_on >= ($1 AT TIME ZONE 'UTC')::date AND purchased_on < ($2 AT TIME ZONE 'UTC')::date
-), buyers AS (
-    SELECT count(DISTINCT person_id)::float8 AS n FROM baskets
+RULES = """
+buyers AS (
+    SELECT sum(buyers)::float8 AS n FROM {buyers} AS x WHERE month >= $1::date AND month <= $2::date
 ), singles AS (
-    SELECT product_id, count(*)::float8 AS c FROM baskets GROUP BY 1
+    SELECT a AS product_id, sum(together)::float8 AS c FROM {pairs} AS x
+     WHERE a = b AND month >= $1::date AND month <= $2::date GROUP BY 1
 ), pairs AS (
-    SELECT a.product_id AS a, b.product_id AS b, count(*) AS together
-      FROM baskets AS a JOIN baskets AS b ON b.person_id = a.person_id AND b.product_id <> a.product_id
-     GROUP BY 1, 2 HAVING count(*) >= $3
+    SELECT a, b, sum(together)::bigint AS together FROM {pairs} AS x
+     WHERE a <> b AND month >= $1::date AND month <= $2::date GROUP BY 1, 2 HAVING sum(together) >= $3
 ), rules AS (
     SELECT p.a, p.b, p.together, p.together / buyers.n AS support, p.together / sa.c AS confidence,
            (p.together / sa.c) / (sb.c / buyers.n) AS lift
@@ -242,7 +291,7 @@ baskets AS (
 
 CROSS_SELL = (
     "WITH"
-    + BASKETS
+    + RULES
     + """
 SELECT pa.sku AS product, pa.name AS product_name, pb.sku AS also_bought, pb.name AS also_bought_name,
        r.together, r.support, r.confidence, r.lift
@@ -254,7 +303,7 @@ SELECT pa.sku AS product, pa.name AS product_name, pb.sku AS also_bought, pb.nam
 # Next products for one person ($5): rules from what they bought to what they have not, best confidence first.
 SUGGESTIONS = (
     "WITH"  # noqa: S608 (fixed text)
-    + BASKETS
+    + RULES
     + """, mine AS (SELECT DISTINCT product_id FROM purchases WHERE person_id = $5)
 SELECT pb.id AS product_id, pb.sku, pb.name, pb.list_price, max(r.confidence) AS confidence, max(r.lift) AS lift,
        array_agg(pa.sku ORDER BY r.confidence DESC) AS because

@@ -131,8 +131,22 @@ def _rate(part: Any, whole: Any) -> float:
     return round(float(part) / float(whole), 4) if whole else 0.0
 
 
-async def _ads(conn: asyncpg.Connection, q: Query, sql: str, by: str) -> list[dict[str, Any]]:
-    rows = await conn.fetch(sql, q.since, q.until, timedelta(days=q.lookback_days), q.model)
+KEPT_LOOKBACKS = (7, 30, 90)  # kept in marketing_credits_daily (migration 0023 marketing_lookbacks())
+
+
+def _ads_sql(q: Query, sql: str, naive: bool) -> tuple[str, Any]:
+    """The daily rollups for a kept lookback; else the credits computed per request over the click and stage
+    rollups (or, ``naive``, over the raw tables)."""
+    if naive:
+        return queries.naive(sql), timedelta(days=q.lookback_days)
+    if q.lookback_days in KEPT_LOOKBACKS:
+        return queries.ADS_DAILY, q.lookback_days
+    return queries.over(sql), timedelta(days=q.lookback_days)
+
+
+async def _ads(conn: asyncpg.Connection, q: Query, sql: str, by: str, naive: bool) -> list[dict[str, Any]]:
+    text, lookback = _ads_sql(q, sql, naive)
+    rows = await conn.fetch(text, q.since, q.until, lookback, q.model)
     groups: dict[tuple[str, ...], dict[str, Any]] = {}
     for r in rows:
         if by == "ad":
@@ -176,8 +190,7 @@ async def ads(conn: asyncpg.Connection, q: Query, naive: bool = False) -> list[d
     """Clicks, leads, customers, conversion rate (customers per click) and revenue by ad, campaign or affiliate,
     most revenue first."""
     by = q.choose(AD_GROUPS)
-    sql = queries.naive(queries.ADS) if naive else queries.over(queries.ADS)
-    rows = await _ads(conn, q, sql, by)
+    rows = await _ads(conn, q, queries.ADS, by, naive)
     for row in rows:
         row.pop("prospect_clicks")
     return sorted(rows, key=lambda r: (-r["revenue"], -r["customers"], -r["clicks"], str(r.get("name", ""))))
@@ -186,8 +199,7 @@ async def ads(conn: asyncpg.Connection, q: Query, naive: bool = False) -> list[d
 async def affiliates(conn: asyncpg.Connection, q: Query, naive: bool = False) -> list[dict[str, Any]]:
     """Affiliates ranked by clicks from prospects (persons who became prospects), with clicks, leads, customers
     and revenue credited to them."""
-    sql = queries.naive(queries.AFFILIATES) if naive else queries.over(queries.AFFILIATES)
-    rows = await _ads(conn, q, sql, "affiliate")
+    rows = await _ads(conn, q, queries.AFFILIATES, "affiliate", naive)
     for row in rows:
         row.pop("lead_rate")
         row.pop("conversion_rate")
@@ -328,11 +340,18 @@ def _rule(r: asyncpg.Record) -> dict[str, Any]:
     }
 
 
+def months(q: Query) -> tuple[date, date]:
+    """The first and the last calendar month the range touches (cross-sell's baskets are monthly)."""
+    return q.start.replace(day=1), q.end.replace(day=1)
+
+
 async def cross_sell(conn: asyncpg.Connection, q: Query, naive: bool = False) -> list[dict[str, Any]]:
-    """Products bought by the same customers in the range: support (share of buyers with both), confidence (of
-    the first product's buyers, the share who bought the second) and lift (confidence over the second's own
-    share), strongest lift first."""
-    rows = await conn.fetch(queries.CROSS_SELL, q.since, q.until, CROSS_SELL_MIN, CROSS_SELL_ROWS)
+    """Products in the same baskets (a customer's purchases in one calendar month) in the months of the range:
+    support (share of baskets with both), confidence (of the baskets with the first product, the share with the
+    second too) and lift (confidence over the second's own share), strongest lift first. Read from the pair
+    counts kept at purchase time (migration 0023)."""
+    sql = queries.naive(queries.CROSS_SELL) if naive else queries.over(queries.CROSS_SELL)
+    rows = await conn.fetch(sql, *months(q), CROSS_SELL_MIN, CROSS_SELL_ROWS)
     return [
         {"product": r["product"], "product_name": r["product_name"], "also_bought": r["also_bought"],
          "also_bought_name": r["also_bought_name"], "together": r["together"], **_rule(r)}
@@ -344,7 +363,7 @@ async def suggestions(
     conn: asyncpg.Connection, person_id: uuid.UUID, q: Query, limit: int = 5
 ) -> list[dict[str, Any]]:
     """Next products for a customer: what buyers of their products also bought and they have not."""
-    rows = await conn.fetch(queries.SUGGESTIONS, q.since, q.until, CROSS_SELL_MIN, limit, person_id)
+    rows = await conn.fetch(queries.over(queries.SUGGESTIONS), *months(q), CROSS_SELL_MIN, limit, person_id)
     return [
         {"product_id": str(r["product_id"]), "sku": r["sku"], "name": r["name"],
          "list_price": _num(r["list_price"], 2), "confidence": round(r["confidence"], 4),
