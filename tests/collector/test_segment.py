@@ -311,7 +311,7 @@ async def test_analytics_js_one_letter_paths_build_the_same_event_as_the_long_on
         ("/v1/i", {"writeKey": "wk_test", "traits": {"email": "a@b.co"}}, 400),
         ("/v1/t", ["not", "an", "object"], 400),
         ("/v1/x", {"writeKey": "wk_test", "anonymousId": "a", "event": "x"}, 404),
-        ("/v1/b", {"writeKey": "wk_test", "batch": []}, 404),  # analytics.js's batching mode is not taken yet
+        ("/v1/b", {"writeKey": "wk_test", "batch": "not a list"}, 400),  # analytics.js's batching mode
     ],
 )
 async def test_one_letter_paths_refuse_what_the_long_ones_refuse(

@@ -13,6 +13,7 @@ from leadline_collector import affiliate, beacon, cors, fastpath, forms, links, 
 from leadline_collector.context import proxy_networks, trusted_proxy_middleware
 from leadline_collector.demo_page import make_demo_handler
 from leadline_collector.httperrors import HANDLER_ARGS, HTTP_METRICS
+from leadline_collector.leanpost import LeanPosts
 from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.publisher import Publisher
 from leadline_collector.ratelimit import RateLimiter
@@ -109,7 +110,7 @@ def create_app(
             default_region=settings.phone_region,
             body_limit=body_limit,
         ),
-        ("POST", "/v1/{call:track|identify|page|screen|group|alias|batch|t|i|p|s|g|a}"): segment.make_handler(
+        ("POST", "/v1/{call:" + "|".join(segment.CALLS) + "}"): segment.make_handler(
             sink,
             sites,
             metrics,
@@ -123,7 +124,21 @@ def create_app(
         fastpath.install(
             app,
             fastpath.FastPath(
-                sink, metrics, keys, settings.cookie_domain, prefixes(settings), trusted_proxies=proxies
+                sink,
+                metrics,
+                keys,
+                settings.cookie_domain,
+                prefixes(settings),
+                trusted_proxies=proxies,
+                posts=LeanPosts(
+                    sink,
+                    sites,
+                    metrics,
+                    settings.phone_region,
+                    segment_limit=settings.batch_max_kb * 1024,
+                    beacon_limit=body_limit,
+                    prefixes=prefixes(settings),
+                ),
             ),
         )
     for prefix in prefixes(settings):

@@ -16,8 +16,8 @@ from leadline_collector import normalize
 from leadline_collector.bodies import BodyError, read_json
 from leadline_collector.context import request_context
 from leadline_collector.metrics import CollectorMetrics
-from leadline_collector.sink import Sink, store_or_count
-from leadline_collector.visitor import privacy_opt_out, set_cookie, visitor_id
+from leadline_collector.sink import Sink, record_or_count
+from leadline_collector.visitor import HitRequest, privacy_opt_out, set_cookie, visitor_id
 from leadline_shared.events import RawEvent, utc_now_iso
 from leadline_shared.http import problem
 from leadline_shared.ids import event_id_from
@@ -64,7 +64,7 @@ def identifiers(traits: dict[str, Any], default_region: str) -> dict[str, str]:
 
 
 def item_event(
-    request: web.Request,
+    request: HitRequest,
     item: dict[str, Any],
     anon_id: str | None,
     sent_at: str | None,
@@ -117,6 +117,42 @@ def item_event(
     )
 
 
+def take(
+    request: HitRequest, body: Any, sink: Sink, metrics: CollectorMetrics, default_region: str
+) -> tuple[dict[str, int], str | None] | web.Response:
+    """Record a parsed beacon's usable items: the answer's counts and the visitor id to set as the cookie (None:
+    none), or the refusal of a body that is not a batch. Both HTTP paths call this."""
+    sent_at = None
+    if isinstance(body, dict):
+        sent_at = _text(body.get("sent_at"), 40)
+        body = body.get("batch")
+    if not isinstance(body, list) or len(body) > MAX_ITEMS:
+        metrics.rejected.labels(endpoint="beacon", reason="shape").inc()
+        return problem(
+            400, "Bad beacon", f"send a JSON array (or {{'batch': [...]}}) of at most {MAX_ITEMS} events"
+        )
+    items = [i for i in body if isinstance(i, dict)]
+    opted_out = privacy_opt_out(request) or any(
+        isinstance(i.get("consent"), dict) and (i["consent"].get("dnt") or i["consent"].get("gpc"))
+        for i in items
+    )
+    no_cookie = opted_out or any(
+        isinstance(i.get("consent"), dict) and i["consent"].get("analytics") is False for i in items
+    )
+    anon_id, _ = visitor_id(request)
+    if no_cookie and request.cookies.get("ll_vid") is None:
+        anon_id = None
+    accepted = 0
+    for item in items:
+        event = item_event(request, item, anon_id, sent_at, default_region, opted_out)
+        if event is not None and record_or_count(sink, metrics, event):
+            accepted += 1
+    rejected = len(body) - accepted
+    if rejected:
+        metrics.rejected.labels(endpoint="beacon", reason="item").inc(rejected)
+    return {"accepted": accepted, "rejected": rejected}, None if no_cookie else anon_id
+
+
 def make_handler(
     sink: Sink, metrics: CollectorMetrics, *, cookie_domain: str, default_region: str, body_limit: int
 ) -> Handler:
@@ -128,37 +164,13 @@ def make_handler(
         except BodyError as exc:
             metrics.rejected.labels(endpoint="beacon", reason=str(exc.status)).inc()
             return problem(exc.status, "Bad beacon", exc.detail)
-        sent_at = None
-        if isinstance(body, dict):
-            sent_at = _text(body.get("sent_at"), 40)
-            body = body.get("batch")
-        if not isinstance(body, list) or len(body) > MAX_ITEMS:
-            metrics.rejected.labels(endpoint="beacon", reason="shape").inc()
-            return problem(
-                400, "Bad beacon", f"send a JSON array (or {{'batch': [...]}}) of at most {MAX_ITEMS} events"
-            )
-        items = [i for i in body if isinstance(i, dict)]
-        opted_out = privacy_opt_out(request) or any(
-            isinstance(i.get("consent"), dict) and (i["consent"].get("dnt") or i["consent"].get("gpc"))
-            for i in items
-        )
-        no_cookie = opted_out or any(
-            isinstance(i.get("consent"), dict) and i["consent"].get("analytics") is False for i in items
-        )
-        anon_id, _ = visitor_id(request)
-        if no_cookie and request.cookies.get("ll_vid") is None:
-            anon_id = None
-        accepted = 0
-        for item in items:
-            event = item_event(request, item, anon_id, sent_at, default_region, opted_out)
-            if event is not None and await store_or_count(sink, metrics, event):
-                accepted += 1
-        rejected = len(body) - accepted
-        if rejected:
-            metrics.rejected.labels(endpoint="beacon", reason="item").inc(rejected)
-        response = web.json_response({"accepted": accepted, "rejected": rejected})
-        if anon_id and not no_cookie:
-            set_cookie(response, request, anon_id, cookie_domain)
+        taken = take(request, body, sink, metrics, default_region)
+        if isinstance(taken, web.Response):
+            return taken
+        counts, cookie = taken
+        response = web.json_response(counts)
+        if cookie:
+            set_cookie(response, request, cookie, cookie_domain)
         return response
 
     return beacon

@@ -7,6 +7,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+JSON_TYPES = frozenset({"application/json", "text/plain", "application/octet-stream"})
+"""Content types a route that allows text/plain reads as JSON (octet-stream: aiohttp's name for no type at all)."""
+
 
 class BodyError(Exception):
     """The body cannot be used: HTTP status and a reason for the caller."""
@@ -32,7 +35,9 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
 async def read_json(request: web.Request, limit: int, *, allow_text_plain: bool = False) -> Any:
     """A JSON body (optionally sent as text/plain, as navigator.sendBeacon does)."""
     allowed = ("application/json", "text/plain") if allow_text_plain else ("application/json",)
-    if request.content_type not in allowed and request.content_type != "application/octet-stream":
+    if request.content_type not in (
+        JSON_TYPES if allow_text_plain else (*allowed, "application/octet-stream")
+    ):
         raise BodyError(415, f"send {' or '.join(allowed)}")
     data = await read_limited(request, limit)
     try:

@@ -19,6 +19,7 @@ import asyncio
 import email.utils
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,9 +30,18 @@ from aiohttp.http_parser import SINGLETON_HEADERS
 from multidict import MultiDictProxy
 from yarl import URL
 
+from leadline_collector import beacon, segment
 from leadline_collector.context import Proxies, forwarded_client, is_trusted, parse_address
 from leadline_collector.hits import GIF, GIF_HEAD, link_event, pixel_event, safe_target
 from leadline_collector.httperrors import HTTP_METRICS, PlainErrorsFactory
+from leadline_collector.leanpost import (
+    BEACON,
+    LeanPosts,
+    body_json,
+    cors_head,
+    json_answer,
+    response_answer,
+)
 from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.sink import Sink, record_or_count
 from leadline_collector.visitor import cookie_header, visitor_id
@@ -44,6 +54,14 @@ ProtocolFactory = Callable[[], asyncio.BaseProtocol]
 MAX_HEAD = 8190
 """Longest request head answered here; longer ones go to aiohttp, which applies its own limits."""
 _BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding", b"upgrade", b"expect"})
+_POST_REFUSED = frozenset({b"transfer-encoding", b"upgrade", b"expect"})
+"""Headers that leave a POST to aiohttp (chunked bodies, upgrades, ``Expect: 100-continue``)."""
+HAND_OVER, NEED_MORE = -1, 0
+"""What answering a request returns besides the bytes it used: aiohttp must take it; its body is still coming."""
+Render = Callable[["asyncio.Future[Any]"], tuple[bytes, bool]]
+Owed = tuple["asyncio.Future[Any] | None", "Render | bytes", bool]
+"""An answer owed on a connection, in request order: what it waits for, how it is rendered (or its bytes), and
+whether the connection stays open after it."""
 _SINGLETONS = frozenset(name.encode() for name in SINGLETON_HEADERS)
 """Headers aiohttp refuses (400) when repeated; a request repeating one is left to it."""
 
@@ -91,6 +109,8 @@ class FastPath:
     prefixes: tuple[str, ...]
     trusted_proxies: Proxies = ()
     """Peers whose X-Forwarded-For names the client (``LEADLINE_TRUSTED_PROXIES``); judged once per connection."""
+    posts: LeanPosts | None = None
+    """The Segment and beacon POSTs answered here (:mod:`leanpost`); None: every POST goes to aiohttp."""
     idle_timeout: float = 75.0
     sweep_interval: float = 5.0
     connections: set[FastProtocol] = field(default_factory=set)
@@ -152,7 +172,12 @@ class FastPath:
 
 
 class FastProtocol(asyncio.Protocol):
-    """One client connection, answered here until a request needs aiohttp."""
+    """One client connection, answered here until a request needs aiohttp.
+
+    Answers go out in request order. A Segment call is answered once its events are durable, so its answer is
+    owed (:data:`Owed`) while later pipelined requests are read and answered behind it; a request that must go to
+    aiohttp waits, with reading paused, until every answer owed before it has been written.
+    """
 
     def __init__(self, fast: FastPath, fallback: ProtocolFactory) -> None:
         self._fast = fast
@@ -166,6 +191,11 @@ class FastProtocol(asyncio.Protocol):
         self._remote: str | None = None
         self._proxied = False
         self._secure = False
+        self._owed: deque[Owed] = deque()
+        self._held: bytes | None = None
+        """Bytes for aiohttp, held until the answers owed before them are written."""
+        self._ending = False
+        """A request said ``Connection: close`` (or shutdown came): nothing more is read; close once answered."""
         self._loop = asyncio.get_running_loop()
         self.last_active = self._loop.time()
 
@@ -184,9 +214,10 @@ class FastProtocol(asyncio.Protocol):
         self._fast.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Forget the connection."""
+        """Forget the connection (answers still owed are rendered when their events are stored, and dropped)."""
         self._fast.connections.discard(self)
         self._transport = None
+        self._held = None
 
     def pause_writing(self) -> None:
         """The client reads slower than it asks: stop reading until it catches up."""
@@ -195,32 +226,43 @@ class FastProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         """Read again."""
-        if self._transport is not None:
+        if self._transport is not None and self._held is None:
             self._transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         """Answer every complete request in ``data`` that is ours; hand over at the first that is not."""
         self.last_active = self._loop.time()
+        if self._held is not None:
+            self._held += data
+            return
+        if self._ending:
+            return
         buf = self._buffer + data if self._buffer else data
         self._buffer = b""
         while buf:
             end = buf.find(b"\r\n\r\n")
             if end < 0:
                 if len(buf) > MAX_HEAD or b"\n\n" in buf:  # too long, or bare-LF line ends: aiohttp decides
-                    self._hand_over(buf)
+                    self._hand_over_in_turn(buf)
                 else:
                     self._buffer = buf
                 return
-            if end + 4 > MAX_HEAD or not self._try_answer(buf[: end + 4]):
-                self._hand_over(buf)
+            used = self._try_answer(buf, end + 4) if end + 4 <= MAX_HEAD else HAND_OVER
+            if used == HAND_OVER:
+                self._hand_over_in_turn(buf)
                 return
-            buf = buf[end + 4 :]
-            if self._transport is None or self._transport.is_closing():
+            if used == NEED_MORE:
+                self._buffer = buf
+                return
+            buf = buf[used:]
+            if self._ending or self._transport is None or self._transport.is_closing():
                 return
 
     def close(self) -> None:
-        """Close the connection (shutdown, or idle too long)."""
-        if self._transport is not None:
+        """Close the connection (shutdown, or idle too long), once the answers still owed are written."""
+        if self._owed:
+            self._ending = True
+        elif self._transport is not None:
             self._transport.close()
 
     # --- httptools callbacks ---------------------------------------------------------------------------------
@@ -229,38 +271,43 @@ class FastProtocol(asyncio.Protocol):
         self._headers.append((name, value))
 
     def on_message_complete(self) -> None:
-        """A whole request (head, no body) was parsed; keep-alive is only known until the parser resets."""
+        """A whole request was parsed; keep-alive is only known until the parser resets."""
         self._complete = True
         self._keep_alive = self._parser.should_keep_alive()
 
     # --- answering -------------------------------------------------------------------------------------------
-    def _try_answer(self, head: bytes) -> bool:
+    def _try_answer(self, buf: bytes, head_end: int) -> int:
         """:meth:`_answer`, with a failure of ours logged and the request left to aiohttp's error handling."""
         try:
-            return self._answer(head)
+            return self._answer(buf, head_end)
         except Exception:
             log.exception("fast path could not answer a request; aiohttp takes the connection")
-            return False
+            return HAND_OVER
 
-    def _answer(self, head: bytes) -> bool:
-        """Answer one request head; False (nothing written, nothing recorded) when aiohttp must take it."""
-        line = head[: head.find(b"\r\n")]
+    def _answer(self, buf: bytes, head_end: int) -> int:
+        """Answer the request at the start of ``buf``: the bytes it used, :data:`NEED_MORE` (its body is still
+        coming) or :data:`HAND_OVER` (nothing written, nothing recorded: aiohttp must take it)."""
+        line = buf[: buf.find(b"\r\n")]
         parts = line.split(b" ")
-        if len(parts) != 3 or parts[2] != b"HTTP/1.1" or parts[0] not in (b"GET", b"HEAD"):
-            return False
+        if len(parts) != 3 or parts[2] != b"HTTP/1.1":
+            return HAND_OVER
         target = parts[1]
         path_bytes, _, query = target.partition(b"?")
         if b"%" in path_bytes or b"#" in target or not target.startswith(b"/"):
-            return False  # percent-encoded paths are decoded by aiohttp's router; leave those to it
+            return HAND_OVER  # percent-encoded paths are decoded by aiohttp's router; leave those to it
+        if parts[0] == b"POST":
+            return self._post(buf, head_end, path_bytes)
+        if parts[0] not in (b"GET", b"HEAD"):
+            return HAND_OVER
         try:
             route = self._fast.route(path_bytes.decode("ascii"))
         except UnicodeDecodeError:
-            return False
+            return HAND_OVER
         if route is None:
-            return False
-        headers = self._parse(head)
+            return HAND_OVER
+        headers = self._parse(buf[:head_end], _BODY_HEADERS)
         if headers is None:
-            return False
+            return HAND_OVER
         request = FastRequest(
             parts[0].decode(),
             headers,
@@ -272,22 +319,28 @@ class FastProtocol(asyncio.Protocol):
         )
         kind, token = route
         keep_alive = self._keep_alive
-        if kind == "pixel":
-            return self._pixel(request, keep_alive)
-        return self._link(request, kind, token, keep_alive)
+        answered = (
+            self._pixel(request, keep_alive)
+            if kind == "pixel"
+            else self._link(request, kind, token, keep_alive)
+        )
+        if not answered:
+            return HAND_OVER
+        self._fast.metrics.fast_answers.tally[kind] += 1
+        return head_end
 
     def _client(self, headers: dict[str, str]) -> str | None:
         """The client behind our trusted proxy (the aiohttp routes get the same from the same function)."""
         return forwarded_client(self._remote, headers.get("x-forwarded-for"), self._fast.trusted_proxies)
 
-    def _parse(self, head: bytes) -> dict[str, str] | None:
+    def _parse(self, message: bytes, refused: frozenset[bytes]) -> dict[str, str] | None:
         """The request's headers by lower-case name (the first of repeated ones, as aiohttp's ``get`` gives; every
-        X-Forwarded-For, joined), or
-        None when it has a body, asks for an upgrade, repeats a header aiohttp refuses twice, or does not parse."""
+        X-Forwarded-For, joined), or None when it has a header in ``refused``, repeats a header aiohttp refuses
+        twice, or does not parse as one whole request."""
         self._headers = []
         self._complete = False
         try:
-            self._parser.feed_data(head)
+            self._parser.feed_data(message)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):
             return None
         if not self._complete:
@@ -295,7 +348,7 @@ class FastProtocol(asyncio.Protocol):
         headers: dict[str, str] = {}
         for name, value in self._headers:
             lower = name.lower()
-            if lower in _BODY_HEADERS:
+            if lower in refused:
                 return None
             key = lower.decode("utf-8", "surrogateescape")
             if key not in headers:
@@ -338,6 +391,79 @@ class FastProtocol(asyncio.Protocol):
         self._write(b"HTTP/1.1 302 Found\r\n", headers, b"", head_only, keep_alive, cookie)
         return True
 
+    # --- POSTs: Segment calls and beacons (leanpost.py) -------------------------------------------------------
+    def _post(self, buf: bytes, head_end: int, path: bytes) -> int:
+        """A Segment call or a beacon with a simple body (see :mod:`leanpost`); anything else is aiohttp's."""
+        posts = self._fast.posts
+        route = posts.route(path) if posts is not None else None
+        if posts is None or route is None:
+            return HAND_OVER
+        kind, limit = route
+        length = _content_length(buf[:head_end])
+        if length is None or length > limit:
+            return HAND_OVER  # no length (or chunked), or over the cap: aiohttp answers as the route does
+        end = head_end + length
+        if len(buf) < end:
+            return NEED_MORE
+        headers = self._parse(buf[:end], _POST_REFUSED)
+        if headers is None:
+            return HAND_OVER
+        usable, body = body_json(headers, buf[head_end:end], limit)
+        if not usable:
+            return HAND_OVER
+        request = FastRequest(
+            "POST", headers, _NO_QUERY, self._client(headers) if self._proxied else self._remote, self._secure
+        )
+        cors = cors_head(headers.get("origin"))
+        if kind == BEACON:
+            self._beacon(posts, request, body, cors)
+        else:
+            self._segment(posts, request, body, kind, cors)
+        self._fast.metrics.fast_answers.tally[kind] += 1
+        return end
+
+    def _beacon(self, posts: LeanPosts, request: FastRequest, body: Any, cors: bytes) -> None:
+        taken = beacon.take(request, body, posts.sink, posts.metrics, posts.default_region)
+        if isinstance(taken, web.Response):
+            status, head, payload = response_answer(taken)
+            self._write(status, head + cors, payload, False, self._keep_alive, None)
+            return
+        counts, vid = taken
+        status, head, payload = json_answer(counts)
+        cookie = cookie_header(request, vid, self._fast.cookie_domain) if vid else None
+        self._write(status, head + cors, payload, False, self._keep_alive, cookie)
+
+    def _segment(
+        self, posts: LeanPosts, request: FastRequest, body: Any, call_type: str, cors: bytes
+    ) -> None:
+        judged = segment.judge(request, body, call_type, posts.sites, posts.metrics, posts.default_region)
+        if isinstance(judged, web.Response):
+            status, head, payload = response_answer(judged)
+            self._write(status, head + cors, payload, False, self._keep_alive, None)
+            return
+        events, errors = judged
+        keep_alive = self._keep_alive
+        metrics, date = posts.metrics, self._fast.date
+
+        def render(stored: asyncio.Future[Any]) -> tuple[bytes, bool]:
+            error = (
+                (asyncio.CancelledError() if stored.cancelled() else stored.exception())
+                if stored.done()
+                else None
+            )
+            try:
+                done = segment.answer(events, errors, call_type, metrics, error)
+            except BaseException:
+                log.exception("fast path: a Segment call's events could not be stored")
+                return _FAILED + b"Date: " + date() + b"\r\n\r\n" + _FAILED_BODY, False
+            status, head, payload = (
+                response_answer(done) if isinstance(done, web.Response) else json_answer(done)
+            )
+            return _render(status, date(), head + cors, payload, keep_alive, None), keep_alive
+
+        self._owe(segment.store_all(posts.sink, events), render, keep_alive)
+
+    # --- writing, in request order ----------------------------------------------------------------------------
     def _write(
         self,
         status: bytes,
@@ -347,20 +473,68 @@ class FastProtocol(asyncio.Protocol):
         keep_alive: bool,
         cookie: str | None,
     ) -> None:
-        transport = self._transport
-        if transport is None:  # not an assert: those vanish under python -O (issue 11)
+        if self._transport is None:  # not an assert: those vanish under python -O (issue 11)
             raise RuntimeError("fast path: an answer written after its connection was closed or handed over")
-        out = [status, b"Date: ", self._fast.date(), b"\r\n", headers]
-        if cookie is not None:
-            out += [b"Set-Cookie: ", cookie.encode(), b"\r\n"]
+        data = _render(status, self._fast.date(), headers, b"" if head_only else body, keep_alive, cookie)
+        if self._owed:
+            self._owed.append((None, data, keep_alive))
+        else:
+            self._send(data, keep_alive)
         if not keep_alive:
-            out.append(b"Connection: close\r\n")
-        out.append(b"\r\n")
-        if body and not head_only:
-            out.append(body)
-        transport.write(b"".join(out))
+            self._ending = True
+
+    def _owe(self, waiting: asyncio.Future[Any], render: Render, keep_alive: bool) -> None:
+        """An answer to write once ``waiting`` is done, after every answer owed before it."""
         if not keep_alive:
+            self._ending = True
+        if waiting.done() and not self._owed:
+            data, keep = render(waiting)
+            self._send(data, keep)
+            return
+        self._owed.append((waiting, render, keep_alive))
+        waiting.add_done_callback(self._drain)
+
+    def _drain(self, _: object = None) -> None:
+        """Write the owed answers that are ready, in order; then hand over what waited for them, if anything."""
+        owed = self._owed
+        while owed:
+            waiting, render, keep_alive = owed[0]
+            if waiting is not None and not waiting.done():
+                return
+            owed.popleft()
+            if isinstance(render, bytes):
+                data = render
+            else:
+                data, keep_alive = render(waiting)  # type: ignore[arg-type]
+            if self._transport is not None:
+                self._send(data, keep_alive)
+        if self._transport is None:
+            return
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._transport.resume_reading()
+            self._hand_over(held)
+        elif self._ending:
+            self._transport.close()
+
+    def _send(self, data: bytes, keep_alive: bool) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        transport.write(data)
+        if not keep_alive:
+            self._ending = True
+            self._owed.clear()
             transport.close()
+
+    def _hand_over_in_turn(self, data: bytes) -> None:
+        """:meth:`_hand_over`, once the answers owed before ``data`` are written (reading paused meanwhile)."""
+        if not self._owed:
+            self._hand_over(data)
+            return
+        self._held = data
+        if self._transport is not None:
+            self._transport.pause_reading()
 
     def _hand_over(self, data: bytes) -> None:
         """Give the connection, and ``data`` (from the start of a request), to aiohttp for good."""
@@ -374,6 +548,42 @@ class FastProtocol(asyncio.Protocol):
         protocol.connection_made(transport)
         if data:
             protocol.data_received(data)
+
+
+_FAILED = (
+    b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"
+)
+_FAILED_BODY = b"500 Internal Server Error\n\nServer got itself in trouble"
+_FAILED += b"Content-Length: %d\r\n" % len(_FAILED_BODY)
+
+
+def _render(
+    status: bytes, date: bytes, headers: bytes, body: bytes, keep_alive: bool, cookie: str | None
+) -> bytes:
+    """One whole answer."""
+    out = [status, b"Date: ", date, b"\r\n", headers]
+    if cookie is not None:
+        out += [b"Set-Cookie: ", cookie.encode(), b"\r\n"]
+    if not keep_alive:
+        out.append(b"Connection: close\r\n")
+    out.append(b"\r\n")
+    if body:
+        out.append(body)
+    return b"".join(out)
+
+
+def _content_length(head: bytes) -> int | None:
+    """The Content-Length of a request head, or None when it has none, a malformed one, or a Transfer-Encoding
+    (httptools checks the head again once the body is in, refusing a repeated or contradicting length)."""
+    lower = head.lower()
+    if b"\r\ntransfer-encoding:" in lower:
+        return None
+    start = lower.find(b"\r\ncontent-length:")
+    if start < 0:
+        return None
+    start += 17
+    value = lower[start : lower.find(b"\r\n", start)].strip()
+    return int(value) if value.isdigit() and len(value) < 10 else None
 
 
 _NO_QUERY: MultiDictProxy[str] = URL("/").query

@@ -35,12 +35,32 @@ class AcceptedEvents(Collector):
         yield family
 
 
+class FastAnswers(Collector):
+    """``leadline_collector_fast_path_answers_total{route}``: requests answered on the fast path, not by aiohttp.
+
+    It tells the SRE (and the tests, and the benchmark) which path the traffic takes; a plain dict, as above.
+    """
+
+    def __init__(self) -> None:
+        self.tally: Tally[str] = Tally()
+
+    def collect(self) -> Iterator[Metric]:
+        """Expose the tally as a Prometheus counter family."""
+        family = CounterMetricFamily(
+            "leadline_collector_fast_path_answers", "Requests answered on the fast path", labels=["route"]
+        )
+        for route, value in sorted(self.tally.items()):
+            family.add_metric([route], value)
+        yield family
+
+
 @dataclass(frozen=True)
 class CollectorMetrics:
     """What the SRE on call reads first: accepted, published, spooled, dropped, rejected."""
 
     registry: CollectorRegistry
     events: AcceptedEvents
+    fast_answers: FastAnswers
     published: Counter
     spooled: Counter
     replayed: Counter
@@ -57,11 +77,13 @@ class CollectorMetrics:
     def create(cls) -> CollectorMetrics:
         """A fresh registry with every collector metric."""
         reg = CollectorRegistry()
-        events = AcceptedEvents()
+        events, fast_answers = AcceptedEvents(), FastAnswers()
         reg.register(events)
+        reg.register(fast_answers)
         return cls(
             registry=reg,
             events=events,
+            fast_answers=fast_answers,
             published=Counter("leadline_collector_published", "Events acknowledged by Kafka", registry=reg),
             spooled=Counter("leadline_collector_spooled", "Events written to the disk spool", registry=reg),
             replayed=Counter(

@@ -167,20 +167,20 @@ class Publisher:
         if not durable:
             self.store_nowait(event)
             return
+        await self.store_durable(event)
+
+    def store_durable(self, event: RawEvent) -> asyncio.Future[None]:
+        """Accept an event; the future resolves once Kafka acknowledged it or the spool fsync'd it."""
         if self._spooling:
             try:
                 fut = self.spool.append_nowait([Record(event.event_id, event.key(), event.to_json())])
             except SpoolFull as exc:
                 raise SinkUnavailable(str(exc)) from exc
             self.metrics.spooled.inc()
-            try:
-                await fut
-            except SpoolFull as exc:
-                raise SinkUnavailable(str(exc)) from exc
-            return
+            return _unavailable_on_error(fut)
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue((event.event_id, event.key(), event.to_json(), waiter))
-        await waiter
+        return waiter
 
     def store_nowait(self, event: RawEvent) -> None:
         """Accept an event without waiting for anything: queued for Kafka, or appended to the spool."""
@@ -403,3 +403,21 @@ def _settle(items: list[Item], error: Exception | None) -> None:
                 waiter.set_result(None)
             else:
                 waiter.set_exception(error)
+
+
+def _unavailable_on_error(fut: asyncio.Future[None]) -> asyncio.Future[None]:
+    """``fut`` (a spool write), failing with :class:`SinkUnavailable` where it fails with :class:`SpoolFull`."""
+    out: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def done(f: asyncio.Future[None]) -> None:
+        if out.done():
+            return
+        if f.cancelled():
+            out.cancel()
+        elif (error := f.exception()) is None:
+            out.set_result(None)
+        else:
+            out.set_exception(SinkUnavailable(str(error)) if isinstance(error, SpoolFull) else error)
+
+    fut.add_done_callback(done)
+    return out

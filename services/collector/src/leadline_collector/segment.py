@@ -31,6 +31,7 @@ from leadline_collector.context import campaign_from_url, client_ip
 from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.sink import Sink, SinkUnavailable
 from leadline_collector.siteconfig_store import SiteConfigStore
+from leadline_collector.visitor import HitRequest
 from leadline_shared.events import RawEvent, utc_now_iso
 from leadline_shared.http import problem
 from leadline_shared.ids import scoped_event_id
@@ -44,8 +45,11 @@ TYPES = {
     "group": "group",
     "alias": "alias",
 }
-SHORT = {"t": "track", "i": "identify", "p": "page", "s": "screen", "g": "group", "a": "alias"}
-"""analytics.js's one-letter paths and the long call each stands for."""
+SHORT = {"t": "track", "i": "identify", "p": "page", "s": "screen", "g": "group", "a": "alias", "b": "batch"}
+"""analytics.js's one-letter paths and the long call each stands for (``/v1/b``: its batching mode)."""
+CALLS = (*TYPES, "batch", *SHORT)
+"""Every call name a ``/v1/{call}`` path may carry."""
+SUCCESS = {"success": True}
 MAX_BATCH = 500
 
 
@@ -61,16 +65,16 @@ class BadCall(Exception):
 class Call:
     """What every message of one HTTP call shares: who sent it and how."""
 
-    request: web.Request
+    request: HitRequest
     write_key: str
     site: str
     sent_at: str | None
     default_region: str
 
 
-def write_key(request: web.Request, body: dict[str, Any]) -> str | None:
+def write_key(request: HitRequest, body: dict[str, Any]) -> str | None:
     """The write key from Basic auth (user part) or the body."""
-    header = request.headers.get("Authorization", "")
+    header = request.headers.get("authorization", "")
     if header.lower().startswith("basic "):
         try:
             user = base64.b64decode(header[6:].strip(), validate=True).decode().partition(":")[0]
@@ -130,7 +134,7 @@ def message_context(call: Call, msg: dict[str, Any], properties: dict[str, Any])
     url = _str(page.get("url")) or _str(properties.get("url"))
     context: dict[str, Any] = {
         "ip": _str(ctx.get("ip"), 64) or client_ip(call.request),
-        "user_agent": _str(ctx.get("userAgent"), 512) or call.request.headers.get("User-Agent", "")[:512],
+        "user_agent": _str(ctx.get("userAgent"), 512) or call.request.headers.get("user-agent", "")[:512],
         "site": call.site,
     }
     for name, value in (
@@ -218,6 +222,74 @@ def batch_events(
     return events, errors
 
 
+Judged = tuple[list[RawEvent], list[dict[str, Any]]] | web.Response
+"""A call's events and the batch messages refused, or the refusal to answer with."""
+
+
+def judge(
+    request: HitRequest,
+    body: Any,
+    call_type: str,
+    store: SiteConfigStore,
+    metrics: CollectorMetrics,
+    default_region: str,
+) -> Judged:
+    """What a call with a parsed body becomes: events to store, or a refusal (counted). Both HTTP paths call this."""
+    try:
+        if not isinstance(body, dict):
+            raise BadCall(400, "the body must be a JSON object")
+        key = write_key(request, body)
+        source = store.source(key) if key is not None else None
+        if key is None or source is None:
+            metrics.rejected.labels(endpoint="segment", reason="write_key").inc()
+            return problem(401, "Unauthorized", "unknown or missing write key (HTTP Basic user or writeKey)")
+        call = Call(request, key, source.name or key, _str(body.get("sentAt"), 40), default_region)
+        if call_type != "batch":
+            return [message_event(call, body, TYPES[call_type])], []
+        events, errors = batch_events(call, body, metrics)
+        if errors and not events:
+            return problem(400, "Bad request", "no message in the batch is usable", errors=errors)
+        return events, errors
+    except BadCall as exc:
+        metrics.rejected.labels(endpoint="segment", reason=exc.reason).inc()
+        return problem(exc.status, "Bad request", exc.detail)
+
+
+def store_all(sink: Sink, events: list[RawEvent]) -> asyncio.Future[Any]:
+    """One future for every event of a call, resolved once all are durable (no task per event or per call)."""
+    try:
+        futures = [sink.store_durable(event) for event in events]
+    except SinkUnavailable as exc:
+        failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        failed.set_exception(exc)
+        return failed
+    return futures[0] if len(futures) == 1 else asyncio.gather(*futures)
+
+
+def answer(
+    events: list[RawEvent],
+    errors: list[dict[str, Any]],
+    call_type: str,
+    metrics: CollectorMetrics,
+    error: BaseException | None,
+) -> dict[str, Any] | web.Response:
+    """The answer once the events' store finished (``error`` if it failed): a JSON document, or a refusal."""
+    if isinstance(error, SinkUnavailable):
+        resp = problem(503, "Unavailable", "events could not be stored now; retry")
+        resp.headers["Retry-After"] = "30"
+        return resp
+    if error is not None:
+        raise error
+    for event in events:
+        metrics.events.inc(event.type, "segment")
+    if call_type != "batch":
+        return SUCCESS
+    doc: dict[str, Any] = {"success": True, "accepted": len(events), "rejected": len(errors)}
+    if errors:
+        doc["errors"] = errors
+    return doc
+
+
 def make_handler(
     sink: Sink, store: SiteConfigStore, metrics: CollectorMetrics, *, default_region: str, body_limit: int
 ) -> Handler:
@@ -225,44 +297,21 @@ def make_handler(
 
     async def segment(request: web.Request) -> web.StreamResponse:
         call_type = SHORT.get(request.match_info["call"], request.match_info["call"])
-        errors: list[dict[str, Any]] = []
         try:
             body = await read_json(request, body_limit, allow_text_plain=True)
-            if not isinstance(body, dict):
-                raise BadCall(400, "the body must be a JSON object")
-            key = write_key(request, body)
-            source = store.source(key) if key is not None else None
-            if key is None or source is None:
-                metrics.rejected.labels(endpoint="segment", reason="write_key").inc()
-                return problem(
-                    401, "Unauthorized", "unknown or missing write key (HTTP Basic user or writeKey)"
-                )
-            call = Call(request, key, source.name or key, _str(body.get("sentAt"), 40), default_region)
-            if call_type == "batch":
-                events, errors = batch_events(call, body, metrics)
-                if errors and not events:
-                    return problem(400, "Bad request", "no message in the batch is usable", errors=errors)
-            else:
-                events = [message_event(call, body, TYPES[call_type])]
         except BodyError as exc:
             metrics.rejected.labels(endpoint="segment", reason=str(exc.status)).inc()
             return problem(exc.status, "Bad request", exc.detail)
-        except BadCall as exc:
-            metrics.rejected.labels(endpoint="segment", reason=exc.reason).inc()
-            return problem(exc.status, "Bad request", exc.detail)
+        judged = judge(request, body, call_type, store, metrics, default_region)
+        if isinstance(judged, web.Response):
+            return judged
+        events, errors = judged
+        error: BaseException | None = None
         try:
-            await asyncio.gather(*(sink.store(event, durable=True) for event in events))
-        except SinkUnavailable:
-            resp = problem(503, "Unavailable", "events could not be stored now; retry")
-            resp.headers["Retry-After"] = "30"
-            return resp
-        for event in events:
-            metrics.events.inc(event.type, "segment")
-        if call_type != "batch":
-            return web.json_response({"success": True})
-        answer: dict[str, Any] = {"success": True, "accepted": len(events), "rejected": len(errors)}
-        if errors:
-            answer["errors"] = errors
-        return web.json_response(answer)
+            await store_all(sink, events)
+        except SinkUnavailable as exc:
+            error = exc
+        done = answer(events, errors, call_type, metrics, error)
+        return done if isinstance(done, web.Response) else web.json_response(done)
 
     return segment

@@ -7,6 +7,7 @@ so what a route answers and which event it builds are tested without a broker.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 
 from leadline_collector.metrics import CollectorMetrics
@@ -36,6 +37,14 @@ class Sink(Protocol):
 
     def store_nowait(self, event: RawEvent) -> None:
         """Accept one event without waiting (raises :class:`SinkUnavailable` when it cannot be accepted)."""
+
+    def store_durable(self, event: RawEvent) -> asyncio.Future[None]:
+        """Accept one event; the future resolves once it is safe, or fails with :class:`SinkUnavailable`.
+
+        ``await store(event, durable=True)`` is this future awaited. A future rather than a coroutine lets the
+        fast path, which cannot await, answer a Segment call when its events are safe (no task per request).
+        Raises :class:`SinkUnavailable` at once when the event cannot even be accepted.
+        """
 
     async def is_healthy(self) -> bool:
         """Whether the sink can take events now (``/readyz`` answers 503 when it cannot)."""
