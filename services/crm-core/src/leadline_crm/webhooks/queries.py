@@ -109,9 +109,9 @@ RETURNING {COLUMNS}
 
 ROTATE = """
 UPDATE webhook_subscriptions
-   SET previous_secret = CASE WHEN $3 > 0 THEN secret END,
-       previous_secret_expires_at = CASE WHEN $3 > 0 THEN $4 + $3 * interval '1 second' END,
-       secret = $2, updated_at = $4
+   SET previous_secret = CASE WHEN $3::float8 > 0 THEN secret END,
+       previous_secret_expires_at = CASE WHEN $3::float8 > 0 THEN $4::timestamptz + $3 * interval '1 second' END,
+       secret = $2, updated_at = $4::timestamptz
  WHERE id = $1
 """
 
