@@ -8,7 +8,7 @@ RUN := .run
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 MEMBERS := shared services/collector services/enricher services/crm-core deploy/local
 
-.PHONY: help install lock up down logs status test lint typecheck unit bench image vendor k8s-tools k8s-check \
+.PHONY: help install lock up down logs status test lint typecheck unit bench drill image vendor k8s-tools k8s-check \
         start-kafka stop-kafka start-postgres stop-postgres clean
 
 help: ## list the targets
@@ -85,6 +85,9 @@ image: ## build the container image localhost/leadline:latest with podman (Debia
 
 bench: install ## run the benchmarks against the real stack; figures go to docs/benchmarks.md
 	$(BIN)/python -m benchmarks
+
+drill: install ## failure drills (Kafka down, services SIGKILLed, PostgreSQL restarted, spool disk full) under load on an isolated stack in .run/drill; figures go to docs/reliability.md
+	$(BIN)/python -m drills
 
 clean: down ## remove .run/ and the venv
 	rm -rf $(RUN) $(VENV)

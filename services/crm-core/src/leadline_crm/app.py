@@ -12,7 +12,18 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from leadline_crm import admin, catalog, imports, marketing, outbox, people, sales, service
+from leadline_crm import (
+    admin,
+    automation,
+    catalog,
+    imports,
+    marketing,
+    outbox,
+    people,
+    sales,
+    service,
+    webhooks,
+)
 from leadline_crm.catalog.links import COLLECTOR_URL, KEYRING
 from leadline_crm.http import forwarded, guard, openapi, session, templating
 from leadline_crm.http import pages as web_pages
@@ -42,6 +53,8 @@ def api() -> openapi.Registry:
             *sales.operations(),
             *imports.operations(),
             *service.operations(),
+            *webhooks.operations(),
+            *automation.operations(),
         ]
     )
 
@@ -57,6 +70,8 @@ def pages() -> list[web.AbstractRouteDef]:
         *sales.pages(),
         *imports.pages(),
         *service.pages(),
+        *webhooks.pages(),
+        *automation.pages(),
     ]
 
 
@@ -70,6 +85,8 @@ TEMPLATE_PACKAGES = (
     "leadline_crm.sales",
     "leadline_crm.imports",
     "leadline_crm.service",
+    "leadline_crm.webhooks",
+    "leadline_crm.automation",
 )
 
 
@@ -142,5 +159,22 @@ def create_app(settings: CrmSettings) -> web.Application:
         finally:
             await ingestor.stop()
 
-    app.cleanup_ctx.extend([pool_ctx, outbox_ctx, ingest_ctx])
+    async def automation_ctx(app: web.Application) -> AsyncIterator[None]:
+        """The automation loop: each batch of domain events through this explicit list of handlers."""
+        rules = automation.Evaluator()
+        runner = automation.Runner(
+            app[POOL], handlers=[rules, webhooks.on_events], jobs=[rules.due, automation.breaches]
+        )
+        async with background("automation", runner.run()) as task:
+            add_check(app, "automation", watch_task("automation", task))
+            yield
+
+    async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
+        """The webhook dispatcher: sends queued deliveries while this replica leads (one per schema)."""
+        dispatcher = webhooks.Dispatcher(app[POOL], registry)
+        async with background("webhooks", dispatcher.run()) as task:
+            add_check(app, "webhooks", watch_task("webhooks", task))
+            yield
+
+    app.cleanup_ctx.extend([pool_ctx, outbox_ctx, ingest_ctx, automation_ctx, webhooks_ctx])
     return app
