@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from leadline_crm import lifecycle, queries
+from leadline_crm.automation import events as domain_events
 from leadline_crm.sales import assignment
 
 
@@ -82,6 +83,7 @@ async def apply_moves(
     if moves:
         columns = list(map(list, zip(*moves, strict=True)))
         await conn.execute(queries.MOVE_STAGES, *columns[:6], now, columns[6])
+        await domain_events.stage_changes(conn, [m[:4] for m in moves])
         await assignment.new_leads(conn, [m[0] for m in moves if m[1] == "anonymous"], None)
     return len(moves)
 

@@ -97,3 +97,23 @@ def from_row(row: Mapping[str, Any]) -> DomainEvent:
         occurred_at=row["occurred_at"],
         chain=tuple(row["chain"] or ()),
     )
+
+
+async def stage_changes(
+    conn: asyncpg.Connection, moves: Sequence[tuple[uuid.UUID | str, str | None, str, str | None]]
+) -> None:
+    """``person.stage_changed`` for each (person, from, to, cause): the cause is the event id or the change's
+    own key, so a replay of the same cause announces the move once."""
+    await emit(
+        conn,
+        [
+            NewEvent(
+                "person.stage_changed",
+                f"{cause or 'move'}:{person}:{to}",
+                person,
+                None,
+                {"from": old, "to": to},
+            )
+            for person, old, to, cause in moves
+        ],
+    )

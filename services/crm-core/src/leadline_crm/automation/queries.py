@@ -15,3 +15,168 @@ WITH e AS (
 )
 SELECT pg_notify(left('automation_' || current_schema(), 63), '')
 """
+
+# --- the loop (runner.py) ---
+
+TAKE_EVENTS = """
+SELECT id, type, person_id, subject, data, source_key, chain, occurred_at
+  FROM domain_events ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+"""
+
+DELETE_EVENTS = "DELETE FROM domain_events WHERE id = ANY($1::bigint[])"
+
+# Cases past their due time and not resolved, each announced once: case_breaches remembers the announced ones
+# (the domain event itself is deleted once handled).
+BREACHES = """
+WITH b AS (
+    INSERT INTO case_breaches (case_id)
+    SELECT id FROM cases WHERE status IN ('new', 'open', 'waiting') AND due_at < now()
+    ORDER BY due_at LIMIT $1
+    ON CONFLICT (case_id) DO NOTHING
+    RETURNING case_id
+)
+SELECT c.id, c.tracking_number, c.person_id, c.type, c.status, c.assignee_id, c.due_at
+  FROM cases c JOIN b ON b.case_id = c.id
+"""
+
+# --- rules (rules.py) ---
+
+RULES_SIGNATURE = "SELECT count(*), max(updated_at) FROM workflow_rules"
+
+ALL_RULES = """
+SELECT id, name, enabled, trigger_type, trigger_params, conditions, actions, delay_seconds, unless_activity
+  FROM workflow_rules ORDER BY id
+"""
+
+PERSON_FACTS = """
+SELECT p.person_id, p.stage, p.score, p.country, split_part(p.emails[1], '@', 2) AS email_domain,
+       p.owner_id AS owner, p.attributes, c.industry AS company_industry, c.size AS company_size,
+       c.country AS company_country,
+       ARRAY(SELECT list_id FROM list_members m WHERE m.person_id = p.person_id) AS lists
+  FROM persons p LEFT JOIN companies c ON c.id = p.company_id
+ WHERE p.person_id = ANY($1::uuid[]) AND p.erased_at IS NULL
+"""
+
+INSERT_RUNS = """
+INSERT INTO rule_runs (rule_id, trigger_key, event_type, person_id, subject, data, chain, status, due_at, reason,
+                       finished_at)
+SELECT r, k, t, p, s, d, CASE WHEN c = '' THEN '{}'::int[] ELSE string_to_array(c, ',')::int[] END, st, due, why,
+       CASE WHEN st IN ('stopped', 'skipped') THEN now() END
+  FROM unnest($1::int[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::jsonb[], $7::text[], $8::text[],
+              $9::timestamptz[], $10::text[]) AS m(r, k, t, p, s, d, c, st, due, why)
+ON CONFLICT (rule_id, trigger_key) DO NOTHING
+RETURNING id, rule_id, trigger_key
+"""
+
+FINISH_RUN = """
+UPDATE rule_runs SET status = $2, reason = $3, actions_done = $4::jsonb, finished_at = now() WHERE id = $1
+"""
+
+DUE_RUNS = """
+SELECT id, rule_id, trigger_key, event_type, person_id, subject, data, chain, created_at
+  FROM rule_runs WHERE status = 'waiting' AND due_at <= now()
+ ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED
+"""
+
+ACTIVITY_SINCE = "SELECT EXISTS (SELECT 1 FROM activities WHERE person_id = $1 AND kind = $2 AND at >= $3)"
+
+# --- actions (actions.py) ---
+
+PERSON_OWNER = "SELECT owner_id FROM persons WHERE person_id = $1"
+
+SET_OWNER = """
+WITH old AS (SELECT owner_id FROM persons WHERE person_id = $1 FOR UPDATE)
+UPDATE persons SET owner_id = $2, updated_at = now() WHERE person_id = $1 RETURNING (SELECT owner_id FROM old)
+"""
+
+CREATE_TASK = """
+INSERT INTO tasks (title, due_at, person_id, owner_id)
+VALUES ($1, $2, $3, (SELECT owner_id FROM persons WHERE person_id = $3))
+"""
+
+PERSON_STAGE = "SELECT stage FROM persons WHERE person_id = $1 AND erased_at IS NULL"
+
+SET_ATTRIBUTE = """
+UPDATE persons SET attributes = coalesce(attributes, '{}') || jsonb_build_object($2::text, $3::text::jsonb),
+                   updated_at = now()
+ WHERE person_id = $1
+"""
+
+ADD_TAG = """
+UPDATE persons SET attributes = jsonb_set(coalesce(attributes, '{}'), '{tags}',
+                                          coalesce(attributes->'tags', '[]') || to_jsonb($2::text)),
+                   updated_at = now()
+ WHERE person_id = $1 AND NOT coalesce(attributes->'tags', '[]') ? $2
+"""
+
+ADD_TO_LIST = "INSERT INTO list_members (list_id, person_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+
+NOTIFY_USER = "INSERT INTO notifications (user_id, text, link) VALUES ($1, $2, $3)"
+
+# One loop per schema (a session lock: released when the loop lets go or its connection ends).
+LEAD = "SELECT pg_try_advisory_lock(hashtext('leadline.automation.' || current_schema()))"
+RESIGN = "SELECT pg_advisory_unlock(hashtext('leadline.automation.' || current_schema()))"
+CHANNEL = "SELECT left('automation_' || current_schema(), 63)"
+
+# --- rule management (store.py) ---
+
+_RULE_COLUMNS = """id, name, enabled, trigger_type, trigger_params, conditions, actions, delay_seconds, unless_activity,
+       created_by, created_at, updated_at"""
+
+CREATE_RULE = f"""
+INSERT INTO workflow_rules (name, enabled, trigger_type, trigger_params, conditions, actions, delay_seconds,
+                            unless_activity, created_by)
+VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8, $9)
+RETURNING {_RULE_COLUMNS}
+"""  # noqa: S608 (fixed names)
+
+UPDATE_RULE = f"""
+UPDATE workflow_rules SET name = $2, enabled = $3, trigger_type = $4, trigger_params = $5::jsonb,
+       conditions = $6::jsonb, actions = $7::jsonb, delay_seconds = $8, unless_activity = $9,
+       updated_at = clock_timestamp()
+ WHERE id = $1
+RETURNING {_RULE_COLUMNS}
+"""  # noqa: S608 (fixed names)
+
+RULE = f"SELECT {_RULE_COLUMNS} FROM workflow_rules WHERE id = $1"  # noqa: S608
+RULE_FOR_UPDATE = f"SELECT {_RULE_COLUMNS} FROM workflow_rules WHERE id = $1 FOR UPDATE"  # noqa: S608
+DELETE_RULE = "DELETE FROM workflow_rules WHERE id = $1 RETURNING name"
+
+RULES_PAGE = f"""
+SELECT {_RULE_COLUMNS},
+       (SELECT max(created_at) FROM rule_runs r WHERE r.rule_id = w.id) AS last_run_at,
+       (SELECT count(*) FROM rule_runs r WHERE r.rule_id = w.id) AS run_count
+  FROM workflow_rules w ORDER BY lower(name), id
+"""  # noqa: S608 (fixed names)
+
+RUNS = """
+SELECT id, rule_id, (SELECT name FROM workflow_rules w WHERE w.id = r.rule_id) AS rule_name, trigger_key,
+       event_type, person_id, subject, status, due_at, reason, actions_done, created_at, finished_at
+  FROM rule_runs r
+ WHERE ($1::int IS NULL OR rule_id = $1) AND ($2::uuid IS NULL OR person_id = $2)
+ ORDER BY id DESC LIMIT $3
+"""
+
+WAKE = "SELECT pg_notify(left('automation_' || current_schema(), 63), '')"
+
+# --- ingestion (ingested.py) ---
+
+# The batch's candidates ($1 types, $2 persons, $3 subjects, $4 data as JSON bytes, $5 source keys), kept when they
+# say something: a person created by this transaction, a custom event an enabled rule waits for.
+EMIT_INGESTED = """
+WITH m AS (
+    SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::bytea[], $5::text[]) AS m(t, p, s, d, k)
+), custom AS (
+    SELECT trigger_params->>'name' AS name FROM workflow_rules WHERE enabled AND trigger_type = 'event.custom'
+), ins AS (
+    INSERT INTO domain_events (type, person_id, subject, data, source_key)
+    SELECT t, p, s, convert_from(d, 'UTF8')::jsonb, k FROM m
+     WHERE CASE t WHEN 'person.created' THEN EXISTS (SELECT 1 FROM persons x WHERE x.person_id = m.p
+                                                        AND x.created_at = now())
+                  WHEN 'event.custom' THEN EXISTS (SELECT 1 FROM custom c WHERE c.name IS NULL OR c.name = m.s)
+                  ELSE true END
+    ON CONFLICT (type, source_key) DO NOTHING
+    RETURNING 1
+)
+SELECT pg_notify(left('automation_' || current_schema(), 63), '') WHERE EXISTS (SELECT 1 FROM ins)
+"""

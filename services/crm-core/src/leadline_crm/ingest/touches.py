@@ -14,6 +14,7 @@ import asyncpg
 import orjson
 
 from leadline_crm import lifecycle
+from leadline_crm.automation import ingested
 from leadline_crm.ingest import queries
 from leadline_crm.marketing import orders, rollups
 from leadline_crm.service import support
@@ -433,5 +434,6 @@ async def _write_touches(conn: asyncpg.Connection, touches: list[Touch], now: da
             "automatic",
         )
         await orders.record(conn, fresh, now)  # website purchases, after the moves the events made
+        await ingested.from_batch(conn, fresh, updated, deltas)  # domain events for automation (issue 16)
         await support.open_cases(conn, fresh)  # support forms' submissions open cases (issue 14)
     return len(fresh)

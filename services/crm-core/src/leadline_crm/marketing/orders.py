@@ -21,6 +21,7 @@ from typing import Any
 
 import asyncpg
 
+from leadline_crm.automation import ingested
 from leadline_crm.marketing.rollups import Touch
 from leadline_crm.stages import event_time, load_scoring, reconsider
 
@@ -107,6 +108,7 @@ async def record(conn: asyncpg.Connection, touches: Iterable[Touch], now: dateti
     causes = {uuid.UUID(line[0]): line[4] for line in found.values()}
     times = {t.event_id: event_time(t.occurred, t.received, now) for t in touches}
     persons = await conn.fetch(INSERT_LINES, *map(list, zip(*rows, strict=True)))
+    await ingested.purchases(conn, [(r["person_id"], causes.get(r["person_id"], "order")) for r in persons])
     if persons:
         scoring, _ = await load_scoring(conn)
         for row in persons:

@@ -1,6 +1,6 @@
 -- Automation (issue 16): domain events written in the transaction of the change they announce (a transactional
 -- inbox, read and deleted by the automation loop), workflow rules and their runs, static lists and notices.
--- depends: 0042.deal_totals
+-- depends: 0042.deal_totals 0031.kb_search_words
 
 -- source_key names the cause (a Kafka event_id, 'deal:<id>:stage:<stage>'...): a replayed cause inserts nothing.
 -- chain: the rules whose actions caused the event (a rule never runs on its own effects).
@@ -32,7 +32,8 @@ CREATE TABLE workflow_rules (
 );
 
 -- One run per (rule, triggering event): a replayed event finds its run and does nothing twice. 'waiting' runs
--- are the delayed ones, picked by the loop once due_at has passed.
+-- are the delayed ones, picked by the loop once due_at has passed; 'running' lives only inside the transaction that
+-- carries the run out.
 CREATE TABLE rule_runs (
     id            bigserial PRIMARY KEY,
     rule_id       integer NOT NULL REFERENCES workflow_rules (id) ON DELETE CASCADE,
@@ -42,7 +43,7 @@ CREATE TABLE rule_runs (
     subject       text,
     data          jsonb NOT NULL DEFAULT '{}',
     chain         int[] NOT NULL DEFAULT '{}',
-    status        text NOT NULL CHECK (status IN ('done', 'waiting', 'skipped', 'stopped', 'failed')),
+    status        text NOT NULL CHECK (status IN ('done', 'waiting', 'running', 'skipped', 'stopped', 'failed')),
     due_at        timestamptz,
     reason        text,
     actions_done  jsonb NOT NULL DEFAULT '[]',
@@ -77,3 +78,9 @@ CREATE TABLE notifications (
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX notifications_unread ON notifications (user_id, id DESC) WHERE read_at IS NULL;
+
+-- The cases whose breach of their service level was announced (case.breached once per case).
+CREATE TABLE case_breaches (
+    case_id      uuid PRIMARY KEY REFERENCES cases (id) ON DELETE CASCADE,
+    breached_at  timestamptz NOT NULL DEFAULT now()
+);

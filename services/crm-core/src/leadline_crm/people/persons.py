@@ -28,6 +28,7 @@ import orjson
 from aiohttp import web
 
 from leadline_crm import outbox
+from leadline_crm.automation import events as domain_events
 from leadline_crm.http import audit
 from leadline_crm.http.auth import REPS, Caller
 from leadline_crm.http.errors import BadRequest, Conflict
@@ -317,6 +318,9 @@ async def change_person(
             await conn.execute(
                 queries.LOG_TRANSITION, person, row["stage"], body["stage"], now, caller.label, body["reason"]
             )
+            await domain_events.stage_changes(
+                conn, [(person, row["stage"], body["stage"], f"api:{now.isoformat()}")]
+            )
         await _audit_change(conn, caller, person, row, sets, body)
         out: asyncpg.Record = await conn.fetchrow(queries.PERSON, person)
     return out
@@ -372,6 +376,8 @@ async def enter_lead(
         await conn.execute(
             queries.LOG_TRANSITION, person, "anonymous", "lead", now, caller.label, "entered by a rep"
         )
+        await domain_events.emit(conn, [domain_events.NewEvent("person.created", f"person:{person}", person)])
+        await domain_events.stage_changes(conn, [(person, "anonymous", "lead", "entered")])
         await assignment.new_leads(conn, [person], caller)
         entered = {k: body.get(k) for k in PERSON_FIELDS} | {
             "email": email,

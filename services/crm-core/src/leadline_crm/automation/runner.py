@@ -1,0 +1,127 @@
+"""The automation loop: hands committed domain events to its handlers and deletes them, in one transaction.
+
+Taking a batch (``FOR UPDATE SKIP LOCKED``, in id order), running every handler of the explicit list it was built
+with (the workflow rules, the outbound webhooks) and deleting the rows commit together or not at all: a crash
+mid-batch leaves the events to be handled again by the next leader, and what the handlers wrote went with the
+rolled-back transaction — exactly once in effect across restarts and replicas. Each pass also runs the periodic
+jobs it was given (delayed rule runs that are due, cases that breached their service level).
+
+One leader per schema, as the outbox relay (a PostgreSQL advisory lock held by the loop's connection): the other
+replicas stand by and take over when the leader's session ends. It wakes on the NOTIFY :func:`events.emit` sends
+at commit, and looks every ``poll_seconds`` for due runs and missed notifications.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import asyncpg
+
+from leadline_crm.automation import queries
+from leadline_crm.automation.events import Handler, NewEvent, emit, from_row
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[asyncpg.Connection], Awaitable[int]]
+"""A periodic job of the loop, in its own transaction; returns how much it did."""
+
+
+async def breaches(conn: asyncpg.Connection, limit: int = 500) -> int:
+    """Announce the cases that passed their due time unresolved, once each (``case.breached``)."""
+    rows = await conn.fetch(queries.BREACHES, limit)
+    await emit(
+        conn,
+        [
+            NewEvent(
+                "case.breached",
+                f"case:{r['id']}:breached",
+                r["person_id"],
+                r["tracking_number"],
+                {"case_id": str(r["id"]), "case_type": r["type"], "status": r["status"],
+                 "assignee_id": str(r["assignee_id"]) if r["assignee_id"] else None,
+                 "due_at": r["due_at"].isoformat()},
+            )
+            for r in rows
+        ],
+    )  # fmt: skip
+    return len(rows)
+
+
+@dataclass
+class Runner:
+    """Runs the automation while this replica holds the schema's automation lock; stands by otherwise."""
+
+    pool: asyncpg.Pool
+    handlers: Sequence[Handler]
+    jobs: Sequence[Job] = ()
+    batch_size: int = 1000
+    poll_seconds: float = 1.0
+    standby_seconds: float = 5.0
+    retry_seconds: float = 1.0
+    max_retry_seconds: float = 30.0
+    state: Literal["starting", "leading", "standby", "failing"] = "starting"
+    handled: int = field(default=0)
+
+    async def run(self) -> None:
+        """Lead when the lock is free, else stand by; back off and retry after a failure (logged)."""
+        delay = self.retry_seconds
+        while True:
+            try:
+                led = await self._term()
+            except Exception as exc:  # the loop must outlive any one failure
+                self.state = "failing"
+                log.warning("automation loop failed, retrying",
+                            extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_s": delay})  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_retry_seconds)
+                continue
+            delay = self.retry_seconds
+            if not led:
+                self.state = "standby"
+                await asyncio.sleep(self.standby_seconds)
+
+    async def _term(self) -> bool:
+        async with self.pool.acquire() as conn:
+            if not await conn.fetchval(queries.LEAD):
+                return False
+            wake = asyncio.Event()
+
+            def notified(*_: object) -> None:
+                wake.set()
+
+            channel = await conn.fetchval(queries.CHANNEL)
+            await conn.add_listener(channel, notified)
+            self.state = "leading"
+            try:
+                while True:
+                    wake.clear()
+                    if await self.step(conn):
+                        continue
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), self.poll_seconds)
+            finally:
+                if not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await conn.remove_listener(channel, notified)
+                        await conn.fetchval(queries.RESIGN)
+
+    async def step(self, conn: asyncpg.Connection) -> int:
+        """One pass: a batch of events through every handler, then each job; returns how much was done."""
+        async with conn.transaction():
+            rows = await conn.fetch(queries.TAKE_EVENTS, self.batch_size)
+            if rows:
+                events = [from_row(r) for r in rows]
+                for handler in self.handlers:
+                    await handler(conn, events)
+                await conn.execute(queries.DELETE_EVENTS, [e.id for e in events])
+        self.handled += len(rows)
+        done = len(rows)
+        for job in self.jobs:
+            async with conn.transaction():
+                done += await job(conn)
+        return done
