@@ -3,7 +3,7 @@
 Person A clicks ad blog/a1 (2 Mar), then news/n1 (5 Mar), fills the form (6 Mar: a prospect at once, having
 clicked), buys 2 x W1 at 90 (10 Mar). Person B clicks blog/a2 (2 Mar 11:00), blog/a1 (3 Mar), news/n1 (4 Mar),
 fills the form (7 Mar). Person C fills the form without any click (8 Mar) and buys 1 x W1 at 100 (20 Mar). A bot
-clicks blog/a1 (3 Mar): counted nowhere.
+clicks blog/a1 (3 Mar): counted nowhere. :func:`newsletter` adds e-mails to A and B.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from leadline_shared.events import EnrichedEvent, RawEvent
 from leadline_shared.ids import new_id
 
 GOOGLEBOT = {"is_bot": True, "indicators": ["crawler_list", "ua_spider"]}
+PROXY = {"is_bot": False, "indicators": [], "image_proxy": True}
+SCANNER = {"is_bot": True, "indicators": ["head_request"]}
 
 
 def at(day: int, hour: int = 10) -> datetime:
@@ -130,3 +132,37 @@ async def seed(conn: asyncpg.Connection) -> Month:
     await buy(conn, m.a, m.product, 10, 2, 90)
     await buy(conn, m.c, m.product, 20, 1, 100)
     return m
+
+
+def mail(person: str, kind: str, send: str, campaign: str, day: int, hour: int, **kw: Any) -> EnrichedEvent:
+    ev = hit(person, kind, at(day, hour), link={"send_id": send, "campaign_id": campaign}, **kw)
+    ev.source = "link"
+    return ev
+
+
+async def newsletter(conn: asyncpg.Connection, m: Month) -> tuple[str, str]:
+    """A newsletter sent to A and B on 1 March: A opens and clicks (5 Mar, before becoming a lead on 6 Mar);
+    B's mail system's image proxy opens it and a link scanner probes the link: neither is B."""
+    campaign = await conn.fetchval(
+        "INSERT INTO campaigns (name, channel) VALUES ('Newsletter', 'email') RETURNING id::text"
+    )
+    sends = {}
+    for person in (m.a, m.b):
+        sends[person] = await conn.fetchval(
+            "INSERT INTO email_sends (campaign_id, person_id, subject, sent_at) VALUES ($1, $2, 'March news', $3)"
+            " RETURNING id::text",
+            campaign,
+            person,
+            at(1),
+        )
+    await write_batch(
+        conn,
+        [
+            mail(m.a, "email_open", sends[m.a], campaign, 5, 11),
+            mail(m.a, "link_click", sends[m.a], campaign, 5, 12),
+            mail(m.b, "email_open", sends[m.b], campaign, 1, 11, bot=PROXY),
+            mail(m.b, "link_click", sends[m.b], campaign, 1, 11, bot=SCANNER),
+        ],
+        now=at(5, 12),
+    )
+    return sends[m.a], sends[m.b]

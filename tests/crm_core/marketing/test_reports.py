@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from crm_core.marketing.dataset import at, buy, click, form, hit, seed
+from crm_core.marketing.dataset import at, buy, click, form, hit, newsletter, seed
 from leadline_crm.http.keys import POOL
 from leadline_crm.ingest.identity import apply_changes
 from leadline_crm.ingest.touches import Touch, write_batch, write_touches
@@ -209,6 +209,7 @@ async def test_the_api_gives_the_same_rows_as_json_and_csv(
     async with client.server.app[POOL].acquire() as conn:
         m = await seed(conn)
         await add_second_product(conn, m)
+        await newsletter(conn, m)
     for report in reports.REPORTS:
         url = f"/api/v1/reports/{report}?from=2026-03-01&to=2026-03-31&model=linear"
         resp = await client.get(url, headers=auth_headers["marketing"])

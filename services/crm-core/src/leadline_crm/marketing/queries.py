@@ -16,12 +16,18 @@ SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[], $5::
 ON CONFLICT (event_id) DO NOTHING
 """
 
+INSERT_EMAIL_EVENTS = """
+INSERT INTO marketing_email_events (event_id, person_id, occurred_at, type, campaign_id, send_id)
+SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[])
+ON CONFLICT (event_id) DO NOTHING
+"""
+
 UPSERT_VISITORS = """
-INSERT INTO marketing_visitors AS v (person_id, visited_at, event_id, source, campaign)
-SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[])
+INSERT INTO marketing_visitors AS v (person_id, visited_at, event_id, source, campaign, device)
+SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[])
 ON CONFLICT (person_id) DO UPDATE
    SET visited_at = EXCLUDED.visited_at, event_id = EXCLUDED.event_id, source = EXCLUDED.source,
-       campaign = EXCLUDED.campaign
+       campaign = EXCLUDED.campaign, device = EXCLUDED.device
  WHERE (EXCLUDED.visited_at, EXCLUDED.event_id) < (v.visited_at, v.event_id)
 """
 
@@ -40,13 +46,21 @@ RAW_VISITORS = """
 SELECT DISTINCT ON (person_id) person_id, occurred_at AS visited_at, event_id,
        coalesce(nullif(event::jsonb #>> '{campaign,source}', ''), nullif(event::jsonb ->> 'referrer_class', ''),
                 source) AS source,
-       coalesce(event::jsonb #>> '{campaign,name}', '') AS campaign
+       coalesce(event::jsonb #>> '{campaign,name}', '') AS campaign, marketing_device(event::jsonb -> 'ua') AS device
   FROM touchpoints WHERE NOT automated
  ORDER BY person_id, occurred_at, event_id
 """
 
+RAW_EMAIL_EVENTS = """
+SELECT event_id, person_id, occurred_at, type, coalesce(event::jsonb #>> '{link,campaign_id}', '') AS campaign_id,
+       event::jsonb #>> '{link,send_id}' AS send_id
+  FROM touchpoints
+ WHERE type IN ('email_open', 'link_click') AND NOT automated
+   AND jsonb_typeof(event::jsonb #> '{link,send_id}') = 'string'
+"""
+
 RAW_STAGES = f"""
-SELECT m.*, v.visited_at, v.source, v.campaign
+SELECT m.*, v.visited_at, v.source, v.campaign, v.device
   FROM (SELECT person_id,
                min(at) FILTER (WHERE to_stage IN ('lead', 'prospect', 'customer')) AS lead_at,
                min(at) FILTER (WHERE to_stage IN ('prospect', 'customer')) AS prospect_at,
@@ -91,6 +105,7 @@ ROLLUPS = {
     "baskets": "marketing_baskets",
     "pairs": "marketing_pairs",
     "buyers": "marketing_buyers",
+    "email_events": "marketing_email_events",
 }
 RAW = {
     "clicks": RAW_CLICKS,
@@ -101,17 +116,21 @@ RAW = {
     "baskets": RAW_BASKETS,
     "pairs": RAW_PAIRS,
     "buyers": RAW_BUYERS,
+    "email_events": RAW_EMAIL_EVENTS,
 }
+
+
+UUID_TEXT = "'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'"  # text that casts to a uuid
 
 
 def over(sql: str) -> str:
     """A report's SQL reading the rollups."""
-    return sql.format(**ROLLUPS)
+    return sql.format(**ROLLUPS, uuid_text=UUID_TEXT)
 
 
 def naive(sql: str) -> str:
     """The same report computed from the raw tables."""
-    return sql.format(**{name: f"({text})" for name, text in RAW.items()})
+    return sql.format(**{name: f"({text})" for name, text in RAW.items()}, uuid_text=UUID_TEXT)
 
 
 # --- reports. $1, $2: the range [from, to) as timestamps; $3 the lookback; $4 the attribution model ---
@@ -198,6 +217,44 @@ WITH clicked AS (
      GROUP BY 1, 2
 )""" + _ADS[_ADS.index("\nSELECT coalesce(c.affiliate_id") :]  # noqa: S608 (fixed text)
 
+# E-mails: per send (an email_sends row), sends made in the range, real opens and clicks in the range (distinct
+# persons), and the conversions in the range credited to the persons' clicks on the sends' links by the model.
+_EMAIL_CLICKS = """(SELECT event_id, person_id, occurred_at, campaign_id AS affiliate_id, send_id AS ad_id
+   FROM {email_events} AS e WHERE e.type = 'link_click')"""
+EMAILS = (
+    "WITH"  # noqa: S608 (fixed text)
+    + CREDITS.replace("{clicks}", _EMAIL_CLICKS)
+    + """, sent AS (
+    SELECT id::text AS send_id, count(*) AS sends FROM email_sends WHERE sent_at >= $1 AND sent_at < $2 GROUP BY 1
+), engaged AS (
+    SELECT send_id, min(campaign_id) AS campaign_id,
+           count(DISTINCT person_id) FILTER (WHERE type = 'email_open') AS opens,
+           count(DISTINCT person_id) FILTER (WHERE type = 'link_click') AS clicks
+      FROM {email_events} AS e WHERE occurred_at >= $1 AND occurred_at < $2 GROUP BY 1
+), credited AS (
+    SELECT ad_id AS send_id, min(affiliate_id) AS campaign_id, sum(weight * lead) AS leads,
+           sum(weight * customer) AS customers, sum(weight * revenue) AS revenue
+      FROM credits GROUP BY 1
+), keys AS (
+    SELECT send_id FROM sent UNION SELECT send_id FROM engaged UNION SELECT send_id FROM credited
+)
+SELECT k.send_id, s.subject, s.sent_at, coalesce(g.name, gl.name) AS campaign,
+       coalesce(x.sends, 0) AS sends, coalesce(e.opens, 0) AS opens, coalesce(e.clicks, 0) AS clicks,
+       coalesce(r.leads, 0) AS leads, coalesce(r.customers, 0) AS customers, coalesce(r.revenue, 0) AS revenue
+  FROM keys AS k
+  LEFT JOIN sent AS x ON x.send_id = k.send_id
+  LEFT JOIN engaged AS e ON e.send_id = k.send_id
+  LEFT JOIN credited AS r ON r.send_id = k.send_id
+  LEFT JOIN email_sends AS s
+    ON s.id = CASE WHEN k.send_id ~* {uuid_text}
+                   THEN k.send_id::uuid END
+  LEFT JOIN campaigns AS g ON g.id = s.campaign_id
+  LEFT JOIN campaigns AS gl
+    ON gl.id = CASE WHEN coalesce(e.campaign_id, r.campaign_id) ~* {uuid_text}
+                    THEN coalesce(e.campaign_id, r.campaign_id)::uuid END
+"""
+)
+
 # Funnel: new visitors per day from the daily counts; the persons who became leads, prospects, customers in the
 # range with the visit they came from, kept on their stage row (migration 0022; $3: by source, campaign or nothing).
 FUNNEL_VISITORS = """
@@ -247,9 +304,9 @@ SELECT CASE $3::text WHEN 'period' THEN to_char(date_trunc($4::text, p.purchased
 """
 
 # Demographics of the persons who became leads in the range (their stage now: leads, prospects, customers), by
-# one of the person's facts ($3, a fixed column name chosen in code).
+# one of the person's facts or their first visit's device (@COLUMN@: a fixed expression chosen in code).
 DEMOGRAPHICS = """
-SELECT coalesce(p.{column}, '(unknown)') AS key,
+SELECT coalesce(nullif(@COLUMN@, ''), '(unknown)') AS key,
        count(*) FILTER (WHERE p.stage IN ('lead', 'prospect')) AS leads,
        count(*) FILTER (WHERE p.stage = 'customer') AS customers
   FROM {stages} AS s JOIN persons AS p ON p.person_id = s.person_id

@@ -29,12 +29,13 @@ from leadline_crm.marketing import forecast as ets
 from leadline_crm.marketing import queries
 
 MODELS = ("first", "last", "linear", "position")
-REPORTS = ("ads", "affiliates", "products", "demographics", "funnel", "forecast", "cross-sell")
+REPORTS = ("ads", "affiliates", "emails", "products", "demographics", "funnel", "forecast", "cross-sell")
 AD_GROUPS = ("ad", "campaign", "affiliate")
+EMAIL_GROUPS = ("campaign", "send")
 FUNNEL_GROUPS = ("all", "source", "campaign")
 PRODUCT_GROUPS = ("product", "period", "rep")
 PERIODS = ("day", "week", "month")
-DIMENSIONS = ("country", "region", "age_band", "gender", "industry", "company_size")
+DIMENSIONS = ("country", "region", "age_band", "gender", "industry", "company_size", "device")
 DEFAULT_DAYS = 30
 
 
@@ -206,6 +207,46 @@ async def affiliates(conn: asyncpg.Connection, q: Query, naive: bool = False) ->
     return sorted(rows, key=lambda r: (-r["prospect_clicks"], -r["clicks"], r["affiliate_id"]))
 
 
+async def emails(conn: asyncpg.Connection, q: Query, naive: bool = False) -> list[dict[str, Any]]:
+    """Per campaign or per send (an e-mail sent, with its subject and time): sends made in the range, persons who
+    really opened and who clicked in the range (image proxies, link scanners and bots left out), click-through
+    (clickers per send) and click-to-open, and the leads, customers and revenue of the range credited to the
+    clicks on its links by the attribution model, most revenue first."""
+    by = q.choose(EMAIL_GROUPS)
+    sql = queries.naive(queries.EMAILS) if naive else queries.over(queries.EMAILS)
+    rows = await conn.fetch(sql, q.since, q.until, timedelta(days=q.lookback_days), q.model)
+    groups: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        campaign = r["campaign"] or "(none)"
+        if by == "send":
+            head: dict[str, Any] = {
+                "send_id": r["send_id"],
+                "subject": r["subject"] or "",
+                "sent_at": r["sent_at"].isoformat() if r["sent_at"] else None,
+                "campaign": campaign,
+            }
+        else:
+            head = {"campaign": campaign}
+        row = groups.setdefault(
+            r["send_id"] if by == "send" else campaign,
+            {**head, "sends": 0, "opens": 0, "clicks": 0, "leads": Decimal(0), "customers": Decimal(0),
+             "revenue": Decimal(0)},
+        )  # fmt: skip
+        for name in ("sends", "opens", "clicks", "leads", "customers", "revenue"):
+            row[name] += r[name]
+    out = []
+    for row in groups.values():
+        row["leads"], row["customers"] = _num(row["leads"]), _num(row["customers"])
+        row["revenue"] = _num(row["revenue"], 2)
+        row["open_rate"] = _rate(row["opens"], row["sends"])
+        row["click_through"] = _rate(row["clicks"], row["sends"])
+        row["click_to_open"] = _rate(row["clicks"], row["opens"])
+        out.append(row)
+    return sorted(
+        out, key=lambda r: (-r["revenue"], -r["leads"], -r["clicks"], str(r.get("send_id", r["campaign"])))
+    )
+
+
 async def funnel(conn: asyncpg.Connection, q: Query, naive: bool = False) -> list[dict[str, Any]]:
     """New visitors, then persons who became leads, prospects and customers in the range, the rates from stage to
     stage, and the median days from one stage to the next; by the first visit's source or campaign. A stage
@@ -260,9 +301,11 @@ async def products(conn: asyncpg.Connection, q: Query, naive: bool = False) -> l
 
 async def demographics(conn: asyncpg.Connection, q: Query, naive: bool = False) -> list[dict[str, Any]]:
     """Persons who became leads in the range, by one fact (country, region, age band, gender, industry, company
-    size): how many are leads (or prospects) and how many customers now."""
+    size) or the device class of their first visit (desktop, mobile, tablet): how many are leads (or prospects)
+    and how many customers now."""
     by = q.choose(DIMENSIONS)
-    sql = queries.DEMOGRAPHICS.replace("{column}", by)  # one of DIMENSIONS, never the caller's text
+    column = "s.device" if by == "device" else f"p.{by}"  # one of DIMENSIONS, never the caller's text
+    sql = queries.DEMOGRAPHICS.replace("@COLUMN@", column)
     rows = await conn.fetch(queries.naive(sql) if naive else queries.over(sql), q.since, q.until)
     return [{by: r["key"], "leads": r["leads"], "customers": r["customers"]} for r in rows]
 
@@ -377,6 +420,7 @@ COMPUTE = {
     "cross-sell": cross_sell,
     "ads": ads,
     "affiliates": affiliates,
+    "emails": emails,
     "products": products,
     "demographics": demographics,
     "funnel": funnel,

@@ -1,9 +1,11 @@
-"""The marketing rollups that ingestion keeps (migration 0020 says what each holds and how merges fold them).
+"""The marketing rollups that ingestion keeps (migrations 0020 and 0024 say what each holds and how merges fold
+them).
 
 :func:`fold` runs inside ingestion's batch transaction with the batch's new touchpoints only, so a replayed event
-adds nothing twice. Its cost per batch is one pass over the events in memory and at most two statements: the
-batch's ad clicks (often none) and each visitor's earliest touch of the batch, upserted only where it is earlier
-than the one stored. Bots', link scanners' and image proxies' events (``automated``) are left out.
+adds nothing twice. Its cost per batch is one pass over the events in memory and at most three statements: the
+batch's ad clicks and its e-mail opens and clicks (often none; migrations 0020, 0024), and each visitor's
+earliest touch of the batch, upserted only where it is earlier than the one stored. Bots', link scanners' and
+image proxies' events (``automated``) are left out.
 """
 
 from __future__ import annotations
@@ -42,13 +44,39 @@ def origin(source: str, doc: dict[str, Any]) -> tuple[str, str]:
     return source, name if isinstance(name, str) else ""
 
 
+def device(doc: dict[str, Any]) -> str:
+    """The device class of an enriched event: tablet, mobile, desktop, or '' without a user agent (the same rule
+    as migration 0024's marketing_device)."""
+    ua = doc.get("ua")
+    if not isinstance(ua, dict):
+        return ""
+    family = ua.get("device")
+    if isinstance(family, str) and ("ipad" in family.lower() or "tablet" in family.lower()):
+        return "tablet"
+    return "mobile" if ua.get("is_mobile") is True else "desktop"
+
+
+def email_event(t: Touch) -> tuple[str, str, Any, str, str, str] | None:
+    """An e-mail open or link click with the send (and campaign) its link names, as marketing_email_events keeps
+    it; None for other events."""
+    if t.type not in ("email_open", "link_click"):
+        return None
+    link = t.doc.get("link")
+    send = link.get("send_id") if isinstance(link, dict) else None
+    if not isinstance(send, str):
+        return None
+    campaign = link.get("campaign_id") if isinstance(link, dict) else None
+    return (t.event_id, t.person_id, t.occurred, t.type, campaign if isinstance(campaign, str) else "", send)
+
+
 def _person(t: Touch) -> str:
     return t.person_id  # rows in one order, so two consumers' batches lock visitors alike
 
 
 async def fold(conn: asyncpg.Connection, touches: Iterable[Touch]) -> None:
-    """Fold a batch's new touchpoints into marketing_clicks and marketing_visitors."""
+    """Fold a batch's new touchpoints into marketing_clicks, marketing_email_events and marketing_visitors."""
     clicks: list[tuple[str, str, Any, str, str]] = []
+    emails: list[tuple[str, str, Any, str, str, str]] = []
     first: dict[str, Touch] = {}
     for t in touches:
         if t.automated:
@@ -56,6 +84,8 @@ async def fold(conn: asyncpg.Connection, touches: Iterable[Touch]) -> None:
         seen = first.get(t.person_id)
         if seen is None or (t.occurred, t.event_id) < (seen.occurred, seen.event_id):
             first[t.person_id] = t
+        if (mail := email_event(t)) is not None:
+            emails.append(mail)
         if t.type == "ad_click":
             ad = t.doc.get("affiliate")
             if isinstance(ad, dict):
@@ -64,9 +94,11 @@ async def fold(conn: asyncpg.Connection, touches: Iterable[Touch]) -> None:
                     clicks.append((t.event_id, t.person_id, t.occurred, affiliate_id, ad_id))
     if clicks:
         await conn.execute(queries.INSERT_CLICKS, *map(list, zip(*clicks, strict=True)))
+    if emails:
+        await conn.execute(queries.INSERT_EMAIL_EVENTS, *map(list, zip(*emails, strict=True)))
     if first:
         rows = [
-            (t.person_id, t.occurred, t.event_id, *origin(t.source, t.doc))
+            (t.person_id, t.occurred, t.event_id, *origin(t.source, t.doc), device(t.doc))
             for t in sorted(first.values(), key=_person)
         ]
         await conn.execute(queries.UPSERT_VISITORS, *map(list, zip(*rows, strict=True)))

@@ -1,5 +1,5 @@
-"""The reports API: ``GET /api/v1/reports/{ads,affiliates,products,demographics,funnel}``, JSON or, with
-``?format=csv``, the same rows as CSV."""
+"""The reports API: ``GET /api/v1/reports/{name}`` for each of reports.REPORTS, JSON or, with ``?format=csv``, the
+same rows as CSV; and a person's next-product suggestions."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def handler(report: str) -> Handler:
                 headers={"Content-Disposition": f'attachment; filename="{name}"'},
             )
         doc: dict[str, Any] = {"report": report, "from": query.start.isoformat(), "to": query.end.isoformat()}
-        if report in ("ads", "affiliates"):
+        if report in ("ads", "affiliates", "emails"):
             doc |= {"model": query.model, "lookback_days": query.lookback_days}
         return json_response(doc | meta | {"rows": rows})
 
@@ -80,6 +80,11 @@ def operations() -> list[Operation]:
             ATTRIBUTION,
         ),
         (
+            "emails",
+            "Sends, real opens, clicks, click-through, leads and revenue per campaign or per send",
+            (*ATTRIBUTION, by(reports.EMAIL_GROUPS)),
+        ),
+        (
             "products",
             "Units, revenue and price paid against list price by product, period or sales rep",
             (
@@ -96,7 +101,7 @@ def operations() -> list[Operation]:
         ),
         (
             "demographics",
-            "Leads and customers by country, region, age band, gender, industry or company size",
+            "Leads and customers by country, region, age band, gender, industry, company size or device",
             (by(reports.DIMENSIONS),),
         ),
         (
