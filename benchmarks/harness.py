@@ -47,6 +47,7 @@ MODULES = (
     "sales_bench",
     "marketing_bench",
     "service_bench",
+    "webhooks_bench",
 )
 MODULE_TIMEOUT_S = 600.0
 WRK_GRACE_S = 30.0

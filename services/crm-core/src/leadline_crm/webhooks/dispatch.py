@@ -184,8 +184,12 @@ class Dispatcher:
         return True
 
     async def _lead(self, conn: asyncpg.Connection, wake: asyncio.Event) -> None:
-        """Keep up to ``concurrency`` attempts in flight; write outcomes and claim more as they finish."""
+        """Keep up to ``concurrency`` attempts in flight and claim more as they finish; a writer task of its own
+        records the outcomes in batches meanwhile, so claims and sends never wait for the log."""
         inflight: set[asyncio.Task[Outcome]] = set()
+        pending: list[Outcome] = []
+        ready = asyncio.Event()
+        writer = asyncio.create_task(self._write(pending, ready))
         threshold = max(1, self.concurrency // 4)
         try:
             while True:
@@ -194,22 +198,40 @@ class Dispatcher:
                 if free >= threshold or not inflight:
                     for row in await conn.fetch(queries.CLAIM, self.clock(), free, self.lease_seconds):
                         inflight.add(asyncio.create_task(self._attempt(row)))
-                if not inflight:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), self.poll_seconds)
-                    continue
                 waiter = asyncio.ensure_future(wake.wait())
-                done, _ = await asyncio.wait(
-                    {*inflight, waiter}, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
-                )
-                waiter.cancel()
+                try:
+                    done, _ = await asyncio.wait(
+                        {*inflight, waiter, writer},
+                        timeout=self.poll_seconds,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    waiter.cancel()
+                if writer in done:
+                    writer.result()  # the writer failed: end the term (raises)
                 finished = [t for t in inflight if t in done]
                 inflight.difference_update(finished)
-                await self.record(conn, [t.result() for t in finished])
+                if finished:
+                    pending.extend(t.result() for t in finished)
+                    ready.set()
         finally:
+            writer.cancel()
             for task in inflight:
                 task.cancel()
-            await asyncio.gather(*inflight, return_exceptions=True)
+            await asyncio.gather(writer, *inflight, return_exceptions=True)
+            if pending and not conn.is_closed():
+                with contextlib.suppress(Exception):  # best effort: what is not written is sent again later
+                    await self.record(conn, pending)
+
+    async def _write(self, pending: list[Outcome], ready: asyncio.Event) -> None:
+        """Record whatever outcomes have piled up, one batch at a time, on a connection of its own."""
+        async with self.pool.acquire() as conn:
+            while True:
+                await ready.wait()
+                ready.clear()
+                batch = pending[:]
+                await self.record(conn, batch)
+                del pending[: len(batch)]
 
     def _session(self, subscription_id: int, allowed: str | None) -> aiohttp.ClientSession:
         """The subscription's keep-alive session, whose resolver returns only addresses its policy allows."""
