@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -136,3 +137,35 @@ async def test_changes_are_vetted_and_missing_records_are_404(
     assert (await client.post("/api/v1/webhook-deliveries/999999/redeliver", headers=admin)).status == 404
     assert (await client.delete(f"/api/v1/webhooks/{sid}", headers=admin)).status == 204
     assert (await client.get(f"/api/v1/webhooks/{sid}", headers=admin)).status == 404
+
+
+async def test_a_lead_entered_reaches_the_subscriber_through_the_automation_loop(
+    client: TestClient, auth_headers: H, receiver: Receiver
+) -> None:
+    """End to end in crm-core: a rep enters a lead, the domain event goes through the automation loop's handler
+    into a delivery, and the receiver gets a signed person.created with the person's id and no e-mail address."""
+    resp = await client.post(
+        "/api/v1/webhooks",
+        json={"url": receiver.url, "event_types": ["person.created"], "allowed_network": "127.0.0.0/8"},
+        headers=auth_headers["admin"],
+    )
+    receiver.secrets = [(await resp.json())["secret"]]
+    resp = await client.post(
+        "/api/v1/leads",
+        json={"email": "hook.lead@example.com", "first_name": "Hanna"},
+        headers=auth_headers["sales"],
+    )
+    assert resp.status == 201, await resp.text()
+    person_id = (await resp.json())["id"]
+    for _ in range(300):
+        if receiver.received:
+            break
+        await asyncio.sleep(0.05)
+    [(msg_id, body)] = receiver.received
+    doc = orjson.loads(body)
+    assert doc["type"] == "person.created"
+    assert doc["data"]["person_id"] == person_id
+    assert b"hook.lead@example.com" not in body
+    assert b"Hanna" not in body
+    assert msg_id.startswith("msg_")
+    assert receiver.bad == []
