@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from collector.browser import browser_page
+from leadline_collector.httperrors import HTTP_METRICS
 from leadline_shared import kafka
 from leadline_shared.ids import scoped_event_id
 from sites import SOURCE
@@ -123,6 +124,12 @@ async def test_analytics_js_calls_arrive_as_raw_events(
         [("/v1/i", "text/plain"), ("/v1/t", "text/plain"), ("/v1/p", "text/plain")]
     )
     assert answers == [200, 200, 200]
+    lean = client.app[HTTP_METRICS].fast_answers.tally  # all three answered on the lean path, not by aiohttp
+    assert {route: lean[route] for route in ("identify", "track", "page")} == {
+        "identify": 1,
+        "track": 1,
+        "page": 1,
+    }
     events = {
         orjson.loads(v)["event_id"]: orjson.loads(v)
         for _, v, _ in await read_topic(kafka_bootstrap, site.raw, 3)

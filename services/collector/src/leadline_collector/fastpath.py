@@ -36,6 +36,7 @@ from leadline_collector.hits import GIF, GIF_HEAD, link_event, pixel_event, safe
 from leadline_collector.httperrors import HTTP_METRICS, PlainErrorsFactory
 from leadline_collector.leanpost import (
     BEACON,
+    PREFLIGHT,
     LeanPosts,
     body_json,
     cors_head,
@@ -297,6 +298,8 @@ class FastProtocol(asyncio.Protocol):
             return HAND_OVER  # percent-encoded paths are decoded by aiohttp's router; leave those to it
         if parts[0] == b"POST":
             return self._post(buf, head_end, path_bytes)
+        if parts[0] == b"OPTIONS":
+            return self._preflight(buf[:head_end], path_bytes)
         if parts[0] not in (b"GET", b"HEAD"):
             return HAND_OVER
         try:
@@ -421,6 +424,22 @@ class FastProtocol(asyncio.Protocol):
             self._segment(posts, request, body, kind, cors)
         self._fast.metrics.fast_answers.tally[kind] += 1
         return end
+
+    def _preflight(self, head: bytes, path: bytes) -> int:
+        """``OPTIONS`` for a POST route answered here: analytics.js sends the write key as Basic auth, so the
+        browser asks first, on the connection its calls then use."""
+        posts = self._fast.posts
+        if posts is None or posts.route(path) is None:
+            return HAND_OVER
+        headers = self._parse(head, _BODY_HEADERS)
+        if headers is None:
+            return HAND_OVER
+        status, preflight_head = PREFLIGHT
+        self._write(
+            status, preflight_head + cors_head(headers.get("origin")), b"", False, self._keep_alive, None
+        )
+        self._fast.metrics.fast_answers.tally["preflight"] += 1
+        return len(head)
 
     def _beacon(self, posts: LeanPosts, request: FastRequest, body: Any, cors: bytes) -> None:
         taken = beacon.take(request, body, posts.sink, posts.metrics, posts.default_region)
@@ -573,10 +592,10 @@ def _render(
 
 
 def _content_length(head: bytes) -> int | None:
-    """The Content-Length of a request head, or None when it has none, a malformed one, or a Transfer-Encoding
-    (httptools checks the head again once the body is in, refusing a repeated or contradicting length)."""
+    """The Content-Length of a request head, or None when it has none, a malformed one, a Transfer-Encoding or an
+    Expect (httptools checks the head again once the body is in, refusing a repeated or contradicting length)."""
     lower = head.lower()
-    if b"\r\ntransfer-encoding:" in lower:
+    if b"\r\ntransfer-encoding:" in lower or b"\r\nexpect:" in lower:  # aiohttp answers 100 Continue, not us
         return None
     start = lower.find(b"\r\ncontent-length:")
     if start < 0:

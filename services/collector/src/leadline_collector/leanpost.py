@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from leadline_collector import segment
+from leadline_collector import cors, segment
 from leadline_collector.bodies import JSON_TYPES
 from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.sink import Sink
@@ -99,6 +99,13 @@ def _gunzip(data: bytes, limit: int) -> bytes | None:
     if len(out) > limit or not inflater.eof or inflater.unused_data or inflater.unconsumed_tail:
         return None
     return out
+
+
+PREFLIGHT = (
+    b"HTTP/1.1 204 No Content\r\n",
+    b"".join(f"{name}: {value}\r\n".encode() for name, value in cors.PREFLIGHT.items()),
+)
+"""The answer to a CORS preflight (:func:`cors.preflight`'s): status line and headers; no body, no length."""
 
 
 def cors_head(origin: str | None) -> bytes:
