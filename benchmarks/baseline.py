@@ -1,4 +1,5 @@
-"""The floor: a bare aiohttp handler answering a 1x1 GIF, nothing else (no cookie, no event, no Kafka).
+"""The floor: a bare aiohttp handler answering a 1x1 GIF, nothing else (no cookie, no event, no Kafka); and one
+that reads a POSTed JSON body, parses it with orjson and answers JSON, the floor of a Segment call.
 
 Whatever the collector's pixel costs above this is Leadline's own work; comparing the two in one run on one
 machine removes the machine from the comparison. :func:`serve_baseline` runs it as a subprocess
@@ -17,11 +18,13 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import orjson
 from aiohttp import web
 
 REPO = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
 PATH = "/p.gif"
+POST_PATH = "/v1/track"
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 10.0
@@ -32,10 +35,19 @@ async def gif(request: web.Request) -> web.StreamResponse:
     return web.Response(body=GIF, content_type="image/gif", headers={"Cache-Control": "no-store, max-age=0"})
 
 
+async def parse_json(request: web.Request) -> web.StreamResponse:
+    """Read the body, parse it, answer what the collector answers a Segment call (``{"success": true}``)."""
+    body = orjson.loads(await request.read())
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest()
+    return web.json_response({"success": True})
+
+
 def create_app() -> web.Application:
-    """The one-route app under test."""
+    """The app under test: the GIF and the JSON POST, nothing else."""
     app = web.Application()
     app.router.add_get(PATH, gif)
+    app.router.add_post(POST_PATH, parse_json)
     return app
 
 
@@ -56,8 +68,8 @@ def _accepts(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def serve_baseline(port: int | None = None, *, use_uvloop: bool = False) -> Iterator[str]:
-    """Run the baseline server in a subprocess on a loopback port; yield its pixel URL; stop it after."""
+def serve_baseline(port: int | None = None, *, use_uvloop: bool = False, path: str = PATH) -> Iterator[str]:
+    """Run the baseline server in a subprocess on a loopback port; yield the URL of ``path``; stop it after."""
     port = port or free_loopback_port()
     proc = subprocess.Popen(
         [
@@ -84,7 +96,7 @@ def serve_baseline(port: int | None = None, *, use_uvloop: bool = False) -> Iter
                     f"baseline server did not listen on {LOOPBACK}:{port} in {START_TIMEOUT_S}s"
                 )
             time.sleep(0.05)
-        yield f"http://{LOOPBACK}:{port}{PATH}"
+        yield f"http://{LOOPBACK}:{port}{path}"
     finally:
         proc.terminate()
         try:

@@ -1,10 +1,13 @@
-"""Collector throughput and latency against the real broker, beside a bare aiohttp GIF handler in the same run.
+"""Collector throughput and latency against the real broker, beside bare aiohttp handlers in the same run.
 
 The collector runs as a real `leadline collector` process (acks=all, idempotent producer, its own topics and
 spool), and a second one with its fast path off, so the aiohttp routes are measured too. wrk loads, in
-interleaved rounds: the bare handler (asyncio loop, then uvloop), the pixel, a signed email link (302), the same
-two on the aiohttp routes; then a form post answered only once the event is durable. Each path's share of the
-bare handler is taken round by round, so both see the same machine load.
+interleaved rounds: the bare GIF handler (asyncio loop, then uvloop), the pixel, a signed email link (302), the
+same two on the aiohttp routes; then, in rounds of their own, a bare handler that parses a POSTed JSON body and
+answers JSON, and the same ~400-byte Segment track body posted to /v1/track and /v1/t (answered once durable),
+and to /v1/track on the aiohttp route. Then /v1/batch and the snippet's /e with 20 events a request, and a form
+post answered only once the event is durable. Each path's share of its bare handler is taken round by round, so
+both see the same machine load.
 """
 
 from __future__ import annotations
@@ -15,14 +18,18 @@ import subprocess
 import tempfile
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmarks import harness
-from benchmarks.baseline import serve_baseline
+from benchmarks.baseline import POST_PATH, serve_baseline
 from leadline_localstack import procs, services
 from leadline_shared import kafka, siteconfig
 from leadline_shared.signing import KeyRing
+
+BEACON = "beacon"
+"""The fast path's route label for /e (leanpost.BEACON; the collector's package is not imported here)."""
 
 CONNECTIONS = 64
 DURATION_S = 10
@@ -37,8 +44,58 @@ PATHS = (
     ("email link /c/{token}, aiohttp route (fast path off)", "link_plain", None),
 )
 """Rows after the bare handler's own: (label, key in the rounds, share of bare targeted)."""
+POST_PATHS = (
+    ("Segment /v1/track (durable ack)", "track", 0.9),
+    ("Segment /v1/t, analytics.js's path (durable ack)", "t", 0.9),
+    ("Segment /v1/track, aiohttp route (fast path off)", "track_plain", None),
+)
+"""The POST rows, as :data:`PATHS`, against the bare JSON handler (``bare_post``)."""
 FORM_CONNECTIONS = 16
 KEYS = "bench:" + "b" * 32
+WRITE_KEY = "wk_bench"
+BATCH_SIZE = 20
+BATCH_TARGET = 150_000  # events/s
+_TRACK = (
+    '"anonymousId":"0192f0c4-5b7a-7cc0-8d5e-2f1a9b3c4d5e","userId":"u-1042","event":"Order Completed",'
+    '"properties":{"order_id":"o-20931","revenue":42.5,"currency":"EUR","products":[{"sku":"sku-17","qty":1}]},'
+    '"context":{"page":{"url":"https://shop.example/checkout?utm_source=news","title":"Checkout"},'
+    '"userAgent":"Mozilla/5.0 (X11; Linux x86_64) Bench/1.0","locale":"de-DE"},'
+    '"timestamp":"2026-11-30T14:00:00.000Z"'
+)
+TRACK_BODY = f'{{"writeKey":"{WRITE_KEY}",{_TRACK},"sentAt":"2026-11-30T14:00:00.100Z"}}'
+"""A Segment track call as an SDK posts it (about 400 bytes; no messageId, so every event gets an id of its own)."""
+BATCH_BODY = (
+    f'{{"writeKey":"{WRITE_KEY}","sentAt":"2026-11-30T14:00:00.100Z","batch":['
+    + ",".join(f'{{"type":"track",{_TRACK}}}' for _ in range(BATCH_SIZE))
+    + "]}"
+)
+BEACON_BODY = (
+    '{"sent_at":"2026-11-30T14:00:00.100Z","batch":['
+    + ",".join(
+        '{"type":"track","name":"clicked","url":"https://shop.example/pricing?utm_source=news",'
+        '"title":"Pricing","ref":"https://search.example/","ts":"2026-11-30T14:00:00.000Z","props":{"plan":"pro"}}'
+        for _ in range(BATCH_SIZE)
+    )
+    + "]}"
+)
+"""The capture snippet's batch: 20 events (it sends its own ids; left out here, so each event gets a new one)."""
+
+
+def post_lua(body: str, content_type: str = "application/json") -> str:
+    """A wrk script posting the same body on every request (no per-request Lua: wrk stays cheap)."""
+    return f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "{content_type}"\nwrk.body = [==[{body}]==]\n'
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one round loads: a URL (None: a bare handler started for the round) and a wrk script, if any."""
+
+    url: str | None
+    script: Path | None = None
+    uvloop: bool = False
+    bare_path: str = "/p.gif"
+
+
 FORM_LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -50,40 +107,47 @@ end
 """
 
 
-def run_wrk_script(url: str, script: Path, connections: int) -> harness.WrkResult:
-    """wrk with a Lua script (for the form POST), parsed by the harness."""
+def run_wrk_script(
+    url: str, script: Path, connections: int, duration_s: int = DURATION_S
+) -> harness.WrkResult:
+    """wrk with a Lua script (for POST bodies), parsed by the harness."""
     wrk = harness.ensure_wrk()
     cmd = [
         wrk,
         "-t1",
         f"-c{connections}",
-        f"-d{DURATION_S}s",
+        f"-d{duration_s}s",
         "--timeout=5s",
         "--latency",
         "-s",
         str(script),
         url,
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=DURATION_S + 30)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=duration_s + 30)
     return harness.parse_wrk(done.stdout)
 
 
-def interleaved_rounds(urls: dict[str, str | None]) -> dict[str, list[harness.WrkResult]]:
+def load(target: Target) -> harness.WrkResult:
+    """One round of one target."""
+    if target.url is None:
+        with serve_baseline(use_uvloop=target.uvloop, path=target.bare_path) as bare_url:
+            return load(Target(bare_url, target.script))
+    if target.script is None:
+        return harness.run_wrk(target.url, connections=CONNECTIONS, duration_s=ROUND_S)
+    return run_wrk_script(target.url, target.script, CONNECTIONS, ROUND_S)
+
+
+def interleaved_rounds(targets: dict[str, Target]) -> dict[str, list[harness.WrkResult]]:
     """Load each target ``ROUNDS`` times for ``ROUND_S`` seconds, one target after another in every round.
 
     A shared machine's speed drifts by tens of percent within a minute; interleaving the bare handler with the
     collector's paths, round by round, lets every figure see the same drift, and the median of the rounds
-    (:func:`median_run`) ignores a round that a neighbour disturbed. ``None`` names the bare handler: ``bare``
-    on asyncio's loop, anything else on uvloop.
+    (:func:`median_run`) ignores a round that a neighbour disturbed.
     """
-    runs: dict[str, list[harness.WrkResult]] = {name: [] for name in urls}
+    runs: dict[str, list[harness.WrkResult]] = {name: [] for name in targets}
     for _ in range(ROUNDS):
-        for name, url in urls.items():
-            if url is None:
-                with serve_baseline(use_uvloop=name != "bare") as bare_url:
-                    runs[name].append(harness.run_wrk(bare_url, connections=CONNECTIONS, duration_s=ROUND_S))
-            else:
-                runs[name].append(harness.run_wrk(url, connections=CONNECTIONS, duration_s=ROUND_S))
+        for name, target in targets.items():
+            runs[name].append(load(target))
     return runs
 
 
@@ -94,11 +158,34 @@ def median_run(results: list[harness.WrkResult]) -> harness.WrkResult:
 
 
 def metric(port: int, name: str) -> float:
-    """An unlabelled metric of the collector process."""
+    """A metric of the collector process (``name`` with its labels, as /metrics prints it)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         text = resp.read().decode()
     match = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.MULTILINE)
     return float(match.group(1)) if match else 0.0
+
+
+def events_rows(label: str, result: harness.WrkResult) -> list[harness.Row]:
+    """A batch path's events per second (``BATCH_SIZE`` a request), its latency and its errors."""
+    return [
+        harness.Row(
+            metric=f"{label}: events accepted",
+            value=result.requests_per_sec * BATCH_SIZE,
+            unit="events/s",
+            target=f">= {BATCH_TARGET:,}",
+            baseline=f"{result.requests_per_sec:,.0f} req/s of {BATCH_SIZE} events",
+        ),
+        harness.Row(
+            metric=f"{label}: latency p99", value=result.p99_ms, unit="ms", target=None, baseline=None
+        ),
+        harness.Row(
+            metric=f"{label}: errors",
+            value=float(result.socket_errors + result.non_2xx),
+            unit="count",
+            target="0",
+            baseline=None,
+        ),
+    ]
 
 
 def round_ratios(mine: list[harness.WrkResult], bare: list[harness.WrkResult]) -> list[float]:
@@ -167,8 +254,9 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
         form = siteconfig.FormConfig(
             key="bench", fields=("email", "name", "message"), thank_you_url="/thanks"
         )
-        key, value = siteconfig.encode(form)
-        await producer.send_and_wait(topics.config, value, key=key)
+        for entry in (form, siteconfig.SourceConfig(write_key=WRITE_KEY, name="Bench site")):
+            key, value = siteconfig.encode(entry)
+            await producer.send_and_wait(topics.config, value, key=key)
     finally:
         await producer.stop()
     token = KeyRing.parse(KEYS).sign(
@@ -204,24 +292,57 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
         await asyncio.to_thread(services.start_service, plain_dir, spec, plain_env)
         try:
             base, plain = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{plain_port}"
+            scripts = {name: run_dir / f"{name}.lua" for name in ("form", "track", "batch", "beacon")}
+            scripts["form"].write_text(FORM_LUA)
+            scripts["track"].write_text(post_lua(TRACK_BODY))
+            scripts["batch"].write_text(post_lua(BATCH_BODY))
+            scripts["beacon"].write_text(post_lua(BEACON_BODY, "text/plain"))
             runs = await asyncio.to_thread(
                 interleaved_rounds,
                 {
-                    "bare": None,
-                    "bare_uv": None,
-                    "pixel": f"{base}{PIXEL_PATH}",
-                    "link": f"{base}/c/{token}",
-                    "pixel_plain": f"{plain}{PIXEL_PATH}",
-                    "link_plain": f"{plain}/c/{token}",
+                    "bare": Target(None),
+                    "bare_uv": Target(None, uvloop=True),
+                    "pixel": Target(f"{base}{PIXEL_PATH}"),
+                    "link": Target(f"{base}/c/{token}"),
+                    "pixel_plain": Target(f"{plain}{PIXEL_PATH}"),
+                    "link_plain": Target(f"{plain}/c/{token}"),
+                },
+            )
+            post_runs = await asyncio.to_thread(
+                interleaved_rounds,
+                {
+                    "bare_post": Target(None, scripts["track"], bare_path=POST_PATH),
+                    "track": Target(f"{base}/v1/track", scripts["track"]),
+                    "t": Target(f"{base}/v1/t", scripts["track"]),
+                    "track_plain": Target(f"{plain}/v1/track", scripts["track"]),
                 },
             )
             bare = median_run(runs["bare"])
-            script = run_dir / "form.lua"
-            script.write_text(FORM_LUA)
-            form_result = await asyncio.to_thread(run_wrk_script, f"{base}/f/bench", script, FORM_CONNECTIONS)
+            bare_post = median_run(post_runs["bare_post"])
+            batch_result = await asyncio.to_thread(
+                run_wrk_script, f"{base}/v1/batch", scripts["batch"], CONNECTIONS
+            )
+            beacon_result = await asyncio.to_thread(
+                run_wrk_script, f"{base}/e", scripts["beacon"], CONNECTIONS
+            )
+            form_result = await asyncio.to_thread(
+                run_wrk_script, f"{base}/f/bench", scripts["form"], FORM_CONNECTIONS
+            )
             await asyncio.sleep(2)
             captured = ("pixel", "link", "pixel_plain", "link_plain")
-            accepted = sum(r.requests for k in captured for r in runs[k]) + form_result.requests
+            accepted = (
+                sum(r.requests for k in captured for r in runs[k])
+                + sum(r.requests for k in ("track", "t", "track_plain") for r in post_runs[k])
+                + (batch_result.requests + beacon_result.requests) * BATCH_SIZE
+                + form_result.requests
+            )
+            segment_requests = sum(r.requests for k in ("track", "t") for r in post_runs[k])
+            lean = 0.0
+            for route in ("track", "batch", BEACON):
+                lean += await asyncio.to_thread(
+                    metric, port, f'leadline_collector_fast_path_answers_total{{route="{route}"}}'
+                )
+            lean_share = lean / (segment_requests + batch_result.requests + beacon_result.requests)
             published = spooled = 0.0
             for p in (port, plain_port):
                 published += await asyncio.to_thread(metric, p, "leadline_collector_published_total")
@@ -246,6 +367,27 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
             )
         ),
         *rows(
+            "bare aiohttp JSON POST (orjson.loads + JSON answer, asyncio loop)",
+            bare_post,
+            bare_post.requests_per_sec,
+            target_ratio=None,
+            p99_target=None,
+        ),
+        *(
+            row
+            for label, key, target in POST_PATHS
+            for row in rows(
+                label,
+                median_run(post_runs[key]),
+                bare_post.requests_per_sec,
+                target_ratio=target,
+                p99_target=10 if target else None,
+                ratios=round_ratios(post_runs[key], post_runs["bare_post"]),
+            )
+        ),
+        *events_rows(f"Segment /v1/batch, {BATCH_SIZE} events a request (durable ack)", batch_result),
+        *events_rows(f"snippet /e, {BATCH_SIZE} events a request", beacon_result),
+        *rows(
             f"form POST, durable ack (c{FORM_CONNECTIONS})",
             form_result,
             bare.requests_per_sec,
@@ -253,7 +395,14 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
             p99_target=25,
         ),
         harness.Row(
-            metric="events published to Kafka / requests answered",
+            metric="Segment and /e requests answered on the fast path",
+            value=lean_share,
+            unit="ratio",
+            target="1.0",
+            baseline="leadline_collector_fast_path_answers_total / requests sent",
+        ),
+        harness.Row(
+            metric="events published to Kafka / events answered",
             value=(published + spooled) / accepted,
             unit="ratio",
             target="1.0",
@@ -266,14 +415,19 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
         "notes": (
             f"wrk -t1 -c{CONNECTIONS}, {ROUNDS} interleaved rounds of {ROUND_S} s per target (bare asyncio, "
             f"bare uvloop, pixel, link, then the pixel and link on the aiohttp routes, in that order each "
-            f"round), the round with the median throughput shown "
-            f"with its own latencies; forms: -c{FORM_CONNECTIONS} for {DURATION_S} s. The collector "
+            f"round; then rounds of the bare JSON POST handler, /v1/track, /v1/t and /v1/track on the aiohttp "
+            f"route, all posting the same {len(TRACK_BODY)}-byte track body), the round with the median "
+            f"throughput shown with its own latencies; /v1/batch ({len(BATCH_BODY):,} bytes) and /e "
+            f"({len(BEACON_BODY):,} bytes) with {BATCH_SIZE} events a request, -c{CONNECTIONS} for "
+            f"{DURATION_S} s; forms: -c{FORM_CONNECTIONS} for {DURATION_S} s. The collector "
             "is one `leadline collector` process on the same 2 cores as wrk and the Kafka broker; the bare "
             "handler runs in each round right before it, on asyncio's own loop (the yardstick) and on uvloop, "
             "which the collector runs on (LEADLINE_UVLOOP=true); a path's share of bare is the median of its "
             "per-round shares. Pixel requests carry no cookie, so each one mints a "
             "visitor id and sets the cookie. The pixel and link rows are served by the collector's fast path "
             "(fastpath.py: httptools in front of aiohttp); the 'aiohttp route' rows are a second collector "
-            "process with LEADLINE_COLLECTOR_FAST_PATH=false, loaded in the same rounds, for comparison."
+            "process with LEADLINE_COLLECTOR_FAST_PATH=false, loaded in the same rounds, for comparison. "
+            "Segment calls and /e are answered on the fast path too (leanpost.py); Segment answers wait until "
+            "their events are acknowledged by Kafka (linger 2 ms), /e answers do not (as the aiohttp route)."
         ),
     }
