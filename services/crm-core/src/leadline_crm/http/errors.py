@@ -82,6 +82,9 @@ FOREIGN_KEYS: dict[str, ForeignKey] = {
     "case_comments_case_id_fkey": ForeignKey("case_id", "case", "comments"),
     "case_comments_author_id_fkey": ForeignKey("author_id", "user", "case comments"),
     "kb_articles_product_id_fkey": ForeignKey("product_id", "product", "knowledge base articles"),
+    "webhook_deliveries_subscription_id_fkey": ForeignKey(
+        "subscription_id", "webhook subscription", "deliveries"
+    ),
 }
 
 
