@@ -157,7 +157,7 @@ async def _send_webhook(ctx: _Context, n: int, action: Mapping[str, Any]) -> Non
 
 async def _notify(ctx: _Context, n: int, action: Mapping[str, Any]) -> None:
     person = ctx.event.person_id
-    link = f"/app/people/{person}" if person else None
+    link = f"/app/persons/{person}" if person else None
     await ctx.conn.execute(
         queries.NOTIFY_USER, uuid.UUID(str(action["user_id"])), str(action["text"])[:500], link
     )

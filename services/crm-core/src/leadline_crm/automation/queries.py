@@ -180,3 +180,16 @@ WITH m AS (
 )
 SELECT pg_notify(left('automation_' || current_schema(), 63), '') WHERE EXISTS (SELECT 1 FROM ins)
 """
+
+# --- pages (pages.py) ---
+
+ACTIVE_USERS = "SELECT id, name FROM users WHERE active ORDER BY lower(name)"
+
+NOTIFICATIONS = """
+SELECT id, text, link, read_at, created_at FROM notifications WHERE user_id = $1
+ ORDER BY read_at IS NOT NULL, id DESC LIMIT $2
+"""
+
+READ_NOTIFICATIONS = "UPDATE notifications SET read_at = now() WHERE user_id = $1 AND read_at IS NULL"
+
+UNREAD_COUNT = "SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL"
