@@ -6,7 +6,8 @@ of the known, 40 % became prospects and 20 % customers, with their stage moves),
 products, and then touchpoints by COPY in chunks (a progress bar on stderr): one in fifty an ad click on one of
 40 ads of 8 affiliates, the rest page views, times rising over 180 days. Ingestion's rollup rows (the ad clicks,
 each visitor's first touch) are written by COPY beside them, as ingestion would write them per batch; the
-triggers of migration 0020 keep the daily visitors and the stage times. The reports are timed at 1,000,000
+triggers of migrations 0020-0023 keep the daily visitors, the stage times, the clicks per day, the conversions'
+credits and the monthly product pairs. The reports are timed at 1,000,000
 touchpoints and again at the full count (or as far as the seeding got within its time budget: the module has
 600 s in all on a machine that may have 2 cores), each next to the same report computed naively from the raw
 tables (``marketing.queries.naive``), run once with a statement timeout.
@@ -98,6 +99,19 @@ SELECT c.person_id, pr.id, 1 + n % 3, ($2::timestamptz)::date + (n % 180)::int, 
   CROSS JOIN LATERAL (SELECT (c.r * 10 + k) AS n) AS x
   JOIN products AS pr ON pr.sku = 'SKU' || (x.n % 50)
  WHERE x.n < $1::int""",
+    # a weekly mailing of one of the campaigns to 2,000 of the known persons (a different 2,000 each week)
+    """
+INSERT INTO email_sends (campaign_id, person_id, subject, sent_at)
+SELECT (SELECT id FROM campaigns ORDER BY name OFFSET (w % 4) LIMIT 1), md5((20 * ((w * 2000 + r) % ($2::int / 20)))::text)::uuid,
+       'Mailing ' || w, $1::timestamptz + w * interval '7 days'
+  FROM generate_series(0, $3::int / 7 - 1) AS w, generate_series(0, 1999) AS r""",
+    # what ingestion would keep of the recipients' real opens (40 %, a day later) and clicks (10 %, two days later)
+    """
+INSERT INTO marketing_email_events (event_id, person_id, occurred_at, type, campaign_id, send_id)
+SELECT 'm' || k.kind || s.id, s.person_id, s.sent_at + k.after, k.kind, s.campaign_id::text, s.id::text
+  FROM (SELECT *, row_number() OVER (ORDER BY id) AS n FROM email_sends) AS s
+  CROSS JOIN (VALUES ('email_open', interval '1 day', 8), ('link_click', interval '2 days', 2)) AS k(kind, after, share)
+ WHERE s.n % 20 < k.share""",
 ]
 
 
@@ -203,8 +217,21 @@ QUERIES = {
     "funnel, 180 days": ("funnel", {"from": START.date().isoformat()}),
     "forecast, 104 weeks of history": ("forecast", {}),
     "cross-sell, 180 days": ("cross-sell", {"from": START.date().isoformat()}),
+    "emails by campaign, position, 30 days": ("emails", {"model": "position"}),
+    "emails by send, last click, 30 days": ("emails", {"model": "last", "by": "send"}),
+    "demographics by device, 30 days": ("demographics", {"by": "device"}),
+    "affiliates, last click, 180 days": ("affiliates", {"model": "last", "from": START.date().isoformat()}),
+    "ads by ad, linear, 12-day lookback (not kept: per request), 30 days": (
+        "ads",
+        {"model": "linear", "lookback": "12"},
+    ),
 }
-NAIVE = ("ads by ad, position, 30 days", "funnel by source, 30 days", "affiliates, last click, 30 days")
+NAIVE = (
+    "ads by ad, position, 30 days",
+    "funnel by source, 30 days",
+    "affiliates, last click, 30 days",
+    "cross-sell, 180 days",
+)
 
 
 async def measure(
@@ -279,6 +306,8 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
             await conn.execute(SEED_SQL[5], PERSONS, START)
             await conn.execute(SEED_SQL[6], START, PERSONS)
             await conn.execute(SEED_SQL[7], PURCHASES, START)
+            await conn.execute(SEED_SQL[8], START, PERSONS, DAYS)
+            await conn.execute(SEED_SQL[9])
             base_s = time.perf_counter() - started
             seeder = Seeder(TOUCHPOINTS)
             deadline = started + SEED_BUDGET_S
@@ -299,6 +328,8 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
                     "marketing_clicks",
                     "marketing_visitors",
                     "marketing_stages",
+                    "email_sends",
+                    "marketing_email_events",
                 )
             }
         finally:
@@ -316,12 +347,14 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
         "notes": (
             f"Persons, stage moves and purchases made in SQL in {base_s:.0f} s; touchpoints by COPY in chunks of "
             f"{CHUNK:,} with ingestion's rollup rows beside them ({counts['marketing_clicks']:,} ad clicks, "
-            f"{counts['marketing_visitors']:,} visitors, {counts['marketing_stages']:,} persons with stage times); "
+            f"{counts['marketing_visitors']:,} visitors, {counts['marketing_stages']:,} persons with stage times; "
+            f"{counts['email_sends']:,} e-mails sent and {counts['marketing_email_events']:,} real opens and clicks "
+            f"kept as ingestion keeps them); "
             f"the first {first:,} by {first_s:.0f} s, {reached_note} ({seeded_s:.0f} s in all). Each report is "
             f"{reports.__name__}.compute on one connection (SQL and the Python that shapes the rows, no HTTP), "
             f"{CALLS} calls after 3 warm-up calls; the range ends on the newest touchpoint's day (touchpoints rise over "
             f"{DAYS} days, stage moves and purchases are spread over all of them). The naive figure "
-            f"is the same report over the raw tables (touchpoints, stage_transitions), one call, cancelled after "
+            f"is the same report over the raw tables (touchpoints, stage_transitions, purchases), one call, cancelled after "
             f"{NAIVE_TIMEOUT_S} s. Client and PostgreSQL share the machine's cores."
         ),
     }
