@@ -13,6 +13,8 @@ card does), timed straight on PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import os
 import statistics
 import sys
@@ -26,6 +28,7 @@ from aiohttp import web
 
 from benchmarks import crm_bench, workspace_bench
 from leadline_crm.app import MIGRATIONS, create_app
+from leadline_crm.http import auth
 from leadline_crm.settings import CrmSettings
 from leadline_shared import config, kafka, pg
 
@@ -33,6 +36,9 @@ DEALS = int(os.environ.get("LEADLINE_BENCH_DEALS", "100000"))
 COMPANIES = 5_000
 CALLS = 40
 TARGET_MS = 200.0
+IMPORT_ROWS = int(os.environ.get("LEADLINE_BENCH_IMPORT_ROWS", "100000"))
+IMPORT_TARGET = 5_000  # rows/s
+NAIVE_ROWS = 5_000
 
 SEED_SQL = [
     """
@@ -154,9 +160,10 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
                 async with session.get(f"{base}/app/deals.csv") as resp:
                     exported = (await resp.read()).count(b"\n") - 1
                 export_ms = (time.perf_counter() - export_started) * 1000
+            naive_ms, naive_rows = await naive(pg_dsn, schema)
+            import_rows = await imports(base, await admin_token(pg_dsn, schema), pg_dsn, schema)
         finally:
             await runner.cleanup()
-        naive_ms, naive_rows = await naive(pg_dsn, schema)
     finally:
         await crm_bench._drop_schemas(pg_dsn, schema)
         await crm_bench._delete_topics(kafka_bootstrap, kafka.Topics.with_prefix(prefix))
@@ -193,6 +200,7 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
             "baseline": None,
         }
     )
+    rows += import_rows
     return {
         "title": f"sales workspace: the board and the deal list with {DEALS:,} deals and "
         f"{workspace_bench.PERSONS:,} persons",
@@ -204,9 +212,118 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
             f"in through the form; {CALLS} GETs per page after 5 warm-up calls, one at a time. The board shows the "
             "first 50 cards of each column and every column's count and value. The naive board is every deal of the "
             "pipeline with its person and company in one query (5 calls). Client, server and PostgreSQL share the "
-            "machine's cores."
+            "machine's cores. CSV import: people new to the schema (a third with a phone), then companies (a tenth, "
+            "by website) and deals (a fifth, each with a person by email and a company by domain), each file in one "
+            "POST /api/v1/imports (commit) over HTTP, timed from the request to the answer (parsing, checks, "
+            "duplicate matching against the million persons, writes, audit and outbox); the baselines load the same "
+            "people file row by row and by a bare COPY."
         ),
     }
+
+
+# --- CSV import (issue 15: >= 5,000 rows/s, 100,000 rows in well under a minute) ---
+
+
+def import_files(people: int) -> dict[str, tuple[bytes, int]]:
+    """People (new to the schema), companies (a tenth) and deals (a fifth, with a company and a person) as CSV."""
+    companies, deals = max(people // 10, 1), max(people // 5, 1)
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["Email", "First name", "Last name", "Phone", "Company", "Job title", "Country", "City"])
+    for i in range(people):
+        w.writerow([f"import{i}@firm{i % 977}.example", f"First{i}", f"Last{i}", f"+1 415 {200 + i % 700} {i % 10000:04d}"
+                    if i % 3 == 0 else "", f"Firm {i % 977}", "Buyer", ("DE", "FR", "GB", "US")[i % 4], "Springfield"])  # fmt: skip
+    files = {"people": (out.getvalue().encode(), people)}
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["Company name", "Website", "Industry", "Country"])
+    for i in range(companies):
+        w.writerow([f"Imported {i}", f"https://www.imported{i}.example/", "Software", "DE"])
+    files["companies"] = (out.getvalue().encode(), companies)
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["Deal name", "Value", "Stage", "Email", "Company", "Close date"])
+    stages = ("Qualified", "Meeting", "Proposal", "Negotiation")
+    for i in range(deals):
+        w.writerow([f"Imported deal {i}", f"{1000 + i % 9000}.00", stages[i % 4], f"import{i % people}@firm{i % people % 977}.example",
+                    f"imported{i % companies}.example", "2027-01-15"])  # fmt: skip
+    files["deals"] = (out.getvalue().encode(), deals)
+    return files
+
+
+async def timed_import(
+    session: aiohttp.ClientSession, base: str, token: str, kind: str, body: bytes
+) -> tuple[float, dict[str, Any]]:
+    """Seconds for one POST /api/v1/imports (commit) of ``body``, and the job it answered."""
+    started = time.perf_counter()
+    async with session.post(
+        f"{base}/api/v1/imports?kind={kind}&mode=commit&on_duplicate=skip",
+        data=body,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv"},
+    ) as resp:
+        job = await resp.json()
+        if resp.status != 201:
+            raise RuntimeError(f"import of {kind}: {resp.status} {job}")
+    return time.perf_counter() - started, job
+
+
+NAIVE_INSERT = """
+INSERT INTO bench_naive_import (email, first_name, last_name, phone, company, title, country, city)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"""
+
+
+async def naive_import(dsn: str, schema: str, body: bytes, rows: int) -> tuple[float, float]:
+    """Rows/s of two baselines on the same people file: one INSERT round trip per row (the first ``NAIVE_ROWS``
+    rows, into a bare table), and PostgreSQL's plain COPY of the whole file into a bare table (no checks)."""
+    conn = await asyncpg.connect(dsn, server_settings={"search_path": schema})
+    try:
+        await conn.execute(
+            "CREATE TABLE bench_naive_import (email text, first_name text, last_name text, phone text,"
+            " company text, title text, country text, city text)"
+        )
+        records = list(csv.reader(io.StringIO(body.decode())))[1 : 1 + min(NAIVE_ROWS, rows)]
+        started = time.perf_counter()
+        for r in records:
+            await conn.execute(NAIVE_INSERT, *r)
+        by_row = len(records) / (time.perf_counter() - started)
+        started = time.perf_counter()
+        await conn.copy_to_table("bench_naive_import", source=io.BytesIO(body), format="csv", header=True)
+        copy = rows / (time.perf_counter() - started)
+    finally:
+        await conn.close()
+    return by_row, copy
+
+
+async def imports(base: str, token: str, dsn: str, schema: str) -> list[dict[str, Any]]:
+    """Import people, then companies, then deals through the API; the rows of the report."""
+    files = import_files(IMPORT_ROWS)
+    out = []
+    async with aiohttp.ClientSession() as session:
+        for kind, (body, n) in files.items():
+            seconds, job = await timed_import(session, base, token, kind, body)
+            if job["created"] != n:
+                raise RuntimeError(
+                    f"import of {kind}: created {job['created']} of {n} ({job['rejected']} rejected)"
+                )
+            out.append({"metric": f"CSV import of {n:,} {kind} (API, commit, {len(body) / 1e6:.1f} MB)",
+                        "value": round(n / seconds), "unit": f"rows/s ({seconds:.1f} s)",
+                        "target": f">= {IMPORT_TARGET:,}", "baseline": None})  # fmt: skip
+    by_row, copy = await naive_import(dsn, schema, files["people"][0], files["people"][1])
+    out[0]["baseline"] = f"{by_row:,.0f} rows/s one INSERT per row; {copy:,.0f} rows/s bare COPY"
+    out.append({"metric": f"naive import: one INSERT round trip per row ({min(NAIVE_ROWS, IMPORT_ROWS):,} people rows, "
+                "bare table)", "value": round(by_row), "unit": "rows/s", "target": None, "baseline": None})  # fmt: skip
+    out.append({"metric": f"bare COPY of the {IMPORT_ROWS:,}-row people file into a bare table (no checks)",
+                "value": round(copy), "unit": "rows/s", "target": None, "baseline": None})  # fmt: skip
+    return out
+
+
+async def admin_token(dsn: str, schema: str) -> str:
+    """An admin API token in the bench's schema."""
+    conn = await asyncpg.connect(dsn, server_settings={"search_path": schema})
+    try:
+        return await auth.create_token(conn, "bench-import", "admin")
+    finally:
+        await conn.close()
 
 
 def main() -> int:

@@ -24,6 +24,7 @@ KINDS = ("people", "companies", "deals")
 TEXT_MAX = 200
 DOMAIN = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
+LOCAL_PART = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 
 
 class RowError(ValueError):
@@ -50,6 +51,23 @@ class Context:
     pipelines: dict[str, uuid.UUID] = field(default_factory=dict)
     stages: dict[tuple[uuid.UUID, str], tuple[uuid.UUID, str]] = field(default_factory=dict)
     first_open: dict[uuid.UUID, tuple[uuid.UUID, str]] = field(default_factory=dict)
+    domains: dict[str, str | None] = field(default_factory=dict)
+
+
+def email_of(raw: str, ctx: Context) -> str | None:
+    """:func:`canonical_email`, checking each domain once per import: a plain ASCII address (a dot-atom local part
+    within the length limits) is its lower-cased local part and its domain as canonical_email gives it; any other
+    shape goes through canonical_email itself. Validating every address in full cost 30-200 µs a row, most of the
+    import's time; tests/crm_core/imports/test_kinds.py holds the two to the same answers."""
+    text = raw.strip().lower()
+    local, at, domain = text.rpartition("@")
+    if not (at and text.isascii() and len(local) <= 64 and len(text) <= 254 and LOCAL_PART.match(local)):
+        return canonical_email(raw)
+    if domain not in ctx.domains:
+        checked = canonical_email("a@" + domain)
+        ctx.domains[domain] = checked.split("@", 1)[1] if checked else None
+    known = ctx.domains[domain]
+    return f"{local}@{known}" if known else None
 
 
 OWNER = Field("owner", "Owner (a user's email)", ("owner", "owner email", "rep", "sales rep", "assigned to"))
@@ -157,7 +175,7 @@ def _owner(values: dict[str, str], ctx: Context) -> uuid.UUID | None:
 def person(values: dict[str, str], ctx: Context) -> tuple[Any, ...]:
     """(person_id, email, phone, first_name, …, owner_id) of a person row."""
     email_raw, phone_raw = _text(values, "email"), _text(values, "phone")
-    email = canonical_email(email_raw) if email_raw else None
+    email = email_of(email_raw, ctx) if email_raw else None
     if email_raw and email is None:
         raise RowError("email: not a valid email address")
     phone = canonical_phone(phone_raw, ctx.region) if phone_raw else None
@@ -256,7 +274,7 @@ def deal(values: dict[str, str], ctx: Context) -> tuple[Any, ...]:
     except ValueError:
         raise RowError("expected_close_on: a date as YYYY-MM-DD") from None
     email_raw = _text(values, "person_email")
-    email = canonical_email(email_raw) if email_raw else None
+    email = email_of(email_raw, ctx) if email_raw else None
     if email_raw and email is None:
         raise RowError("person_email: not a valid email address")
     company_raw = _text(values, "company")

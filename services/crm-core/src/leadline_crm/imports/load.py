@@ -65,12 +65,24 @@ STAGING = {
 }
 COLUMNS = {"people": PEOPLE_COLUMNS, "companies": COMPANY_COLUMNS, "deals": DEAL_COLUMNS}
 
+# Persons holding any of the chunk's emails ($1) or phones ($2) are found with one GIN probe per value
+# (``&&``), then paired with the rows by equality (hash joins); a correlated ``@>`` per row made PostgreSQL scan
+# every person for each row. The oldest holder wins, as in manual entry's check.
+HOLDERS = """
+WITH c AS (SELECT person_id, emails, phones, created_at FROM persons WHERE emails && $1::text[] OR phones && $2::text[]),
+     e AS (SELECT c.person_id, c.created_at, v FROM c, unnest(c.emails) AS v),
+     ph AS (SELECT c.person_id, c.created_at, v FROM c, unnest(c.phones) AS v)
+"""
 MATCH = {
-    "people": """
-UPDATE import_stage i SET existing = (
-    SELECT p.person_id FROM persons p
-     WHERE (i.email IS NOT NULL AND p.emails @> ARRAY[i.email]) OR (i.phone IS NOT NULL AND p.phones @> ARRAY[i.phone])
-     ORDER BY p.created_at LIMIT 1)""",
+    "people": HOLDERS  # noqa: S608 (constant text)
+    + """
+UPDATE import_stage i SET existing = m.person_id
+  FROM (SELECT DISTINCT ON (line) line, person_id FROM (
+            SELECT s.line, e.person_id, e.created_at FROM import_stage s JOIN e ON e.v = s.email
+            UNION ALL
+            SELECT s.line, ph.person_id, ph.created_at FROM import_stage s JOIN ph ON ph.v = s.phone) AS x
+         ORDER BY line, created_at) AS m
+ WHERE m.line = i.line""",
     "companies": """
 UPDATE import_stage i SET existing = coalesce(
     (SELECT c.id FROM companies c WHERE i.domain IS NOT NULL AND c.domain = i.domain),
@@ -90,14 +102,20 @@ UPDATE import_stage i SET existing = coalesce(
 
 # The deal's person by email and company by domain or name, before matching; rows naming one that is not there
 # are refused.
-DEAL_LINKS = """
-UPDATE import_stage i SET
-    person_id = (SELECT p.person_id FROM persons p WHERE i.person_email IS NOT NULL AND p.emails @> ARRAY[i.person_email]
-                  ORDER BY p.created_at LIMIT 1),
-    company_id = coalesce(
-        (SELECT c.id FROM companies c WHERE i.company_domain IS NOT NULL AND c.domain = i.company_domain),
-        (SELECT c.id FROM companies c WHERE i.company_name IS NOT NULL AND lower(c.name) = lower(i.company_name)
-          ORDER BY c.created_at LIMIT 1))"""
+DEAL_LINKS = (
+    HOLDERS  # noqa: S608 (constant text)
+    + """
+UPDATE import_stage i SET person_id = m.person_id
+  FROM (SELECT DISTINCT ON (s.line) s.line, e.person_id FROM import_stage s JOIN e ON e.v = s.person_email
+         ORDER BY s.line, e.created_at) AS m
+ WHERE m.line = i.line"""
+)
+DEAL_COMPANIES = """
+UPDATE import_stage i SET company_id = coalesce(
+    (SELECT c.id FROM companies c WHERE i.company_domain IS NOT NULL AND c.domain = i.company_domain),
+    (SELECT c.id FROM companies c WHERE i.company_name IS NOT NULL AND lower(c.name) = lower(i.company_name)
+      ORDER BY c.created_at LIMIT 1))
+ WHERE i.company_domain IS NOT NULL OR i.company_name IS NOT NULL"""
 DEAL_UNLINKED = """
 DELETE FROM import_stage
  WHERE (person_email IS NOT NULL AND person_id IS NULL)
@@ -150,12 +168,14 @@ SELECT i.id, NULL, i.stage_id, NULL, s.name, $1, $2, 'imported'
 
 # The emails and phones an update adds to a person that no other person holds: announced to the identity graph.
 ANNOUNCE_ADDED = """
+WITH he AS (SELECT o.person_id, v FROM persons o, unnest(o.emails) AS v WHERE o.emails && $1::text[] AND v = ANY($1::text[])),
+     hp AS (SELECT o.person_id, v FROM persons o, unnest(o.phones) AS v WHERE o.phones && $2::text[] AND v = ANY($2::text[]))
 SELECT i.existing AS person_id,
        CASE WHEN i.email IS NOT NULL AND NOT p.emails @> ARRAY[i.email]
-             AND NOT EXISTS (SELECT 1 FROM persons o WHERE o.emails @> ARRAY[i.email] AND o.person_id <> p.person_id)
+             AND NOT EXISTS (SELECT 1 FROM he WHERE he.v = i.email AND he.person_id <> p.person_id)
             THEN i.email END AS email,
        CASE WHEN i.phone IS NOT NULL AND NOT p.phones @> ARRAY[i.phone]
-             AND NOT EXISTS (SELECT 1 FROM persons o WHERE o.phones @> ARRAY[i.phone] AND o.person_id <> p.person_id)
+             AND NOT EXISTS (SELECT 1 FROM hp WHERE hp.v = i.phone AND hp.person_id <> p.person_id)
             THEN i.phone END AS phone
   FROM import_stage i JOIN persons p ON p.person_id = i.existing
  WHERE p.erased_at IS NULL"""
@@ -215,15 +235,28 @@ async def stage(conn: asyncpg.Connection, kind: str, records: Sequence[tuple[int
     await conn.copy_records_to_table(
         "import_stage", records=[(line, *rec) for line, rec in records], columns=list(COLUMNS[kind])
     )
+    await conn.execute("ANALYZE import_stage")
 
 
-async def match(conn: asyncpg.Connection, kind: str) -> list[tuple[int, str]]:
+def contacts(kind: str, records: Sequence[tuple[int, Record]]) -> tuple[list[str], list[str]]:
+    """The chunk's emails and phones (a deal's person's email), to find their holders with."""
+    if kind == "people":
+        return [r[1] for _, r in records if r[1]], [r[2] for _, r in records if r[2]]
+    if kind == "deals":
+        return [r[10] for _, r in records if r[10]], []
+    return [], []
+
+
+async def match(
+    conn: asyncpg.Connection, kind: str, keys: tuple[list[str], list[str]]
+) -> list[tuple[int, str]]:
     """Find each row's existing record; the rows the database refuses, with the reason."""
     rejects: list[tuple[int, str]] = []
     if kind == "deals":
-        await conn.execute(DEAL_LINKS)
+        await conn.execute(DEAL_LINKS, *keys)
+        await conn.execute(DEAL_COMPANIES)
         rejects += [(r[0], r[1]) for r in await conn.fetch(DEAL_UNLINKED)]
-    await conn.execute(MATCH[kind])
+    await conn.execute(MATCH[kind], *(keys if kind == "people" else ()))
     repeats = await conn.fetch(REPEATS)
     rejects += [(r["line"], f"the same {kind[:-1] if kind != 'people' else 'person'} as line {r['first']}")
                 for r in repeats]  # fmt: skip
@@ -231,7 +264,12 @@ async def match(conn: asyncpg.Connection, kind: str) -> list[tuple[int, str]]:
 
 
 async def apply(
-    conn: asyncpg.Connection, kind: str, on_duplicate: str, caller: Caller, job: uuid.UUID
+    conn: asyncpg.Connection,
+    kind: str,
+    on_duplicate: str,
+    caller: Caller,
+    job: uuid.UUID,
+    keys: tuple[list[str], list[str]],
 ) -> Outcome:
     """Write the staged chunk: new records created, duplicates updated or skipped."""
     now = datetime.now(UTC)
@@ -248,7 +286,7 @@ async def apply(
         await _after_create(conn, kind, caller, now, out)
     if dup and on_duplicate == "update":
         if kind == "people":
-            announced = await conn.fetch(ANNOUNCE_ADDED)
+            announced = await conn.fetch(ANNOUNCE_ADDED, *keys)
             await outbox.write(conn, [rep_identify(r["person_id"], r["email"], r["phone"], "contact_imported")
                                       for r in announced if r["email"] or r["phone"]])  # fmt: skip
         if kind == "deals":
@@ -297,8 +335,9 @@ async def chunk(
         await tr.start()
         try:
             await stage(conn, kind, records)
-            rejects = await match(conn, kind)
-            out = await apply(conn, kind, on_duplicate, caller, job)
+            keys = contacts(kind, records)
+            rejects = await match(conn, kind, keys)
+            out = await apply(conn, kind, on_duplicate, caller, job, keys)
             out.rejects = rejects
         except BaseException:
             await tr.rollback()
