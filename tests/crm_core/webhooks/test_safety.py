@@ -88,3 +88,10 @@ async def test_the_pinned_resolver_refuses_what_resolves_to_loopback() -> None:
     hosts = await allowed.resolve("localhost", 80)
     assert hosts
     assert all(ipaddress.ip_address(h["host"]).is_loopback for h in hosts)
+
+
+async def test_a_host_that_does_not_resolve_yet_is_accepted_and_vetted_at_send_time() -> None:
+    await safety.vet_url("https://no-such-host.invalid/hook", None)
+    resolver = safety.PinnedResolver(safety.Policy(None))
+    with pytest.raises(safety.Refused, match="does not resolve"):
+        await resolver.resolve("no-such-host.invalid", 443)

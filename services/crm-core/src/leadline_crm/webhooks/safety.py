@@ -95,20 +95,21 @@ async def resolve(host: str, port: int) -> list[Address]:
     loop = asyncio.get_running_loop()
     try:
         infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT)
-    except (OSError, TimeoutError):
+    except (OSError, TimeoutError, ValueError):  # ValueError: a label IDNA refuses, an embedded NUL
         raise Refused(f"{host} does not resolve") from None
     return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
 async def vet_url(url: str, allowed: Network | None) -> None:
     """ValueError unless ``url`` is http(s) and every address its host resolves to now may be
-    reached; what the API and the pages check before a subscription is saved."""
+    reached; what the API and the pages check before a subscription is saved. A host that does not resolve (yet)
+    passes: the dispatcher's resolver vets whatever it resolves to at send time, and the log shows the failure."""
     host, port = check_url(url)
     address = literal(host)
     try:
         addresses = [address] if address is not None else await resolve(host, port)
-    except Refused as exc:
-        raise ValueError(f"url: {exc}") from None
+    except Refused:
+        return
     for address in addresses:
         problem = address_problem(address, allowed)
         if problem:
@@ -136,7 +137,7 @@ class PinnedResolver(AbstractResolver):
         """The vetted addresses of ``host``."""
         try:
             found = await self._inner.resolve(host, port, family)
-        except OSError:
+        except (OSError, ValueError):
             raise Refused(f"{host} does not resolve") from None
         vetted, problems = [], []
         for result in found:
