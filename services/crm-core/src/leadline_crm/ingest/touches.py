@@ -17,6 +17,7 @@ from leadline_crm import lifecycle
 from leadline_crm.automation import ingested
 from leadline_crm.ingest import queries
 from leadline_crm.marketing import orders, rollups
+from leadline_crm.people import consent
 from leadline_crm.service import support
 from leadline_crm.stages import Rule, apply_moves, event_time, load_scoring
 from leadline_shared.events import EVENT_TYPES, SOURCES, EnrichedEvent, EventError, storable
@@ -106,6 +107,8 @@ class Touch:
         if b"\\u0000" in raw:
             doc = storable(doc)
             raw = orjson.dumps(doc)
+        if _drop_refused(doc):  # a value the graph did not give this person is not kept on them (§4)
+            raw = orjson.dumps(doc)
         event_id, person_id, kind, source = (
             doc.get("event_id"),
             doc.get("person_id"),
@@ -179,6 +182,33 @@ class Touch:
 
 
 _NO_TIME = datetime.min.replace(tzinfo=UTC)
+
+#: The identifiers whose refused values ingestion drops from the stored event (anon ids and tokens are no one's
+#: address; the graph refuses them only over a limit).
+REFUSED_DROPPED = ("email", "phone", "user_id")
+
+
+def _drop_refused(doc: dict[str, Any]) -> bool:
+    """Drop from the event the values of the identifiers the identity graph refused it (erased ones, another
+    person's, over a limit, a bot's): in ``ids``, the form's fields and an identify call's traits. Whether the
+    event was changed.
+
+    Why: an erased person's email typed into a new form is refused by its tombstone, and the stored touchpoint
+    must not hold it either, or the erasure is undone in the history (issue 14: 'no personal data returns')."""
+    verdict = doc.get("identity")
+    refused = verdict.get("refused") if isinstance(verdict, dict) else None
+    kinds = [k for k in REFUSED_DROPPED if isinstance(refused, list) and k in refused]
+    if not kinds:
+        return False
+    properties = _dict(doc.get("properties"))
+    holders = (_dict(doc.get("ids")), _dict(_dict(doc.get("form")).get("fields")), properties,
+               _dict(properties.get("traits")))  # fmt: skip
+    for kind in kinds:
+        for holder in holders:
+            holder.pop(kind, None)
+        if kind == "user_id":
+            properties.pop("userId", None)
+    return True
 
 
 def rows_for(events: Iterable[EnrichedEvent]) -> list[tuple[Any, ...]]:
@@ -435,5 +465,6 @@ async def _write_touches(conn: asyncpg.Connection, touches: list[Touch], now: da
         )
         await orders.record(conn, fresh, now)  # website purchases, after the moves the events made
         await ingested.from_batch(conn, fresh, updated, deltas)  # domain events for automation (issue 16)
+        await consent.record(conn, fresh)  # the consent calls' and forms' statements (issue 14)
         await support.open_cases(conn, fresh)  # support forms' submissions open cases (issue 14)
     return len(fresh)

@@ -4,14 +4,14 @@ merges, and their pages."""
 from aiohttp import web
 
 from leadline_crm.http.openapi import Operation
-from leadline_crm.people import conflicts
+from leadline_crm.people import conflicts, consent
 from leadline_crm.people import pages as _pages
 from leadline_crm.people import routes as _routes
 
 
 def operations() -> list[Operation]:
     """The people API."""
-    return [*_routes.operations(), *conflicts.operations()]
+    return [*_routes.operations(), *conflicts.operations(), *consent.operations()]
 
 
 def pages() -> list[web.AbstractRouteDef]:

@@ -26,7 +26,7 @@ from leadline_crm.http.keys import POOL
 from leadline_crm.http.pages import may, signed_in
 from leadline_crm.http.params import decode_cursor, encode_cursor
 from leadline_crm.http.templating import money, render
-from leadline_crm.people import conflicts, persons, privacy, queries, records
+from leadline_crm.people import conflicts, consent, persons, privacy, queries, records
 from leadline_crm.people.routes import PATCH_BODY
 
 PAGE = 50
@@ -170,7 +170,8 @@ async def person_page(
         purchases=await pool.fetch(queries.PURCHASES_OF, pid), feedback=await pool.fetch(queries.FEEDBACK_OF, pid),
         timeline=[{"at": i["at"], "kind": i["kind"], **_details(i["kind"], i["data"], names)} for i in items[:PAGE]],
         older=older, today=datetime.now().date(), conflicts=await conflicts.conflicts_of(pool, pid),
-        merges=await conflicts.merges_of(pool, pid),
+        merges=await conflicts.merges_of(pool, pid), consent=await consent.of(pool, pid),
+        consent_purposes=consent.PURPOSES,
     )  # fmt: skip
 
 
@@ -342,6 +343,21 @@ async def erase_person(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/app/persons/{pid}?" + urlencode({"notice": "Personal data erased"}))
 
 
+async def set_consent(request: web.Request) -> web.Response:
+    """POST /app/persons/{id}/consent: an agent records what the person said (granted, withdrawn, or left)."""
+    caller = await _writer(request, persons.WRITERS)
+    pid = person_id(request)
+    form = await request.post()
+    flags = {p: form[p] == "yes" for p in consent.PURPOSES if form.get(p) in ("yes", "no")}
+    try:
+        await consent.set_by(request.app[POOL], pid, flags, caller)
+    except BadRequest:
+        return await person_page(request, "Choose granted or withdrawn for at least one purpose.", 422)
+    except LookupError:
+        raise web.HTTPNotFound(reason="No such person") from None
+    raise web.HTTPSeeOther(f"/app/persons/{pid}?notice=Consent+recorded")
+
+
 def pages() -> list[web.AbstractRouteDef]:
     """The person page and its forms."""
     return [
@@ -354,4 +370,5 @@ def pages() -> list[web.AbstractRouteDef]:
         web.post("/app/persons/{id}/feedback", add_feedback),
         web.get("/app/persons/{id}/export", privacy.export_page),
         web.post("/app/persons/{id}/erase", erase_person),
+        web.post("/app/persons/{id}/consent", set_consent),
     ]
