@@ -166,3 +166,13 @@ async def newsletter(conn: asyncpg.Connection, m: Month) -> tuple[str, str]:
         now=at(5, 12),
     )
     return sends[m.a], sends[m.b]
+
+
+async def add_second_product(conn: asyncpg.Connection, m: Any) -> None:
+    """W2 bought by A and C (who bought W1 too), and W1 by B: W1 and W2 go together."""
+    w2 = await conn.fetchval(
+        "INSERT INTO products (sku, name, list_price) VALUES ('W2', 'Gadget', 50) RETURNING id"
+    )
+    for person, day in ((m.a, 11), (m.c, 21)):
+        await buy(conn, person, w2, day, 1, 50)
+    await buy(conn, m.b, m.product, 22, 1, 95)

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from playwright.async_api import Page
 
 from collector.browser import launch_browser, new_page
-from crm_core.marketing.dataset import seed
+from crm_core.marketing.dataset import add_second_product, newsletter, seed
 from crm_core.web import PASSWORD, snap, user_with_password
 from leadline_crm.http.keys import POOL
 
@@ -36,7 +36,7 @@ async def cells(page: Page, row: str) -> list[str]:
 
 async def test_the_dashboard_shows_the_months_reports(client: TestClient) -> None:
     async with client.server.app[POOL].acquire() as conn:
-        await seed(conn)
+        await newsletter(conn, await seed(conn))
     base = str(client.make_url("")).rstrip("/")
     email = await user_with_password(client, "marketing")
     async with launch_browser() as browser, new_page(browser) as page:
@@ -59,7 +59,10 @@ async def test_the_dashboard_shows_the_months_reports(client: TestClient) -> Non
         ]
         assert await cells(page, "tr[data-sku='W1']") == [
             "W1", "Widget", "3", "280.00", "93.33", "95.00", "90.00", "100.00", "100.00"]  # fmt: skip
-        assert await page.locator("figure.chart canvas").count() == 6
+        assert await cells(page, "tr[data-campaign='Newsletter']") == [
+            "Newsletter", "2", "1", "1", "50.0%", "50.0%", "1.0", "1.0", "180.00"]  # fmt: skip
+        assert await cells(page, "tr[data-device='(unknown)']") == ["(unknown)", "1", "2"]
+        assert await page.locator("figure.chart canvas").count() == 7
         assert "Holt linear trend" in await page.inner_text("#forecast-method")
         await snap(page, "marketing-dashboard-first-click")
 
@@ -87,3 +90,31 @@ async def user_api_rows(client: TestClient, href: str) -> list[dict[str, str]]:
     query = href.split("?", 1)[1]
     resp = await client.get(f"/api/v1/reports/ads?{query}", headers={"Authorization": f"Bearer {token}"})
     return [{k: str(v) for k, v in row.items()} for row in (await resp.json())["rows"]]
+
+
+async def test_the_person_page_shows_next_products(client: TestClient) -> None:
+    """B bought W1; the others who bought W1 also bought W2 (in the same month): B's page suggests W2, loaded into
+    the page after it is shown."""
+    async with client.server.app[POOL].acquire() as conn:
+        m = await seed(conn)
+        await add_second_product(conn, m)
+        # the page looks at the last year: move the month's purchases to a month ago
+        await conn.execute(
+            "UPDATE purchases SET purchased_on = current_date - 30 + (purchased_on - date '2026-03-01')"
+        )
+    base = str(client.make_url("")).rstrip("/")
+    email = await user_with_password(client, "sales")
+    async with launch_browser() as browser, new_page(browser) as page:
+        await sign_in(page, base, email)
+        await page.goto(f"{base}/app/persons/{m.b}")
+        await page.wait_for_selector("#suggestions tr[data-sku='W2']")
+        [row] = await page.locator("#suggestions-table tbody tr").all()
+        assert [t.strip() for t in await row.locator("td").all_inner_texts()] == [
+            "Gadget (W2)", "50.00", "66.7%", "1.0", "W1"]  # fmt: skip
+        await snap(page, "person-next-products")
+        await page.goto(f"{base}/app/persons/{m.a}")  # has both: nothing to suggest
+        await page.wait_for_selector("#suggestions p.hint:has-text('No suggestions')")
+    resp = await client.get(f"/app/persons/{m.b}/suggestions", allow_redirects=False)
+    assert resp.status == 303  # not signed in: off to the sign-in page
+    assert resp.headers["Location"].startswith("/app/login?")
+    assert (await client.get("/app/persons/not-a-uuid/suggestions", allow_redirects=False)).status == 303

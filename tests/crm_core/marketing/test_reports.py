@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from crm_core.marketing.dataset import at, buy, click, form, hit, newsletter, seed
+from crm_core.marketing.dataset import add_second_product, at, click, form, hit, newsletter, seed
 from leadline_crm.http.keys import POOL
 from leadline_crm.ingest.identity import apply_changes
 from leadline_crm.ingest.touches import Touch, write_batch, write_touches
@@ -228,16 +228,6 @@ async def test_the_api_gives_the_same_rows_as_json_and_csv(
     assert (await client.get("/api/v1/reports/ads", headers=auth_headers["sales"])).status == 403
     bad = await client.get("/api/v1/reports/ads?model=middle", headers=auth_headers["marketing"])
     assert bad.status == 422
-
-
-async def add_second_product(conn: asyncpg.Connection, m: Any) -> None:
-    """W2 bought by A and C (who bought W1 too), and W1 by B: W1 and W2 go together."""
-    w2 = await conn.fetchval(
-        "INSERT INTO products (sku, name, list_price) VALUES ('W2', 'Gadget', 50) RETURNING id"
-    )
-    for person, day in ((m.a, 11), (m.c, 21)):
-        await buy(conn, person, w2, day, 1, 50)
-    await buy(conn, m.b, m.product, 22, 1, 95)
 
 
 async def test_cross_sell_finds_products_bought_together(crm_conn: asyncpg.Connection) -> None:

@@ -1,9 +1,12 @@
-"""The marketing dashboard under /app/marketing (roles admin and marketing): ads and affiliates as ranked bars,
-the funnel, the price paid per product against its list price, with the date range and the attribution model as
-controls, and each report as CSV (the API's rows, under /app so the session is enough)."""
+"""The marketing dashboard under /app/marketing (roles admin and marketing): ads, affiliates and e-mail campaigns
+as ranked bars, the funnel, leads and customers by device, the price paid per product against its list price, with the date range and the attribution model as
+controls, and each report as CSV (the API's rows, under /app so the session is enough); and the next-product
+suggestions the person page loads into itself."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -78,6 +81,8 @@ async def dashboard(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         ads = await reports.ads(conn, query)
         affiliates = await reports.affiliates(conn, query)
+        emails = await reports.emails(conn, query)
+        devices = await reports.demographics(conn, reports.Query(query.start, query.end, by="device"))
         funnel = await reports.funnel(conn, query)
         products = await reports.products(conn, query)
         weekly, forecast = await reports.weekly_forecast(conn, query)
@@ -92,6 +97,9 @@ async def dashboard(request: web.Request) -> web.Response:
         models=[(m, m) for m in reports.MODELS],
         ads=ads,
         affiliates=affiliates,
+        emails=emails,
+        devices=devices,
+        emails_chart=_bars(sorted(emails, key=lambda r: -r["clicks"]), "campaign", "clicks"),
         funnel=funnel[0] if funnel else dict.fromkeys(stages, 0),
         products=products,
         ads_chart=_bars(sorted(ads, key=lambda r: -r["clicks"]), "name", "clicks"),
@@ -131,6 +139,25 @@ async def download(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def person_suggestions(request: web.Request) -> web.Response:
+    """GET /app/persons/{id}/suggestions: the person's next products from the last year's baskets, as the part of
+    the person page it loads (marketing/_person_suggestions.html); every signed-in role, as the API."""
+    await signed_in(request)
+    try:
+        person = uuid.UUID(request.match_info["id"])
+    except ValueError:
+        raise web.HTTPNotFound(text="No such person") from None
+    end = datetime.now(UTC).date()
+    query = reports.Query(end - timedelta(days=364), end)
+    async with request.app[POOL].acquire() as conn:
+        rows = await reports.suggestions(conn, person, query)
+    return render(request, "marketing/_suggestions.html", suggestions=rows)
+
+
 def pages() -> list[web.AbstractRouteDef]:
     """The marketing pages."""
-    return [web.get("/app/marketing", dashboard), web.get("/app/marketing/{report}.csv", download)]
+    return [
+        web.get("/app/marketing", dashboard),
+        web.get("/app/marketing/{report}.csv", download),
+        web.get("/app/persons/{id}/suggestions", person_suggestions),
+    ]
