@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from collector.browser import launch_browser, new_page
 from crm_core.web import PASSWORD, csrf_of, sign_in, snap, user_with_password
 from crm_core.webhooks.helpers import Receiver
+from leadline_crm.http.keys import POOL
 
 pytestmark = pytest.mark.integration
 
@@ -76,3 +77,34 @@ async def test_other_roles_get_403_and_a_refused_url_is_a_readable_422(client: T
     page = await resp.text()
     assert "metadata" in page
     assert 'value="http://169.254.169.254/latest/"' in page
+
+
+async def test_a_disabled_subscription_shows_why_and_enabling_it_clears_the_streak(
+    client: TestClient,
+) -> None:
+    """The notice of a subscription the dispatcher disabled stays on its page until an admin enables it."""
+    pool = client.server.app[POOL]
+    sid = await pool.fetchval(
+        "INSERT INTO webhook_subscriptions (url, event_types, enabled, secret, created_by, disabled_at,"
+        " disabled_reason, failing_since, consecutive_failures) VALUES ('https://hooks.example.com/x',"
+        " ARRAY['deal.won'], false, 'whsec_AAAA', 'test', now(), 'every delivery failed for 25 hours',"
+        " now() - interval '25 hours', 40) RETURNING id"
+    )
+    await sign_in(client, "admin")
+    page = await (await client.get(f"/app/settings/webhooks/{sid}")).text()
+    assert "every delivery failed for 25 hours" in page
+    assert "whsec_AAAA" not in page
+    listing = await (await client.get("/app/settings/webhooks")).text()
+    assert "every delivery failed for 25 hours" in listing
+    token = await csrf_of(client, f"/app/settings/webhooks/{sid}")
+    resp = await client.post(
+        f"/app/settings/webhooks/{sid}/enabled",
+        data={"enabled": "true", "_csrf": token},
+        allow_redirects=False,
+    )
+    assert resp.status == 303
+    row = await pool.fetchrow("SELECT * FROM webhook_subscriptions WHERE id = $1", sid)
+    assert row["enabled"] is True
+    assert row["disabled_reason"] is None
+    assert row["consecutive_failures"] == 0
+    assert row["failing_since"] is None
