@@ -148,6 +148,14 @@ async def _settled(p: Pipeline, world: w.World) -> None:
 
     await eventually(arrived, "today's form leads in crm-core", timeout=60)
 
+    async def opened() -> bool:  # the support form's posts have opened their cases
+        status, found = await p.get("/api/v1/cases", limit="200")
+        return status == 200 and len(found["items"]) >= len(service.cases(world)) + len(
+            service.support_posts(world)
+        )
+
+    await eventually(opened, "the support form's cases in crm-core", timeout=60)
+
 
 async def _drained(p: Pipeline, run_id: str) -> None:
     """The enricher has consumed the raw topic and crm-core the enriched one, to their ends: whatever was sent
@@ -248,7 +256,9 @@ async def test_make_demo_fills_the_crm_and_a_second_run_adds_nothing(stack: tupl
     assert first["kb_articles"] == len(service.ARTICLES) == 20
     assert first["contracts"] == len(service.contracts(world)) >= 1
     desk = service.cases(world)
-    assert first["cases"] == len(desk) >= 4
+    posted = service.support_posts(world)  # the support form's posts open cases of their own, by ingestion
+    assert report.service["support_posts"] == len(posted)
+    assert first["cases"] == len(desk) + len(posted) >= 4
     assert set(first["case_statuses"]) == {c.status for c in desk}
     assert report.service["moves"] == sum(len(service.PATHS[c.status]) for c in desk)
     status, due = await p.get("/api/v1/contracts/renewals")

@@ -639,6 +639,7 @@ class Demo:
             await self.rep_work(api, world)
             with self.steps.step("service desk: articles, contracts, cases", len(service.ARTICLES)):
                 report.service = await service.make(api, world, self.persons, self.ids)
+                report.service |= await service.support_form(api, collector, world, self.seed)
             with self.steps.step("sales: companies, owners, deals, tasks", len(sales.deals(world))):
                 report.sales = await sales.make(api, world, self.persons, self.ids, datetime.now(UTC))
             with self.steps.step("webhooks: a subscription (disabled)", 1):

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from leadline_localstack.demo import world as w
-from leadline_localstack.demo.http import Api, DemoError
+from leadline_localstack.demo.http import Api, Browser, Collector, DemoError
 
 
 @dataclass(frozen=True)
@@ -210,3 +210,50 @@ async def make(
                 raise DemoError(f"moving {number} to {to}: {status_code} {doc}")
             made["moves"] += 1
     return made
+
+
+#: The support form: published by crm-core at /support/forms/support, whose thank-you page shows the number.
+SUPPORT_FORM = {
+    "key": "support",
+    "name": "Contact Sunridge support",
+    "fields": ["email", "name", "type", "subject", "message"],
+    "required": ["email", "message"],
+    "allowed_origins": [w.SITE],
+    "thank_you_url": "/support/thanks",
+    "support": True,
+    "case_type": "question",
+}
+#: What customers send through it: (type, subject, message).
+SUPPORT_POSTS = (
+    ("fault", "Display stays dark", "The inverter's display has been dark since the storm on Sunday."),
+    ("question", "", "Can I add a second battery to my system later?"),
+    ("complaint", "Invoice charged twice", "My card was charged twice for the same invoice."),
+)
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
+def support_posts(world: w.World) -> list[tuple[str, dict[str, str]]]:
+    """Who posts to the support form and what: customers after those with an agent's case, one post each."""
+    customers = list(dict.fromkeys(p.email for p in world.purchases))[len(CASE_TEXTS) :]
+    return [
+        (
+            email,
+            {"email": email, "type": kind, "message": message} | ({"subject": subject} if subject else {}),
+        )
+        for email, (kind, subject, message) in zip(customers, SUPPORT_POSTS, strict=False)
+    ]
+
+
+async def support_form(api: Api, collector: Collector, world: w.World, seed: int) -> dict[str, int]:
+    """The support form and, when it is new, a few customers' posts to it through the collector; each opens a case
+    once ingestion has it (a resent post keeps its event id, the Idempotency-Key fixed per world, so it opens
+    none). A second run finds the form and sends nothing."""
+    if await api.get(f"/api/v1/forms/{SUPPORT_FORM['key']}") is not None:
+        return {"support_forms": 0, "support_posts": 0}
+    await api.create("/api/v1/forms", SUPPORT_FORM)
+    posts = support_posts(world)
+    for n, (_email, fields) in enumerate(posts):
+        browser = Browser(BROWSER, None, f"198.51.100.{10 + n}")
+        await collector.form(browser, "support", fields, f"{w.SITE}/support", w.SITE,
+                             w.stable_id(seed, "support", n))  # fmt: skip
+    return {"support_forms": 1, "support_posts": len(posts)}
