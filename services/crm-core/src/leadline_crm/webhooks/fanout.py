@@ -74,11 +74,15 @@ async def on_events(conn: asyncpg.Connection, events: Sequence[DomainEvent]) -> 
     """The automation loop's handler: queue a delivery of each event to every enabled subscription of its type."""
     if not events:
         return
+    subscribed = set(await conn.fetchval(queries.SUBSCRIBED_TYPES) or ())
+    wanted = [e for e in events if e.type in subscribed]
+    if not wanted:
+        return
     status = await conn.execute(
         queries.FANOUT,
-        [e.type for e in events],
-        [msg_id(e.type, e.source_key) for e in events],
-        [payload(e.type, e.occurred_at, _event_data(e)) for e in events],
+        [e.type for e in wanted],
+        [msg_id(e.type, e.source_key) for e in wanted],
+        [payload(e.type, e.occurred_at, _event_data(e)) for e in wanted],
     )
     if not status.endswith(" 0"):
         await conn.execute(queries.NOTIFY)

@@ -11,6 +11,9 @@ SELECT s.id, e.msg_id, e.type, e.payload::jsonb
 ON CONFLICT (subscription_id, msg_id) DO NOTHING
 """
 
+# The types some enabled subscription wants: events of other types are not even serialised.
+SUBSCRIBED_TYPES = "SELECT array_agg(DISTINCT t) FROM webhook_subscriptions, unnest(event_types) AS t WHERE enabled"
+
 ENQUEUE = """
 INSERT INTO webhook_deliveries (subscription_id, msg_id, event_type, payload)
 SELECT id, $2, $3, $4::jsonb FROM webhook_subscriptions WHERE id = $1 AND enabled
