@@ -14,9 +14,11 @@ from aiohttp.test_utils import TestClient
 
 from crm_core.builders import event
 from crm_core.service.helpers import api, case, person
+from leadline_crm.catalog import routes
 from leadline_crm.ingest.touches import write_batch
 from leadline_shared.events import EnrichedEvent
 from leadline_shared.ids import new_id
+from leadline_shared.siteconfig import FormConfig
 
 pytestmark = pytest.mark.integration
 
@@ -150,3 +152,15 @@ async def test_the_status_page_shows_public_comments_only_and_the_same_answer_fo
     assert "<script>" not in bad[1]
     assert "SR-&lt;SCRIPT&gt;" in bad[1]
     assert (await _lookup(client, number, "not an email"))[0] == 422
+
+
+def test_the_collector_keeps_a_support_forms_reference_field() -> None:
+    """The collector drops fields a form does not name: a support form's config names support_ref, so the
+    thank-you page's reference reaches ingestion; an ordinary form's does not."""
+    row = {"key": "help", "fields": ["email", "message"], "thank_you_url": "/support/thanks",
+           "allowed_origins": [], "required": ["email"], "support": True}  # fmt: skip
+    support, ordinary = routes.form_entry(row), routes.form_entry(row | {"support": False})
+    assert isinstance(support, FormConfig)
+    assert isinstance(ordinary, FormConfig)
+    assert support.fields == ("email", "message", "support_ref")
+    assert ordinary.fields == ("email", "message")
