@@ -136,7 +136,7 @@ async def test_the_dashboard_shows_volume_and_weighted_pipeline(client: TestClie
     page = await client.get("/app/sales")
     html = await page.text()
     assert page.status == 200, html
-    assert html.count('class="chart"') == 4
+    assert html.count('class="chart"') == 5  # weighted pipeline, won, revenue, activities, won versus target
     assert "Rita Rep" in html
     assert "5,000.00" in html  # won this month
     assert "70.00 EUR" in html  # 10 % of the open 700

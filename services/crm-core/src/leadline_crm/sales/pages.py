@@ -23,7 +23,7 @@ from leadline_crm.http.errors import BadRequest, Conflict
 from leadline_crm.http.keys import POOL
 from leadline_crm.http.pages import may, signed_in
 from leadline_crm.http.templating import render
-from leadline_crm.sales import deals, listing, queries, records
+from leadline_crm.sales import deals, listing, queries, records, targets
 from leadline_crm.sales.companies import set_company
 from leadline_crm.sales.volume import volume
 
@@ -54,7 +54,7 @@ def _back(request: web.Request, form: Any, default: str) -> str:
 # --- dashboard ---
 
 
-async def dashboard(request: web.Request) -> web.Response:
+async def dashboard(request: web.Request, message: str | None = None, status: int = 200) -> web.Response:
     """GET /app/sales: sales volume per rep and month, weighted pipeline value by stage, my tasks due."""
     caller = await signed_in(request)
     pool = request.app[POOL]
@@ -89,15 +89,49 @@ async def dashboard(request: web.Request) -> web.Response:
         cur: sum((w["weighted"] for w in weighted if w["currency"] == cur), Decimal(0)) for cur in currencies
     }
     return render(
-        request, "sales/dashboard.html", title="Sales", months=months, rows=rows,
+        request, "sales/dashboard.html", status=status, message=message, notice=request.query.get("notice"),
+        title="Sales", months=months, rows=rows,
         won_chart={"type": "bar", "labels": months, "series": series("won_value")},
         revenue_chart={"type": "bar", "labels": months, "series": series("revenue")},
         activity_chart={"type": "line", "labels": months, "series": series("activities")},
         weighted_chart=weighted_chart, weighted=weighted, totals=totals, pipelines=pipelines, chosen=chosen,
         tasks=await pool.fetch(queries.TASKS_DUE, caller.user_id if caller.role != "admin" else None,
                                datetime.now(UTC) + timedelta(days=7), 30),
-        now=datetime.now(UTC),
+        now=datetime.now(UTC), **await _targets(request),
     )  # fmt: skip
+
+
+async def _targets(request: web.Request) -> dict[str, Any]:
+    """Won versus target for the month asked for (default this one): the table, its chart, the form's reps."""
+    pool = request.app[POOL]
+    try:
+        month = targets.month_of(request.query.get("month"))
+    except BadRequest:
+        raise web.HTTPUnprocessableEntity(reason="month: a month as YYYY-MM") from None
+    rows = await targets.won_vs_target(pool, month)
+    labels = [f"{r['rep_name']} ({r['currency']})" for r in rows]
+    chart = {"type": "bar", "labels": labels, "zero": True, "series": [
+        {"label": "target", "values": [float(r["target"] or 0) for r in rows]},
+        {"label": "won", "values": [float(r["won_value"]) for r in rows]}]}  # fmt: skip
+    return {"target_month": month.isoformat()[:7], "target_rows": rows, "target_chart": chart,
+            "reps": await pool.fetch(USERS)}  # fmt: skip
+
+
+async def set_target(request: web.Request) -> web.Response:
+    """POST /app/sales/targets: an admin sets a rep's target for a month (the API's rules)."""
+    caller = await _writer(request, frozenset({"admin"}))
+    form = await request.post()
+    body: dict[str, Any] = forms.filled(form, ("user_id", "month", "amount", "currency"))
+    month = body.get("month", "")
+    try:
+        if "amount" in body:
+            body["amount"] = float(Decimal(body["amount"]))
+        forms.validate(targets.BODY, body)
+        await targets.set_target(request.app[POOL], body, caller)
+    except (BadRequest, ArithmeticError, ValueError) as exc:
+        reason = str(exc) if isinstance(exc, BadRequest) else "amount: a number"
+        return await dashboard(request, message=f"Target not set: {reason}", status=422)
+    raise web.HTTPSeeOther("/app/sales?" + urlencode({"month": month, "notice": "Target set."}))
 
 
 def _pick(raw: str | None, pipelines: list[asyncpg.Record]) -> uuid.UUID | None:
@@ -565,6 +599,7 @@ def pages() -> list[web.AbstractRouteDef]:
     """The sales pages."""
     return [
         web.get("/app/sales", dashboard),
+        web.post("/app/sales/targets", set_target),
         web.get("/app/deals", deal_list),
         web.get("/app/deals.csv", deal_csv),
         web.get("/app/deals/board", board),

@@ -17,7 +17,7 @@ from leadline_crm.http.openapi import Operation, Param
 from leadline_crm.http.params import CURSOR, LIMIT, page_limit, uuid_param
 from leadline_crm.http.responses import json_response
 from leadline_crm.http.schemas import DATE, UUID_S
-from leadline_crm.sales import companies, deals, listing, queries, records
+from leadline_crm.sales import companies, deals, listing, queries, records, targets
 from leadline_crm.sales.volume import volume
 
 ID = Param("id", "path", UUID_S, "the record")
@@ -138,6 +138,19 @@ async def get_weighted(request: web.Request) -> web.Response:
     return json_response({"items": rows, "next": None})
 
 
+async def put_target(request: web.Request) -> web.Response:
+    """PUT /api/v1/sales/targets: set a rep's target for a month (replacing one set before)."""
+    row = await targets.set_target(request.app[POOL], request[BODY], request[CALLER])
+    return json_response(dict(row) | {"month": row["month"].isoformat()[:7]})
+
+
+async def get_targets(request: web.Request) -> web.Response:
+    """GET /api/v1/sales/targets?month=YYYY-MM: each rep's target beside the deals they won that month."""
+    month = targets.month_of(request.query.get("month"))
+    rows = await targets.won_vs_target(request.app[POOL], month)
+    return json_response({"month": month.isoformat()[:7], "items": [dict(r) for r in rows], "next": None})
+
+
 LINK_BODY: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -196,4 +209,9 @@ def operations() -> list[Operation]:
                   params=(Param("since", "query", DATE, "from (default: the month's first day)"),
                           Param("until", "query", DATE, "to, exclusive (default: tomorrow)"),
                           Param("period", "query", {"enum": list(PERIODS)}, "day, week or month"))),
+        Operation("GET", "/api/v1/sales/targets", get_targets,
+                  "Won versus target per rep for a month: each rep's target and the deals they won", READ_ROLES,
+                  "sales volume", params=(Param("month", "query", {"type": "string"}, "YYYY-MM (default: this month)"),)),
+        Operation("PUT", "/api/v1/sales/targets", put_target, "Set a rep's target for a month", frozenset({"admin"}),
+                  "sales volume", body=targets.BODY),
     ]  # fmt: skip
