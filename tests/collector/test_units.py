@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlsplit
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from leadline_collector import normalize
+from leadline_collector.context import campaign_from_url
 from leadline_collector.ratelimit import RateLimiter
 from leadline_shared.kafka import partition_for
 
@@ -73,3 +78,53 @@ def test_a_visitor_always_maps_to_one_partition() -> None:
     first = [partition_for(k, 6) for k in keys]
     assert first == [partition_for(k, 6) for k in keys]
     assert set(first) == set(range(6))
+
+
+_QUERY_PARTS = st.sampled_from(
+    [
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_term",
+        "utm_content",
+        "gclid",
+        "fbclid",
+        "msclkid",
+        "utm%5Fsource",
+        "utm+source",
+        "x",
+        "",
+        "=",
+        "&",
+        "%",
+        "%41",
+        "+",
+        "%zz",
+        "é",
+        "#",
+        "a=b",
+    ]
+)
+
+
+@given(st.lists(st.tuples(_QUERY_PARTS, st.sampled_from(["", "=", "=v", "=a+b", "=%C3%A9", "=%", "=x=y"]))))
+def test_campaign_parameters_are_read_as_parse_qsl_reads_them(pairs: list[tuple[str, str]]) -> None:
+    """The collector decodes only the campaign parameters of a URL, and must find what ``parse_qsl`` finds."""
+    query = "&".join(name + value for name, value in pairs)
+    url = f"https://shop.example/p?{query}#utm_source=fragment"
+    reference = dict(parse_qsl(urlsplit(url).query))
+    campaign, clicks = campaign_from_url(url)
+    assert campaign == {
+        name: reference[key][:200]
+        for key, name in (
+            ("utm_source", "source"),
+            ("utm_medium", "medium"),
+            ("utm_campaign", "name"),
+            ("utm_term", "term"),
+            ("utm_content", "content"),
+        )
+        if reference.get(key)
+    }
+    assert clicks == {
+        key: reference[key][:200] for key in ("gclid", "fbclid", "msclkid") if reference.get(key)
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -22,6 +22,7 @@ _UTM = {
     "utm_content": "content",
 }
 _CLICK_IDS = ("gclid", "fbclid", "msclkid")
+_WANTED = frozenset((*_UTM, *_CLICK_IDS))
 
 
 def client_ip(request: HitRequest) -> str | None:
@@ -106,12 +107,32 @@ def campaign_from_url(url: str | None) -> tuple[dict[str, str], dict[str, str]]:
     if not url or "?" not in url or ("utm_" not in url and "clid" not in url):
         return {}, {}
     try:
-        query = dict(parse_qsl(urlsplit(url).query))
+        query = _wanted_parameters(urlsplit(url).query)
     except ValueError:
         return {}, {}
     campaign = {name: query[key][:200] for key, name in _UTM.items() if query.get(key)}
     clicks = {key: query[key][:200] for key in _CLICK_IDS if query.get(key)}
     return campaign, clicks
+
+
+def _wanted_parameters(query: str) -> dict[str, str]:
+    """The campaign parameters of a query string, as ``dict(parse_qsl(query))`` has them (the last one wins; empty
+    values and pairs without ``=`` are left out).
+
+    Only the wanted values are decoded: ``parse_qsl`` decodes every name and value, which made up a fifth of what
+    a Segment message costs the collector (a batch of 20 from a landing page with UTM parameters). A query whose
+    names are encoded themselves (``%`` or ``+`` in a name) is left to ``parse_qsl``.
+    """
+    found: dict[str, str] = {}
+    for pair in query.split("&"):
+        name, _, value = pair.partition("=")
+        if not value:
+            continue
+        if "%" in name or "+" in name:
+            return dict(parse_qsl(query))
+        if name in _WANTED:
+            found[name] = value
+    return {name: unquote(value.replace("+", " ")) for name, value in found.items()}
 
 
 def request_context(
