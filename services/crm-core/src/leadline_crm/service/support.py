@@ -106,8 +106,10 @@ async def open_cases(conn: asyncpg.Connection, touches: Iterable[Touch]) -> list
 # --- the public pages ---
 
 
-def _headers(form_action: str = "'self'") -> dict[str, str]:
-    """The workspace's CSP (the support form may post to the collector too); never cached, never framed."""
+def _headers(form_action: str = "'self'", referrer: str = "same-origin") -> dict[str, str]:
+    """The workspace's CSP (the support form may post to the collector too); never cached, never framed. The form
+    page sends its origin with the post (``strict-origin``): the collector resolves a relative thank-you URL against
+    it, and with ``same-origin`` the browser would send ``Origin: null``."""
     return {
         "Content-Security-Policy": (
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -115,7 +117,7 @@ def _headers(form_action: str = "'self'") -> dict[str, str]:
             "frame-ancestors 'none'"
         ),
         "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "same-origin",
+        "Referrer-Policy": referrer,
         "Cache-Control": "no-store",
     }
 
@@ -166,7 +168,7 @@ async def form_page(request: web.Request) -> web.Response:
     parts = urlsplit(collector)
     ref = secrets.token_urlsafe(16)
     response = render(
-        request, "service/support_form.html", headers=_headers(f"'self' {parts.scheme}://{parts.netloc}"),
+        request, "service/support_form.html", headers=_headers(f"'self' {parts.scheme}://{parts.netloc}", "strict-origin"),
         title=row["name"] or "Contact support", action=f"{collector}/f/{quote(row['key'], safe='')}",
         fields=fields, ref=ref, types=cases.TYPES,
     )  # fmt: skip
