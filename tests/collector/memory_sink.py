@@ -9,6 +9,7 @@ route keeps one integration test that proves its event reaches the topic.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,9 @@ class MemorySink:
     def store_nowait(self, event: RawEvent) -> None:
         self._accept(event, False)
 
-    def store_durable(self, event: RawEvent) -> asyncio.Future[None]:
-        self._accept(event, True)
+    def store_durable(self, events: Sequence[RawEvent]) -> asyncio.Future[None]:
+        for event in events:
+            self._accept(event, True)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done

@@ -25,6 +25,7 @@ import contextlib
 import functools
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -45,7 +46,34 @@ RECOVER_MIN = 0.25  # seconds between recovery attempts while they make progress
 RECOVER_MAX = 5.0  # ... and at most this long while Kafka stays away (doubling in between)
 PROGRESS_EVERY = 10.0  # seconds between replay progress lines
 UNREACHABLE_LOG_EVERY = 30.0  # seconds between "kafka not reachable" lines during an outage
-Waiter = asyncio.Future[None] | None
+
+
+class _Part:
+    """The waiter of one event of a durable call of several (a Segment batch): the call's one future resolves when
+    every part has succeeded, or fails with the first part that fails. Cheaper than a future per event and a
+    ``gather`` over them (about a sixth of what a batch of 20 cost in the profile)."""
+
+    __slots__ = ("_call", "_left", "_settled")
+
+    def __init__(self, call: asyncio.Future[None], left: list[int]) -> None:
+        self._call, self._left, self._settled = call, left, False
+
+    def done(self) -> bool:
+        return self._settled or self._call.done()
+
+    def set_result(self, result: None) -> None:
+        self._settled = True
+        self._left[0] -= 1
+        if not self._left[0] and not self._call.done():
+            self._call.set_result(None)
+
+    def set_exception(self, error: BaseException) -> None:
+        self._settled = True
+        if not self._call.done():
+            self._call.set_exception(error)
+
+
+Waiter = asyncio.Future[None] | _Part | None
 Item = tuple[str, bytes, bytes, Waiter]
 """An event queued for Kafka: a spool :class:`Record`'s fields (event id, key, value), then the waiter of a durable
 store (None for a pixel). Flat, so one tuple is made per hit and C-level getters read it in the hot loop."""
@@ -167,20 +195,29 @@ class Publisher:
         if not durable:
             self.store_nowait(event)
             return
-        await self.store_durable(event)
+        await self.store_durable([event])
 
-    def store_durable(self, event: RawEvent) -> asyncio.Future[None]:
-        """Accept an event; the future resolves once Kafka acknowledged it or the spool fsync'd it."""
+    def store_durable(self, events: Sequence[RawEvent]) -> asyncio.Future[None]:
+        """Accept events; the future resolves once Kafka acknowledged them all or the spool fsync'd them."""
         if self._spooling:
             try:
-                fut = self.spool.append_nowait([Record(event.event_id, event.key(), event.to_json())])
+                fut = self.spool.append_nowait([Record(e.event_id, e.key(), e.to_json()) for e in events])
             except SpoolFull as exc:
                 raise SinkUnavailable(str(exc)) from exc
-            self.metrics.spooled.inc()
+            self.metrics.spooled.inc(len(events))
             return _unavailable_on_error(fut)
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue((event.event_id, event.key(), event.to_json(), waiter))
-        return waiter
+        call: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if len(events) == 1:
+            event = events[0]
+            self._queue((event.event_id, event.key(), event.to_json(), call))
+            return call
+        if not events:
+            call.set_result(None)
+            return call
+        left = [len(events)]
+        for event in events:
+            self._queue((event.event_id, event.key(), event.to_json(), _Part(call, left)))
+        return call
 
     def store_nowait(self, event: RawEvent) -> None:
         """Accept an event without waiting for anything: queued for Kafka, or appended to the spool."""

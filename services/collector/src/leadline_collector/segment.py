@@ -261,15 +261,14 @@ def judge(
         return problem(exc.status, "Bad request", exc.detail)
 
 
-def store_all(sink: Sink, events: list[RawEvent]) -> asyncio.Future[Any]:
+def store_all(sink: Sink, events: list[RawEvent]) -> asyncio.Future[None]:
     """One future for every event of a call, resolved once all are durable (no task per event or per call)."""
     try:
-        futures = [sink.store_durable(event) for event in events]
+        return sink.store_durable(events)
     except SinkUnavailable as exc:
-        failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         failed.set_exception(exc)
         return failed
-    return futures[0] if len(futures) == 1 else asyncio.gather(*futures)
 
 
 def answer(

@@ -8,6 +8,7 @@ so what a route answers and which event it builds are tested without a broker.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Protocol
 
 from leadline_collector.metrics import CollectorMetrics
@@ -38,12 +39,13 @@ class Sink(Protocol):
     def store_nowait(self, event: RawEvent) -> None:
         """Accept one event without waiting (raises :class:`SinkUnavailable` when it cannot be accepted)."""
 
-    def store_durable(self, event: RawEvent) -> asyncio.Future[None]:
-        """Accept one event; the future resolves once it is safe, or fails with :class:`SinkUnavailable`.
+    def store_durable(self, events: Sequence[RawEvent]) -> asyncio.Future[None]:
+        """Accept events; the future resolves once all are safe, or fails with :class:`SinkUnavailable`.
 
-        ``await store(event, durable=True)`` is this future awaited. A future rather than a coroutine lets the
-        fast path, which cannot await, answer a Segment call when its events are safe (no task per request).
-        Raises :class:`SinkUnavailable` at once when the event cannot even be accepted.
+        ``await store(event, durable=True)`` is this future awaited for one event. A future rather than a
+        coroutine lets the fast path, which cannot await, answer a Segment call when its events are safe, and one
+        future for a whole batch costs less than one per event. Raises :class:`SinkUnavailable` at once when the
+        events cannot even be accepted.
         """
 
     async def is_healthy(self) -> bool:
