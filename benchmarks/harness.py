@@ -48,6 +48,7 @@ MODULES = (
     "marketing_bench",
     "service_bench",
     "webhooks_bench",
+    "automation_bench",
 )
 MODULE_TIMEOUT_S = 600.0
 WRK_GRACE_S = 30.0

@@ -59,11 +59,11 @@ SELECT p.person_id, p.stage, p.score, p.country, split_part(p.emails[1], '@', 2)
 
 INSERT_RUNS = """
 INSERT INTO rule_runs (rule_id, trigger_key, event_type, person_id, subject, data, chain, status, due_at, reason,
-                       finished_at)
+                       actions_done, finished_at)
 SELECT r, k, t, p, s, d, CASE WHEN c = '' THEN '{}'::int[] ELSE string_to_array(c, ',')::int[] END, st, due, why,
-       CASE WHEN st IN ('stopped', 'skipped') THEN now() END
+       done, CASE WHEN st IN ('stopped', 'skipped', 'done') THEN now() END
   FROM unnest($1::int[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::jsonb[], $7::text[], $8::text[],
-              $9::timestamptz[], $10::text[]) AS m(r, k, t, p, s, d, c, st, due, why)
+              $9::timestamptz[], $10::text[], $11::jsonb[]) AS m(r, k, t, p, s, d, c, st, due, why, done)
 ON CONFLICT (rule_id, trigger_key) DO NOTHING
 RETURNING id, rule_id, trigger_key
 """
@@ -193,3 +193,39 @@ SELECT id, text, link, read_at, created_at FROM notifications WHERE user_id = $1
 READ_NOTIFICATIONS = "UPDATE notifications SET read_at = now() WHERE user_id = $1 AND read_at IS NULL"
 
 UNREAD_COUNT = "SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL"
+
+# --- batched actions (batch.py): each person's rows folded first, as one UPDATE changes a row once ---
+
+ADD_TAGS = """
+WITH t AS (SELECT p, array_agg(DISTINCT tag) AS tags FROM unnest($1::uuid[], $2::text[]) AS m(p, tag) GROUP BY p)
+UPDATE persons x
+   SET attributes = jsonb_set(coalesce(x.attributes, '{}'), '{tags}',
+                              coalesce(x.attributes->'tags', '[]') || coalesce(
+                                  (SELECT jsonb_agg(n) FROM unnest(t.tags) AS n
+                                    WHERE NOT coalesce(x.attributes->'tags', '[]') ? n), '[]')),
+       updated_at = now()
+  FROM t WHERE x.person_id = t.p
+"""
+
+SET_ATTRIBUTES = """
+WITH a AS (
+    SELECT p, jsonb_object_agg(k, v::jsonb) AS kv
+      FROM unnest($1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY AS m(p, k, v, n) GROUP BY p
+)
+UPDATE persons x SET attributes = coalesce(x.attributes, '{}') || a.kv, updated_at = now()
+  FROM a WHERE x.person_id = a.p
+"""
+
+ADD_TO_LISTS = """
+INSERT INTO list_members (list_id, person_id) SELECT * FROM unnest($1::int[], $2::uuid[]) ON CONFLICT DO NOTHING
+"""
+
+CREATE_TASKS = """
+INSERT INTO tasks (title, due_at, person_id, owner_id)
+SELECT m.title, m.due, m.p, x.owner_id
+  FROM unnest($1::text[], $2::timestamptz[], $3::uuid[]) AS m(title, due, p) JOIN persons x ON x.person_id = m.p
+"""
+
+NOTIFY_USERS = """
+INSERT INTO notifications (user_id, text, link) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])
+"""
