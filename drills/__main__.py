@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--tail", type=float, default=20.0, help="seconds of load after each fault (default 20)"
     )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=120.0,
+        help="at most this long waiting for the pipeline to catch up (default 120)",
+    )
     parser.add_argument("--rate", type=int, default=1000, help="pixels per second (default 1000)")
     parser.add_argument("--form-rate", type=float, default=5.0, help="form posts per second (default 5)")
     parser.add_argument(
@@ -60,8 +67,8 @@ def check(args: argparse.Namespace) -> list[scenarios.Drill]:
     """The drills chosen; ValueError for an option out of range or an unknown drill."""
     if not 1 <= args.duration <= 600:
         raise ValueError("--duration must be between 1 and 600 seconds")
-    if args.lead < 1 or args.tail < 1:
-        raise ValueError("--lead and --tail must be at least 1 second")
+    if args.lead < 1 or args.tail < 1 or args.settle < 5:
+        raise ValueError("--lead and --tail must be at least 1 second, --settle at least 5")
     if not 1 <= args.rate <= 20_000 or not 0.1 <= args.form_rate <= 100:
         raise ValueError("--rate must be 1..20000 pixels/s and --form-rate 0.1..100 posts/s")
     return scenarios.select(args.only)
@@ -92,6 +99,11 @@ async def run_all(
     return outcomes
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM ends the run like Ctrl-C: through the ``finally`` that stops the drill stack."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the chosen drills; 0 when every drill ran (its figures, good or bad, are in the report)."""
     args = build_parser().parse_args(argv)
@@ -104,7 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     started = dt.datetime.now(dt.UTC)
     machine = machine_info(REPO)
-    settings = scenarios.Settings(args.duration, args.lead, args.tail, Rates(args.rate, args.form_rate))
+    settings = scenarios.Settings(
+        args.duration, args.lead, args.tail, args.settle, Rates(args.rate, args.form_rate)
+    )
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     stack = DrillStack(args.run_dir, ports(args))
     try:
         print(f"drill: starting an isolated stack in {stack.run_dir}", flush=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from benchmarks.harness import Machine, format_value
 
+STILL_REFUSING_S = 1.0
 REPORT_TITLE = "# Reliability: failure drills"
 REPORT_INTRO = (
     "Written by `make drill` (`python -m drills`); the newest run is on top. Each drill runs on an isolated\n"
@@ -25,6 +26,16 @@ REPORT_INTRO = (
     "crm-core's PostgreSQL. Times are seconds from the end of the fault (the broker, server or process being\n"
     "started again) and include the start-up itself. Figures from a shared machine vary between runs."
 )
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One line of a drill's table."""
+
+    metric: str
+    value: float | None  # None: not measured (shown as "not reached")
+    unit: str
+    expect: str = ""
 
 
 @dataclass
@@ -42,16 +53,9 @@ class Observed:
     fault_start: float = 0.0
     fault_end: float = 0.0
     caught_up_at: float | None = None  # consumer lag of the enricher and crm-core back under the threshold
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One line of a drill's table."""
-
-    metric: str
-    value: float | None  # None: not measured (shown as "not reached")
-    unit: str
-    expect: str = ""
+    load_end: float = 0.0
+    extra: list[Figure] = field(default_factory=list)  # a drill's own figures (its remedy, say)
+    notes: list[str] = field(default_factory=list)  # what the drill found beyond the table
 
 
 def _arrived(ids: Mapping[str, float], seen: Counter[str]) -> tuple[int, int, int]:
@@ -66,10 +70,16 @@ def unanswered_arrivals(obs: Observed) -> int:
     return sum(1 for i in obs.raw if i not in obs.answered_pixels and i not in obs.answered_forms)
 
 
-def answers_again_after(obs: Observed) -> float:
-    """Seconds from the fault's end to the last refused request (0 when nothing was refused after it)."""
+def answers_again_after(obs: Observed) -> float | None:
+    """Seconds from the fault's end to the last refused request (0 when nothing was refused after it).
+
+    None when requests were still refused in the load's last second: the service did not recover under load.
+    """
     late = [t for t in obs.refusal_times if t >= obs.fault_start]
-    return max(0.0, max(late, default=obs.fault_end) - obs.fault_end)
+    last = max(late, default=obs.fault_end)
+    if obs.load_end and last > obs.fault_end and last >= obs.load_end - STILL_REFUSING_S:
+        return None
+    return max(0.0, last - obs.fault_end)
 
 
 def in_kafka_after(obs: Observed) -> float | None:
@@ -113,6 +123,7 @@ def figures(obs: Observed, *, pixels_may_be_lost: bool = False) -> list[Figure]:
         Figure("answers again after", answers_again_after(obs), "s"),
         Figure("answered events all in Kafka after", in_kafka_after(obs), "s"),
         Figure("enricher and crm-core caught up after", caught_up, "s"),
+        *obs.extra,
     ]
 
 

@@ -14,15 +14,15 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import aiohttp
 from aiokafka.errors import KafkaError
 
 from drills import observe
 from drills.load import Load, Rates
-from drills.report import DrillOutcome, Observed, figures
+from drills.report import DrillOutcome, Figure, Observed, figures
 from drills.stack import DrillStack
 from leadline_shared import kafka
 
-SETTLE_TIMEOUT_S = 180.0
 QUIET_S = 10.0
 
 Fault = Callable[[DrillStack, float], Awaitable[float]]
@@ -35,6 +35,7 @@ class Settings:
     duration: float = 60.0  # how long Kafka stays down (and the spool full)
     lead: float = 5.0  # seconds of load before the fault
     tail: float = 20.0  # seconds of load after the fault's end
+    settle: float = 120.0  # at most this long waiting for the pipeline to catch up (and again to go quiet)
     rates: Rates = field(default_factory=Rates)
 
 
@@ -68,6 +69,40 @@ async def _spool_full(stack: DrillStack, duration: float) -> float:
     return await _kafka_outage(stack, duration)
 
 
+async def _spool_remedy(stack: DrillStack, obs: Observed, settle: float) -> None:
+    """If the spool still holds events once the pipeline is quiet, do what the runbook says (give the spool
+    room, restart the collector) and note how long the rest then takes to arrive."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http:
+        waiting = await observe.spool_records(http, stack.collector_url)
+    missing_forms = sum(1 for f in obs.answered_forms if f not in obs.raw)
+    missing_pixels = sum(1 for p in obs.answered_pixels if p not in obs.raw)
+    obs.extra += [
+        Figure("events left in the spool once the pipeline was quiet", waiting, "count", "0"),
+        Figure("forms acknowledged but not in Kafka at that time", missing_forms, "count", "0"),
+        Figure("pixels answered but not in Kafka at that time", missing_pixels, "count"),
+    ]
+    if not waiting:
+        return
+    obs.notes.append(
+        f"Once Kafka was back and the pipeline quiet, {waiting:.0f} events (of them {missing_forms} acknowledged "
+        "forms) were still in the spool: it did not drain by itself. The runbook's remedy (give the spool's "
+        "volume room, restart the collector) was applied; the figures above count what arrived after it."
+    )
+    started = time.monotonic()
+    how = await asyncio.to_thread(stack.grow_spool)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http:
+        while time.monotonic() - started < settle:
+            if await observe.spool_records(http, stack.collector_url) == 0:
+                obs.extra.append(
+                    Figure(
+                        f"spool replayed after the remedy ({how}, restart)", time.monotonic() - started, "s"
+                    )
+                )
+                return
+            await asyncio.sleep(0.5)
+    obs.extra.append(Figure(f"spool replayed after the remedy ({how}, restart)", None, "s"))
+
+
 @dataclass(frozen=True)
 class Drill:
     """One fault, what the SRE should expect of it, and the guarantee it proves."""
@@ -78,6 +113,7 @@ class Drill:
     fault: Fault
     pixels_may_be_lost: bool = False
     small_spool: bool = False
+    remedy: Callable[[DrillStack, Observed, float], Awaitable[None]] | None = None
 
 
 DRILLS = (
@@ -137,6 +173,7 @@ DRILLS = (
         _spool_full,
         pixels_may_be_lost=True,
         small_spool=True,
+        remedy=_spool_remedy,
     ),
 )
 NAMES = tuple(d.name for d in DRILLS)
@@ -164,6 +201,7 @@ async def run_drill(stack: DrillStack, drill: Drill, settings: Settings, prefix:
             return DrillOutcome(
                 drill.title, drill.text, error=f"not healthy before the drill: {', '.join(still)}"
             )
+    marks = stack.log_marks()
     try:
         if drill.small_spool:
             with stack.small_spool() as how:
@@ -173,6 +211,13 @@ async def run_drill(stack: DrillStack, drill: Drill, settings: Settings, prefix:
             obs = await _under_load(stack, drill, settings, prefix)
     except Exception as exc:  # the drill's own failure goes into the report; the others still run
         return DrillOutcome(drill.title, drill.text, error=f"{type(exc).__name__}: {exc}")
+    notes += obs.notes
+    notes += [
+        f'The {name} log says "{msg}" ({count} times).'
+        for (name, msg), count in stack.log_findings(marks).items()
+    ]
+    if obs.caught_up_at is None:
+        notes.append(f"The enricher and crm-core had not caught up {settings.settle:g} s after the fault.")
     down = await asyncio.to_thread(stack.not_ready)
     notes.append(
         f"After the drill: {', '.join(down)} not answering."
@@ -206,14 +251,18 @@ async def _under_load(stack: DrillStack, drill: Drill, settings: Settings, prefi
                 topics,
                 obs,
                 threshold=threshold,
-                timeout=SETTLE_TIMEOUT_S,
+                timeout=settings.settle,
             )
         )
         await asyncio.sleep(max(0.0, obs.fault_end + settings.tail - time.monotonic()))
         stop.set()
         await load
+        obs.load_end = time.monotonic()
         await caught_up
-        await _settle(stack, topics, obs)
+        await _settle(stack, topics, obs, settings.settle)
+        if drill.remedy is not None:
+            await drill.remedy(stack, obs, settings.settle)
+            await _settle(stack, topics, obs, settings.settle)
         obs.pg = await observe.touchpoints(stack.dsn, prefix)
     finally:
         stop.set()
@@ -222,10 +271,10 @@ async def _under_load(stack: DrillStack, drill: Drill, settings: Settings, prefi
     return obs
 
 
-async def _settle(stack: DrillStack, topics: kafka.Topics, obs: Observed) -> None:
+async def _settle(stack: DrillStack, topics: kafka.Topics, obs: Observed, timeout: float) -> None:
     """Wait (bounded) until the consumers' lag is zero and either every answered event is on the raw topic or
     nothing more has arrived for ``QUIET_S`` seconds (the rest is lost, and counted so)."""
-    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    deadline = time.monotonic() + timeout
     answered = set(obs.answered_pixels) | set(obs.answered_forms)
     seen, quiet_since = -1, time.monotonic()
     while time.monotonic() < deadline:

@@ -19,15 +19,24 @@ import secrets
 import shutil
 import signal
 import subprocess
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import orjson
 
 from leadline_localstack import kafka as local_kafka
 from leadline_localstack import postgres as local_pg
 from leadline_localstack import procs, services
 
 SMALL_SPOOL_MB = 8
+# Log messages that mean a task of a service ended while the process lives on (the drill reports them).
+ALARMING = (
+    "background task died",
+    "Task exception was never retrieved",
+    "Future exception was never retrieved",
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,7 @@ class DrillStack:
         self.spool_dir = self.run_dir / "spool"
         self._extra: dict[str, dict[str, str]] = {}
         self._link_keys = f"drill1:{secrets.token_urlsafe(32)}"
+        self._small_mount = self.run_dir / "spool-small"
 
     # --- whole stack -----------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -157,6 +167,29 @@ class DrillStack:
         if not procs.wait_until(lambda: not procs.pid_alive(pid), 10.0):
             raise RuntimeError(f"{name} (pid {pid}) survived SIGKILL")
 
+    def log_marks(self) -> dict[str, int]:
+        """How long each service's log is now (where :meth:`log_findings` starts reading)."""
+        marks = {}
+        for spec in services.SERVICES:
+            path = services.log_path(self.run_dir, spec.name)
+            marks[spec.name] = path.stat().st_size if path.is_file() else 0
+        return marks
+
+    def log_findings(self, marks: dict[str, int]) -> Counter[tuple[str, str]]:
+        """Lines logged since ``marks`` that mean a part of a service stopped working: (service, message)."""
+        found: Counter[tuple[str, str]] = Counter()
+        for name, start in marks.items():
+            path = services.log_path(self.run_dir, name)
+            if not path.is_file():
+                continue
+            with path.open("rb") as log:
+                log.seek(start)
+                for line in log:
+                    msg = _message(line)
+                    if msg is not None and msg.startswith(ALARMING):
+                        found[(name, msg)] += 1
+        return found
+
     # --- Kafka and PostgreSQL --------------------------------------------------------------------------
     def stop_kafka(self) -> None:
         local_kafka.stop_kafka(self.run_dir)
@@ -180,7 +213,7 @@ class DrillStack:
         The collector is restarted (SIGTERM, it drains first) on the small spool, and again on its usual one
         afterwards; the mount is removed at the end.
         """
-        mount = self.run_dir / "spool-small"
+        mount = self._small_mount
         mount.mkdir(parents=True, exist_ok=True)
         mounted = _mount_tmpfs(mount, megabytes)
         if mounted:
@@ -199,6 +232,36 @@ class DrillStack:
             if mounted:
                 subprocess.run(["umount", str(mount)], check=False, capture_output=True)
             self.start_service("collector")
+
+    def grow_spool(self, megabytes: int = 256) -> str:
+        """The operator's remedy for a full spool: give it room (a bigger volume) and restart the collector.
+
+        Grows the tmpfs in place (``mount -o remount,size=``), or lifts the collector's own cap when that was
+        the limit; the collector is stopped first and started again on the same spool, which it replays.
+        """
+        self.stop_service("collector")
+        if os.path.ismount(self._small_mount):
+            subprocess.run(
+                ["mount", "-o", f"remount,size={megabytes}m", str(self._small_mount)],
+                check=True,
+                capture_output=True,
+            )
+            how = f"the tmpfs grown to {megabytes} MiB"
+        else:
+            self._extra.setdefault("collector", {})["LEADLINE_SPOOL_MAX_MB"] = str(megabytes)
+            how = f"LEADLINE_SPOOL_MAX_MB raised to {megabytes}"
+        self.start_service("collector")
+        return how
+
+
+def _message(line: bytes) -> str | None:
+    """The first line of a JSON log line's ``msg`` (None for anything else)."""
+    try:
+        doc = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    msg = doc.get("msg") if isinstance(doc, dict) else None
+    return msg.splitlines()[0] if isinstance(msg, str) and msg else None
 
 
 def _mount_tmpfs(path: Path, megabytes: int) -> bool:

@@ -119,3 +119,15 @@ def test_the_newest_section_goes_on_top_and_older_ones_stay(tmp_path: Path) -> N
     assert text.startswith(report.REPORT_TITLE)
     assert text.count(report.REPORT_TITLE) == 1
     assert text.index("new figures") < text.index("old figures")
+
+
+def test_a_service_still_refusing_when_the_load_ends_has_not_recovered() -> None:
+    obs = Observed(refusal_times=[15.0, 29.5], fault_start=10.0, fault_end=20.0, load_end=30.0)
+    assert report.answers_again_after(obs) is None
+    obs.refusal_times = [15.0, 24.0]
+    assert report.answers_again_after(obs) == 4.0
+
+
+def test_a_drills_own_figures_follow_the_standard_ones() -> None:
+    obs = Observed(extra=[Figure("spool replayed after the remedy", 3.5, "s")])
+    assert report.figures(obs)[-1] == Figure("spool replayed after the remedy", 3.5, "s")
