@@ -272,3 +272,23 @@ async def test_one_leader_per_schema(pool: asyncpg.Pool, receiver: Receiver) -> 
         async with running(second):
             await until(lambda: second.state == "standby")
             assert first.state == "leading"
+
+
+async def test_finished_deliveries_are_pruned_after_the_retention(
+    pool: asyncpg.Pool, receiver: Receiver
+) -> None:
+    """The log keeps finished deliveries 30 days; queued ones stay however old (nothing is lost by pruning)."""
+    sid, _ = await subscribe(pool, receiver.url)
+    await pool.execute(
+        "INSERT INTO webhook_deliveries (subscription_id, msg_id, event_type, payload, status, created_at,"
+        " next_attempt_at) VALUES"
+        " ($1, 'old-done', 't', '{}', 'delivered', now() - interval '31 days', now()),"
+        " ($1, 'old-dead', 't', '{}', 'dead', now() - interval '31 days', now()),"
+        " ($1, 'new-done', 't', '{}', 'delivered', now() - interval '29 days', now()),"
+        " ($1, 'old-queued', 't', '{}', 'failed', now() - interval '31 days', now() + interval '1 hour')",
+        sid,
+    )
+    async with pool.acquire() as conn:
+        assert await Dispatcher(pool).prune(conn, batch=1) == 2
+    left = {r[0] for r in await pool.fetch("SELECT msg_id FROM webhook_deliveries")}
+    assert left == {"new-done", "old-queued"}

@@ -128,6 +128,8 @@ class Dispatcher:
     total_timeout: float = 10.0
     disable_after: timedelta = timedelta(hours=24)
     max_consecutive: int = 1000
+    retain: timedelta = timedelta(days=30)
+    prune_seconds: float = 3600.0
     clock: Callable[[], datetime] = _now
     wall: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.Random)
@@ -237,14 +239,34 @@ class Dispatcher:
                     await self.record(conn, pending)
 
     async def _write(self, pending: list[Outcome], ready: asyncio.Event) -> None:
-        """Record whatever outcomes have piled up, one batch at a time, on a connection of its own."""
+        """Record whatever outcomes have piled up, one batch at a time, on a connection of its own; prune the log
+        at the start of the term and every ``prune_seconds``."""
+        loop = asyncio.get_running_loop()
         async with self.pool.acquire() as conn:
+            await self.prune(conn)
+            due = loop.time() + self.prune_seconds
             while True:
-                await ready.wait()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ready.wait(), max(0.0, due - loop.time()))
+                if loop.time() >= due:
+                    await self.prune(conn)
+                    due = loop.time() + self.prune_seconds
+                if not ready.is_set():
+                    continue
                 ready.clear()
                 batch = pending[:]
                 await self.record(conn, batch)
                 del pending[: len(batch)]
+
+    async def prune(self, conn: asyncpg.Connection, batch: int = 5000) -> int:
+        """Delete finished deliveries older than ``retain``; how many."""
+        cutoff, total = self.clock() - self.retain, 0
+        while True:
+            status = await conn.execute(queries.PRUNE, cutoff, batch)
+            deleted = int(status.split()[-1])
+            total += deleted
+            if deleted < batch:
+                return total
 
     def _session(self, subscription_id: int, allowed: str | None) -> aiohttp.ClientSession:
         """The subscription's keep-alive session, whose resolver returns only addresses its policy allows."""

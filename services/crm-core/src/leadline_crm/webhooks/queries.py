@@ -12,7 +12,9 @@ ON CONFLICT (subscription_id, msg_id) DO NOTHING
 """
 
 # The types some enabled subscription wants: events of other types are not even serialised.
-SUBSCRIBED_TYPES = "SELECT array_agg(DISTINCT t) FROM webhook_subscriptions, unnest(event_types) AS t WHERE enabled"
+SUBSCRIBED_TYPES = (
+    "SELECT array_agg(DISTINCT t) FROM webhook_subscriptions, unnest(event_types) AS t WHERE enabled"
+)
 
 ENQUEUE = """
 INSERT INTO webhook_deliveries (subscription_id, msg_id, event_type, payload)
@@ -83,6 +85,12 @@ UPDATE webhook_subscriptions
    SET enabled = false, disabled_at = $2, disabled_reason = $3, updated_at = $2
  WHERE id = $1 AND enabled
 RETURNING url
+"""
+
+# Finished deliveries past the retention, a batch at a time.
+PRUNE = """
+DELETE FROM webhook_deliveries WHERE id IN (
+    SELECT id FROM webhook_deliveries WHERE status IN ('delivered', 'dead') AND created_at < $1 LIMIT $2)
 """
 
 HAS_NOTIFICATIONS = "SELECT to_regclass('notifications') IS NOT NULL"
