@@ -6,11 +6,14 @@ Leadline does for it (docs/benchmarks.md). So every connection starts here: a ``
 ``/p.gif``, ``/o/{token}.gif`` or ``/c/{token}`` (under any of the collector's prefixes), HTTP/1.1, without a
 body, is parsed by httptools (llhttp, the parser uvicorn uses), recorded by the same functions the aiohttp routes
 call (:func:`hits.pixel_event`, :func:`hits.link_event`, the visitor cookie) and answered with one write.
+Segment calls and the snippet's ``POST /e`` with a simple body, and their CORS preflights, are answered here
+too, through the functions their aiohttp routes call (:mod:`leanpost` says which and how).
 
-The first request that is anything else — another route, a body, an upgrade, HTTP/1.0, a token that does not
-verify, a percent-encoded path, an oversized or malformed head — hands the connection, starting with the bytes
-of that request, to aiohttp's own protocol for the rest of its life. Every other route, every error answer and
-every refusal metric therefore stays aiohttp's; the fast path only ever answers what it fully understands.
+The first request that is anything else — another route, an unusual body, an upgrade, HTTP/1.0, a token that
+does not verify, a percent-encoded path, an oversized or malformed head — hands the connection, starting with
+the bytes of that request, to aiohttp's own protocol for the rest of its life (once the answers owed before it
+are written). Every other route and every error answer that is not the shared functions' own stays aiohttp's;
+the fast path only ever answers what it fully understands.
 """
 
 from __future__ import annotations
