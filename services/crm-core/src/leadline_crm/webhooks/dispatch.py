@@ -339,18 +339,16 @@ class Dispatcher:
         bad = [o for o in outcomes if not o.ok]
         async with conn.transaction():
             if good:
-                await conn.executemany(
-                    queries.DELIVERED, [(o.delivery_id, now, o.status, o.ms, o.excerpt) for o in good]
-                )
+                await conn.execute(
+                    queries.DELIVERED, [o.delivery_id for o in good], now, [o.status for o in good],
+                    [o.ms for o in good], [o.excerpt for o in good],
+                )  # fmt: skip
                 await conn.execute(queries.SUBSCRIPTION_OK, list({o.subscription_id for o in good}))
             if bad:
-                await conn.executemany(
-                    queries.FAILED,
-                    [
-                        (o.delivery_id, schedule.next_attempt(o.attempts, o.queued_at, now, self.rng),
-                         o.status, o.ms, o.error, o.excerpt)
-                        for o in bad
-                    ],
+                await conn.execute(
+                    queries.FAILED, [o.delivery_id for o in bad],
+                    [schedule.next_attempt(o.attempts, o.queued_at, now, self.rng) for o in bad],
+                    [o.status for o in bad], [o.ms for o in bad], [o.error for o in bad], [o.excerpt for o in bad],
                 )  # fmt: skip
                 recovered = {o.subscription_id for o in good}
                 streaks = Tally(o.subscription_id for o in bad if o.subscription_id not in recovered)

@@ -52,19 +52,24 @@ RETURNING d.id, d.subscription_id, d.msg_id, d.payload::text AS body, d.attempts
           s.url, s.secret, s.previous_secret, s.previous_secret_expires_at, s.allowed_network::text AS allowed
 """
 
+# Outcomes are written a batch per statement (arrays, one element per delivery).
 DELIVERED = """
-UPDATE webhook_deliveries
-   SET status = 'delivered', delivered_at = $2, last_status = $3, last_response_ms = $4, last_error = NULL,
-       response_excerpt = $5
- WHERE id = $1
+UPDATE webhook_deliveries d
+   SET status = 'delivered', delivered_at = $2, last_status = u.status, last_response_ms = u.ms, last_error = NULL,
+       response_excerpt = u.excerpt
+  FROM unnest($1::bigint[], $3::int[], $4::real[], $5::text[]) AS u (id, status, ms, excerpt)
+ WHERE d.id = u.id
 """
 
+# A NULL next attempt means the schedule is over: 'dead'.
 FAILED = """
-UPDATE webhook_deliveries
-   SET status = CASE WHEN $2::timestamptz IS NULL THEN 'dead' ELSE 'failed' END,
-       next_attempt_at = coalesce($2, next_attempt_at), last_status = $3, last_response_ms = $4,
-       last_error = $5, response_excerpt = $6
- WHERE id = $1
+UPDATE webhook_deliveries d
+   SET status = CASE WHEN u.next_at IS NULL THEN 'dead' ELSE 'failed' END,
+       next_attempt_at = coalesce(u.next_at, d.next_attempt_at), last_status = u.status, last_response_ms = u.ms,
+       last_error = u.error, response_excerpt = u.excerpt
+  FROM unnest($1::bigint[], $2::timestamptz[], $3::int[], $4::real[], $5::text[], $6::text[])
+       AS u (id, next_at, status, ms, error, excerpt)
+ WHERE d.id = u.id
 """
 
 SUBSCRIPTION_OK = """
