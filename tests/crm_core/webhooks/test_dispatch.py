@@ -292,3 +292,33 @@ async def test_finished_deliveries_are_pruned_after_the_retention(
         assert await Dispatcher(pool).prune(conn, batch=1) == 2
     left = {r[0] for r in await pool.fetch("SELECT msg_id FROM webhook_deliveries")}
     assert left == {"new-done", "old-queued"}
+
+
+async def test_redirects_timeouts_and_closed_ports_are_failures_with_a_reason(
+    pool: asyncpg.Pool, receiver: Receiver, unused_tcp_port: int
+) -> None:
+    """A redirect is not followed, a receiver slower than the total timeout and a closed port fail; the log says
+    which, and the retry is scheduled."""
+    slow_sid, _ = await subscribe(pool, receiver.url, ["deal.won"])
+    closed_sid, _ = await subscribe(pool, f"http://127.0.0.1:{unused_tcp_port}/hook", ["deal.won"])
+    receiver.delay = 1.0
+    await fan_out(pool, events(1, "deal.won"))
+    async with running(Dispatcher(pool, poll_seconds=0.05, total_timeout=0.3)):
+        await until(
+            lambda: pool.fetchval("SELECT count(*) = 2 FROM webhook_deliveries WHERE status = 'failed'")
+        )
+    errors = dict(await pool.fetch("SELECT subscription_id, last_error FROM webhook_deliveries"))
+    assert errors[slow_sid].startswith("timed out")
+    assert errors[closed_sid].startswith("could not connect")
+    await pool.execute("DELETE FROM webhook_deliveries")
+    receiver.delay, receiver.status = 0, 302
+    await fan_out(pool, events(1, "deal.won", start=50))
+    async with running(Dispatcher(pool, poll_seconds=0.05)):
+        await until(
+            lambda: pool.fetchval("SELECT count(*) = 2 FROM webhook_deliveries WHERE status = 'failed'")
+        )
+    assert (
+        await pool.fetchval("SELECT last_error FROM webhook_deliveries WHERE subscription_id = $1", slow_sid)
+        == "HTTP 302 (redirects are not followed)"
+    )
+    assert await pool.fetchval("SELECT bool_and(next_attempt_at > now()) FROM webhook_deliveries")

@@ -79,14 +79,12 @@ async def excerpt(resp: aiohttp.ClientResponse) -> str | None:
 
 
 def _refusal(exc: BaseException) -> safety.Refused | None:
-    """The resolver's refusal behind an aiohttp connection error, if that is what it was."""
+    """The resolver's refusal behind an aiohttp connection error (its ``os_error`` or cause), if that is what it was."""
     seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, safety.Refused):
+    for _ in range(5):  # a short chain: aiohttp wraps the resolver's error once
+        if seen is None or isinstance(seen, safety.Refused):
             return seen
-        seen = seen.__cause__ or getattr(seen, "os_error", None)
-        if seen is exc:
-            break
+        seen = getattr(seen, "os_error", None) or seen.__cause__
     return None
 
 
