@@ -16,8 +16,10 @@ from leadline_crm import lifecycle
 from leadline_crm.http.auth import REPS, ROLES_ALL, SALES, Caller
 from leadline_crm.http.crud import Column, Resource, Row
 from leadline_crm.http.errors import BadRequest
+from leadline_crm.http.openapi import Param
 from leadline_crm.http.params import person_filter
 from leadline_crm.http.schemas import DATE, DATETIME, LONG_TEXT, MONEY, TEXT, UUID_S
+from leadline_crm.sales import purchases
 from leadline_crm.stages import load_scoring, reconsider
 
 
@@ -29,7 +31,9 @@ async def _move(
 
 
 async def _purchase_defaults(conn: asyncpg.Connection, values: dict[str, Any], caller: Caller) -> None:
-    """The price paid defaults to list price times quantity; the sales rep to the calling rep."""
+    """The price paid defaults to list price times quantity; the sales rep to the won deal's owner (a purchase of a
+    deal, sales/purchases.py), else to the calling rep."""
+    await purchases.deal_defaults(conn, values)
     if values.get("price_paid") is None and values.get("product_id") is not None:
         price = await conn.fetchval("SELECT list_price FROM products WHERE id = $1", values["product_id"])
         if price is None:
@@ -75,14 +79,17 @@ RESOURCES = (
             Column("sales_rep", UUID_S, cast="uuid", nullable=True),
             Column("price_paid", MONEY, cast="numeric"),
             Column("special_instructions", LONG_TEXT),
+            Column(
+                "deal_id", {**UUID_S, "description": "the won deal it came from"}, cast="uuid", nullable=True
+            ),
         ),
         ROLES_ALL,
         SALES,
-        filters=(person_filter(),),
+        filters=(person_filter(), Param("deal_id", "query", UUID_S, "only this deal's purchases")),
         ops=frozenset({"list", "create", "get", "update"}),
         prepare=_purchase_defaults,
         after_create=_after_purchase,
-        immutable=frozenset({"person_id"}),
+        immutable=frozenset({"person_id", "deal_id"}),
     ),
     Resource(
         "feedback",

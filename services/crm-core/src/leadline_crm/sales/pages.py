@@ -23,12 +23,15 @@ from leadline_crm.http.errors import BadRequest, Conflict
 from leadline_crm.http.keys import POOL
 from leadline_crm.http.pages import may, signed_in
 from leadline_crm.http.templating import render
-from leadline_crm.sales import deals, listing, queries, records, targets
+from leadline_crm.people.records import RESOURCES as PEOPLE_RECORDS
+from leadline_crm.sales import deals, listing, purchases, queries, records, targets
 from leadline_crm.sales.companies import set_company
 from leadline_crm.sales.volume import volume
 
 BOARD_CARDS = 30  # per column; the column's header counts them all, the table lists them
 USERS = "SELECT id, name FROM users WHERE active ORDER BY name"
+PRODUCTS = "SELECT id, name, list_price, currency FROM products WHERE active ORDER BY name"
+PURCHASES = PEOPLE_RECORDS[0]
 
 
 def _id(request: web.Request, name: str = "id") -> uuid.UUID:
@@ -244,7 +247,9 @@ async def create_deal(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(_back(request, form, f"/app/deals/board?pipeline={row['pipeline_id']}"))
 
 
-async def deal_page(request: web.Request, message: str | None = None, status: int = 200) -> web.Response:
+async def deal_page(
+    request: web.Request, message: str | None = None, status: int = 200, typed: dict[str, Any] | None = None
+) -> web.Response:
     """GET /app/deals/{id}: the deal's facts, its stage history and its tasks."""
     caller = await signed_in(request)
     deal = _id(request)
@@ -258,8 +263,33 @@ async def deal_page(request: web.Request, message: str | None = None, status: in
         stages=await pool.fetch(queries.STAGES_OF, row["pipeline_id"]),
         tasks=await pool.fetch(queries.TASKS_OF.format(column="t.deal_id"), deal), users=await pool.fetch(USERS),
         can_write=may(caller, deals.WRITERS), can_task=may(caller, REPS), now=datetime.now(UTC),
-        here=f"/app/deals/{deal}",
+        here=f"/app/deals/{deal}", purchases=await purchases.of_deal(pool, deal),
+        products=await pool.fetch(PRODUCTS) if row["status"] == "won" else [], typed=typed or {},
     )  # fmt: skip
+
+
+async def add_purchase(request: web.Request) -> web.Response:
+    """POST /app/deals/{id}/purchases: a won deal records a purchase (the purchases API's rules: its person, the
+    deal's owner as rep, the list price times quantity unless a price is given)."""
+    caller = await _writer(request, PURCHASES.write_roles)
+    deal = _id(request)
+    form = await request.post()
+    person = await request.app[POOL].fetchval("SELECT person_id FROM deals WHERE id = $1", deal)
+    body: dict[str, Any] = {"deal_id": str(deal), "person_id": str(person)} | forms.filled(
+        form, ("product_id", "purchased_on", "price_paid")
+    )
+    try:
+        body["quantity"] = int(str(form.get("quantity", "1")) or 1)
+        if "price_paid" in body:
+            body["price_paid"] = float(Decimal(body["price_paid"].replace(",", "")))
+        forms.validate(PURCHASES.body_schema(creating=True), body)
+        with forms.readable_errors():
+            await crud.insert(request.app[POOL], PURCHASES, body, caller)
+    except (ValueError, ArithmeticError):
+        return await deal_page(request, "quantity and price: numbers", 422, typed=dict(form))
+    except (BadRequest, Conflict) as exc:
+        return await deal_page(request, str(exc), 422, typed=dict(form))
+    raise web.HTTPSeeOther(f"/app/deals/{deal}?notice=Purchase+recorded")
 
 
 async def edit_deal(request: web.Request) -> web.Response:
@@ -607,6 +637,7 @@ def pages() -> list[web.AbstractRouteDef]:
         web.get("/app/deals/{id}", deal_page),
         web.post("/app/deals/{id}", edit_deal),
         web.post("/app/deals/{id}/move", move_deal),
+        web.post("/app/deals/{id}/purchases", add_purchase),
         web.get("/app/companies", company_list),
         web.post("/app/companies", create_company),
         web.get("/app/companies/{id}", company_page),

@@ -17,7 +17,7 @@ from leadline_crm.http.openapi import Operation, Param
 from leadline_crm.http.params import CURSOR, LIMIT, page_limit, uuid_param
 from leadline_crm.http.responses import json_response
 from leadline_crm.http.schemas import DATE, UUID_S
-from leadline_crm.sales import companies, deals, listing, queries, records, targets
+from leadline_crm.sales import companies, deals, listing, purchases, queries, records, targets
 from leadline_crm.sales.volume import volume
 
 ID = Param("id", "path", UUID_S, "the record")
@@ -56,13 +56,14 @@ async def list_deals(request: web.Request) -> web.Response:
 
 
 async def get_deal(request: web.Request) -> web.Response:
-    """GET /api/v1/deals/{id}, with its stage history."""
+    """GET /api/v1/deals/{id}, with its stage history and (a won deal) its purchases."""
     pool = request.app[POOL]
     row = await pool.fetchrow(queries.DEAL, uuid_param(request))
     if row is None:
         raise web.HTTPNotFound(text="no such deal")
     history = [dict(h) for h in await pool.fetch(queries.HISTORY, row["id"])]
-    return json_response(dict(row) | {"history": history})
+    bought = [dict(p) for p in await purchases.of_deal(pool, row["id"])]
+    return json_response(dict(row) | {"history": history, "purchases": bought})
 
 
 async def post_deal(request: web.Request) -> web.Response:
