@@ -18,8 +18,6 @@ from leadline_crm.automation import queries
 from leadline_crm.automation.events import DomainEvent, NewEvent, emit
 from leadline_crm.http import audit
 from leadline_crm.http.auth import Caller
-from leadline_crm.sales import assignment
-from leadline_crm.webhooks import fanout
 
 ACTION_TYPES = (
     "assign_owner",
@@ -86,6 +84,8 @@ class _Context:
 
 
 async def _assign_owner(ctx: _Context, n: int, action: Mapping[str, Any]) -> None:
+    from leadline_crm.sales import assignment  # here: sales' own writes announce through automation.events
+
     person = ctx.person()
     if action.get("user_id"):
         owner: uuid.UUID | None = uuid.UUID(str(action["user_id"]))
@@ -149,6 +149,8 @@ async def _add_to_list(ctx: _Context, n: int, action: Mapping[str, Any]) -> None
 
 async def _send_webhook(ctx: _Context, n: int, action: Mapping[str, Any]) -> None:
     """Queued for the named subscription by the outbound webhooks (once per run: the key is the run's)."""
+    from leadline_crm.webhooks import fanout  # here: the webhooks package imports automation.events
+
     data: dict[str, Any] = {"rule_id": ctx.rule_id, "rule": ctx.rule_name, **dict(ctx.event.data)}
     if ctx.event.person_id is not None:
         data["person_id"] = str(ctx.event.person_id)

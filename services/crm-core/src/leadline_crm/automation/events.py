@@ -117,3 +117,41 @@ async def stage_changes(
             for person, old, to, cause in moves
         ],
     )
+
+
+def _once() -> str:
+    """A key part for a change made once through the API (never replayed: each call is its own cause)."""
+    return uuid.uuid4().hex
+
+
+async def case_changed(
+    conn: asyncpg.Connection, kind: str, case: Mapping[str, Any], changed: Mapping[str, Any] | None = None
+) -> None:
+    """``case.created`` or ``case.updated`` for a case row (ids, type, status, assignee and what changed)."""
+    key = f"case:{case['id']}:created" if kind == "case.created" else f"case:{case['id']}:{_once()}"
+    data = {"case_id": str(case["id"]), "case_type": case.get("type"), "status": case.get("status"),
+            "priority": case.get("priority"),
+            "assignee_id": str(case["assignee_id"]) if case.get("assignee_id") else None, **(changed or {})}  # fmt: skip
+    await emit(conn, [NewEvent(kind, key, case.get("person_id"), case.get("tracking_number"), data)])
+
+
+async def deal_moved(
+    conn: asyncpg.Connection, deal: Mapping[str, Any], stage: Mapping[str, Any], from_stage: str | None
+) -> None:
+    """``deal.stage_changed`` for a deal moved to ``stage`` (a pipeline_stages row), and ``deal.won`` when it is a
+    won stage."""
+    key = f"deal:{deal['id']}:stage:{stage['id']}:{_once()}"
+    data = {"deal_id": str(deal["id"]), "stage": stage["name"], "from": from_stage, "kind": stage["kind"],
+            "amount": str(deal.get("amount")), "currency": deal.get("currency")}  # fmt: skip
+    found = [NewEvent("deal.stage_changed", key, deal.get("person_id"), str(deal["id"]), data)]
+    if stage["kind"] == "won":
+        found.append(NewEvent("deal.won", key, deal.get("person_id"), str(deal["id"]), data))
+    await emit(conn, found)
+
+
+async def lead_assigned(conn: asyncpg.Connection, person: uuid.UUID | str, owner: uuid.UUID | str) -> None:
+    """``lead.assigned``: a person was given an owner."""
+    await emit(
+        conn,
+        [NewEvent("lead.assigned", f"assign:{person}:{_once()}", person, None, {"owner_id": str(owner)})],
+    )

@@ -21,6 +21,7 @@ from importlib import resources
 
 import asyncpg
 
+from leadline_crm.automation import events as domain_events
 from leadline_crm.http import audit
 from leadline_crm.http.auth import Caller
 from leadline_crm.sales import queries
@@ -68,6 +69,7 @@ async def assign(
                 continue  # a team without active members: the next rule may still apply
             if await conn.execute(queries.SET_OWNER, lead["person_id"], owner) == "UPDATE 1":
                 given[lead["person_id"]] = owner
+                await domain_events.lead_assigned(conn, lead["person_id"], owner)
                 await audit.record(
                     conn, caller, "assign", "persons", lead["person_id"],
                     {"owner_id": [None, str(owner)], "rule": rule["name"]},

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from leadline_crm.automation import events as domain_events
 from leadline_crm.http import audit
 from leadline_crm.http.auth import SALES, Caller
 from leadline_crm.http.errors import BadRequest
@@ -162,6 +163,7 @@ async def change_deal(
                     queries.INSERT_HISTORY, deal, old["stage_id"], stage["id"], from_name, stage["name"], now,
                     caller.label, body.get("reason"),
                 )  # fmt: skip
+                await domain_events.deal_moved(conn, {**old, **sets}, stage, from_name)
             sets |= {
                 "pipeline_id": pipeline,
                 "stage_id": stage["id"],

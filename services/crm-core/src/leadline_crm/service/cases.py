@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from leadline_crm.automation import events as domain_events
 from leadline_crm.http import audit
 from leadline_crm.http.auth import Caller
 from leadline_crm.http.errors import BadRequest, Conflict
@@ -97,6 +98,7 @@ async def create_case(pool: asyncpg.Pool, body: Mapping[str, Any], caller: Calle
             assignee, hours,
         )  # fmt: skip
         await conn.execute(queries.INSERT_EVENT, row["id"], person, "created", None, "new", caller.actor)
+        await domain_events.case_changed(conn, "case.created", row)
         await audit.record(
             conn, caller, "create", "cases", row["tracking_number"], audit.values(row, AUDITED)
         )
@@ -133,6 +135,8 @@ async def open_from_form(conn: asyncpg.Connection, sub: Submission) -> str | Non
         sub.description, contract, hours, sub.event_id, sub.form_ref,
     )  # fmt: skip
     await conn.execute(queries.INSERT_EVENT, row["id"], sub.person_id, "created", None, "new", FORMS.actor)
+    await domain_events.case_changed(conn, "case.created", {**row, "person_id": sub.person_id, "type": sub.type,
+                                                            "status": "new"})  # fmt: skip
     await audit.record(conn, FORMS, "create", "cases", row["tracking_number"],
                        {"type": sub.type, "event_id": sub.event_id})  # fmt: skip
     return str(row["tracking_number"])
@@ -171,6 +175,7 @@ async def move(pool: asyncpg.Pool, number: str, to: str, caller: Caller) -> asyn
         new = await conn.fetchrow(queries.SET_STATUS, old["id"], to)
         await conn.execute(queries.INSERT_EVENT, old["id"], old["person_id"], "status", old["status"], to,
                            caller.actor)  # fmt: skip
+        await domain_events.case_changed(conn, "case.updated", new, {"from": old["status"]})
         await audit.record(conn, caller, "update", "cases", number, audit.diff(old, new, ("status",)))
     return await get_case(pool, number)
 
@@ -191,6 +196,7 @@ async def change(pool: asyncpg.Pool, number: str, body: Mapping[str, Any], calle
                                caller.actor)  # fmt: skip
         if changes:
             await audit.record(conn, caller, "update", "cases", number, changes)
+            await domain_events.case_changed(conn, "case.updated", new, {"changed": sorted(changes)})
     return await get_case(pool, number)
 
 

@@ -1,0 +1,45 @@
+"""Changes made through the API trigger rules: a complaint case notifies the support lead, a deal moved to Won tags
+its person, a lead entered by a rep starts a rule on new leads; a rule's actions see each change once."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from crm_core.automation.conftest import until
+from crm_core.service.helpers import api, case, person
+
+pytestmark = pytest.mark.integration
+
+H = dict[str, dict[str, str]]
+
+
+async def test_cases_deals_and_leads_from_the_api_trigger_their_rules(
+    client: TestClient, db: asyncpg.Connection, auth_headers: H
+) -> None:
+    lead_user = await db.fetchval("SELECT id FROM users WHERE email = 'rep@example.com'")
+    admin = auth_headers["admin"]
+    rules = [
+        {"name": "Complaint → support lead", "trigger_type": "case.created",
+         "trigger_params": {"case_type": "complaint"},
+         "actions": [{"type": "notify", "user_id": str(lead_user), "text": "A complaint came in"}]},
+        {"name": "Won → customer tag", "trigger_type": "deal.won", "actions": [{"type": "add_tag", "tag": "won"}]},
+        {"name": "New lead → welcome", "trigger_type": "person.stage_changed", "trigger_params": {"stage": "lead"},
+         "actions": [{"type": "set_attribute", "key": "welcomed", "value": True}]},
+    ]  # fmt: skip
+    for rule in rules:
+        await api(client, "POST", "/api/v1/workflow-rules", admin, 201, json={"enabled": True, **rule})
+    pid = await person(client, auth_headers["sales"], "cora@acme.example")
+    await case(client, auth_headers["sales"], pid, type="fault")
+    await case(client, auth_headers["sales"], pid, type="complaint")
+    deal = await api(client, "POST", "/api/v1/deals", auth_headers["sales"], 201,
+                     json={"title": "Acme rollout", "person_id": pid, "amount": 100})  # fmt: skip
+    await api(client, "PATCH", f"/api/v1/deals/{deal['id']}", auth_headers["sales"], 200,
+              json={"stage": "Won", "reason": "signed"})  # fmt: skip
+    await until(lambda: db.fetchval("SELECT count(*) = 3 FROM rule_runs WHERE status = 'done'"), "three runs")
+    notes = await db.fetch("SELECT text, link FROM notifications WHERE user_id = $1", lead_user)
+    assert [(n["text"], n["link"]) for n in notes] == [("A complaint came in", f"/app/persons/{pid}")]
+    attrs = await db.fetchval("SELECT attributes::text FROM persons WHERE person_id = $1", pid)
+    assert '"tags": ["won"]' in attrs
+    assert '"welcomed": true' in attrs
