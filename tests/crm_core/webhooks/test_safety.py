@@ -95,3 +95,31 @@ async def test_a_host_that_does_not_resolve_yet_is_accepted_and_vetted_at_send_t
     resolver = safety.PinnedResolver(safety.Policy(None))
     with pytest.raises(safety.Refused, match="does not resolve"):
         await resolver.resolve("no-such-host.invalid", 443)
+
+
+class _Answers:
+    """A stand-in for the system resolver (a unit test: what DNS says is the input)."""
+
+    def __init__(self, *hosts: str) -> None:
+        self.hosts = hosts
+
+    async def resolve(self, host: str, port: int = 0, family: int = 0) -> list[dict[str, object]]:
+        return [
+            {"hostname": host, "host": h, "port": port, "family": family, "proto": 0, "flags": 0}
+            for h in self.hosts
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_the_resolver_pins_what_it_vetted_and_refuses_a_rebinding_answer() -> None:
+    """DNS answering a public address is passed through as the only address to connect to; an answer that slips
+    a loopback or metadata address in beside a public one is refused as a whole."""
+    resolver = safety.PinnedResolver(safety.Policy(None))
+    resolver._inner = _Answers("93.184.215.14")  # type: ignore[assignment]
+    assert [h["host"] for h in await resolver.resolve("hooks.example.com", 443)] == ["93.184.215.14"]
+    for bad in ("127.0.0.1", "169.254.169.254", "10.0.0.7"):
+        resolver._inner = _Answers("93.184.215.14", bad)  # type: ignore[assignment]
+        with pytest.raises(safety.Refused, match="refused"):
+            await resolver.resolve("hooks.example.com", 443)
