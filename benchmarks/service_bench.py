@@ -53,31 +53,30 @@ SEED_SQL = [
        SELECT gen_random_uuid(), now() - interval '800 days', now(), 'Cust', 'Omer ' || i,
               ARRAY['c' || i || '@bench.example'], 'customer', true
          FROM generate_series(1, $1::int) AS i""",
-    # $1 cases over two years, newest last; $2 customers. Statuses: old ones closed, the recent ones mixed.
+    # $1 cases over two years, newest last; $2 customers. Statuses: old ones closed, the recent ones mixed;
+    # first responses and resolutions for the service report.
     """WITH p AS (SELECT array_agg(person_id) AS ids FROM persons),
             u AS (SELECT array_agg(id ORDER BY email) AS ids FROM users)
        INSERT INTO cases (tracking_number, person_id, type, status, priority, subject, description, assignee_id,
-                          due_at, created_at, updated_at)
+                          due_at, created_at, updated_at, first_response_at, resolved_at)
        SELECT 'SR-' || extract(year FROM at)::int || '-' || lpad(i::text, 7, '0'),
               p.ids[1 + i % $2::int],
               (ARRAY['question', 'question', 'fault', 'complaint', 'return'])[1 + i % 5],
-              CASE WHEN i < $1::int * 0.97 THEN (ARRAY['closed', 'closed', 'closed', 'resolved'])[1 + i % 4]
-                   ELSE (ARRAY['new', 'open', 'open', 'waiting', 'resolved'])[1 + i % 5] END,
+              s.status,
               (ARRAY['low', 'normal', 'normal', 'high', 'urgent'])[1 + i % 5],
               'Case subject ' || i, 'What the customer said about case ' || i,
               CASE WHEN i % 7 <> 0 THEN u.ids[1 + i % 10] END,
-              at + interval '24 hours', at, at
+              at + interval '24 hours', at, at,
+              CASE WHEN i % 10 <> 0 THEN at + (i % 48) * interval '1 hour' END,
+              CASE WHEN s.status IN ('resolved', 'closed') THEN at + (i % 200) * interval '1 hour' END
          FROM p, u, generate_series(1, $1::int) AS i,
-              LATERAL (SELECT now() - (($1::int - i) * (730.0 / $1::int)) * interval '1 day' AS at) AS t""",
+              LATERAL (SELECT now() - (($1::int - i) * (730.0 / $1::int)) * interval '1 day' AS at) AS t,
+              LATERAL (SELECT CASE WHEN i < $1::int * 0.97 THEN (ARRAY['closed', 'closed', 'closed', 'resolved'])[1 + i % 4]
+                                   ELSE (ARRAY['new', 'open', 'open', 'waiting', 'resolved'])[1 + i % 5] END
+                              AS status) AS s""",
     "INSERT INTO case_numbers SELECT extract(year FROM now())::int, $1::int",
-    # The service report's facts: 9 in 10 cases answered within 0-47 hours (a customer-visible comment, kept in
-    # first_response_at as service/cases.py does), an internal note on every fourth before it; resolved and
-    # closed ones resolved within 0-199 hours.
-    """UPDATE cases SET
-              first_response_at = CASE WHEN n % 10 <> 0 THEN created_at + (n % 48) * interval '1 hour' END,
-              resolved_at = CASE WHEN status IN ('resolved', 'closed')
-                                 THEN created_at + (n % 200) * interval '1 hour' END
-         FROM (SELECT id AS cid, substr(tracking_number, 9)::int AS n FROM cases) AS x WHERE cases.id = x.cid""",
+    # The service report's comments: a customer-visible answer at each case's first response (9 in 10 cases
+    # answered within 0-47 hours, set above as service/cases.py keeps it), an internal note on every fourth case.
     """INSERT INTO case_comments (case_id, author, body, public, created_at)
        SELECT id, 'Agent', 'Our answer', true, first_response_at FROM cases WHERE first_response_at IS NOT NULL
        UNION ALL
@@ -154,7 +153,6 @@ async def seed(dsn: str, schema: str) -> tuple[str, str, str, str]:
         await conn.execute(SEED_SQL[2], CASES, CUSTOMERS)
         await conn.execute(SEED_SQL[3], CASES)
         await conn.execute(SEED_SQL[4])
-        await conn.execute(SEED_SQL[5])
         await conn.copy_records_to_table(
             "kb_articles", records=articles(ARTICLES), columns=["title", "body", "tags", "public"]
         )
