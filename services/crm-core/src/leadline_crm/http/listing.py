@@ -1,18 +1,24 @@
 """CSV downloads shared by every list page (people, deals) and the import's rejects report: cells a spreadsheet
-will not run as formulas, rows streamed from a server-side cursor in 64 KB pieces, and the attachment response.
+will not run as formulas, rows streamed from a server-side cursor in 64 KB pieces, the attachment response, and
+the list's download handler (its filters as the page reads them; bad ones a 422 before anything is sent).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import asyncpg
 from aiohttp import web
+from multidict import MultiMapping
+
+from leadline_crm.http.errors import BadRequest
 
 CHUNK_BYTES = 64 * 1024
+Query = TypeVar("Query")
+Page = tuple[list[asyncpg.Record], bool]
 
 
 def csv_cell(value: object) -> str:
@@ -74,3 +80,31 @@ async def csv_response(
         await response.write(piece)
     await response.write_eof()
     return response
+
+
+async def list_csv(
+    request: web.Request, filename: str, export: Callable[[MultiMapping[str]], AsyncIterable[bytes]]
+) -> web.StreamResponse:
+    """GET /app/<list>.csv: the list the page shows, every page of it; ``export`` reads the filters from the query
+    (a BadRequest is a 422 before anything is sent)."""
+    try:
+        pieces = export(request.query)
+    except BadRequest as exc:
+        raise web.HTTPUnprocessableEntity(reason=str(exc)) from None
+    return await csv_response(request, filename, pieces)
+
+
+async def filtered_page(
+    params: MultiMapping[str],
+    parse: Callable[[MultiMapping[str]], Query],
+    default: Callable[[], Query],
+    fetch: Callable[[Query], Awaitable[Page]],
+) -> tuple[Query, list[asyncpg.Record], bool, str | None]:
+    """A list page's filters read from the URL and its page of rows, and whether more follow; bad filters give the
+    unfiltered form back with no rows and the reason (the page then answers 422, showing it) instead of an error."""
+    try:
+        query = parse(params)
+        rows, more = await fetch(query)
+    except BadRequest as exc:
+        return default(), [], False, str(exc)
+    return query, rows, more, None

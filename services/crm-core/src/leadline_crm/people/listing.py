@@ -8,17 +8,17 @@ people unless anonymous visitors are asked for (see people/queries.py KNOWN and 
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 from urllib.parse import urlencode
 
 import asyncpg
 
 from leadline_crm import lifecycle
 from leadline_crm.http.errors import BadRequest
+from leadline_crm.http.listing import query_csv
 from leadline_crm.people import persons, queries
 
 PAGE_SIZE = 50
@@ -167,27 +167,11 @@ async def page_of(
     return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
 
 
-def _cell(value: object) -> str:
-    """A CSV cell a spreadsheet will not run: captured text starting with = + - @ is prefixed with '."""
-    if value is None:
-        return ""
-    text = ";".join(map(str, value)) if isinstance(value, list) else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+def _shape(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    return dict(row) | {"score": f"{row['score']:.1f}"}
 
 
-async def export_csv(pool: asyncpg.Pool, query: PersonQuery, me: uuid.UUID | None) -> AsyncIterator[bytes]:
-    """The whole list (every page) as CSV, read through a server-side cursor in chunks."""
+def export_csv(pool: asyncpg.Pool, query: PersonQuery, me: uuid.UUID | None) -> AsyncIterator[bytes]:
+    """The whole list (every page) as CSV (http/listing.py: a server-side cursor, formula-safe cells)."""
     sql, args = query.sql(me, limit=None)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_COLUMNS)
-    async with pool.acquire() as conn, conn.transaction():
-        async for row in conn.cursor(sql, *args, prefetch=1000):
-            values = dict(row)
-            values["score"] = f"{row['score']:.1f}"
-            writer.writerow([_cell(values.get(c)) for c in EXPORT_COLUMNS])
-            if buffer.tell() > 64 * 1024:
-                yield buffer.getvalue().encode()
-                buffer.seek(0)
-                buffer.truncate()
-    yield buffer.getvalue().encode()
+    return query_csv(pool, sql, args, EXPORT_COLUMNS, _shape)

@@ -16,6 +16,7 @@ from leadline_crm import lifecycle
 from leadline_crm.http.auth import Caller
 from leadline_crm.http.errors import BadRequest, Conflict
 from leadline_crm.http.keys import POOL
+from leadline_crm.http.listing import filtered_page, list_csv
 from leadline_crm.http.pages import forbidden, may, signed_in
 from leadline_crm.http.templating import render
 from leadline_crm.people import home, listing, person_page, persons, queries
@@ -36,14 +37,12 @@ async def person_list(request: web.Request) -> web.Response:
     """GET /app/people: known people (visitors behind a filter), searched, filtered, sorted and paged."""
     caller = await signed_in(request)
     pool = request.app[POOL]
-    message = None
-    rows: list[asyncpg.Record] = []
-    more = False
-    try:
-        query = listing.PersonQuery.parse(request.query)
-        rows, more = await listing.page_of(pool, query, caller.user_id)
-    except BadRequest as exc:
-        message, query = str(exc), listing.PersonQuery()
+    query, rows, more, message = await filtered_page(
+        request.query,
+        listing.PersonQuery.parse,
+        listing.PersonQuery,
+        lambda q: listing.page_of(pool, q, caller.user_id),
+    )
     users = await pool.fetch(queries.USERS)
     owners = [("", "anyone"), ("me", "me"), ("none", "nobody"), *((str(u["id"]), u["name"]) for u in users)]
     return render(
@@ -57,22 +56,8 @@ async def person_list(request: web.Request) -> web.Response:
 async def person_csv(request: web.Request) -> web.StreamResponse:
     """GET /app/people.csv: the current list, every page of it, as CSV."""
     caller = await signed_in(request)
-    try:
-        query = listing.PersonQuery.parse(request.query)
-    except BadRequest as exc:
-        raise web.HTTPUnprocessableEntity(reason=str(exc)) from None
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": 'attachment; filename="people.csv"',
-            "Cache-Control": "no-store",
-        }
-    )
-    await response.prepare(request)
-    async for chunk in listing.export_csv(request.app[POOL], query, caller.user_id):
-        await response.write(chunk)
-    await response.write_eof()
-    return response
+    return await list_csv(request, "people.csv", lambda q: listing.export_csv(
+        request.app[POOL], listing.PersonQuery.parse(q), caller.user_id))  # fmt: skip
 
 
 async def save_filter(request: web.Request) -> web.Response:

@@ -7,8 +7,6 @@ they see. Sort keys come from a fixed list, never from the request's text.
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
@@ -18,6 +16,7 @@ from urllib.parse import urlencode
 import asyncpg
 
 from leadline_crm.http.errors import BadRequest
+from leadline_crm.http.listing import query_csv
 
 PAGE_SIZE = 50
 MAX_PAGE = 200
@@ -170,25 +169,7 @@ async def page_of(
     return rows[:size], len(rows) > size
 
 
-def _cell(value: object) -> str:
-    """A CSV cell a spreadsheet will not run: text starting with = + - @ is prefixed with '."""
-    if value is None:
-        return ""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-async def export_csv(pool: asyncpg.Pool, query: DealQuery, me: uuid.UUID | None) -> AsyncIterator[bytes]:
-    """The whole list (every page) as CSV, read through a server-side cursor in chunks."""
+def export_csv(pool: asyncpg.Pool, query: DealQuery, me: uuid.UUID | None) -> AsyncIterator[bytes]:
+    """The whole list (every page) as CSV (http/listing.py: a server-side cursor, formula-safe cells)."""
     sql, args = query.sql(me, limit=None)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_COLUMNS)
-    async with pool.acquire() as conn, conn.transaction():
-        async for row in conn.cursor(sql, *args, prefetch=1000):
-            writer.writerow([_cell(row[c]) for c in EXPORT_COLUMNS])
-            if buffer.tell() > 64 * 1024:
-                yield buffer.getvalue().encode()
-                buffer.seek(0)
-                buffer.truncate()
-    yield buffer.getvalue().encode()
+    return query_csv(pool, sql, args, EXPORT_COLUMNS)

@@ -21,6 +21,7 @@ from leadline_crm.http import crud, forms
 from leadline_crm.http.auth import REPS, Caller
 from leadline_crm.http.errors import BadRequest, Conflict
 from leadline_crm.http.keys import POOL
+from leadline_crm.http.listing import filtered_page, list_csv
 from leadline_crm.http.pages import may, signed_in
 from leadline_crm.http.templating import render
 from leadline_crm.people.records import RESOURCES as PEOPLE_RECORDS
@@ -322,14 +323,12 @@ async def deal_list(request: web.Request) -> web.Response:
     """GET /app/deals: the table, filtered, sorted and paged."""
     caller = await signed_in(request)
     pool = request.app[POOL]
-    message = None
-    rows: list[asyncpg.Record] = []
-    more = False
-    try:
-        query = listing.DealQuery.parse(request.query)
-        rows, more = await listing.page_of(pool, query, caller.user_id)
-    except BadRequest as exc:
-        message, query = str(exc), listing.DealQuery()
+    query, rows, more, message = await filtered_page(
+        request.query,
+        listing.DealQuery.parse,
+        listing.DealQuery,
+        lambda q: listing.page_of(pool, q, caller.user_id),
+    )
     users = await pool.fetch(USERS)
     stages = await pool.fetch(queries.STAGES)
     pipelines = {p["id"]: p["name"] for p in await pool.fetch(queries.PIPELINES)}
@@ -347,22 +346,8 @@ async def deal_list(request: web.Request) -> web.Response:
 async def deal_csv(request: web.Request) -> web.StreamResponse:
     """GET /app/deals.csv: the current list, every page of it."""
     caller = await signed_in(request)
-    try:
-        query = listing.DealQuery.parse(request.query)
-    except BadRequest as exc:
-        raise web.HTTPUnprocessableEntity(reason=str(exc)) from None
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": 'attachment; filename="deals.csv"',
-            "Cache-Control": "no-store",
-        }
-    )
-    await response.prepare(request)
-    async for chunk in listing.export_csv(request.app[POOL], query, caller.user_id):
-        await response.write(chunk)
-    await response.write_eof()
-    return response
+    return await list_csv(request, "deals.csv", lambda q: listing.export_csv(
+        request.app[POOL], listing.DealQuery.parse(q), caller.user_id))  # fmt: skip
 
 
 # --- companies ---
