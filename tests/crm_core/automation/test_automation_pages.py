@@ -98,3 +98,31 @@ async def test_a_notify_action_shows_on_the_users_notices(
     page = await (await client.get("/app/notifications")).text()
     assert "A complaint &lt;needs&gt; you" in page
     assert f'href="/app/persons/{person}"' in page
+
+
+async def test_the_person_page_loads_the_persons_workflow_runs(
+    client: TestClient, pg_dsn: str, schema: str
+) -> None:
+    await sign_in(client, "marketing")
+    conn = await asyncpg.connect(pg_dsn, server_settings={"search_path": schema})
+    try:
+        person = new_id()
+        await conn.execute(
+            "INSERT INTO persons (person_id, first_seen, last_seen) VALUES ($1, now(), now())", person
+        )
+        rule = await conn.fetchval(
+            "INSERT INTO workflow_rules (name, trigger_type, actions) VALUES ('Tag <hot>', 'deal.won', '[]')"
+            " RETURNING id"
+        )
+        await conn.execute(
+            "INSERT INTO rule_runs (rule_id, trigger_key, event_type, person_id, status, reason)"
+            " VALUES ($1, 'k', 'deal.won', $2, 'stopped', 'would trigger itself')", rule, person,
+        )  # fmt: skip
+    finally:
+        await conn.close()
+    page = await (await client.get(f"/app/persons/{person}")).text()
+    assert f'hx-get="/app/persons/{person}/workflow-runs"' in page
+    assert 'href="/app/automation"' in page  # the nav, for a marketer
+    part = await (await client.get(f"/app/persons/{person}/workflow-runs")).text()
+    assert "Tag &lt;hot&gt;" in part
+    assert "would trigger itself" in part

@@ -174,6 +174,19 @@ async def read_notifications(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther("/app/notifications")
 
 
+async def person_runs(request: web.Request) -> web.Response:
+    """GET /app/persons/{id}/workflow-runs: the person's runs, as the part of the person page it loads
+    (automation/_person_runs.html); every signed-in role, as the API."""
+    await signed_in(request)
+    try:
+        person = uuid.UUID(request.match_info["id"])
+    except ValueError:
+        raise web.HTTPNotFound(reason="No such person") from None
+    return render(
+        request, "automation/_runs.html", runs=await store.runs(request.app[POOL], None, person, 50)
+    )
+
+
 def pages() -> list[web.AbstractRouteDef]:
     """The automation pages under /app."""
     return [
@@ -185,6 +198,7 @@ def pages() -> list[web.AbstractRouteDef]:
         web.get("/app/automation/{id}/edit", edit_rule),
         web.post("/app/automation/{id}/toggle", toggle_rule),
         web.post("/app/automation/{id}/test", test_rule),
+        web.get("/app/persons/{id}/workflow-runs", person_runs),
         web.get("/app/notifications", notifications),
         web.post("/app/notifications/read", read_notifications),
     ]
