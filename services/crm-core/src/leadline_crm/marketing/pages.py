@@ -78,7 +78,7 @@ async def dashboard(request: web.Request) -> web.Response:
     if not may(caller, MARKETING):
         return forbidden(request)
     query = reports.Query.parse(request.query)
-    async with request.app[POOL].acquire() as conn:
+    async with request.app[POOL].acquire() as conn, reports.custom_plans(conn):
         ads = await reports.ads(conn, query)
         affiliates = await reports.affiliates(conn, query)
         emails = await reports.emails(conn, query)

@@ -120,7 +120,9 @@ RAW = {
 }
 
 
-UUID_TEXT = "'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'"  # text that casts to a uuid
+UUID_TEXT = (
+    "'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'"  # casts to a uuid
+)
 
 
 def over(sql: str) -> str:
@@ -225,7 +227,7 @@ EMAILS = (
     "WITH"  # noqa: S608 (fixed text)
     + CREDITS.replace("{clicks}", _EMAIL_CLICKS)
     + """, sent AS (
-    SELECT id::text AS send_id, count(*) AS sends FROM email_sends WHERE sent_at >= $1 AND sent_at < $2 GROUP BY 1
+    SELECT id::text AS send_id, campaign_id, subject, sent_at FROM email_sends WHERE sent_at >= $1 AND sent_at < $2
 ), engaged AS (
     SELECT send_id, min(campaign_id) AS campaign_id,
            count(DISTINCT person_id) FILTER (WHERE type = 'email_open') AS opens,
@@ -235,24 +237,36 @@ EMAILS = (
     SELECT ad_id AS send_id, min(affiliate_id) AS campaign_id, sum(weight * lead) AS leads,
            sum(weight * customer) AS customers, sum(weight * revenue) AS revenue
       FROM credits GROUP BY 1
-), keys AS (
-    SELECT send_id FROM sent UNION SELECT send_id FROM engaged UNION SELECT send_id FROM credited
+), others AS (  -- sends engaged with or credited in the range but made before it: looked up one by one
+    SELECT send_id, min(campaign_id) AS campaign_id FROM (
+        SELECT send_id, campaign_id FROM engaged UNION ALL SELECT send_id, campaign_id FROM credited) AS o
+     WHERE send_id NOT IN (SELECT send_id FROM sent) GROUP BY 1
+), keyed AS (
+    SELECT send_id, campaign_id, subject, sent_at, 1 AS sends FROM sent
+    UNION ALL
+    SELECT o.send_id, coalesce(s.campaign_id, CASE WHEN o.campaign_id ~ {uuid_text} THEN o.campaign_id::uuid END),
+           s.subject, s.sent_at, 0
+      FROM others AS o
+      LEFT JOIN email_sends AS s ON s.id = CASE WHEN o.send_id ~ {uuid_text} THEN o.send_id::uuid END
+), per_send AS (
+    SELECT k.send_id, k.subject, k.sent_at, g.name AS campaign, k.sends,
+           coalesce(e.opens, 0) AS opens, coalesce(e.clicks, 0) AS clicks,
+           coalesce(r.leads, 0) AS leads, coalesce(r.customers, 0) AS customers, coalesce(r.revenue, 0) AS revenue
+      FROM keyed AS k
+      LEFT JOIN engaged AS e ON e.send_id = k.send_id
+      LEFT JOIN credited AS r ON r.send_id = k.send_id
+      LEFT JOIN campaigns AS g ON g.id = k.campaign_id
 )
-SELECT k.send_id, s.subject, s.sent_at, coalesce(g.name, gl.name) AS campaign,
-       coalesce(x.sends, 0) AS sends, coalesce(e.opens, 0) AS opens, coalesce(e.clicks, 0) AS clicks,
-       coalesce(r.leads, 0) AS leads, coalesce(r.customers, 0) AS customers, coalesce(r.revenue, 0) AS revenue
-  FROM keys AS k
-  LEFT JOIN sent AS x ON x.send_id = k.send_id
-  LEFT JOIN engaged AS e ON e.send_id = k.send_id
-  LEFT JOIN credited AS r ON r.send_id = k.send_id
-  LEFT JOIN email_sends AS s
-    ON s.id = CASE WHEN k.send_id ~* {uuid_text}
-                   THEN k.send_id::uuid END
-  LEFT JOIN campaigns AS g ON g.id = s.campaign_id
-  LEFT JOIN campaigns AS gl
-    ON gl.id = CASE WHEN coalesce(e.campaign_id, r.campaign_id) ~* {uuid_text}
-                    THEN coalesce(e.campaign_id, r.campaign_id)::uuid END
 """
+)
+EMAILS_BY_SEND = EMAILS + "SELECT * FROM per_send"  # noqa: S608 (fixed text)
+# per campaign, added up in PostgreSQL: a few rows to send instead of one per e-mail
+EMAILS_BY_CAMPAIGN = (
+    EMAILS  # noqa: S608 (fixed text)
+    + """SELECT NULL AS send_id, NULL AS subject, NULL AS sent_at, campaign, sum(sends)::bigint AS sends,
+       sum(opens)::bigint AS opens, sum(clicks)::bigint AS clicks, sum(leads) AS leads,
+       sum(customers) AS customers, sum(revenue) AS revenue
+  FROM per_send GROUP BY campaign"""
 )
 
 # Funnel: new visitors per day from the daily counts; the persons who became leads, prospects, customers in the

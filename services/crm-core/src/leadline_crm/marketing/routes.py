@@ -47,7 +47,8 @@ def handler(report: str) -> Handler:
         meta: dict[str, Any] = {}
         async with request.app[POOL].acquire() as conn:
             if report == "forecast":
-                rows, meta = await reports.weekly_forecast(conn, query)
+                async with reports.custom_plans(conn):
+                    rows, meta = await reports.weekly_forecast(conn, query)
             else:
                 rows = await reports.compute(conn, report, query)
         if request.query.get("format") == "csv":
