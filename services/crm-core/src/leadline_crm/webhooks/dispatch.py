@@ -199,18 +199,24 @@ class Dispatcher:
     async def _lead(self, conn: asyncpg.Connection, wake: asyncio.Event) -> None:
         """Keep up to ``concurrency`` attempts in flight and claim more as they finish; a writer task of its own
         records the outcomes in batches meanwhile, so claims and sends never wait for the log."""
-        inflight: set[asyncio.Task[Outcome]] = set()
+        inflight: dict[asyncio.Task[Outcome], int] = {}  # the attempt, its delivery id
         pending: list[Outcome] = []
         ready = asyncio.Event()
         writer = asyncio.create_task(self._write(pending, ready))
         threshold = max(1, self.concurrency // 4)
+        claim: asyncio.Future[list[asyncpg.Record]] | None = None
         try:
             while True:
                 wake.clear()
                 free = self.concurrency - len(inflight)
                 if free >= threshold or not inflight:
-                    for row in await conn.fetch(queries.CLAIM, self.clock(), free, self.lease_seconds):
-                        inflight.add(asyncio.create_task(self._attempt(row)))
+                    # shielded: a claim that committed is always seen, so a stop can hand its rows back
+                    claim = asyncio.ensure_future(
+                        conn.fetch(queries.CLAIM, self.clock(), free, self.lease_seconds)
+                    )
+                    for row in await asyncio.shield(claim):
+                        inflight[asyncio.create_task(self._attempt(row))] = row["id"]
+                    claim = None
                 waiter = asyncio.ensure_future(wake.wait())
                 try:
                     done, _ = await asyncio.wait(
@@ -223,18 +229,44 @@ class Dispatcher:
                 if writer in done:
                     writer.result()  # the writer failed: end the term (raises)
                 finished = [t for t in inflight if t in done]
-                inflight.difference_update(finished)
                 if finished:
                     pending.extend(t.result() for t in finished)
+                    for task in finished:
+                        del inflight[task]
                     ready.set()
         finally:
-            writer.cancel()
-            for task in inflight:
-                task.cancel()
-            await asyncio.gather(writer, *inflight, return_exceptions=True)
-            if pending and not conn.is_closed():
-                with contextlib.suppress(Exception):  # best effort: what is not written is sent again later
-                    await self.record(conn, pending)
+            await self._stop(conn, writer, inflight, pending, claim)
+
+    async def _stop(
+        self,
+        conn: asyncpg.Connection,
+        writer: asyncio.Task[None],
+        inflight: dict[asyncio.Task[Outcome], int],
+        pending: list[Outcome],
+        claim: asyncio.Future[list[asyncpg.Record]] | None,
+    ) -> None:
+        """End a term: cancel what is in flight, write what finished, and hand the deliveries cut off mid-send
+        back at once (a restart sends them without waiting for their lease). Best effort: after a crash, or if
+        the connection is unusable, the leases do the same a minute later."""
+        writer.cancel()
+        for task in inflight:
+            task.cancel()
+        results = await asyncio.gather(writer, *inflight, return_exceptions=True)
+        cut = []
+        for delivery_id, result in zip(inflight.values(), results[1:], strict=True):
+            if isinstance(result, Outcome):
+                pending.append(result)
+            else:
+                cut.append(delivery_id)
+        if claim is not None:  # stopped while claiming: those rows were never sent
+            with contextlib.suppress(Exception):
+                cut += [row["id"] for row in await claim]
+        if conn.is_closed():
+            return
+        with contextlib.suppress(Exception):
+            await self.record(conn, pending)
+        with contextlib.suppress(Exception):
+            await conn.execute(queries.RELEASE, cut, self.clock())
 
     async def _write(self, pending: list[Outcome], ready: asyncio.Event) -> None:
         """Record whatever outcomes have piled up, one batch at a time, on a connection of its own; prune the log

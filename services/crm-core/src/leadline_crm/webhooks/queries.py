@@ -52,6 +52,12 @@ RETURNING d.id, d.subscription_id, d.msg_id, d.payload::text AS body, d.attempts
           s.url, s.secret, s.previous_secret, s.previous_secret_expires_at, s.allowed_network::text AS allowed
 """
 
+# Deliveries cut off mid-send by a stopping dispatcher: due again now, the attempt not counted.
+RELEASE = """
+UPDATE webhook_deliveries SET next_attempt_at = $2, attempts = greatest(attempts - 1, 0)
+ WHERE id = ANY ($1::bigint[]) AND status IN ('pending', 'failed')
+"""
+
 # Outcomes are written a batch per statement (arrays, one element per delivery).
 DELIVERED = """
 UPDATE webhook_deliveries d
