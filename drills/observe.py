@@ -92,31 +92,37 @@ class RawReader:
         await kafka.stop_client(self.consumer)
 
 
-async def pipeline_lag(bootstrap: str, topics: kafka.Topics) -> int:
-    """Events on the raw and enriched topics that the enricher and crm-core have not committed yet.
-
-    The enricher writes the enriched topic in transactions: each partition ends with a commit marker that a
-    consumer never reads (its committed offset stays one short), so one per partition there is not lag.
-    """
+async def offsets(bootstrap: str, group: str, topic: str) -> tuple[dict[int, int], dict[int, int]]:
+    """(end offset, offset ``group`` committed) per partition of ``topic``; a partition not committed is 0."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
     probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, request_timeout_ms=3000)
     await admin.start()
     try:
         await probe.start()
-        lag = 0
-        for group, topic, marker in ((ENRICHER_GROUP, topics.raw, 0), (CRM_GROUP, topics.enriched, 1)):
-            committed = await admin.list_consumer_group_offsets(group)
-            tps = await partitions(probe, topic)
-            ends = await probe.end_offsets(tps)
-            for tp in tps:
-                done = committed.get(tp)
-                lag += max(
-                    0, ends[tp] - (done.offset if done is not None and done.offset >= 0 else 0) - marker
-                )
-        return lag
+        committed = await admin.list_consumer_group_offsets(group)
+        tps = await partitions(probe, topic)
+        ends = await probe.end_offsets(tps)
     finally:
         await kafka.stop_client(probe)
         await admin.close()
+    done = {tp.partition: max(0, meta.offset) for tp, meta in committed.items() if tp.topic == topic}
+    return {tp.partition: end for tp, end in ends.items()}, {
+        tp.partition: done.get(tp.partition, 0) for tp in tps
+    }
+
+
+# The enricher writes the enriched topic in transactions: each partition ends with a commit marker that a
+# consumer never reads (its committed offset stays one short), so one per partition there is not lag.
+STAGES = ((ENRICHER_GROUP, "raw", 0), (CRM_GROUP, "enriched", 1))
+
+
+async def pipeline_lag(bootstrap: str, topics: kafka.Topics) -> int:
+    """Events on the raw and enriched topics that the enricher and crm-core have not committed yet."""
+    lag = 0
+    for group, which, marker in STAGES:
+        ends, committed = await offsets(bootstrap, group, getattr(topics, which))
+        lag += sum(max(0, end - committed[p] - marker) for p, end in ends.items())
+    return lag
 
 
 async def spool_records(http: aiohttp.ClientSession, collector_url: str) -> float | None:
@@ -133,22 +139,36 @@ async def spool_records(http: aiohttp.ClientSession, collector_url: str) -> floa
 
 
 async def wait_caught_up(
-    bootstrap: str, collector_url: str, topics: kafka.Topics, obs: Observed, *, threshold: int, timeout: float
+    bootstrap: str, collector_url: str, topics: kafka.Topics, obs: Observed, *, timeout: float
 ) -> None:
-    """Set ``obs.caught_up_at`` to when, after the fault, the collector's spool was empty and the lag of the
-    enricher and crm-core was at most ``threshold`` (a fraction of a second of load)."""
+    """Set ``obs.caught_up_at`` to when the backlog the fault left was drained, whatever the load since.
+
+    That is: the collector's spool empty; then the enricher's commits past the raw topic's end as it was at that
+    moment; then crm-core's commits past the enriched topic's end as it was when the enricher got there.
+    """
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http:
-        while time.monotonic() < deadline:
-            if await spool_records(http, collector_url) == 0:
-                try:
-                    lag: int | None = await asyncio.wait_for(pipeline_lag(bootstrap, topics), 10.0)
-                except (KafkaError, OSError, TimeoutError):
-                    lag = None
-                if lag is not None and lag <= threshold:
-                    obs.caught_up_at = time.monotonic()
-                    return
+        while await spool_records(http, collector_url) != 0:
+            if time.monotonic() >= deadline:
+                return
             await asyncio.sleep(0.5)
+    for group, which, marker in STAGES:
+        target: dict[int, int] | None = None
+        while True:
+            if time.monotonic() >= deadline:
+                return
+            try:
+                ends, committed = await asyncio.wait_for(
+                    offsets(bootstrap, group, getattr(topics, which)), 10.0
+                )
+            except (KafkaError, OSError, TimeoutError, RuntimeError):
+                await asyncio.sleep(0.5)
+                continue
+            target = ends if target is None else target
+            if all(committed[p] >= end - marker for p, end in target.items()):
+                break
+            await asyncio.sleep(0.5)
+    obs.caught_up_at = time.monotonic()
 
 
 async def touchpoints(dsn: str, prefix: str, schema: str = "crm") -> Counter[str]:

@@ -52,7 +52,7 @@ class Observed:
     pg: Counter[str] = field(default_factory=Counter)  # id -> crm.touchpoints rows holding it
     fault_start: float = 0.0
     fault_end: float = 0.0
-    caught_up_at: float | None = None  # consumer lag of the enricher and crm-core back under the threshold
+    caught_up_at: float | None = None  # the backlog the fault left processed by the enricher and crm-core
     load_end: float = 0.0
     extra: list[Figure] = field(default_factory=list)  # a drill's own figures (its remedy, say)
     notes: list[str] = field(default_factory=list)  # what the drill found beyond the table
@@ -80,6 +80,15 @@ def answers_again_after(obs: Observed) -> float | None:
     if obs.load_end and last > obs.fault_end and last >= obs.load_end - STILL_REFUSING_S:
         return None
     return max(0.0, last - obs.fault_end)
+
+
+def loss_window(obs: Observed) -> tuple[int, float] | None:
+    """(pixels lost, seconds between the first of them being answered and the fault's end), if every lost
+    pixel was answered before the fault ended (a kill's commit window); None otherwise or when none was lost."""
+    lost = [t for i, t in obs.answered_pixels.items() if i not in obs.raw]
+    if not lost or max(lost) > obs.fault_end:
+        return None
+    return len(lost), obs.fault_end - min(lost)
 
 
 def in_kafka_after(obs: Observed) -> float | None:
@@ -122,7 +131,7 @@ def figures(obs: Observed, *, pixels_may_be_lost: bool = False) -> list[Figure]:
         Figure("arrived without an answer", unanswered_arrivals(obs), "count"),
         Figure("answers again after", answers_again_after(obs), "s"),
         Figure("answered events all in Kafka after", in_kafka_after(obs), "s"),
-        Figure("enricher and crm-core caught up after", caught_up, "s"),
+        Figure("backlog drained into crm-core after", caught_up, "s"),
         *obs.extra,
     ]
 

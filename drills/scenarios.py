@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError
 
 from drills import observe
 from drills.load import Load, Rates
-from drills.report import DrillOutcome, Figure, Observed, figures
+from drills.report import DrillOutcome, Figure, Observed, figures, loss_window
 from drills.stack import DrillStack
 from leadline_shared import kafka
 
@@ -212,12 +212,19 @@ async def run_drill(stack: DrillStack, drill: Drill, settings: Settings, prefix:
     except Exception as exc:  # the drill's own failure goes into the report; the others still run
         return DrillOutcome(drill.title, drill.text, error=f"{type(exc).__name__}: {exc}")
     notes += obs.notes
+    window = loss_window(obs)
+    if window is not None:
+        notes.append(
+            f"The {window[0]} lost pixels were all answered in the {window[1] * 1000:.0f} ms before the kill."
+        )
     notes += [
         f'The {name} log says "{msg}" ({count} times).'
         for (name, msg), count in stack.log_findings(marks).items()
     ]
     if obs.caught_up_at is None:
-        notes.append(f"The enricher and crm-core had not caught up {settings.settle:g} s after the fault.")
+        notes.append(
+            f"The backlog the fault left had not drained into crm-core {settings.settle:g} s after the fault."
+        )
     down = await asyncio.to_thread(stack.not_ready)
     notes.append(
         f"After the drill: {', '.join(down)} not answering."
@@ -243,16 +250,8 @@ async def _under_load(stack: DrillStack, drill: Drill, settings: Settings, prefi
         await asyncio.sleep(settings.lead)
         obs.fault_start = time.monotonic()
         obs.fault_end = await drill.fault(stack, settings.duration)
-        threshold = max(100, settings.rates.pixels // 2)
         caught_up = asyncio.create_task(
-            observe.wait_caught_up(
-                stack.bootstrap,
-                stack.collector_url,
-                topics,
-                obs,
-                threshold=threshold,
-                timeout=settings.settle,
-            )
+            observe.wait_caught_up(stack.bootstrap, stack.collector_url, topics, obs, timeout=settings.settle)
         )
         await asyncio.sleep(max(0.0, obs.fault_end + settings.tail - time.monotonic()))
         stop.set()
@@ -285,6 +284,6 @@ async def _settle(stack: DrillStack, topics: kafka.Topics, obs: Observed, timeou
             try:
                 if await asyncio.wait_for(observe.pipeline_lag(stack.bootstrap, topics), 10.0) == 0:
                     return
-            except (KafkaError, OSError, TimeoutError):
+            except (KafkaError, OSError, TimeoutError, RuntimeError):
                 pass
         await asyncio.sleep(1.0)

@@ -67,7 +67,7 @@ def test_times_are_measured_from_the_end_of_the_fault() -> None:
     obs.raw["p3"] = 1
     obs.raw_first_seen["p3"] = 24.0
     assert report.in_kafka_after(obs) == 6.0  # p2, answered at 12, arrived at 26
-    assert _by_metric(obs)["enricher and crm-core caught up after"] == 7.5
+    assert _by_metric(obs)["backlog drained into crm-core after"] == 7.5
 
 
 def test_nothing_refused_after_the_fault_means_answering_at_once() -> None:
@@ -131,3 +131,16 @@ def test_a_service_still_refusing_when_the_load_ends_has_not_recovered() -> None
 def test_a_drills_own_figures_follow_the_standard_ones() -> None:
     obs = Observed(extra=[Figure("spool replayed after the remedy", 3.5, "s")])
     assert report.figures(obs)[-1] == Figure("spool replayed after the remedy", 3.5, "s")
+
+
+def test_the_loss_window_is_measured_only_when_every_lost_pixel_came_before_the_kill() -> None:
+    obs = Observed(
+        answered_pixels={"p1": 9.95, "p2": 9.99, "p3": 9.0}, raw=Counter({"p3": 1}), fault_end=10.0
+    )
+    window = report.loss_window(obs)
+    assert window is not None
+    assert window[0] == 2
+    assert abs(window[1] - 0.05) < 1e-9
+    obs.answered_pixels["p4"] = 12.0  # lost after the fault ended: not a commit window
+    assert report.loss_window(obs) is None
+    assert report.loss_window(Observed(answered_pixels={"p1": 1.0}, raw=Counter({"p1": 1}))) is None
