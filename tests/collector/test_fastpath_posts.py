@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
+import signal
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -22,8 +25,9 @@ from collector.test_segment import send_with_segment_sdk
 from leadline_collector.fastpath import FAST_PATH, FastPath, _content_length
 from leadline_collector.httperrors import HTTP_METRICS
 from leadline_collector.leanpost import body_json
+from leadline_localstack import procs, services
 from leadline_shared import kafka
-from support import read_topic
+from support import read_topic, topic_is_quiet
 
 MakeClient = Callable[..., Awaitable[TestClient]]
 LOCAL = "127.0.0.1/32"
@@ -443,3 +447,47 @@ async def test_a_cors_preflight_gets_the_same_answer_on_both_paths(
     }
     assert lean_answer[1]["access-control-allow-headers"] == "Content-Type, Authorization, Idempotency-Key"
     assert answered_lean(lean) == (1 if lean_answers else 0)
+
+
+@pytest.mark.integration
+@pytest.mark.e2e
+async def test_segment_calls_owed_when_sigterm_comes_are_answered_and_published_once(
+    kafka_bootstrap: str, pg_dsn: str, site: kafka.Topics, run_id: str, tmp_path: Path
+) -> None:
+    """Calls waiting on the lean path for Kafka when the collector is told to stop still get their answer, and
+    every call answered 200 is in the raw topic exactly once."""
+    port = procs.free_port()
+    env = services.service_env(
+        kafka_bootstrap,
+        pg_dsn,
+        LEADLINE_TOPIC_PREFIX=f"test-{run_id}.",
+        LEADLINE_COLLECTOR_PORT=str(port),
+        LEADLINE_SPOOL_DIR=str(tmp_path / "spool"),
+        LEADLINE_COLLECTOR_LINGER_MS="400",  # long enough that the calls are still owed at SIGTERM
+    )
+    spec = next(s for s in services.SERVICES if s.name == "collector")
+    await asyncio.to_thread(services.start_service, tmp_path, spec, env)
+    pid = services.running_pid(tmp_path, "collector")
+    assert pid is not None
+
+    async def call(i: int) -> tuple[int, bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        body = orjson.dumps(message("track", 100 + i) | {"writeKey": "wk_test"})
+        writer.write(post("/v1/t", body, "Content-Type: text/plain"))
+        status, headers, answer = await read_response(reader)
+        writer.close()
+        assert "server" not in headers  # the lean path answered
+        return status, answer
+
+    await asyncio.sleep(1)  # the config topic (the write key) is read at start
+    calls = asyncio.gather(*(call(i) for i in range(20)))
+    await asyncio.sleep(0.15)
+    os.kill(pid, signal.SIGTERM)
+    answers = await asyncio.wait_for(calls, 20)
+    assert await asyncio.to_thread(procs._CHILDREN[pid].wait, 20) == 0
+    assert answers == [(200, b'{"success": true}')] * 20
+    messages = await read_topic(kafka_bootstrap, site.raw, 20, timeout=20)
+    assert await topic_is_quiet(kafka_bootstrap, site.raw, 20, wait=0.5) == 20
+    ids = sorted(orjson.loads(v)["properties"]["event"] for _, v, _ in messages)
+    assert ids == ["Order Completed"] * 20
+    assert len({orjson.loads(v)["event_id"] for _, v, _ in messages}) == 20
