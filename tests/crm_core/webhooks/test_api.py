@@ -169,3 +169,44 @@ async def test_a_lead_entered_reaches_the_subscriber_through_the_automation_loop
     assert b"Hanna" not in body
     assert msg_id.startswith("msg_")
     assert receiver.bad == []
+
+
+async def test_a_rules_send_webhook_action_delivers_once_to_its_subscription(
+    client: TestClient, auth_headers: H, receiver: Receiver
+) -> None:
+    """A workflow rule on person.created whose action sends to a subscription (that does not itself subscribe to
+    person.created): the receiver gets one signed delivery naming the rule and the person, nothing personal."""
+    admin = auth_headers["admin"]
+    resp = await client.post(
+        "/api/v1/webhooks",
+        json={"url": receiver.url, "event_types": ["deal.won"], "allowed_network": "127.0.0.0/8"},
+        headers=admin,
+    )
+    sub = await resp.json()
+    receiver.secrets = [sub["secret"]]
+    rule = {
+        "name": "Tell the automation tool",
+        "trigger_type": "person.created",
+        "actions": [{"type": "send_webhook", "subscription_id": sub["id"]}],
+    }
+    made = await client.post("/api/v1/workflow-rules", json=rule, headers=admin)
+    assert made.status == 201, await made.text()
+    rid = (await made.json())["id"]
+    resp = await client.patch(f"/api/v1/workflow-rules/{rid}", json={"enabled": True}, headers=admin)
+    assert resp.status == 200
+    resp = await client.post(
+        "/api/v1/leads", json={"email": "rule.hook@example.com"}, headers=auth_headers["sales"]
+    )
+    person_id = (await resp.json())["id"]
+    for _ in range(300):
+        if receiver.received:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # nothing more comes
+    [(_, body)] = receiver.received
+    doc = orjson.loads(body)
+    assert doc["type"] == "person.created"
+    assert doc["data"]["rule_id"] == rid
+    assert doc["data"]["person_id"] == person_id
+    assert b"rule.hook@example.com" not in body
+    assert receiver.bad == []

@@ -125,6 +125,9 @@ async def test_enqueue_is_idempotent_by_key(pool: asyncpg.Pool, receiver: Receiv
         assert not await fanout.enqueue(conn, sid, "workflow.action", {"deal_id": "d1"}, key="rule:1:evt-9")
         assert not await fanout.enqueue(conn, sid + 100, "workflow.action", {}, key="other")
     assert await pool.fetchval("SELECT count(*) FROM webhook_deliveries") == 1
+    payload = orjson.loads(await pool.fetchval("SELECT payload::text FROM webhook_deliveries"))
+    assert payload["type"] == "workflow.action"  # an object, not a JSON string inside JSON
+    assert payload["data"] == {"deal_id": "d1"}
 
 
 async def test_every_delivery_arrives_signed(pool: asyncpg.Pool, receiver: Receiver) -> None:

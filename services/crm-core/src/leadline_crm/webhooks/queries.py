@@ -18,7 +18,7 @@ SUBSCRIBED_TYPES = (
 
 ENQUEUE = """
 INSERT INTO webhook_deliveries (subscription_id, msg_id, event_type, payload)
-SELECT id, $2, $3, $4::jsonb FROM webhook_subscriptions WHERE id = $1 AND enabled
+SELECT id, $2, $3, $4::text::jsonb FROM webhook_subscriptions WHERE id = $1 AND enabled  -- text: no codec
 ON CONFLICT (subscription_id, msg_id) DO NOTHING
 """
 
