@@ -3,8 +3,9 @@
 Ingestion runs at some 20,000 events a second, so it never writes an event per page view: it hands over the
 batch's candidates — new persons, score changes (with the old and new score: the new one minus the batch's
 points, the old one having decayed to exactly that), form submissions, custom track events — and the statement
-keeps only those that say something: a person created in this very transaction (``created_at = now()``), a custom
-event whose name an enabled rule waits for. Only events new to crm-core reach here (a replayed Kafka batch finds
+keeps only those somebody listens to (a type an enabled rule triggers on or an enabled webhook subscription asks
+for) and that say something: a person created in this very transaction (``created_at = now()``), a custom event
+whose name an enabled rule waits for. With nobody listening, ingestion writes no event rows at all. Only events new to crm-core reach here (a replayed Kafka batch finds
 its touchpoints stored and writes nothing), and ``UNIQUE (type, source_key)`` absorbs the rest.
 """
 

@@ -162,16 +162,21 @@ WAKE = "SELECT pg_notify(left('automation_' || current_schema(), 63), '')"
 # --- ingestion (ingested.py) ---
 
 # The batch's candidates ($1 types, $2 persons, $3 subjects, $4 data as JSON bytes, $5 source keys), kept when they
-# say something: a person created by this transaction, a custom event an enabled rule waits for.
+# say something somebody listens to: a type an enabled rule triggers on or an enabled webhook subscription asks for
+# (webhooks/, migration 0055), a person created by this transaction, a custom event an enabled rule waits for.
 EMIT_INGESTED = """
 WITH m AS (
     SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::bytea[], $5::text[]) AS m(t, p, s, d, k)
+), wanted AS (
+    SELECT trigger_type AS t FROM workflow_rules WHERE enabled
+    UNION SELECT unnest(event_types) FROM webhook_subscriptions WHERE enabled
 ), custom AS (
     SELECT trigger_params->>'name' AS name FROM workflow_rules WHERE enabled AND trigger_type = 'event.custom'
 ), ins AS (
     INSERT INTO domain_events (type, person_id, subject, data, source_key)
     SELECT t, p, s, convert_from(d, 'UTF8')::jsonb, k FROM m
-     WHERE CASE t WHEN 'person.created' THEN EXISTS (SELECT 1 FROM persons x WHERE x.person_id = m.p
+     WHERE t IN (SELECT t FROM wanted)
+       AND CASE t WHEN 'person.created' THEN EXISTS (SELECT 1 FROM persons x WHERE x.person_id = m.p
                                                         AND x.created_at = now())
                   WHEN 'event.custom' THEN EXISTS (SELECT 1 FROM custom c WHERE c.name IS NULL OR c.name = m.s)
                   ELSE true END
