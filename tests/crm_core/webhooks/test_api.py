@@ -90,6 +90,7 @@ async def test_a_ping_reaches_the_receiver_signed_and_the_log_shows_it(
     assert (await client.post(f"/api/v1/webhooks/{sid}/test", headers=admin)).status == 202
     [delivery] = await _until_delivered(client, admin, sid, 1)
     assert delivery["event_type"] == "ping"
+    assert delivery["payload"]["data"] == {"subscription_id": sid}
     assert delivery["last_status"] == 200
     assert receiver.bad == []
     assert len(receiver.received) == 1

@@ -148,7 +148,7 @@ SELECT count(*) FILTER (WHERE status IN ('pending', 'failed')) AS queued,
 
 # --- deliveries ------------------------------------------------------------------------------------------------
 
-DELIVERY_COLUMNS = """id, subscription_id, msg_id, event_type, status, attempts, next_attempt_at, created_at,
+DELIVERY_COLUMNS = """id, subscription_id, msg_id, event_type, payload, status, attempts, next_attempt_at, created_at,
 last_attempt_at, delivered_at, last_status, last_response_ms, last_error, response_excerpt"""
 
 DELIVERIES = f"""
@@ -156,8 +156,6 @@ SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries
  WHERE subscription_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::bigint IS NULL OR id < $3)
  ORDER BY id DESC LIMIT $4
 """  # noqa: S608
-
-DELIVERY_PAYLOAD = "SELECT payload FROM webhook_deliveries WHERE id = $1"
 
 # Redelivery: the same message (same webhook-id) due now, its schedule started over.
 REDELIVER = f"""
