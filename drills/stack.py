@@ -31,6 +31,7 @@ from leadline_localstack import postgres as local_pg
 from leadline_localstack import procs, services
 
 SMALL_SPOOL_MB = 8
+MARKER = ".leadline-drill"  # in a run dir the drills made: only such a directory is ever emptied
 # Log messages that mean a task of a service ended while the process lives on (the drill reports them).
 ALARMING = (
     "background task died",
@@ -70,6 +71,10 @@ class DrillStack:
         """Stop what a previous run left and remove its data, so that this run starts empty."""
         if self.run_dir == procs.default_run_dir().resolve():
             raise RuntimeError(f"{self.run_dir} is `make up`'s run dir; the drills need one of their own")
+        if self.run_dir.is_dir() and any(self.run_dir.iterdir()) and not (self.run_dir / MARKER).is_file():
+            raise RuntimeError(
+                f"{self.run_dir} is not empty and was not made by a drill; choose another --run-dir"
+            )
         self.stop()
         small = self.run_dir / "spool-small"
         if os.path.ismount(small):
@@ -82,6 +87,8 @@ class DrillStack:
 
     def start(self) -> None:
         """Start Kafka, PostgreSQL, the three services, and publish the demo form (the load posts to it)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / MARKER).touch()
         self.bootstrap = local_kafka.start_kafka(
             self.run_dir, self.ports.kafka, self.ports.controller, heap_mb=self.kafka_heap_mb
         )

@@ -63,3 +63,11 @@ def test_the_drill_stack_never_resets_make_ups_run_dir(monkeypatch: pytest.Monke
     with pytest.raises(RuntimeError, match="run dir"):
         stack.reset()
     assert stopped == []
+
+
+def test_the_drill_stack_never_empties_a_directory_it_did_not_make(tmp_path: Path) -> None:
+    keep = tmp_path / "notes.txt"
+    keep.write_text("mine", encoding="utf-8")
+    with pytest.raises(RuntimeError, match="not made by a drill"):
+        DrillStack(tmp_path, Ports()).reset()
+    assert keep.read_text(encoding="utf-8") == "mine"
