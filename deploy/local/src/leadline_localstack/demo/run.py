@@ -34,7 +34,7 @@ import aiohttp
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from leadline_localstack.demo import sales, service, webhooks
+from leadline_localstack.demo import automation, sales, service, webhooks
 from leadline_localstack.demo import world as w
 from leadline_localstack.demo.http import Api, Browser, Collector, DemoError
 
@@ -644,6 +644,8 @@ class Demo:
                 report.sales = await sales.make(api, world, self.persons, self.ids, datetime.now(UTC))
             with self.steps.step("webhooks: a subscription (disabled)", 1):
                 await webhooks.make(api)
+            with self.steps.step("automation: workflow rules", 3):
+                await automation.make(api)
             today = [c.visitor.person.email for c in world.ad_clicks if c.converts and c.visitor.person]
             today += [v.person.email for v in world.contact_posts if v.person]
             await self.await_persons(api, today, "waiting for today's form leads")  # so the counts hold them
