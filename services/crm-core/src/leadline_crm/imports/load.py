@@ -65,13 +65,15 @@ STAGING = {
 }
 COLUMNS = {"people": PEOPLE_COLUMNS, "companies": COMPANY_COLUMNS, "deals": DEAL_COLUMNS}
 
-# Persons holding any of the chunk's emails ($1) or phones ($2) are found with one GIN probe per value
-# (``&&``), then paired with the rows by equality (hash joins); a correlated ``@>`` per row made PostgreSQL scan
-# every person for each row. The oldest holder wins, as in manual entry's check.
+# The persons holding each of the chunk's emails ($1) and phones ($2): one GIN probe per value (a LATERAL
+# ``@>`` per key, which the planner always takes through the index), then paired with the rows by equality (hash
+# joins). A correlated ``@>`` per staged row, or one ``&&`` with the whole chunk's array (estimated to match
+# everyone), made PostgreSQL scan every person instead. The oldest holder wins, as in manual entry's check.
 HOLDERS = """
-WITH c AS (SELECT person_id, emails, phones, created_at FROM persons WHERE emails && $1::text[] OR phones && $2::text[]),
-     e AS (SELECT c.person_id, c.created_at, v FROM c, unnest(c.emails) AS v),
-     ph AS (SELECT c.person_id, c.created_at, v FROM c, unnest(c.phones) AS v)
+WITH e AS MATERIALIZED (SELECT p.person_id, p.created_at, k.v FROM unnest($1::text[]) AS k(v)
+             CROSS JOIN LATERAL (SELECT person_id, created_at FROM persons WHERE emails @> ARRAY[k.v]) AS p),
+     ph AS MATERIALIZED (SELECT p.person_id, p.created_at, k.v FROM unnest($2::text[]) AS k(v)
+             CROSS JOIN LATERAL (SELECT person_id, created_at FROM persons WHERE phones @> ARRAY[k.v]) AS p)
 """
 MATCH = {
     "people": HOLDERS  # noqa: S608 (constant text)
@@ -167,18 +169,19 @@ SELECT i.id, NULL, i.stage_id, NULL, s.name, $1, $2, 'imported'
   FROM import_stage i JOIN pipeline_stages s ON s.id = i.stage_id WHERE i.existing IS NULL"""
 
 # The emails and phones an update adds to a person that no other person holds: announced to the identity graph.
-ANNOUNCE_ADDED = """
-WITH he AS (SELECT o.person_id, v FROM persons o, unnest(o.emails) AS v WHERE o.emails && $1::text[] AND v = ANY($1::text[])),
-     hp AS (SELECT o.person_id, v FROM persons o, unnest(o.phones) AS v WHERE o.phones && $2::text[] AND v = ANY($2::text[]))
+ANNOUNCE_ADDED = (
+    HOLDERS  # noqa: S608 (constant text)
+    + """
 SELECT i.existing AS person_id,
        CASE WHEN i.email IS NOT NULL AND NOT p.emails @> ARRAY[i.email]
-             AND NOT EXISTS (SELECT 1 FROM he WHERE he.v = i.email AND he.person_id <> p.person_id)
+             AND NOT EXISTS (SELECT 1 FROM e WHERE e.v = i.email AND e.person_id <> p.person_id)
             THEN i.email END AS email,
        CASE WHEN i.phone IS NOT NULL AND NOT p.phones @> ARRAY[i.phone]
-             AND NOT EXISTS (SELECT 1 FROM hp WHERE hp.v = i.phone AND hp.person_id <> p.person_id)
+             AND NOT EXISTS (SELECT 1 FROM ph WHERE ph.v = i.phone AND ph.person_id <> p.person_id)
             THEN i.phone END AS phone
   FROM import_stage i JOIN persons p ON p.person_id = i.existing
  WHERE p.erased_at IS NULL"""
+)
 
 UPDATE = {
     "people": f"""
