@@ -3,6 +3,8 @@ its person, a lead entered by a rep starts a rule on new leads; a rule's actions
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
@@ -43,3 +45,26 @@ async def test_cases_deals_and_leads_from_the_api_trigger_their_rules(
     attrs = await db.fetchval("SELECT attributes::text FROM persons WHERE person_id = $1", pid)
     assert '"tags": ["won"]' in attrs
     assert '"welcomed": true' in attrs
+
+
+async def test_a_case_past_its_due_time_is_announced_breached_once(
+    client: TestClient, db: asyncpg.Connection, auth_headers: H
+) -> None:
+    """The loop finds unresolved cases past due_at: case.breached runs a rule once per case, not once per pass."""
+    lead_user = await db.fetchval("SELECT id FROM users WHERE email = 'rep@example.com'")
+    await api(client, "POST", "/api/v1/workflow-rules", auth_headers["admin"], 201, json={
+        "name": "Breach → support lead", "enabled": True, "trigger_type": "case.breached",
+        "actions": [{"type": "notify", "user_id": str(lead_user), "text": "A case breached its service level"}]})  # fmt: skip
+    pid = await person(client, auth_headers["sales"], "late@acme.example")
+    late = await case(client, auth_headers["sales"], pid)
+    on_time = await case(client, auth_headers["sales"], pid)
+    await db.execute("UPDATE cases SET due_at = now() - interval '1 minute' WHERE tracking_number = $1",
+                     late["tracking_number"])  # fmt: skip
+    await until(
+        lambda: db.fetchval("SELECT count(*) FROM rule_runs WHERE status = 'done'"), "the breach's run"
+    )
+    await asyncio.sleep(2.5)  # two more passes of the loop
+    runs = await db.fetch("SELECT subject FROM rule_runs")
+    assert [r["subject"] for r in runs] == [late["tracking_number"]]
+    assert on_time["tracking_number"] != late["tracking_number"]
+    assert await db.fetchval("SELECT count(*) FROM notifications WHERE user_id = $1", lead_user) == 1
