@@ -59,7 +59,8 @@ async def test_won_versus_target_per_rep_through_the_api(
 
 @pytest.mark.parametrize(
     ("body", "detail"),
-    [({"month": "2026-13", "amount": 1}, "month"), ({"month": MONTH, "amount": -5}, "amount"),
+    [({"month": "2026-13", "amount": 1}, "month"), ({"month": "0000-01", "amount": 1}, "month"),
+     ({"month": MONTH, "amount": -5}, "amount"),
      ({"month": MONTH, "amount": 1, "user_id": "00000000-0000-0000-0000-000000000001"}, "no such user")],
 )  # fmt: skip
 async def test_a_bad_target_is_refused(

@@ -18,14 +18,14 @@ from leadline_crm.http.auth import Caller
 from leadline_crm.http.errors import BadRequest
 from leadline_crm.http.schemas import MONEY, UUID_S
 
-MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+MONTH = re.compile(r"^[1-9]\d{3}-(0[1-9]|1[0-2])$")
 BODY: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": ["user_id", "month", "amount"],
     "properties": {
         "user_id": {**UUID_S, "description": "the rep"},
-        "month": {"type": "string", "pattern": "^\\d{4}-(0[1-9]|1[0-2])$", "description": "YYYY-MM"},
+        "month": {"type": "string", "pattern": "^[1-9]\\d{3}-(0[1-9]|1[0-2])$", "description": "YYYY-MM"},
         "amount": MONEY,
         "currency": {"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217 (default EUR)"},
     },
