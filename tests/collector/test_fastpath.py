@@ -200,7 +200,9 @@ async def test_the_first_request_that_is_not_ours_hands_the_connection_to_aiohtt
     cookie = "Cookie: ll_vid=0192f0c4-5b7a-7cc0-8d5e-2f1a9b3c4d5e"  # one visitor: one partition, in order
     writer.write(get("/p.gif?e=before", cookie))
     chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)  # a chunked body is aiohttp's to read
-    writer.write(get("/e", "Content-Type: text/plain", "Transfer-Encoding: chunked", cookie, method="POST") + chunked)
+    writer.write(
+        get("/e", "Content-Type: text/plain", "Transfer-Encoding: chunked", cookie, method="POST") + chunked
+    )
     writer.write(get("/p.gif?e=after", cookie))
     answers = [await read_response(reader) for _ in range(3)]
     writer.close()
