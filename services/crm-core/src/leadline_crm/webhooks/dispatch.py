@@ -128,6 +128,7 @@ class Dispatcher:
     max_consecutive: int = 1000
     retain: timedelta = timedelta(days=30)
     prune_seconds: float = 3600.0
+    write_delay: float = 0.02
     clock: Callable[[], datetime] = _now
     wall: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.Random)
@@ -198,15 +199,28 @@ class Dispatcher:
 
     async def _lead(self, conn: asyncpg.Connection, wake: asyncio.Event) -> None:
         """Keep up to ``concurrency`` attempts in flight and claim more as they finish; a writer task of its own
-        records the outcomes in batches meanwhile, so claims and sends never wait for the log."""
+        records the outcomes in batches meanwhile, so claims and sends never wait for the log.
+
+        Each finished attempt hands its outcome over in a done-callback and sets ``wake`` (as a NOTIFY does), so
+        the loop waits on one event, not on every task in flight."""
         inflight: dict[asyncio.Task[Outcome], int] = {}  # the attempt, its delivery id
         pending: list[Outcome] = []
         ready = asyncio.Event()
         writer = asyncio.create_task(self._write(pending, ready))
+        writer.add_done_callback(lambda _: wake.set())
+
+        def finished(task: asyncio.Task[Outcome]) -> None:
+            if inflight.pop(task, None) is not None and not task.cancelled():
+                pending.append(task.result())
+                ready.set()
+            wake.set()
+
         threshold = max(1, self.concurrency // 4)
         claim: asyncio.Future[list[asyncpg.Record]] | None = None
         try:
             while True:
+                if writer.done():
+                    writer.result()  # the writer failed: end the term (raises)
                 wake.clear()
                 free = self.concurrency - len(inflight)
                 if free >= threshold or not inflight:
@@ -215,25 +229,16 @@ class Dispatcher:
                         conn.fetch(queries.CLAIM, self.clock(), free, self.lease_seconds)
                     )
                     for row in await asyncio.shield(claim):
-                        inflight[asyncio.create_task(self._attempt(row))] = row["id"]
+                        task = asyncio.create_task(self._attempt(row))
+                        inflight[task] = row["id"]
+                        task.add_done_callback(finished)
                     claim = None
-                waiter = asyncio.ensure_future(wake.wait())
-                try:
-                    done, _ = await asyncio.wait(
-                        {*inflight, waiter, writer},
-                        timeout=self.poll_seconds,
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
-                finally:
-                    waiter.cancel()
-                if writer in done:
-                    writer.result()  # the writer failed: end the term (raises)
-                finished = [t for t in inflight if t in done]
-                if finished:
-                    pending.extend(t.result() for t in finished)
-                    for task in finished:
-                        del inflight[task]
-                    ready.set()
+                    if len(inflight) >= self.concurrency:
+                        wake.clear()  # full: wait for a slot (a NOTIFY meanwhile is caught by the next claim)
+                if wake.is_set():
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), self.poll_seconds)
         finally:
             await self._stop(conn, writer, inflight, pending, claim)
 
@@ -248,16 +253,14 @@ class Dispatcher:
         """End a term: cancel what is in flight, write what finished, and hand the deliveries cut off mid-send
         back at once (a restart sends them without waiting for their lease). Best effort: after a crash, or if
         the connection is unusable, the leases do the same a minute later."""
+        cut = list(inflight.values())  # what finishes from here on is taken out again by its callback
+        tasks = list(inflight)
         writer.cancel()
-        for task in inflight:
+        for task in tasks:
             task.cancel()
-        results = await asyncio.gather(writer, *inflight, return_exceptions=True)
-        cut = []
-        for delivery_id, result in zip(inflight.values(), results[1:], strict=True):
-            if isinstance(result, Outcome):
-                pending.append(result)
-            else:
-                cut.append(delivery_id)
+        await asyncio.gather(writer, *tasks, return_exceptions=True)
+        done = {d.delivery_id for d in pending}
+        cut = [delivery_id for delivery_id in cut if delivery_id not in done]
         if claim is not None:  # stopped while claiming: those rows were never sent
             with contextlib.suppress(Exception):
                 cut += [row["id"] for row in await claim]
@@ -283,6 +286,7 @@ class Dispatcher:
                     due = loop.time() + self.prune_seconds
                 if not ready.is_set():
                     continue
+                await asyncio.sleep(self.write_delay)  # let a batch gather: one statement for many outcomes
                 ready.clear()
                 batch = pending[:]
                 await self.record(conn, batch)
