@@ -68,3 +68,28 @@ async def test_a_case_past_its_due_time_is_announced_breached_once(
     assert [r["subject"] for r in runs] == [late["tracking_number"]]
     assert on_time["tracking_number"] != late["tracking_number"]
     assert await db.fetchval("SELECT count(*) FROM notifications WHERE user_id = $1", lead_user) == 1
+
+
+async def test_a_persons_export_holds_their_workflow_runs_and_lists(
+    client: TestClient, db: asyncpg.Connection, auth_headers: H
+) -> None:
+    """What the rules did about a person, and the static lists they are on, are part of what is held on them."""
+    admin = auth_headers["admin"]
+    pid = await person(client, auth_headers["sales"], "runs@acme.example")
+    lst = await db.fetchval("INSERT INTO lists (name) VALUES ('Webinar guests') RETURNING id")
+    await until(
+        lambda: db.fetchval("SELECT count(*) = 0 FROM domain_events"), "the lead's own events handled"
+    )
+    await api(client, "POST", "/api/v1/workflow-rules", admin, 201, json={
+        "name": "New lead → webinar list", "enabled": True, "trigger_type": "person.stage_changed",
+        "trigger_params": {"stage": "lead"}, "actions": [{"type": "add_to_list", "list_id": lst}]})  # fmt: skip
+    await api(
+        client, "PATCH", f"/api/v1/persons/{pid}", admin, 200, json={"stage": "prospect", "reason": "x"}
+    )
+    await api(client, "PATCH", f"/api/v1/persons/{pid}", admin, 200, json={"stage": "lead", "reason": "back"})
+    await until(
+        lambda: db.fetchval("SELECT count(*) FROM list_members WHERE person_id = $1", pid), "the list"
+    )
+    doc = await api(client, "GET", f"/api/v1/persons/{pid}/export", admin, 200)
+    assert [r["status"] for r in doc["workflow_runs"]] == ["done"]
+    assert [m["name"] for m in doc["lists"]] == ["Webinar guests"]

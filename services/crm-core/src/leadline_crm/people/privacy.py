@@ -75,6 +75,18 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("purchases", _rows("SELECT * FROM purchases WHERE person_id = $1", "t.created_at, t.id")),
     ("feedback", _rows("SELECT * FROM feedback WHERE person_id = $1", "t.created_at, t.id")),
     ("stage_history", _rows("SELECT * FROM stage_transitions WHERE person_id = $1", "t.id")),
+    (
+        "workflow_runs",
+        _rows("SELECT * FROM rule_runs WHERE person_id = $1", "t.id"),
+    ),  # automation/ (issue 16)
+    (
+        "lists",
+        _rows(
+            "SELECT l.name, m.added_at FROM list_members m JOIN lists l ON l.id = m.list_id"
+            " WHERE m.person_id = $1",
+            "t.added_at",
+        ),
+    ),
     ("email_sends", _rows("SELECT * FROM email_sends WHERE person_id = $1", "t.created_at")),
     (
         "cases",
