@@ -4,8 +4,9 @@ A schema of its own gets one subscription (allowed 127.0.0.0/8, the documented e
 :data:`DELIVERIES` queued deliveries of a typical event body; crm-core's dispatcher (webhooks/dispatch.py, its
 defaults: 64 in flight, keep-alive) then sends them to an aiohttp receiver on a loopback port, in this process.
 Throughput counts from the dispatcher's start until PostgreSQL holds every delivery as delivered (claims, signing,
-POSTs and the log writes included). Latency is each attempt's time from signing to the receiver's answer, as the
-delivery log keeps it (so it bounds signing-to-send from above).
+POSTs and the log writes included). Signing to send: from the start of the request (right after signing, nothing
+awaited between) until its headers are on the wire, timed with aiohttp's request tracing. Signing to answer: each
+attempt's time until the receiver's answer, as the delivery log keeps it.
 
 Baseline, in the same run: the same number of POSTs of the same body sent straight with one aiohttp session and
 the same concurrency to the same receiver (no PostgreSQL, no signing), and its per-request latency.
@@ -100,9 +101,26 @@ async def seed(conn: asyncpg.Connection, url: str, n: int) -> None:
     )
 
 
-async def dispatch(pool: asyncpg.Pool, n: int) -> float:
-    """Run the dispatcher until all ``n`` are delivered; deliveries/s."""
-    dispatcher = Dispatcher(pool, concurrency=CONCURRENCY, poll_seconds=0.05)
+def send_timer(latencies: list[float]) -> aiohttp.TraceConfig:
+    """Times each request from its start (right after signing: no await between) until its headers are on the
+    wire, in ms, appended to ``latencies``."""
+
+    async def start(_: Any, ctx: Any, __: Any) -> None:
+        ctx.start = time.perf_counter()
+
+    async def sent(_: Any, ctx: Any, __: Any) -> None:
+        latencies.append((time.perf_counter() - ctx.start) * 1000)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(start)
+    trace.on_request_headers_sent.append(sent)
+    return trace
+
+
+async def dispatch(pool: asyncpg.Pool, n: int, sends: list[float]) -> float:
+    """Run the dispatcher until all ``n`` are delivered; deliveries/s (signing-to-send times into ``sends``)."""
+    trace = send_timer(sends)
+    dispatcher = Dispatcher(pool, concurrency=CONCURRENCY, poll_seconds=0.05, trace_configs=(trace,))
     start = time.perf_counter()
     task = asyncio.create_task(dispatcher.run())
     try:
@@ -129,7 +147,8 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
         try:
             async with pool.acquire() as conn:
                 await seed(conn, url, DELIVERIES)
-            rate = await dispatch(pool, DELIVERIES)
+            sends: list[float] = []
+            rate = await dispatch(pool, DELIVERIES, sends)
             latency = await pool.fetchval(
                 "SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY last_response_ms) FROM webhook_deliveries"
             )
@@ -154,13 +173,20 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
                 "baseline": f"{base_rate:.0f} POSTs/s (straight aiohttp, same receiver)",
             },
             {
+                "metric": "signing to send p99",
+                "value": round(p99(sends), 2),
+                "unit": "ms",
+                "target": f"<= {P99_TARGET_MS:g}",
+                "baseline": None,
+            },
+            {
                 "metric": "signing to answer p99",
                 "value": round(float(latency), 2),
                 "unit": "ms",
-                "target": f"<= {P99_TARGET_MS:g}",
-                "baseline": f"{p99(base_latencies):.2f} ms (straight aiohttp p99)",
+                "target": None,
+                "baseline": f"{p99(base_latencies):.2f} ms (straight aiohttp p99, request to answer)",
             },
-        ],  # fmt: skip
+        ],
         "notes": f"{DELIVERIES} deliveries queued in one schema, one subscription, {CONCURRENCY} in flight, "
         f"keep-alive; the receiver (aiohttp, same process) counted {received}; {errors} not delivered.",
     }

@@ -129,6 +129,8 @@ class Dispatcher:
     retain: timedelta = timedelta(days=30)
     prune_seconds: float = 3600.0
     write_delay: float = 0.02
+    trace_configs: tuple[aiohttp.TraceConfig, ...] = ()
+    """aiohttp request tracing for every subscription's session (the benchmark times signing to send with it)."""
     clock: Callable[[], datetime] = _now
     wall: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.Random)
@@ -317,6 +319,7 @@ class Dispatcher:
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,
                 auto_decompress=False,
+                trace_configs=list(self.trace_configs) or None,
             )
             self._sessions[key] = session
         return session
