@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import uuid
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,7 +30,8 @@ from leadline_crm.automation.conditions import Facts, Predicate, compile_all, de
 from leadline_crm.automation.events import DomainEvent
 
 SELF_TRIGGER = "would trigger itself"
-TriggerMatch = Any  # Callable[[DomainEvent], bool]
+TriggerMatch = Callable[[DomainEvent], bool]
+"""Whether an event of a rule's type is the one the rule waits for (the RuleSet's index does the same in bulk)."""
 
 
 def _num(value: Any) -> float | None:
@@ -80,7 +81,6 @@ class Rule:
     actions: Sequence[Mapping[str, Any]]
     delay_seconds: int = 0
     unless_activity: str | None = None
-    matches: TriggerMatch = field(default=None, compare=False, repr=False)
     holds: Predicate = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
 
     @classmethod
@@ -97,7 +97,6 @@ class Rule:
             actions=_json(row["actions"]),
             delay_seconds=row["delay_seconds"],
             unless_activity=row["unless_activity"],
-            matches=trigger_matcher(row["trigger_type"], params),
             holds=compile_all(conds),
         )
 
