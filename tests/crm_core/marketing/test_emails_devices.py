@@ -15,6 +15,7 @@ from crm_core.marketing.dataset import at, form, hit, newsletter, seed
 from leadline_crm.ingest.identity import apply_changes
 from leadline_crm.ingest.touches import write_batch
 from leadline_crm.marketing import reports
+from leadline_crm.marketing.rollups import device
 from leadline_shared.events import IdentityChange
 from leadline_shared.ids import new_id
 
@@ -104,3 +105,22 @@ async def same_as_raw(conn: asyncpg.Connection) -> None:
             )
     query = q(by="device")
     assert await reports.demographics(conn, query) == await reports.demographics(conn, query, naive=True)
+
+
+UAS = [
+    None,
+    "not an object",
+    {"device": "iPad", "is_mobile": False},
+    {"device": "Samsung Galaxy Tablet", "is_mobile": True},
+    {"device": "iPhone", "is_mobile": True},
+    {"device": "Other", "is_mobile": False},
+    {"device": "Other"},
+]
+
+
+async def test_device_classes_agree_between_ingestion_and_sql(crm_conn: asyncpg.Connection) -> None:
+    """The fold (Python) and the migration's backfill and raw computation (SQL) class a user agent alike."""
+    expected = ["", "", "tablet", "tablet", "mobile", "desktop", "desktop"]
+    assert [device({"ua": ua}) for ua in UAS] == expected
+    sql = [await crm_conn.fetchval("SELECT marketing_device($1::jsonb)", ua) for ua in UAS]
+    assert sql == expected
