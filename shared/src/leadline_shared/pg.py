@@ -16,6 +16,20 @@ import asyncpg
 import orjson
 from yoyo import get_backend, read_migrations
 
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+"""PostgreSQL unreachable, restarting, shutting down or failing over (a closed connection, a refused one, a
+cancelled statement): worth waiting for and retrying, unlike a bug or a constraint error. asyncpg 0.32 raises
+InternalClientError ("cannot switch to state …; another operation is in progress") on a pooled connection the
+server closed while it sat idle, the first thing a request meets after a PostgreSQL restart. One definition, so the
+enricher and crm-core's consumer retry the same failures and crm-core's API answers them with 503."""
+
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 

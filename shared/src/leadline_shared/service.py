@@ -101,9 +101,24 @@ def run(
     return 0
 
 
-async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
-    """Cancel a background task (or future) and wait for it, so shutdown never leaves it running."""
-    task.cancel()
+BACKGROUND_CANCEL_AGAIN_S = 3.0
+"""How long a background loop may take to end after its cancellation before it is cancelled again."""
+
+
+async def cancel_and_wait(task: asyncio.Future[Any], again_after: float | None = None) -> None:
+    """Cancel a background task (or future) and wait for it, so shutdown never leaves it running.
+
+    With ``again_after``, the cancellation is repeated every that many seconds until the task ends. A task can
+    lose one: Python 3.11's ``asyncio.wait_for`` drops a cancellation that races with its inner future's result,
+    and a library's ``stop()`` may absorb it; a retry loop then goes on for ever and its service never exits
+    (crm-core's relays did, after a PostgreSQL restart). The interval leaves a task's own clean-up that long.
+    """
+    if again_after is None:
+        task.cancel()
+    else:
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=again_after)
     with contextlib.suppress(asyncio.CancelledError):
         await task
 
@@ -125,10 +140,11 @@ def watch_task(name: str, task: asyncio.Task[None]) -> Callable[[], Awaitable[bo
 
 @contextlib.asynccontextmanager
 async def background(name: str, coro: Awaitable[None]) -> AsyncIterator[asyncio.Task[None]]:
-    """Run ``coro`` as a task for the body's duration; cancelled and awaited on exit."""
+    """Run ``coro`` as a task for the body's duration; cancelled (again every few seconds, should it swallow
+    the cancellation) and awaited on exit."""
     task: asyncio.Task[None] = asyncio.ensure_future(coro)
     task.set_name(name)
     try:
         yield task
     finally:
-        await cancel_and_wait(task)
+        await cancel_and_wait(task, again_after=BACKGROUND_CANCEL_AGAIN_S)

@@ -25,7 +25,7 @@ from leadline_crm import (
     webhooks,
 )
 from leadline_crm.catalog.links import COLLECTOR_URL, KEYRING
-from leadline_crm.http import forwarded, guard, openapi, session, templating
+from leadline_crm.http import forwarded, guard, openapi, session, templating, unavailable
 from leadline_crm.http import pages as web_pages
 from leadline_crm.http.keys import POOL
 from leadline_crm.ingest.consumer import Ingestor
@@ -98,6 +98,7 @@ def create_app(settings: CrmSettings) -> web.Application:
         middlewares=[
             forwarded.middleware(forwarded.proxy_networks(settings.trusted_proxies)),
             templating.security_headers,
+            unavailable.database_unavailable,
             guard.api_middleware,
             web_pages.html_errors,
             session.csrf_guard,

@@ -40,7 +40,7 @@ from leadline_enricher.enrich import EventEnricher
 from leadline_enricher.identifiers import CRM_CONTACT, Ident, IdentifierRules, identifiers_of
 from leadline_enricher.identity import BatchResult, IdentityGraph, Work, erase_person
 from leadline_enricher.metrics import EnricherMetrics
-from leadline_shared import kafka, service
+from leadline_shared import kafka, pg, service
 from leadline_shared.batch import BatchSender, Message
 from leadline_shared.events import (
     EventError,
@@ -54,14 +54,7 @@ from leadline_shared.service import cancel_and_wait, started
 
 log = logging.getLogger(__name__)
 
-TRANSIENT_DB_ERRORS = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-)
+TRANSIENT_DB_ERRORS = pg.UNAVAILABLE
 """PostgreSQL down, restarting or unreachable: worth waiting for, unlike a bug or a constraint error."""
 
 

@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from leadline_crm.ingest import identity
 from leadline_crm.ingest.touches import Contended, Touch, write_touches
-from leadline_shared import dlq, kafka, service
+from leadline_shared import dlq, kafka, pg, service
 from leadline_shared.events import EventError, IdentityChange
 
 log = logging.getLogger(__name__)
@@ -37,13 +37,7 @@ def tune_gc() -> None:
     service.tune_gc(100_000)
 
 
-RETRYABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,
-)
+RETRYABLE = pg.UNAVAILABLE
 """PostgreSQL unreachable, restarting or shutting down: the batch is kept and retried, nothing is committed."""
 
 
