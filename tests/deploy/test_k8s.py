@@ -763,11 +763,25 @@ def test_with_cloudnativepg_the_services_migrate_their_first_start() -> None:
     assert config_data(docs)["LEADLINE_MIGRATE_ON_START"] == "true"
     cluster = find(docs, "Cluster", "leadline-db")
     assert cluster["spec"]["instances"] >= 3
+    assert cluster["spec"]["minSyncReplicas"] == cluster["spec"]["maxSyncReplicas"] == 1, (
+        "a failover must not lose commits whose Kafka offsets the services already committed"
+    )
+    assert "backup" not in cluster["spec"], "no object store is configured by default"
     for svc, var in ((SERVICES[1], "LEADLINE_IDENTITY_DSN"), (SERVICES[2], "LEADLINE_CRM_DSN")):
         ref = pod_env(docs, workload(docs, svc))[var]["secretKeyRef"]
         assert ref == {"name": "leadline-db-app", "key": "uri"}, "CloudNativePG's app Secret"
     deny = find(docs, "NetworkPolicy", "leadline-default-deny")["spec"]["podSelector"]
     assert deny == {"matchExpressions": [{"key": "cnpg.io/cluster", "operator": "DoesNotExist"}]}
+
+
+def test_cloudnativepg_backup_is_passed_through_and_sync_replicas_stay_below_instances() -> None:
+    """spec.backup comes from values as is; a synchronous-standby count the cluster cannot meet is refused."""
+    store = "postgresql.cnpg.backup.barmanObjectStore.destinationPath=s3://backups/leadline"
+    backup = find(render("options", "--set", store), "Cluster", "leadline-db")["spec"]["backup"]
+    assert backup == {"barmanObjectStore": {"destinationPath": "s3://backups/leadline"}}
+    refused = helm_template(*TARGETS["options"], "--set", "postgresql.cnpg.syncReplicas=3")
+    assert refused.returncode != 0
+    assert "syncReplicas must be below" in refused.stderr
 
 
 def test_migrations_can_be_left_to_the_services() -> None:
