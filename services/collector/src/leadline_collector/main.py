@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
@@ -13,26 +14,55 @@ from urllib.parse import urlsplit
 
 from leadline_collector.app import create_app
 from leadline_collector.fastpath import FastRunner
+from leadline_collector.httperrors import HTTP_METRICS
 from leadline_collector.settings import CollectorSettings
+from leadline_collector.workers import Supervisor, serve_shared_port, worker_settings
 from leadline_shared import config, logs, service
 from leadline_shared.signing import KeyRing
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load settings from the environment and serve until SIGTERM."""
+    """Load settings from the environment and serve until SIGTERM: one process, or ``--workers N`` of them."""
     settings = config.load(CollectorSettings)
+    workers = args.workers if args.workers is not None else settings.workers
+    if args.worker_index is None and workers > 1:
+        logs.setup("collector", settings.log_level)
+        logging.getLogger(__name__).info("supervising workers", extra={"workers": workers})
+        return Supervisor(workers).run()
+    index = args.worker_index or 0
+    if args.worker_index is not None:
+        settings = worker_settings(settings, index)
     logs.setup("collector", settings.log_level)
-    logging.getLogger(__name__).info("starting", extra={"settings": config.describe(settings)})
-    app = create_app(settings)
-    service.tune_gc()  # each hit allocates a request, a response and an event; none of them in cycles
-    return service.run(
-        app,
-        settings.host,
-        settings.port,
-        settings.drain_seconds,
-        use_uvloop=settings.uvloop,
-        runner_class=FastRunner,
+    logging.getLogger(__name__).info(
+        "starting", extra={"settings": config.describe(settings), "worker": index}
     )
+    app = create_app(settings)
+    app[HTTP_METRICS].worker.labels(str(index), str(os.getpid())).set(1)
+    service.tune_gc()  # each hit allocates a request, a response and an event; none of them in cycles
+    if args.worker_index is None:  # one process, exactly as before --workers existed
+        return service.run(
+            app,
+            settings.host,
+            settings.port,
+            settings.drain_seconds,
+            use_uvloop=settings.uvloop,
+            runner_class=FastRunner,
+        )
+    main = serve_shared_port(app, settings.host, settings.port, settings.drain_seconds, FastRunner)
+    if settings.uvloop:
+        import uvloop
+
+        uvloop.run(main)
+    else:
+        asyncio.run(main)
+    return 0
+
+
+def worker_count(value: str) -> int:
+    """``--workers``: a positive count, refused by argparse otherwise."""
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected a number of processes ≥ 1")
+    return int(value)
 
 
 KEY_FILE = Path(".run") / "link.keys"  # where `make up` keeps the local key ring (leadline_localstack.up)
@@ -104,6 +134,12 @@ def sign_link(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``leadline collector`` and ``leadline links sign``."""
     parser = subparsers.add_parser("collector", help="run the collector (pixels, links, forms, Segment API)")
+    parser.add_argument(
+        "--workers",
+        type=worker_count,
+        help="processes serving the port, about one per core (default: LEADLINE_COLLECTOR_WORKERS, 1)",
+    )
+    parser.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # set by the supervisor
     parser.set_defaults(func=run)
     links = subparsers.add_parser("links", help="tracked email links")
     actions = links.add_subparsers(dest="action", required=True)

@@ -72,6 +72,7 @@ class CollectorMetrics:
     kafka_up: Gauge
     kafka_reachable: Gauge
     producer_replaced: Counter
+    worker: Gauge
 
     @classmethod
     def create(cls) -> CollectorMetrics:
@@ -113,6 +114,13 @@ class CollectorMetrics:
             producer_replaced=Counter(
                 "leadline_collector_producer_replaced",
                 "Kafka producers closed and replaced after failing to deliver",
+                registry=reg,
+            ),
+            worker=Gauge(
+                "leadline_collector_worker",
+                "1, labelled with the worker index and pid of the process that answered this scrape"
+                " (with --workers N each worker has its own metrics; see docs/operations.md, Scaling)",
+                ["index", "pid"],
                 registry=reg,
             ),
         )

@@ -41,6 +41,11 @@ class CollectorSettings(CommonSettings):
         10.0, "FORM_RATE_PER_IP", "form posts per minute one IP may make (bursts of twice that)"
     )
     form_rate_per_form: float = setting(600.0, "FORM_RATE_PER_FORM", "form posts per minute one form accepts")
+    workers: int = setting(
+        1,
+        "COLLECTOR_WORKERS",
+        "processes serving the port (SO_REUSEPORT), about one per core; 1: no supervisor",
+    )
     trusted_proxies: tuple[str, ...] = setting(
         (),
         "TRUSTED_PROXIES",
@@ -50,6 +55,8 @@ class CollectorSettings(CommonSettings):
     def validate(self) -> None:
         """Also refuse a trusted proxy that is not a network, at start-up and by name, not at the first request."""
         super().validate()
+        if self.workers < 1:
+            raise ConfigError(f"LEADLINE_COLLECTOR_WORKERS={self.workers!r}: must be ≥ 1")
         for value in self.trusted_proxies:
             try:
                 ip_network(value)
