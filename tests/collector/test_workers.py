@@ -4,11 +4,13 @@ both with every answered hit in Kafka (issue 17)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import aiohttp
 import orjson
 import pytest
 
+from leadline_collector import workers
 from leadline_collector.settings import CollectorSettings
 from leadline_collector.workers import worker_spool
 from leadline_localstack import procs, services
@@ -130,3 +133,20 @@ def test_the_setting_and_the_spool_of_each_worker() -> None:
         config.load(CollectorSettings, {"LEADLINE_COLLECTOR_WORKERS": "0"})
     assert worker_spool("/var/spool/ll", 0) == "/var/spool/ll"
     assert worker_spool("/var/spool/ll", 1) == str(Path("/var/spool/ll") / "worker-1")
+
+
+def test_a_worker_that_keeps_dying_stops_the_collector_non_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that exits at once, again and again (say a bad setting only it trips on), is restarted a few
+    times with a back-off, then the supervisor gives up with a non-zero exit instead of looping for ever."""
+    starts: list[float] = []
+
+    def failing(index: int) -> list[str]:
+        starts.append(time.monotonic())
+        return [sys.executable, "-c", "raise SystemExit(3)"]
+
+    monkeypatch.setattr(workers, "worker_command", failing)
+    monkeypatch.setattr(workers, "BACKOFF_FIRST_S", 0.05)
+    assert workers.Supervisor(1).run() == 1
+    assert len(starts) == workers.MAX_QUICK_DEATHS
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert gaps == sorted(gaps), f"the back-off should grow: {gaps}"

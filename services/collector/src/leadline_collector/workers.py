@@ -111,16 +111,19 @@ class Supervisor:
 
     def run(self) -> int:
         """Start the workers, keep them running until SIGTERM/SIGINT, stop them; the exit code."""
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._on_signal)
-        self.workers = [Worker(i) for i in range(self.count)]
-        for worker in self.workers:
-            worker.start()
-        failed = False
-        while not self.stopping and not failed:
-            time.sleep(POLL_S)
-            failed = any(self._tend(worker) for worker in self.workers)
-        return self._stop_all() if not failed else max(self._stop_all(), 1)
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.workers = [Worker(i) for i in range(self.count)]
+            for worker in self.workers:
+                worker.start()
+            failed = False
+            while not self.stopping and not failed:
+                time.sleep(POLL_S)
+                failed = any(self._tend(worker) for worker in self.workers)
+            return self._stop_all() if not failed else max(self._stop_all(), 1)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def _tend(self, worker: Worker) -> bool:
         """Restart ``worker`` if it died and its back-off is over; True when it keeps dying."""
