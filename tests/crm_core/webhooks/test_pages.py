@@ -77,6 +77,12 @@ async def test_other_roles_get_403_and_a_refused_url_is_a_readable_422(client: T
     page = await resp.text()
     assert "metadata" in page
     assert 'value="http://169.254.169.254/latest/"' in page
+    resp = await client.post(
+        "/app/settings/webhooks",
+        data={"url": "https://hooks.example.com/a\x00b", "event_types": "deal.won", "_csrf": token},
+    )
+    assert resp.status == 422
+    assert "control characters" in await resp.text()
 
 
 async def test_a_disabled_subscription_shows_why_and_enabling_it_clears_the_streak(

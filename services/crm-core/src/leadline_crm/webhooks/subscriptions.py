@@ -64,6 +64,9 @@ def _types(value: Any) -> list[str]:
 async def _checked(values: dict[str, Any]) -> dict[str, Any]:
     """``values`` normalised, the URL vetted against the (new) allowed network; BadRequest naming the field."""
     out = dict(values)
+    for name in ("url", "description"):
+        if any(ord(c) < 32 for c in str(out.get(name) or "")):
+            raise BadRequest(f"{name}: no control characters")
     if "description" in out:
         out["description"] = str(out["description"] or "").strip()[:500]
     if "event_types" in out:
