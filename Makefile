@@ -83,8 +83,8 @@ k8s-check: install ## a real kube-apiserver (etcd, kube-apiserver, kubectl built
 image: ## build the container image localhost/leadline:latest with podman (Debian base made by debootstrap, cached)
 	bash deploy/docker/build-image.sh
 
-bench: install ## run the benchmarks against the real stack; figures go to docs/benchmarks.md
-	$(BIN)/python -m benchmarks
+bench: install ## run the benchmarks against the real stack; figures go to docs/benchmarks.md (BENCH_ONLY=a,b: some modules)
+	$(BIN)/python -m benchmarks $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
 
 drill: install ## failure drills (Kafka down, services SIGKILLed, PostgreSQL restarted, spool disk full) under load on an isolated stack in .run/drill; figures go to docs/reliability.md
 	$(BIN)/python -m drills

@@ -47,12 +47,21 @@ def measure_all(
         harness.set_baseline_result(None)
         baseline = harness.Outcome("baseline", "error", error=str(exc))
     outcomes = []
-    for name in harness.MODULES:
+    for name in args.only or harness.MODULES:
         print(f"bench: {name}", flush=True)
         outcome = harness.run_module(name, bootstrap, dsn)
         print(f"bench: {name}: {outcome.status}{': ' + outcome.error if outcome.error else ''}", flush=True)
         outcomes.append(outcome)
     return baseline, outcomes
+
+
+def _module_list(text: str) -> tuple[str, ...]:
+    """``--only``'s value: known module names, in the order given (a typo is refused, not silently skipped)."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in harness.MODULES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown module(s) {unknown}; known: {', '.join(harness.MODULES)}")
+    return names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration", type=int, default=10, help="wrk seconds for the baseline (default 10)")
     parser.add_argument(
         "--run-dir", type=Path, default=REPO / ".run", help="local stack state (default .run)"
+    )
+    parser.add_argument(
+        "--only",
+        type=_module_list,
+        default=(),
+        help="comma-separated modules to run instead of all (e.g. automation_bench,webhooks_bench)",
     )
     parser.add_argument(
         "--output", type=Path, default=REPO / "docs" / "benchmarks.md", help="report to prepend to"
