@@ -195,7 +195,9 @@ async def run_drill(stack: DrillStack, drill: Drill, settings: Settings, prefix:
     notes: list[str] = []
     down = await asyncio.to_thread(stack.not_ready)
     if down:
-        notes.append(f"Before the drill {', '.join(down)} did not answer and was started again.")
+        notes.append(
+            f"Before this drill {', '.join(down)} did not answer (left so by the drill before) and was restarted."
+        )
         still = await asyncio.to_thread(stack.heal)
         if still:
             return DrillOutcome(

@@ -123,7 +123,8 @@ class DrillStack:
         if "postgres" in down:
             self.start_postgres()
         for spec in services.SERVICES:
-            if spec.name in down:
+            if spec.name in down:  # alive but not ready is restarted too, as a failing liveness probe would
+                self.stop_service(spec.name)
                 with contextlib.suppress(RuntimeError):
                     self.start_service(spec.name)
         return self.not_ready()
