@@ -25,6 +25,17 @@ SELECT id, type, person_id, subject, data, source_key, chain, occurred_at
 
 DELETE_EVENTS = "DELETE FROM domain_events WHERE id = ANY($1::bigint[])"
 
+# The oldest event (the one the loop just failed on alone) moved to domain_events_dead with the error's name ($1).
+BURY_EVENT = """
+WITH d AS (
+    DELETE FROM domain_events WHERE id = (SELECT id FROM domain_events ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING *
+)
+INSERT INTO domain_events_dead (id, type, person_id, subject, data, source_key, chain, occurred_at, error)
+SELECT id, type, person_id, subject, data, source_key, chain, occurred_at, $1 FROM d
+RETURNING id, type
+"""
+
 # Cases past their due time and not resolved, each announced once: case_breaches remembers the announced ones
 # (the domain event itself is deleted once handled).
 BREACHES = """

@@ -27,6 +27,17 @@ from leadline_crm.automation.events import Handler, NewEvent, emit, from_row
 
 log = logging.getLogger(__name__)
 
+TRANSIENT = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    ConnectionError,
+    OSError,
+)
+"""Failures that say nothing about the events: the pass ends and the loop tries it again."""
+EVENT_FAILURES = (asyncpg.PostgresError, ValueError, KeyError, TypeError)
+"""Failures an event may cause (a value a handler cannot take): such an event is set aside, not retried forever."""
+
 Job = Callable[[asyncpg.Connection], Awaitable[int]]
 """A periodic job of the loop, in its own transaction; returns how much it did."""
 
@@ -111,17 +122,53 @@ class Runner:
                         await conn.fetchval(queries.RESIGN)
 
     async def step(self, conn: asyncpg.Connection) -> int:
-        """One pass: a batch of events through every handler, then each job; returns how much was done."""
+        """One pass: a batch of events through every handler, then each job; returns how much was done.
+
+        A batch a handler fails on is handled again one event at a time; an event that fails alone is set aside in
+        ``domain_events_dead`` (logged with its id, type and the error's name), so one bad event cannot stop the
+        automation. A failure to reach PostgreSQL ends the pass instead (the loop retries it)."""
+        try:
+            done = await self._batch(conn, self.batch_size)
+        except TRANSIENT:
+            raise
+        except EVENT_FAILURES as exc:
+            log.warning(
+                "automation batch failed; handling it one event at a time",
+                extra={"error": type(exc).__name__},
+            )
+            done = await self._one_by_one(conn)
+        for job in self.jobs:
+            async with conn.transaction():
+                done += await job(conn)
+        return done
+
+    async def _batch(self, conn: asyncpg.Connection, size: int) -> int:
         async with conn.transaction():
-            rows = await conn.fetch(queries.TAKE_EVENTS, self.batch_size)
+            rows = await conn.fetch(queries.TAKE_EVENTS, size)
             if rows:
                 events = [from_row(r) for r in rows]
                 for handler in self.handlers:
                     await handler(conn, events)
                 await conn.execute(queries.DELETE_EVENTS, [e.id for e in events])
         self.handled += len(rows)
-        done = len(rows)
-        for job in self.jobs:
-            async with conn.transaction():
-                done += await job(conn)
+        return len(rows)
+
+    async def _one_by_one(self, conn: asyncpg.Connection) -> int:
+        """The failed batch again, one event per transaction; the one that fails alone goes to the dead table."""
+        done = 0
+        for _ in range(self.batch_size):
+            try:
+                handled = await self._batch(conn, 1)
+            except TRANSIENT:
+                raise
+            except EVENT_FAILURES as exc:
+                async with conn.transaction():
+                    row = await conn.fetchrow(queries.BURY_EVENT, type(exc).__name__)
+                if row is not None:
+                    log.error("a domain event kept failing; moved to domain_events_dead",
+                              extra={"event_id": row["id"], "event_type": row["type"], "error": type(exc).__name__})  # fmt: skip
+                handled = 1
+            if not handled:
+                break
+            done += handled
         return done
