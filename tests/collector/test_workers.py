@@ -150,3 +150,16 @@ def test_a_worker_that_keeps_dying_stops_the_collector_non_zero(monkeypatch: pyt
     assert len(starts) == workers.MAX_QUICK_DEATHS
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert gaps == sorted(gaps), f"the back-off should grow: {gaps}"
+
+
+async def test_workers_do_not_outlive_a_killed_supervisor(
+    two_workers: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    """A supervisor killed outright (OOM killer, SIGKILL) takes its workers with it, so none is left holding the
+    port beside the collector started next."""
+    proc, port = two_workers
+    pids = list((await workers_seen(port, 2)).values())
+    assert len(pids) == 2
+    proc.kill()
+    proc.wait(10)
+    assert procs.wait_until(lambda: not any(procs.pid_alive(pid) for pid in pids), 30, interval=0.2)

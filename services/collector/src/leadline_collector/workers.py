@@ -13,6 +13,7 @@ worker that dies unexpectedly after a back-off, and exits non-zero when one keep
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import dataclasses
 import logging
 import signal
@@ -37,6 +38,9 @@ HEALTHY_AFTER_S = 30.0
 MAX_QUICK_DEATHS = 5
 """A worker that dies this many times in a row, each soon after its start, stops the whole collector."""
 POLL_S = 0.1
+STOP_TIMEOUT_S = 120.0
+"""How long a worker may take to drain after SIGTERM before it is killed (its spool keeps what it held)."""
+PR_SET_PDEATHSIG = 1
 
 
 def worker_spool(root: str, index: int) -> str:
@@ -81,6 +85,14 @@ async def serve_shared_port(
     log.info("stopped")
 
 
+def die_with_parent() -> None:
+    """In the forked worker, before exec: ask Linux for SIGTERM when the supervisor dies, so a SIGKILLed
+    supervisor leaves no orphan workers holding the port (a new collector would share it with them)."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 @dataclass
 class Worker:
     """One worker process and its restart history."""
@@ -93,7 +105,7 @@ class Worker:
 
     def start(self) -> None:
         """Start (or restart) the process."""
-        self.proc = subprocess.Popen(worker_command(self.index))
+        self.proc = subprocess.Popen(worker_command(self.index), preexec_fn=die_with_parent)
         self.started_at, self.restart_at = time.monotonic(), None
         log.info("worker started", extra={"worker": self.index, "pid": self.proc.pid})
 
@@ -153,8 +165,14 @@ class Supervisor:
         for proc in live:
             proc.send_signal(signal.SIGTERM)
         worst = 0
+        deadline = time.monotonic() + STOP_TIMEOUT_S
         for proc in live:
-            code = proc.wait()
+            try:
+                code = proc.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                log.error("worker did not stop in time; killing it", extra={"pid": proc.pid})
+                proc.kill()
+                code = proc.wait()
             worst = worst or (code != 0)
         log.info("workers stopped", extra={"clean": not worst})
         return int(worst)
