@@ -144,8 +144,7 @@ class Supervisor:
             if now >= worker.restart_at and not self.stopping:
                 worker.start()
             return False
-        assert worker.proc is not None
-        code = worker.proc.poll()
+        code = worker.proc.poll() if worker.proc is not None else None
         if code is None or self.stopping:
             return False
         worker.quick_deaths = 0 if now - worker.started_at >= HEALTHY_AFTER_S else worker.quick_deaths + 1
