@@ -89,6 +89,13 @@ FOREIGN_KEYS: dict[str, ForeignKey] = {
     "webhook_deliveries_subscription_id_fkey": ForeignKey(
         "subscription_id", "webhook subscription", "deliveries"
     ),
+    # automation (issue 16)
+    "workflow_rules_created_by_fkey": ForeignKey("created_by", "user", "workflow rules they made"),
+    "rule_runs_rule_id_fkey": ForeignKey("rule_id", "workflow rule", "workflow runs"),
+    "list_members_list_id_fkey": ForeignKey("list_id", "list", "list members"),
+    "list_members_person_id_fkey": ForeignKey("person_id", "person", "list memberships"),
+    "notifications_user_id_fkey": ForeignKey("user_id", "user", "notices"),
+    "case_breaches_case_id_fkey": ForeignKey("case_id", "case", "service level breaches"),
 }
 
 
