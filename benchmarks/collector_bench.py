@@ -535,8 +535,8 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
             f"producer each), loaded with wrk -t{SCALE_THREADS} -c{SCALE_CONNECTIONS} in {ROUNDS} interleaved "
             "rounds beside the bare uvloop handler; the ratio row is the median of the per-round ratios. On this "
             "2-CPU machine wrk, the Kafka broker and the other services share the cores with the workers, so two "
-            "workers give well under twice one, and the gain swings from round to round (1.2-1.8x measured at "
-            "load average 9-17). What to expect: one worker per core, each about the '1 worker' figure (one "
+            "workers give well under twice one, and the gain swings from round to round (1.1-1.8x measured at "
+            "load average 8-17). What to expect: one worker per core, each about the '1 worker' figure (one "
             "event loop is bound by one core), near-linear while the load generator and Kafka are elsewhere."
         ),
     }
