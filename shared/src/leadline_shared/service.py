@@ -57,8 +57,10 @@ async def serve(
     port: int,
     drain_seconds: float = 0.0,
     runner_class: type[web.AppRunner] = web.AppRunner,
+    reuse_port: bool = False,
 ) -> None:
-    """Serve ``app`` until SIGTERM or SIGINT, then drain and shut down cleanly."""
+    """Serve ``app`` until SIGTERM or SIGINT, then drain and shut down cleanly; with ``reuse_port`` beside other
+    processes listening on the same port (SO_REUSEPORT: the collector's workers)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -66,9 +68,9 @@ async def serve(
     runner = runner_class(app, handle_signals=False, access_log=None, shutdown_timeout=10.0)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port, reuse_address=True)
+        site = web.TCPSite(runner, host, port, reuse_address=True, reuse_port=reuse_port or None)
         await site.start()
-        log.info("listening", extra={"host": host, "port": port})
+        log.info("listening", extra={"host": host, "port": port, "reuse_port": reuse_port})
         await stop.wait()
         log.info("stopping", extra={"drain_seconds": drain_seconds})
         if DRAINING in app:
@@ -89,9 +91,10 @@ def run(
     drain_seconds: float = 0.0,
     use_uvloop: bool = False,
     runner_class: type[web.AppRunner] = web.AppRunner,
+    reuse_port: bool = False,
 ) -> int:
     """Blocking entry point for a service's CLI command; returns the exit code."""
-    main = serve(app, host, port, drain_seconds, runner_class)
+    main = serve(app, host, port, drain_seconds, runner_class, reuse_port)
     if use_uvloop:
         import uvloop
 

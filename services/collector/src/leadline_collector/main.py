@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -16,7 +15,7 @@ from leadline_collector.app import create_app
 from leadline_collector.fastpath import FastRunner
 from leadline_collector.httperrors import HTTP_METRICS
 from leadline_collector.settings import CollectorSettings
-from leadline_collector.workers import Supervisor, serve_shared_port, worker_settings
+from leadline_collector.workers import Supervisor, worker_settings
 from leadline_shared import config, logs, service
 from leadline_shared.signing import KeyRing
 
@@ -39,23 +38,15 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(settings)
     app[HTTP_METRICS].worker.labels(str(index), str(os.getpid())).set(1)
     service.tune_gc()  # each hit allocates a request, a response and an event; none of them in cycles
-    if args.worker_index is None:  # one process, exactly as before --workers existed
-        return service.run(
-            app,
-            settings.host,
-            settings.port,
-            settings.drain_seconds,
-            use_uvloop=settings.uvloop,
-            runner_class=FastRunner,
-        )
-    main = serve_shared_port(app, settings.host, settings.port, settings.drain_seconds, FastRunner)
-    if settings.uvloop:
-        import uvloop
-
-        uvloop.run(main)
-    else:
-        asyncio.run(main)
-    return 0
+    return service.run(
+        app,
+        settings.host,
+        settings.port,
+        settings.drain_seconds,
+        use_uvloop=settings.uvloop,
+        runner_class=FastRunner,
+        reuse_port=args.worker_index is not None,  # one process: exactly as before --workers existed
+    )
 
 
 def worker_count(value: str) -> int:

@@ -12,7 +12,6 @@ worker that dies unexpectedly after a back-off, and exits non-zero when one keep
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import dataclasses
 import logging
@@ -24,10 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from aiohttp import web
-
 from leadline_collector.settings import CollectorSettings
-from leadline_shared.http import DRAINING
 
 log = logging.getLogger(__name__)
 
@@ -56,33 +52,6 @@ def worker_settings(settings: CollectorSettings, index: int) -> CollectorSetting
 def worker_command(index: int) -> list[str]:
     """The command line of worker ``index``: this same CLI, as one worker (the environment is inherited)."""
     return [sys.executable, "-m", "leadline_shared.cli", "collector", "--worker-index", str(index)]
-
-
-async def serve_shared_port(
-    app: web.Application, host: str, port: int, drain_seconds: float, runner_class: type[web.AppRunner]
-) -> None:
-    """:func:`leadline_shared.service.serve`, listening with SO_REUSEPORT beside the other workers."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    runner = runner_class(app, handle_signals=False, access_log=None, shutdown_timeout=10.0)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port, reuse_address=True, reuse_port=True)
-        await site.start()
-        log.info("listening", extra={"host": host, "port": port, "reuse_port": True})
-        await stop.wait()
-        log.info("stopping", extra={"drain_seconds": drain_seconds})
-        if DRAINING in app:
-            app[DRAINING].set()
-        if drain_seconds > 0:
-            await asyncio.sleep(drain_seconds)
-    finally:
-        await runner.cleanup()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-    log.info("stopped")
 
 
 def die_with_parent() -> None:
