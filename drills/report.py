@@ -104,14 +104,13 @@ def in_kafka_after(obs: Observed) -> float | None:
     return max(0.0, max((obs.raw_first_seen[i] for i in before), default=obs.fault_end) - obs.fault_end)
 
 
-def figures(obs: Observed, *, pixels_may_be_lost: bool = False) -> list[Figure]:
+def figures(obs: Observed, *, pixel_loss: str = "0") -> list[Figure]:
     """The table of one drill."""
     p_arrived, p_lost, p_dup = _arrived(obs.answered_pixels, obs.raw)
     f_arrived, f_lost, f_dup = _arrived(obs.answered_forms, obs.raw)
     pg_forms, pg_missing, pg_dup = _arrived(obs.answered_forms, obs.pg)
     pg_pixels, _, pg_pixel_dup = _arrived(obs.answered_pixels, obs.pg)
     caught_up = None if obs.caught_up_at is None else max(0.0, obs.caught_up_at - obs.fault_end)
-    pixel_loss = "only in the spool's commit window" if pixels_may_be_lost else "0"
     return [
         Figure("pixels answered (2xx)", len(obs.answered_pixels), "count"),
         Figure("pixels refused or failed", obs.refused_pixels, "count"),

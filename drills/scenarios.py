@@ -111,7 +111,7 @@ class Drill:
     title: str
     text: str
     fault: Fault
-    pixels_may_be_lost: bool = False
+    pixel_loss: str = "0"  # what the SRE may expect to lose of the answered pixels
     small_spool: bool = False
     remedy: Callable[[DrillStack, Observed, float], Awaitable[None]] | None = None
 
@@ -135,7 +135,7 @@ DRILLS = (
         "kill (the spool's group-commit window, milliseconds) may be lost. Proves: *a pixel can be lost only "
         "if the process dies within its spool's commit window*, and forms never.",
         _killer("collector"),
-        pixels_may_be_lost=True,
+        pixel_loss="only those answered in the spool's commit window",
     ),
     Drill(
         "enricher-kill",
@@ -171,7 +171,7 @@ DRILLS = (
         "broker returns the spool drains and forms are accepted again. Expect pixels answered while the disk "
         "was full to be lost, and no acknowledged form. Proves: *a full disk never costs an acknowledged form*.",
         _spool_full,
-        pixels_may_be_lost=True,
+        pixel_loss="those answered while the spool was full",
         small_spool=True,
         remedy=_spool_remedy,
     ),
@@ -236,7 +236,7 @@ async def run_drill(stack: DrillStack, drill: Drill, settings: Settings, prefix:
     return DrillOutcome(
         drill.title,
         drill.text,
-        figures(obs, pixels_may_be_lost=drill.pixels_may_be_lost),
+        figures(obs, pixel_loss=drill.pixel_loss),
         notes=" ".join(notes),
     )
 
