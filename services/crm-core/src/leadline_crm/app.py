@@ -110,6 +110,7 @@ def create_app(settings: CrmSettings) -> web.Application:
     app[COLLECTOR_URL] = settings.collector_public_url
     app[PHONE_REGION] = settings.phone_region
     app[privacy.TOPICS] = topics
+    app[sales.PURCHASES_RESOURCE] = people.PURCHASES
     add_ops_routes(app, registry)
     operations = api()
     operations.install(app, guard.guard)

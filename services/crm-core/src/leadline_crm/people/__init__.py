@@ -7,6 +7,10 @@ from leadline_crm.http.openapi import Operation
 from leadline_crm.people import conflicts, consent
 from leadline_crm.people import pages as _pages
 from leadline_crm.people import routes as _routes
+from leadline_crm.people.records import RESOURCES as _RECORDS
+
+PURCHASES = _RECORDS[0]
+"""The purchases resource, which the sales pages use to record a won deal's purchases (wired by the app)."""
 
 
 def operations() -> list[Operation]:
@@ -19,4 +23,4 @@ def pages() -> list[web.AbstractRouteDef]:
     return [*_pages.pages(), *conflicts.pages()]
 
 
-__all__ = ["operations", "pages"]
+__all__ = ["PURCHASES", "operations", "pages"]

@@ -7,6 +7,7 @@ from aiohttp import web
 from leadline_crm.http.openapi import Operation
 from leadline_crm.sales import pages as _pages
 from leadline_crm.sales import routes as _routes
+from leadline_crm.sales.pages import PURCHASES_RESOURCE
 
 
 def operations() -> list[Operation]:
@@ -19,4 +20,4 @@ def pages() -> list[web.AbstractRouteDef]:
     return _pages.pages()
 
 
-__all__ = ["operations", "pages"]
+__all__ = ["PURCHASES_RESOURCE", "operations", "pages"]
