@@ -174,6 +174,24 @@ async def read_notifications(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther("/app/notifications")
 
 
+async def read_notification(request: web.Request) -> web.Response:
+    """POST /app/notifications/{id}/read: mark one of one's own notices read (another user's is not found)."""
+    caller = await signed_in(request)
+    raw = request.match_info["id"]
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or caller.user_id is None:
+        raise web.HTTPNotFound(reason="No notice has this id.")
+    await request.app[POOL].execute(queries.READ_NOTIFICATION, int(raw), caller.user_id)
+    raise web.HTTPSeeOther("/app/notifications")
+
+
+async def unread_badge(request: web.Request) -> web.Response:
+    """GET /app/notifications/unread: the nav's badge, the signed-in user's unread count (nothing when none);
+    base.html loads it with htmx so that rendering a page stays free of queries."""
+    caller = await signed_in(request)
+    count = await request.app[POOL].fetchval(queries.UNREAD_CAPPED, caller.user_id) if caller.user_id else 0
+    return render(request, "automation/_unread.html", count=count)
+
+
 async def person_runs(request: web.Request) -> web.Response:
     """GET /app/persons/{id}/workflow-runs: the person's runs, as the part of the person page it loads
     (automation/_person_runs.html); every signed-in role, as the API."""
@@ -200,5 +218,7 @@ def pages() -> list[web.AbstractRouteDef]:
         web.post("/app/automation/{id}/test", test_rule),
         web.get("/app/persons/{id}/workflow-runs", person_runs),
         web.get("/app/notifications", notifications),
+        web.get("/app/notifications/unread", unread_badge),
         web.post("/app/notifications/read", read_notifications),
+        web.post("/app/notifications/{id}/read", read_notification),
     ]

@@ -210,6 +210,15 @@ READ_NOTIFICATIONS = "UPDATE notifications SET read_at = now() WHERE user_id = $
 
 UNREAD_COUNT = "SELECT count(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL"
 
+# The badge counts at most 100 (shown as "99+"): an index-only walk of notifications_unread, bounded.
+UNREAD_CAPPED = """
+SELECT count(*) FROM (SELECT 1 FROM notifications WHERE user_id = $1 AND read_at IS NULL LIMIT 100) AS u
+"""
+
+READ_NOTIFICATION = """
+UPDATE notifications SET read_at = now() WHERE id = $1 AND user_id = $2 AND read_at IS NULL RETURNING id
+"""
+
 # --- batched actions (batch.py): each person's rows folded first, as one UPDATE changes a row once ---
 
 ADD_TAGS = """

@@ -35,6 +35,7 @@ from leadline_crm.http.auth import ADMIN, MARKETING, Caller
 from leadline_crm.http.crud import Resource, Row
 from leadline_crm.http.keys import POOL
 from leadline_crm.http.pages import forbidden, may, signed_in
+from leadline_crm.http.session import CALLER as SESSION_CALLER
 from leadline_crm.http.templating import TEMPLATES, render
 from leadline_shared.events import EVENT_TYPES
 
@@ -315,10 +316,12 @@ LINK_INPUTS = (
 )
 
 
-def settings_nav() -> list[tuple[str, str]]:
-    """The settings pages' own navigation."""
+def settings_nav(caller: Caller | None = None) -> list[tuple[str, str]]:
+    """The settings pages' own navigation; the webhooks page only for an admin ``caller`` (marketers share the
+    rest, and may not open that page)."""
+    admin_only = [("/app/settings/webhooks", "Webhooks")] if caller is not None and may(caller, ADMIN) else []
     return [("/app/settings", "Overview"), *((f"/app/settings/{s.slug}", s.title) for s in SECTIONS),
-            ("/app/settings/links", "Email links")]  # fmt: skip
+            ("/app/settings/links", "Email links"), *admin_only]  # fmt: skip
 
 
 async def _caller(request: web.Request) -> Caller | web.Response:
@@ -362,7 +365,7 @@ async def index(request: web.Request) -> web.Response:
         count = await pool.fetchval(f"SELECT count(*) FROM {s.resource.table} WHERE {s.scope}")  # noqa: S608
         cards.append({"href": f"/app/settings/{s.slug}", "title": s.title, "blurb": s.blurb, "count": count})
     return render(
-        request, "catalog/index.html", title="Settings", settings_nav=settings_nav(), cards=cards, collector=request.app[COLLECTOR_URL],
+        request, "catalog/index.html", title="Settings", settings_nav=settings_nav(request.get(SESSION_CALLER)), cards=cards, collector=request.app[COLLECTOR_URL],
         snippet=snippet_tag(request.app[COLLECTOR_URL]),
     )  # fmt: skip
 
@@ -400,7 +403,7 @@ async def _list(
         extra = {"scoring_inputs": SCORING_INPUTS, "scoring": scoring, "can_score": may(caller, ADMIN)}
     problems = problems or {}
     return render(
-        request, "catalog/list.html", status=status, title=section.title, settings_nav=settings_nav(), section=section, items=items,
+        request, "catalog/list.html", status=status, title=section.title, settings_nav=settings_nav(request.get(SESSION_CALLER)), section=section, items=items,
         can_write=may(caller, res.write_roles), problems=problems, message=problems.get(""),
         notice=f"Showing the first {LIST_LIMIT}; the API lists them all." if more else None,
         **extra,
@@ -426,7 +429,7 @@ async def _edit_page(
         f"{section.title}: {row[section.label_of] or key}" if row is not None else f"New · {section.title}"
     )
     return render(
-        request, "catalog/edit.html", status=status, title=title, settings_nav=settings_nav(), section=section, key=key, values=values,
+        request, "catalog/edit.html", status=status, title=title, settings_nav=settings_nav(request.get(SESSION_CALLER)), section=section, key=key, values=values,
         options=await _choices(request.app[POOL], section.inputs), problems=problems, message=message,
         notice=notice, can_write=may(caller, res.write_roles), creating=row is None, **extra,
     )  # fmt: skip
@@ -569,7 +572,7 @@ async def _links_page(
     problems = problems or {}
     message = problems.get("") or ("Please check the fields marked below." if problems else None)
     return render(
-        request, "catalog/links.html", status=status, title="Email-link builder", settings_nav=settings_nav(), inputs=LINK_INPUTS,
+        request, "catalog/links.html", status=status, title="Email-link builder", settings_nav=settings_nav(request.get(SESSION_CALLER)), inputs=LINK_INPUTS,
         values=values, options=await _choices(request.app[POOL], LINK_INPUTS), problems=problems,
         message=message, bad_rows=rows, max_kb=recipients.MAX_BYTES // 1024, max_rows=recipients.MAX_ROWS,
         signing=bool(request.app[KEYRING]),
