@@ -20,6 +20,7 @@ EVENT_TYPES = frozenset(
         "email_open",
         "link_click",
         "ad_click",
+        "ad_impression",  # an affiliate's ad shown on their site: no anon_id, no person; counted (architecture.md §12)
         "form_submit",
         "track",
         "identify",

@@ -91,6 +91,7 @@ def create_app(
         ("GET", "/a/{affiliate_id}/{ad_id}"): affiliate.make_handler(
             sink, sites, metrics, settings.cookie_domain
         ),
+        ("GET", "/a/{affiliate_id}/{ad_id}/i.gif"): affiliate.make_impression_handler(sink, sites, metrics),
         ("POST", "/f/{form_key}"): forms.make_handler(
             sink,
             sites,
@@ -130,6 +131,7 @@ def create_app(
                 settings.cookie_domain,
                 prefixes(settings),
                 trusted_proxies=proxies,
+                sites=sites,
                 posts=LeanPosts(
                     sink,
                     sites,

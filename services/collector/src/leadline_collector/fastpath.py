@@ -3,9 +3,9 @@
 The pixel, the email open and the tracked link are hit far more often than anything else, and each answer is a
 few bytes. In aiohttp, building the Request and the Response for such a hit costs about as much as everything
 Leadline does for it (docs/benchmarks.md). So every connection starts here: a ``GET`` or ``HEAD`` for
-``/p.gif``, ``/o/{token}.gif`` or ``/c/{token}`` (under any of the collector's prefixes), HTTP/1.1, without a
-body, is parsed by httptools (llhttp, the parser uvicorn uses), recorded by the same functions the aiohttp routes
-call (:func:`hits.pixel_event`, :func:`hits.link_event`, the visitor cookie) and answered with one write.
+``/p.gif``, ``/o/{token}.gif``, ``/c/{token}`` or ``/a/{affiliate}/{ad}/i.gif`` (under any of the collector's
+prefixes), HTTP/1.1, without a body, is parsed by httptools (llhttp, the parser uvicorn uses), recorded by the same functions the aiohttp routes
+call (:func:`hits.pixel_event`, :func:`hits.link_event`, :func:`affiliate.impression_event`, the visitor cookie) and answered with one write.
 Segment calls and the snippet's ``POST /e`` with a simple body, and their CORS preflights, are answered here
 too, through the functions their aiohttp routes call (:mod:`leanpost` says which and how).
 
@@ -34,6 +34,7 @@ from multidict import MultiDictProxy
 from yarl import URL
 
 from leadline_collector import beacon, segment
+from leadline_collector.affiliate import impression_event
 from leadline_collector.context import Proxies, forwarded_client, is_trusted, parse_address
 from leadline_collector.hits import GIF, GIF_HEAD, link_event, pixel_event, safe_target
 from leadline_collector.httperrors import HTTP_METRICS, PlainErrorsFactory
@@ -48,6 +49,7 @@ from leadline_collector.leanpost import (
 )
 from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.sink import Sink, record_or_count
+from leadline_collector.siteconfig_store import SiteConfigStore
 from leadline_collector.visitor import cookie_header, visitor_id
 from leadline_shared.service import cancel_and_wait
 from leadline_shared.signing import InvalidToken, KeyRing
@@ -115,6 +117,8 @@ class FastPath:
     """Peers whose X-Forwarded-For names the client (``LEADLINE_TRUSTED_PROXIES``); judged once per connection."""
     posts: LeanPosts | None = None
     """The Segment and beacon POSTs answered here (:mod:`leanpost`); None: every POST goes to aiohttp."""
+    sites: SiteConfigStore | None = None
+    """The ads an impression pixel may name; None: impressions go to aiohttp."""
     idle_timeout: float = 75.0
     sweep_interval: float = 5.0
     connections: set[FastProtocol] = field(default_factory=set)
@@ -126,6 +130,8 @@ class FastPath:
         self._exact = {prefix + "/p.gif": "pixel" for prefix in self.prefixes}
         starts = [(prefix + "/o/", "open") for prefix in self.prefixes]
         starts += [(prefix + "/c/", "click") for prefix in self.prefixes]
+        if self.sites is not None:
+            starts += [(prefix + "/a/", "impression") for prefix in self.prefixes]
         self._starts = tuple(starts)
 
     def route(self, path: str) -> tuple[str, str] | None:
@@ -136,6 +142,8 @@ class FastPath:
         for start, kind in self._starts:
             if path.startswith(start):
                 token = path[len(start) :]
+                if kind == "impression":
+                    return _impression_route(token)
                 if kind == "open":
                     if not token.endswith(".gif"):
                         return None
@@ -328,6 +336,8 @@ class FastProtocol(asyncio.Protocol):
         answered = (
             self._pixel(request, keep_alive)
             if kind == "pixel"
+            else self._impression(request, token, keep_alive)
+            if kind == "impression"
             else self._link(request, kind, token, keep_alive)
         )
         if not answered:
@@ -370,6 +380,20 @@ class FastProtocol(asyncio.Protocol):
         record_or_count(self._fast.sink, self._fast.metrics, pixel_event(request, anon_id))
         cookie = cookie_header(request, anon_id, self._fast.cookie_domain) if anon_id else None
         self._write(b"HTTP/1.1 200 OK\r\n", GIF_HEAD, GIF, request.method == "HEAD", keep_alive, cookie)
+        return True
+
+    def _impression(self, request: FastRequest, token: str, keep_alive: bool) -> bool:
+        """The ad impression pixel: the GIF, no cookie; an unknown ad is counted, not published (:mod:`affiliate`)."""
+        sites = self._fast.sites
+        if sites is None:
+            return False
+        affiliate_id, ad_id = token.split("/")
+        event = impression_event(request, sites, affiliate_id, ad_id)
+        if event is None:
+            self._fast.metrics.rejected.labels(endpoint="impression", reason="unknown_ad").inc()
+        else:
+            record_or_count(self._fast.sink, self._fast.metrics, event)
+        self._write(b"HTTP/1.1 200 OK\r\n", GIF_HEAD, GIF, request.method == "HEAD", keep_alive, None)
         return True
 
     def _link(self, request: FastRequest, kind: str, token: str, keep_alive: bool) -> bool:
@@ -609,6 +633,16 @@ def _content_length(head: bytes) -> int | None:
 
 
 _NO_QUERY: MultiDictProxy[str] = URL("/").query
+
+
+def _impression_route(rest: str) -> tuple[str, str] | None:
+    """``("impression", "affiliate/ad")`` for the rest of ``/a/{affiliate}/{ad}/i.gif``, else None."""
+    if not rest.endswith("/i.gif"):
+        return None
+    affiliate_id, sep, ad_id = rest[:-6].partition("/")
+    if not sep or not affiliate_id or not ad_id or "/" in ad_id:
+        return None
+    return "impression", rest[:-6]
 
 
 class FastServer:

@@ -426,6 +426,9 @@ async def _write_touches(conn: asyncpg.Connection, touches: list[Touch], now: da
     if not touches:
         return 0
     async with conn.transaction():
+        touches, shown = await rollups.count_impressions(conn, touches)  # counted, never a touchpoint (§12)
+        if not touches:
+            return shown
         merged = await conn.fetch(queries.MERGED_IDS, list({t.person_id for t in touches}))
         if merged:
             survivors = {str(old): str(new) for old, new in merged}
@@ -436,7 +439,7 @@ async def _write_touches(conn: asyncpg.Connection, touches: list[Touch], now: da
         for row in stored:
             del unique[row[0]]
         if not unique:
-            return 0
+            return shown
         fresh = list(unique.values())[::-1]
         scoring, rules = await load_scoring(conn)
         deltas = _deltas(fresh, now, rules, scoring.half_life_days)
@@ -467,4 +470,4 @@ async def _write_touches(conn: asyncpg.Connection, touches: list[Touch], now: da
         await ingested.from_batch(conn, fresh, updated, deltas)  # domain events for automation (issue 16)
         await consent.record(conn, fresh)  # the consent calls' and forms' statements (issue 14)
         await support.open_cases(conn, fresh)  # support forms' submissions open cases (issue 14)
-    return len(fresh)
+    return shown + len(fresh)

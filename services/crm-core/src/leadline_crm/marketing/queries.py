@@ -16,6 +16,25 @@ SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[], $5::
 ON CONFLICT (event_id) DO NOTHING
 """
 
+# Ad impressions (migration 0027): the ids not counted before come back; their counts are then added.
+INSERT_IMPRESSIONS_SEEN = """
+INSERT INTO marketing_impressions_seen (event_id, day) SELECT * FROM unnest($1::text[], $2::date[])
+ON CONFLICT (event_id) DO NOTHING RETURNING event_id"""
+ADD_IMPRESSIONS = """
+INSERT INTO marketing_impressions_daily AS d (day, affiliate_id, ad_id, impressions)
+SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::bigint[])
+ON CONFLICT (day, affiliate_id, ad_id) DO UPDATE SET impressions = d.impressions + EXCLUDED.impressions"""
+# The range's impressions per ad ($1, $2: the range [from, to) as timestamps), with the names the ads report shows.
+IMPRESSIONS = """
+SELECT i.affiliate_id, i.ad_id, sum(i.impressions)::bigint AS impressions,
+       a.name AS ad_name, f.name AS affiliate_name, g.name AS campaign
+  FROM marketing_impressions_daily AS i
+  LEFT JOIN ads AS a ON a.affiliate_id = i.affiliate_id AND a.ad_id = i.ad_id
+  LEFT JOIN affiliates AS f ON f.affiliate_id = i.affiliate_id
+  LEFT JOIN campaigns AS g ON g.id = a.campaign_id
+ WHERE i.day >= ($1 AT TIME ZONE 'UTC')::date AND i.day < ($2 AT TIME ZONE 'UTC')::date
+ GROUP BY i.affiliate_id, i.ad_id, a.name, f.name, g.name"""
+
 INSERT_EMAIL_EVENTS = """
 INSERT INTO marketing_email_events (event_id, person_id, occurred_at, type, campaign_id, send_id)
 SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[])

@@ -156,40 +156,61 @@ def _ads_sql(q: Query, sql: str, naive: bool) -> tuple[str, Any]:
     return queries.over(sql), timedelta(days=q.lookback_days)
 
 
-async def _ads(conn: asyncpg.Connection, q: Query, sql: str, by: str, naive: bool) -> list[dict[str, Any]]:
+def _group(r: asyncpg.Record, by: str) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The key a row of an ads query adds to, and the group's names, for grouping ``by``."""
+    if by == "ad":
+        head = {
+            "affiliate_id": r["affiliate_id"],
+            "ad_id": r["ad_id"],
+            "name": r["ad_name"] or r["ad_id"],
+            "campaign": r["campaign"] or "",
+        }
+        return (r["affiliate_id"], r["ad_id"]), head
+    if by == "campaign":
+        return (r["campaign"] or "",), {"campaign": r["campaign"] or "(none)"}
+    return (r["affiliate_id"],), {
+        "affiliate_id": r["affiliate_id"],
+        "name": r["affiliate_name"] or r["affiliate_id"],
+    }
+
+
+def _empty(head: dict[str, Any], impressions: bool) -> dict[str, Any]:
+    counts = {
+        "clicks": 0,
+        "prospect_clicks": 0,
+        "leads": Decimal(0),
+        "customers": Decimal(0),
+        "revenue": Decimal(0),
+    }
+    return {**head, **({"impressions": 0} if impressions else {}), **counts}
+
+
+async def _ads(
+    conn: asyncpg.Connection,
+    q: Query,
+    sql: str,
+    by: str,
+    naive: bool,
+    impressions: list[asyncpg.Record] | None = None,
+) -> list[dict[str, Any]]:
+    """The credited ads query grouped ``by``; with ``impressions`` (rows of queries.IMPRESSIONS), each group
+    also counts its impressions and its click-through rate (clicks per impression)."""
     text, lookback = _ads_sql(q, sql, naive)
     rows = await conn.fetch(text, q.since, q.until, lookback, q.model)
     groups: dict[tuple[str, ...], dict[str, Any]] = {}
+    shown = impressions is not None
+    for r in impressions or ():
+        key, head = _group(r, by)
+        groups.setdefault(key, _empty(head, shown))["impressions"] += r["impressions"]
     for r in rows:
-        if by == "ad":
-            key: tuple[str, ...] = (r["affiliate_id"], r["ad_id"])
-            head = {
-                "affiliate_id": r["affiliate_id"],
-                "ad_id": r["ad_id"],
-                "name": r["ad_name"] or r["ad_id"],
-                "campaign": r["campaign"] or "",
-            }
-        elif by == "campaign":
-            key = (r["campaign"] or "",)
-            head = {"campaign": r["campaign"] or "(none)"}
-        else:
-            key = (r["affiliate_id"],)
-            head = {"affiliate_id": r["affiliate_id"], "name": r["affiliate_name"] or r["affiliate_id"]}
-        row = groups.setdefault(
-            key,
-            {
-                **head,
-                "clicks": 0,
-                "prospect_clicks": 0,
-                "leads": Decimal(0),
-                "customers": Decimal(0),
-                "revenue": Decimal(0),
-            },
-        )
+        key, head = _group(r, by)
+        row = groups.setdefault(key, _empty(head, shown))
         for name in ("clicks", "prospect_clicks", "leads", "customers", "revenue"):
             row[name] += r[name]
     out = []
     for row in groups.values():
+        if shown:
+            row["click_through_rate"] = _rate(row["clicks"], row["impressions"])
         row["leads"], row["customers"] = _num(row["leads"]), _num(row["customers"])
         row["revenue"] = _num(row["revenue"], 2)
         row["lead_rate"] = _rate(row["leads"], row["clicks"])
@@ -199,10 +220,14 @@ async def _ads(conn: asyncpg.Connection, q: Query, sql: str, by: str, naive: boo
 
 
 async def ads(conn: asyncpg.Connection, q: Query, naive: bool = False) -> list[dict[str, Any]]:
-    """Clicks, leads, customers, conversion rate (customers per click) and revenue by ad, campaign or affiliate,
-    most revenue first."""
+    """Impressions, clicks, click-through rate (clicks per impression), leads, customers, conversion rate
+    (customers per click) and revenue by ad, campaign or affiliate, most revenue first.
+
+    Impressions come from their daily rollup (migration 0027) in the naive computation too: crm-core keeps no
+    raw impression, only the count (the raw events stay on the raw topic)."""
     by = q.choose(AD_GROUPS)
-    rows = await _ads(conn, q, queries.ADS, by, naive)
+    shown = await conn.fetch(queries.IMPRESSIONS, q.since, q.until)
+    rows = await _ads(conn, q, queries.ADS, by, naive, list(shown))
     for row in rows:
         row.pop("prospect_clicks")
     return sorted(rows, key=lambda r: (-r["revenue"], -r["customers"], -r["clicks"], str(r.get("name", ""))))

@@ -6,12 +6,16 @@ adds nothing twice. Its cost per batch is one pass over the events in memory and
 batch's ad clicks and its e-mail opens and clicks (often none; migrations 0020, 0024), and each visitor's
 earliest touch of the batch, upserted only where it is earlier than the one stored. Bots', link scanners' and
 image proxies' events (``automated``) are left out.
+
+Ad impressions are not touchpoints at all: :func:`count_impressions` takes them out of the batch before anything
+is written for persons, and adds them to the daily counts of migration 0027 (at most two statements a batch).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, Protocol
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 
@@ -29,6 +33,48 @@ class Touch(Protocol):
     received: Any
     doc: dict[str, Any]
     automated: bool
+
+
+T = TypeVar("T", bound=Touch)
+IMPRESSION = "ad_impression"
+
+
+def impression_key(t: Touch) -> tuple[str, str] | None:
+    """The (affiliate, ad) an impression names, or None when it names none (such an event is dropped)."""
+    ad = t.doc.get("affiliate")
+    if not isinstance(ad, dict):
+        return None
+    affiliate_id, ad_id = ad.get("affiliate_id"), ad.get("ad_id")
+    if isinstance(affiliate_id, str) and isinstance(ad_id, str) and affiliate_id and ad_id:
+        return affiliate_id[:200], ad_id[:200]
+    return None
+
+
+async def count_impressions(conn: asyncpg.Connection, touches: Sequence[T]) -> tuple[list[T], int]:
+    """Count the batch's ad impressions not counted before (by event id) per day, affiliate and ad; return the
+    other events, which ingestion writes as touchpoints, and how many impressions were new."""
+    rest = [t for t in touches if t.type != IMPRESSION]
+    if len(rest) == len(touches):
+        return rest, 0
+    shown = {t.event_id: t for t in touches if t.type == IMPRESSION and not t.automated}
+    keyed = {
+        event_id: (t.received.date(), key) for event_id, t in shown.items() if (key := impression_key(t))
+    }
+    if not keyed:
+        return rest, 0
+    ids = sorted(keyed)
+    fresh = await conn.fetch(queries.INSERT_IMPRESSIONS_SEEN, ids, [keyed[i][0] for i in ids])
+    counts = Counter((keyed[r[0]][0], *keyed[r[0]][1]) for r in fresh)
+    if counts:
+        rows = sorted(counts.items())
+        await conn.execute(
+            queries.ADD_IMPRESSIONS,
+            [k[0] for k, _ in rows],
+            [k[1] for k, _ in rows],
+            [k[2] for k, _ in rows],
+            [n for _, n in rows],
+        )
+    return rest, len(fresh)
 
 
 def origin(source: str, doc: dict[str, Any]) -> tuple[str, str]:

@@ -1,0 +1,112 @@
+"""Ad impressions in crm-core (issue 13): counted per day, affiliate and ad (migration 0027), never a person or a
+touchpoint, a replay counting nothing twice, bots left out; the ads report's impressions and click-through rate,
+in JSON and CSV alike."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from crm_core.marketing.dataset import GOOGLEBOT, PROXY, at, seed
+from leadline_crm.http.keys import POOL
+from leadline_crm.ingest.touches import write_batch
+from leadline_crm.marketing import reports
+from leadline_shared.events import EnrichedEvent, RawEvent
+from leadline_shared.ids import new_id
+
+pytestmark = pytest.mark.integration
+
+MARCH = reports.Query(date(2026, 3, 1), date(2026, 3, 31))
+
+
+def impression(affiliate: str, ad: str, when: datetime, **enrichment: Any) -> EnrichedEvent:
+    """What the enricher passes on for the collector's impression pixel: no anon_id, no ids, a person of its own."""
+    raw = RawEvent(
+        event_id=new_id(),
+        type="ad_impression",
+        source="affiliate",
+        received_at=when.isoformat(),
+        context={"ip": "203.0.113.5", "user_agent": "Mozilla/5.0", "referrer": "https://blog.example/"},
+        affiliate={"affiliate_id": affiliate, "ad_id": ad},
+    )
+    return EnrichedEvent.from_raw(raw, new_id(), **enrichment)
+
+
+async def shown(conn: asyncpg.Connection, now: datetime) -> list[EnrichedEvent]:
+    """a1 shown 10 times and a2 4 times on 2 March, x9 (no click, no ads row) 3 times; a bot and a proxy once."""
+    events = [impression("blog", "a1", at(2)) for _ in range(10)]
+    events += [impression("blog", "a2", at(2)) for _ in range(4)]
+    events += [impression("blog", "x9", at(3)) for _ in range(3)]
+    events += [impression("blog", "a1", at(2), bot=GOOGLEBOT), impression("blog", "a1", at(2), bot=PROXY)]
+    assert await write_batch(conn, events, now=now) == 17
+    return events
+
+
+async def test_impressions_are_counted_per_day_and_ad_and_never_become_persons_or_touchpoints(
+    crm_conn: asyncpg.Connection,
+) -> None:
+    events = await shown(crm_conn, at(3))
+    assert await write_batch(crm_conn, events, now=at(3)) == 0  # a replayed batch counts nothing twice
+    rows = await crm_conn.fetch(
+        "SELECT day, affiliate_id, ad_id, impressions FROM marketing_impressions_daily ORDER BY 1, 3"
+    )
+    assert [(str(r[0]), r[1], r[2], r[3]) for r in rows] == [
+        ("2026-03-02", "blog", "a1", 10),
+        ("2026-03-02", "blog", "a2", 4),
+        ("2026-03-03", "blog", "x9", 3),
+    ]
+    assert await crm_conn.fetchval("SELECT count(*) FROM touchpoints") == 0
+    assert await crm_conn.fetchval("SELECT count(*) FROM persons") == 0
+
+
+async def test_a_batch_mixing_impressions_and_clicks_writes_the_clicks_as_before(
+    crm_conn: asyncpg.Connection,
+) -> None:
+    await seed(crm_conn)
+    before = await crm_conn.fetchval("SELECT count(*) FROM touchpoints")
+    await shown(crm_conn, at(3))
+    assert await crm_conn.fetchval("SELECT count(*) FROM touchpoints") == before
+    rows = {r["ad_id"]: r for r in await reports.ads(crm_conn, MARCH)}
+    # clicks (dataset.py): a1 2, a2 1, n1 2; impressions: a1 10, a2 4, n1 none, x9 3 without a click
+    assert {ad: (r["impressions"], r["clicks"], r["click_through_rate"]) for ad, r in rows.items()} == {
+        "a1": (10, 2, 0.2),
+        "a2": (4, 1, 0.25),
+        "n1": (0, 2, 0.0),
+        "x9": (3, 0, 0.0),
+    }
+    assert rows["a1"]["conversion_rate"] == round(rows["a1"]["customers"] / 2, 4)
+    campaigns = {
+        r["campaign"]: r
+        for r in await reports.ads(crm_conn, reports.Query(MARCH.start, MARCH.end, by="campaign"))
+    }
+    assert (campaigns["Spring"]["impressions"], campaigns["Spring"]["clicks"]) == (14, 3)
+    assert campaigns["Spring"]["click_through_rate"] == round(3 / 14, 4)
+    affiliates = await reports.ads(crm_conn, reports.Query(MARCH.start, MARCH.end, by="affiliate"))
+    assert {r["affiliate_id"]: r["impressions"] for r in affiliates} == {"blog": 17, "news": 0}
+    naive = {r["ad_id"]: r["impressions"] for r in await reports.ads(crm_conn, MARCH, naive=True)}
+    assert naive == {ad: r["impressions"] for ad, r in rows.items()}
+
+
+async def test_the_ads_report_shows_impressions_and_click_through_in_json_and_csv(
+    client: TestClient, auth_headers: dict[str, dict[str, str]]
+) -> None:
+    async with client.server.app[POOL].acquire() as conn:
+        await seed(conn)
+        await shown(conn, at(3))
+    url = "/api/v1/reports/ads?from=2026-03-01&to=2026-03-31&model=linear"
+    resp = await client.get(url, headers=auth_headers["marketing"])
+    assert resp.status == 200, await resp.text()
+    rows = (await resp.json())["rows"]
+    a1 = next(r for r in rows if r["ad_id"] == "a1")
+    assert (a1["impressions"], a1["clicks"], a1["click_through_rate"]) == (10, 2, 0.2)
+    resp = await client.get(url + "&format=csv", headers=auth_headers["marketing"])
+    assert (resp.status, resp.content_type) == (200, "text/csv")
+    table = list(csv.DictReader(io.StringIO(await resp.text())))
+    assert table == [{k: "" if v is None else str(v) for k, v in row.items()} for row in rows]
+    assert next(r for r in table if r["ad_id"] == "a1")["click_through_rate"] == "0.2"
