@@ -10,7 +10,8 @@ rows of one chunk that match one existing record: the later is refused, naming t
 
 New people get what a rep-typed lead gets (people/persons.py ``enter_lead``): stage ``lead`` with its transition,
 their email domain's company and an owner by the assignment rules, an audit entry, and an ``identify`` raw event
-for the identity graph through the outbox (one multi-row insert per chunk). An email or phone added to an existing
+for the identity graph through the outbox (one multi-row insert per chunk), and the domain events automation
+listens to (:func:`lead_events`, one multi-row insert per chunk). An email or phone added to an existing
 person is announced the same way unless another person holds it (persons.py ``unshared``).
 
 A dry run does the same in a transaction it rolls back, so its counts are the real ones and nothing is written.
@@ -21,7 +22,7 @@ has imported the chunks before (the job says how many rows).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,7 @@ from typing import Any
 import asyncpg
 
 from leadline_crm import outbox
+from leadline_crm.automation import events as domain_events
 from leadline_crm.http.auth import Caller
 from leadline_crm.imports import kinds
 from leadline_crm.people.persons import rep_identify
@@ -239,6 +241,25 @@ UPDATE persons p SET company_id = c.id, company_linked = 'domain', updated_at = 
    AND p.company_linked IS DISTINCT FROM 'hand' AND p.company_id IS DISTINCT FROM c.id"""
 
 
+def lead_events(created: Sequence[Mapping[str, Any]]) -> list[domain_events.NewEvent]:
+    """What a rep-entered lead announces (people/persons.py ``enter_lead``), for each person a chunk created:
+    ``person.created``, ``person.stage_changed`` to ``lead``, and ``lead.assigned`` when the row named an owner
+    (the assignment rules announce the owners they give). Written with one multi-row insert per chunk; the keys
+    are the new person's, so importing the same file again with ``on_duplicate=skip`` announces nothing."""
+    found: list[domain_events.NewEvent] = []
+    for r in created:
+        person = r["person_id"]
+        found += [
+            domain_events.NewEvent("person.created", f"person:{person}", person),
+            domain_events.NewEvent("person.stage_changed", f"imported:{person}:lead", person, None,
+                                   {"from": "anonymous", "to": "lead"}),
+        ]  # fmt: skip
+        if r["owner_id"] is not None:
+            found.append(domain_events.NewEvent("lead.assigned", f"assign:{person}:imported", person, None,
+                                                {"owner_id": str(r["owner_id"])}))  # fmt: skip
+    return found
+
+
 async def stage(conn: asyncpg.Connection, kind: str, records: Sequence[tuple[int, Record]]) -> None:
     """The chunk in this transaction's temporary staging table."""
     await conn.execute(STAGING[kind])
@@ -327,8 +348,11 @@ async def _after_create(
 ) -> None:
     if kind == "people":
         await conn.execute(NEW_LEAD_TRANSITIONS, now, caller.label)
-        created = await conn.fetch("SELECT person_id, email, phone FROM import_stage WHERE existing IS NULL")
+        created = await conn.fetch(
+            "SELECT person_id, email, phone, owner_id FROM import_stage WHERE existing IS NULL"
+        )
         out.new_ids = [r["person_id"] for r in created]
+        await domain_events.emit(conn, lead_events(created))
         await assignment.new_leads(conn, out.new_ids, caller)
         await outbox.write(conn, [rep_identify(r["person_id"], r["email"], r["phone"], "lead_imported")
                                   for r in created])  # fmt: skip
