@@ -72,6 +72,7 @@ class CollectorMetrics:
     kafka_up: Gauge
     kafka_reachable: Gauge
     producer_replaced: Counter
+    recovery_errors: Counter
     worker: Gauge
 
     @classmethod
@@ -114,6 +115,12 @@ class CollectorMetrics:
             producer_replaced=Counter(
                 "leadline_collector_producer_replaced",
                 "Kafka producers closed and replaced after failing to deliver",
+                registry=reg,
+            ),
+            recovery_errors=Counter(
+                "leadline_collector_recovery_errors",
+                "Spool recovery attempts that failed with an unexpected error (retried with back-off)",
+                ["error"],
                 registry=reg,
             ),
             worker=Gauge(

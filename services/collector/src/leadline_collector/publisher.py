@@ -16,6 +16,10 @@ producer expires batches it had already numbered (LeaderNotAvailableError while 
 leaves a gap in its per-partition sequence; the restarted broker then answers OutOfOrderSequenceNumber to every
 later batch, and aiokafka never resets the sequence. The old loop kept retrying that producer forever. A new
 producer gets a new producer id, and its sequences start again at zero.
+
+Recovery cannot die silently either (issue 17: an ENOSPC while recording replay progress ended the task, and the
+spool sat on disk until a restart): any other error in an attempt is logged with its type, counted in
+``leadline_collector_recovery_errors_total{error}``, and retried with back-off, like an unreachable broker.
 """
 
 from __future__ import annotations
@@ -223,12 +227,20 @@ class Publisher:
         """Accept an event without waiting for anything: queued for Kafka, or appended to the spool."""
         if self._spooling:
             try:
-                self.spool.append_nowait([Record(event.event_id, event.key(), event.to_json())])
+                fut = self.spool.append_nowait([Record(event.event_id, event.key(), event.to_json())])
             except SpoolFull as exc:
                 raise SinkUnavailable(str(exc)) from exc
             self.metrics.spooled.inc()
+            fut.add_done_callback(self._pixel_written)
             return
         self._queue((event.event_id, event.key(), event.to_json(), None))
+
+    def _pixel_written(self, fut: asyncio.Future[None]) -> None:
+        """Read the outcome of a spool write nobody waits for (a pixel is answered at once): a failed write is a
+        drop, counted (the spool logs the disk error once). Unread, each failure was a "Future exception was
+        never retrieved" line (issue 17)."""
+        if not fut.cancelled() and fut.exception() is not None:
+            self.metrics.dropped.labels(source="spool_error").inc()
 
     def _queue(self, item: Item) -> None:
         self._pending.append(item)
@@ -346,15 +358,29 @@ class Publisher:
         pause = RECOVER_MIN
         while True:
             await asyncio.sleep(pause if self._spooling else 0.1)
-            now = time.monotonic()
-            if any(not e.done and now - e.sent_at > self.deadline for e in self._inflight):
-                self._enter_spooling("kafka did not acknowledge within the deadline")
-            if self._spooling:
-                progressed = await self._try_recover()
-                pause = RECOVER_MIN if progressed else min(pause * 2, RECOVER_MAX)
-            else:
-                pause = RECOVER_MIN
-            self._update_gauges()
+            try:
+                pause = await self._recover_step(pause)
+            except Exception as exc:  # whatever it is, recovery must go on (issue 17)
+                self.metrics.recovery_errors.labels(error=type(exc).__name__).inc()
+                log.error(
+                    "spool recovery attempt failed; retrying",
+                    extra={"error": type(exc).__name__, "retry_in_seconds": min(pause * 2, RECOVER_MAX)},
+                    exc_info=exc,
+                )
+                pause = min(pause * 2, RECOVER_MAX)
+
+    async def _recover_step(self, pause: float) -> float:
+        """One round of the recovery loop; returns the pause before the next."""
+        now = time.monotonic()
+        if any(not e.done and now - e.sent_at > self.deadline for e in self._inflight):
+            self._enter_spooling("kafka did not acknowledge within the deadline")
+        if self._spooling:
+            progressed = await self._try_recover()
+            pause = RECOVER_MIN if progressed else min(pause * 2, RECOVER_MAX)
+        else:
+            pause = RECOVER_MIN
+        self._update_gauges()
+        return pause
 
     async def _try_recover(self) -> bool:
         """Once Kafka answers again: let stuck batches finish, replay the spool, then go direct.

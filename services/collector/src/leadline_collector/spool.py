@@ -6,6 +6,13 @@ callers share one write and one fsync, so a burst of form posts costs one disk f
 crash can leave a torn last record; :meth:`Spool.open` finds it by length or CRC and truncates it away, keeping
 every record before it. Replay reads sealed segments oldest first and remembers how far it got in a small
 ``.done`` file per segment, so a replay interrupted half-way does not send its first half twice.
+
+Replay must work on a full disk, since a full disk is exactly when it is needed most (issue 17: the progress was
+written to a new ``.tmp`` file, which failed with ENOSPC and ended recovery). So the progress record has a fixed
+size, is created with its segment while there is room, and is overwritten in place (no new block needed); the
+progress is also kept in memory, so if the disk refuses even that, replay goes on and a fully sent segment is
+deleted, which frees the space. The only cost of a progress record that could not be written is that a crash
+before the segment is deleted resends its first records, which the event-id dedup downstream absorbs.
 """
 
 from __future__ import annotations
@@ -29,6 +36,30 @@ log = logging.getLogger(__name__)
 _HEAD = struct.Struct(">II")
 _SHORT = struct.Struct(">H")
 SUFFIX = ".seg"
+DISK_RETRY_EVERY = (
+    1.0  # seconds: after a failed write, appends are refused this long before one is tried again
+)
+_PROGRESS_DIGITS = 20  # a progress record: offset (20 digits) space crc32 of the digits (8 hex) newline
+
+
+def _progress_record(offset: int) -> bytes:
+    digits = f"{offset:0{_PROGRESS_DIGITS}d}".encode()
+    return digits + f" {zlib.crc32(digits):08x}\n".encode()
+
+
+def _parse_progress(text: bytes) -> int:
+    """The offset in a progress record; 0 (replay the segment from its start) when it is torn or unreadable.
+
+    A bare number is what versions before issue 17 wrote (atomically, by rename)."""
+    fields = text.split()
+    try:
+        if len(fields) == 1:
+            return int(fields[0])
+        if len(fields) == 2 and zlib.crc32(fields[0]) == int(fields[1], 16):
+            return int(fields[0])
+    except ValueError:
+        pass
+    return 0
 
 
 class SpoolFull(RuntimeError):
@@ -98,12 +129,18 @@ class Spool:
         self._started: dict[str, float] = {}  # segment name -> wall time of its oldest waiting record
         self._pending_bytes = 0
         self._flusher: asyncio.Task[None] | None = None
-        self.refusing = False  # an append was refused for lack of room; cleared when replay frees space
+        self._opened: bool | None = None  # None until open(): an append before it is a programming error
+        self._progress: dict[str, int] = {}  # segment name -> replay offset (the record on disk may lag)
+        self._progress_unrecorded: set[str] = set()  # segments whose progress the disk refused (logged)
+        self._over_cap = False  # an append was refused by the size cap; cleared when replay frees space
+        self._disk_failed = False  # the last write failed (ENOSPC, EIO): until a good write or freed space
+        self._retry_at = 0.0  # meanwhile appends are refused until then (monotonic), then one is tried
 
     # --- lifecycle -------------------------------------------------------------------------------------------
     def open(self) -> int:
         """Create the directory, repair a torn tail, start a fresh active segment; returns records waiting."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._opened = True
         waiting = 0
         for path in self.segments():
             count = self._repair(path)
@@ -140,10 +177,15 @@ class Spool:
         return len(waiting)
 
     def _start_segment(self) -> None:
-        self._active = self.directory / f"{self._next_seq:016d}{SUFFIX}"
+        """Open a fresh active segment and create its progress record (best effort: the disk may be full)."""
+        active = self.directory / f"{self._next_seq:016d}{SUFFIX}"
         self._next_seq += 1
-        self._fd = os.open(self._active, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._active_size = 0
+        self._fd = os.open(active, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._active, self._active_size = active, 0
+        try:
+            _write_in_place(self._done_file(active), _progress_record(0))
+        except OSError:
+            self._done_file(active).unlink(missing_ok=True)  # created lazily, if there is room then
         _fsync_dir(self.directory)
 
     async def close(self) -> None:
@@ -155,6 +197,7 @@ class Spool:
             self._fd = None
         if self._active is not None and self._active_size == 0:
             self._active.unlink(missing_ok=True)
+            self._done_file(self._active).unlink(missing_ok=True)
         self._active = None
 
     # --- writing ---------------------------------------------------------------------------------------------
@@ -162,6 +205,11 @@ class Spool:
     def size_bytes(self) -> int:
         """Bytes on disk and pending: what counts against the cap."""
         return self._sealed_bytes + self._active_size + self._pending_bytes
+
+    @property
+    def refusing(self) -> bool:
+        """An append was refused for lack of room (the cap, or the disk itself); ``/readyz`` says 503 meanwhile."""
+        return self._over_cap or self._disk_failed
 
     @property
     def records_waiting(self) -> int:
@@ -185,11 +233,15 @@ class Spool:
 
     def append_nowait(self, records: list[Record]) -> asyncio.Future[None]:
         """Queue records for the next group commit; the future resolves once they are fsync'd."""
-        started(self._fd, "the spool")  # here, not in the writer thread, where it would only fail the flusher
+        started(
+            self._opened, "the spool"
+        )  # here, not in the writer thread, where it would only fail the flusher
         data = b"".join(encode_record(r) for r in records)
         if self.size_bytes + len(data) > self.max_bytes:
-            self.refusing = True
+            self._over_cap = True
             raise SpoolFull(f"spool full ({self.size_bytes} of {self.max_bytes} bytes)")
+        if self._disk_failed and time.monotonic() < self._retry_at:  # refused now, not answered and then lost
+            raise SpoolFull("spool disk full or failing")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((data, len(records), fut))
         self._pending_bytes += len(data)
@@ -211,11 +263,13 @@ class Spool:
                 try:
                     await asyncio.to_thread(self._write, b"".join(d for d, _, _ in batch))
                 except OSError as exc:
+                    self._write_failed(exc)
                     self._records -= sum(n for _, n, _ in batch)
                     for _, _, fut in batch:
                         if not fut.done():
-                            fut.set_exception(SpoolFull(f"spool write failed: {exc}"))
+                            fut.set_exception(SpoolFull(f"spool write failed: {exc.strerror}"))
                     continue
+                self._disk_failed = False
                 self._active_size += size
                 if self._active is not None:
                     self._started.setdefault(self._active.name, time.time())
@@ -227,7 +281,24 @@ class Spool:
         finally:
             self._flusher = None
 
+    def _write_failed(self, exc: OSError) -> None:
+        """Cut what a failed write left half-written, so records appended once there is room are readable.
+
+        (A torn record in the middle of a segment would end its replay there, losing every record after it.)
+        Shrinking a file needs no free space."""
+        if not self._disk_failed:
+            log.error("spool write failed; refusing events until it has room", extra={"error": exc.strerror})
+        self._disk_failed = True
+        self._retry_at = time.monotonic() + DISK_RETRY_EVERY
+        if self._fd is not None:
+            try:
+                os.ftruncate(self._fd, self._active_size)
+            except OSError as cut:
+                log.error("spool could not cut a failed write", extra={"error": cut.strerror})
+
     def _write(self, data: bytes) -> None:
+        if self._fd is None:  # starting the segment failed before (a full disk): try again now
+            self._start_segment()
         fd = started(self._fd, "the spool")
         view = memoryview(data)
         while view:
@@ -244,9 +315,14 @@ class Spool:
         """Close the active segment and start a new one; only while no write is in flight."""
         if self._active_size == 0 or self._fd is None:
             return
-        os.close(self._fd)
+        fd, self._fd, self._active = self._fd, None, None
+        os.close(fd)
         self._sealed_bytes += self._active_size
-        self._start_segment()
+        self._active_size = 0
+        try:
+            self._start_segment()
+        except OSError as exc:  # the next write tries again; replay of the sealed ones must go on regardless
+            log.error("spool could not start a new segment", extra={"error": exc.strerror})
 
     async def seal(self) -> None:
         """Close the active segment (if it holds anything) so replay can read it whole.
@@ -267,9 +343,11 @@ class Spool:
 
     def done_offset(self, segment: Path) -> int:
         """How far replay of ``segment`` got (bytes)."""
+        if segment.name in self._progress:
+            return self._progress[segment.name]
         try:
-            return int(self._done_file(segment).read_text())
-        except (OSError, ValueError):
+            return _parse_progress(self._done_file(segment).read_bytes())
+        except OSError:
             return 0
 
     def read(self, segment: Path) -> list[tuple[int, Record]]:
@@ -281,20 +359,32 @@ class Spool:
         """Remember replay progress (survives a crash, so a replay is never repeated from the start).
 
         ``records``: how many records up to ``offset`` were replayed now (for :attr:`records_waiting`).
+        Needs no free space: the record is overwritten in place. If the disk refuses even that, the progress
+        is kept in memory only (logged once per segment) and replay goes on; deleting the segment frees space.
         """
         self._records = max(0, self._records - records)
-        tmp = self._done_file(segment).with_suffix(".tmp")
-        tmp.write_text(str(offset))
-        os.replace(tmp, self._done_file(segment))
+        self._progress[segment.name] = offset
+        try:
+            _write_in_place(self._done_file(segment), _progress_record(offset))
+        except OSError as exc:
+            if segment.name not in self._progress_unrecorded:
+                self._progress_unrecorded.add(segment.name)
+                log.warning(
+                    "spool replay progress kept in memory only (a crash now would resend this segment's start)",
+                    extra={"segment": segment.name, "error": exc.strerror},
+                )
 
     def remove(self, segment: Path) -> None:
         """Delete a fully replayed segment."""
         size = segment.stat().st_size
         segment.unlink()
         self._done_file(segment).unlink(missing_ok=True)
+        segment.with_suffix(".tmp").unlink(missing_ok=True)  # left by versions before issue 17
+        self._progress.pop(segment.name, None)
+        self._progress_unrecorded.discard(segment.name)
         self._started.pop(segment.name, None)
         self._sealed_bytes = max(0, self._sealed_bytes - size)
-        self.refusing = False
+        self._over_cap = self._disk_failed = False
 
 
 def _received_at(record: Record, segment: Path) -> float:
@@ -304,6 +394,19 @@ def _received_at(record: Record, segment: Path) -> float:
         return datetime.fromisoformat(text).timestamp()
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return segment.stat().st_mtime
+
+
+def _write_in_place(path: Path, data: bytes) -> None:
+    """Overwrite the start of ``path`` (created if missing) with ``data`` and fsync it.
+
+    Same size each time, so once the file exists this allocates nothing: it works on a full disk."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        if os.pwrite(fd, data, 0) != len(data):
+            raise OSError(28, "short write of a spool progress record")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(directory: Path) -> None:
