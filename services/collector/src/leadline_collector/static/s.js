@@ -1,4 +1,4 @@
-/*! Leadline capture snippet: page views, custom events, identify and form capture, sent in batches.
+/*! Leadline capture snippet: page views, custom events, purchases, identify and form capture, sent in batches.
  * Consent, Do Not Track and Global Privacy Control are honoured. No dependencies, never reads cookies. */
 (() => {
   'use strict';
@@ -257,6 +257,14 @@
   const track = (name, props) => {
     if (typeof name === 'string' && name) send(build('track', { name: name.slice(0, 128), props: obj(props) }));
   };
+  // leadline('purchase', {order_id, products: [{sku, quantity, price}], revenue, currency}): Segment's e-commerce
+  // 'Order Completed', which crm-core records as purchases, once per order id (marketing/orders.py).
+  const purchase = (order) => {
+    const o = obj(order), id = typeof o.order_id === 'number' ? String(o.order_id) : o.order_id;
+    if (typeof id !== 'string' || !id || !Array.isArray(o.products)) return;
+    const products = o.products.filter((p) => p && typeof p === 'object' && typeof p.sku === 'string' && p.sku);
+    send(build('track', { name: 'Order Completed', props: Object.assign(o, { order_id: id, products }) }));
+  };
   const identify = (traits, more) => {
     if (quiet) return;
     const t = typeof traits === 'string' || typeof traits === 'number'
@@ -283,7 +291,7 @@
     }
   };
 
-  const api = { page, track, identify, consent: setConsent };
+  const api = { page, track, purchase, identify, consent: setConsent };
   const leadline = function (cmd, ...args) {
     try {
       if (Object.prototype.hasOwnProperty.call(api, cmd)) api[cmd](...args);
