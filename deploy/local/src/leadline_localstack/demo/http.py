@@ -154,6 +154,10 @@ class Collector:
         )
         return resp.headers["Location"]
 
+    async def impression(self, browser: Browser, affiliate: str, ad: str) -> None:
+        """``GET /a/{affiliate}/{ad}/i.gif``: the ad shown on the affiliate's site (no cookie sent or set)."""
+        await self._send("GET", f"/a/{affiliate}/{ad}/i.gif", browser.headers)
+
     async def form(
         self, browser: Browser, key: str, fields: dict[str, str], page: str, origin: str, idempotency_key: str
     ) -> None:

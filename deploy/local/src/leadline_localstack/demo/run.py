@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from leadline_localstack.demo import world as w
 from leadline_localstack.demo.http import Api, Browser, Collector, DemoError
 
 T = TypeVar("T")
-STEPS = ("month", "today-web", "email-people", "email-machines")
+STEPS = ("month", "today-web", "ad-impressions", "email-people", "email-machines")
 """Traffic steps, recorded in the write key's settings once sent (the API steps look their records up)."""
 
 
@@ -106,6 +107,21 @@ class Steps:
         self.progress.update(task, completed=max(total, 1))
         if self.progress.disable:
             self.say(f"  {name}: {total} in {time.monotonic() - started:.1f}s")
+
+
+def impressions(seed: int, world: w.World) -> list[tuple[Browser, str, str]]:
+    """Today's impressions of every ad: 10 to 30 per click it got, at least 10 (a click-through rate of 3-10 %),
+    from browsers of the day's visitors but without their cookies: a view on another site is nobody's visit."""
+    clicks = Counter((c.affiliate.affiliate_id, c.ad.ad_id) for c in world.ad_clicks)
+    out: list[tuple[Browser, str, str]] = []
+    for affiliate in w.AFFILIATES:
+        for ad in affiliate.ads:
+            r = w.rng(seed, "impressions", affiliate.affiliate_id, ad.ad_id)
+            for _ in range(max(clicks[affiliate.affiliate_id, ad.ad_id], 1) * r.randint(10, 30)):
+                v = world.ad_clicks[r.randrange(len(world.ad_clicks))].visitor
+                browser = Browser(v.user_agent, None, v.ip, v.country.locale)
+                out.append((browser, affiliate.affiliate_id, ad.ad_id))
+    return out
 
 
 async def bounded(limit: int, jobs: Iterable[Awaitable[T]], done: Callable[[int], None]) -> list[T]:
@@ -486,6 +502,15 @@ class Demo:
                 tick,
             )
 
+    async def ad_impressions(self, collector: Collector, world: w.World) -> None:
+        """Today's views of the ads on the affiliates' sites, after the clicks (the collector knows the ads by
+        then): the ads report's impressions and click-through rate."""
+        shown = impressions(self.seed, world)
+        with self.steps.step("today: ad impressions", len(shown)) as tick:
+            await bounded(
+                self.target.concurrency, (collector.impression(b, aff, ad) for b, aff, ad in shown), tick
+            )
+
     async def ad_visit(self, collector: Collector, c: w.AdClick) -> None:
         v = c.visitor
         browser = Browser(v.user_agent, v.cookie, v.ip, v.country.locale)
@@ -631,6 +656,7 @@ class Demo:
             workers = {a.email for a in world.activities} | {p.email for p in world.purchases}
             await self.await_persons(api, sorted(set(audience) | workers), "waiting for the month's leads")
             await traffic("today-web", lambda: self.today_web(collector, world))
+            await traffic("ad-impressions", lambda: self.ad_impressions(collector, world))
             await self.email_sends(api, world, links=not {"email-people", "email-machines"} <= done)
             await traffic("email-people", lambda: self.email_people(collector, world))
             if "email-machines" not in done:
