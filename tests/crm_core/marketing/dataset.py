@@ -3,7 +3,7 @@
 Person A clicks ad blog/a1 (2 Mar), then news/n1 (5 Mar), fills the form (6 Mar: a prospect at once, having
 clicked), buys 2 x W1 at 90 (10 Mar). Person B clicks blog/a2 (2 Mar 11:00), blog/a1 (3 Mar), news/n1 (4 Mar),
 fills the form (7 Mar). Person C fills the form without any click (8 Mar) and buys 1 x W1 at 100 (20 Mar). A bot
-clicks blog/a1 (3 Mar): counted nowhere. :func:`newsletter` adds e-mails to A and B.
+clicks blog/a1 (3 Mar): counted nowhere. :func:`newsletter` adds e-mails to A and B; :func:`shown` ad impressions.
 """
 
 from __future__ import annotations
@@ -176,3 +176,26 @@ async def add_second_product(conn: asyncpg.Connection, m: Any) -> None:
     for person, day in ((m.a, 11), (m.c, 21)):
         await buy(conn, person, w2, day, 1, 50)
     await buy(conn, m.b, m.product, 22, 1, 95)
+
+
+def impression(affiliate: str, ad: str, when: datetime, **enrichment: Any) -> EnrichedEvent:
+    """What the enricher passes on for the collector's impression pixel: no anon_id, no ids, a person of its own."""
+    raw = RawEvent(
+        event_id=new_id(),
+        type="ad_impression",
+        source="affiliate",
+        received_at=when.isoformat(),
+        context={"ip": "203.0.113.5", "user_agent": "Mozilla/5.0", "referrer": "https://blog.example/"},
+        affiliate={"affiliate_id": affiliate, "ad_id": ad},
+    )
+    return EnrichedEvent.from_raw(raw, new_id(), **enrichment)
+
+
+async def shown(conn: asyncpg.Connection, now: datetime) -> list[EnrichedEvent]:
+    """a1 shown 10 times and a2 4 times on 2 March, x9 (no click, no ads row) 3 times; a bot and a proxy once."""
+    events = [impression("blog", "a1", at(2)) for _ in range(10)]
+    events += [impression("blog", "a2", at(2)) for _ in range(4)]
+    events += [impression("blog", "x9", at(3)) for _ in range(3)]
+    events += [impression("blog", "a1", at(2), bot=GOOGLEBOT), impression("blog", "a1", at(2), bot=PROXY)]
+    assert await write_batch(conn, events, now=now) == 17
+    return events

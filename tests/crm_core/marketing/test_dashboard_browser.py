@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from playwright.async_api import Page
 
 from collector.browser import launch_browser, new_page
-from crm_core.marketing.dataset import add_second_product, newsletter, seed
+from crm_core.marketing.dataset import add_second_product, at, newsletter, seed, shown
 from crm_core.web import PASSWORD, snap, user_with_password
 from leadline_crm.http.keys import POOL
 
@@ -37,6 +37,7 @@ async def cells(page: Page, row: str) -> list[str]:
 async def test_the_dashboard_shows_the_months_reports(client: TestClient) -> None:
     async with client.server.app[POOL].acquire() as conn:
         await newsletter(conn, await seed(conn))
+        await shown(conn, at(3))  # a1 shown 10 times: a click-through of 20 %
     base = str(client.make_url("")).rstrip("/")
     email = await user_with_password(client, "marketing")
     async with launch_browser() as browser, new_page(browser) as page:
@@ -48,7 +49,7 @@ async def test_the_dashboard_shows_the_months_reports(client: TestClient) -> Non
                                                                                  "prospects", "customers")}  # fmt: skip
         assert funnel == {"visitors": "3", "leads": "3", "prospects": "3", "customers": "2"}
         assert await cells(page, "tr[data-ad='blog/a1']") == [
-            "Banner A1", "blog", "Spring", "2", "1.0", "1.0", "50.0%", "180.00"]  # fmt: skip
+            "Banner A1", "blog", "Spring", "10", "2", "20.0%", "1.0", "1.0", "50.0%", "180.00"]  # fmt: skip
         assert await cells(page, "tr[data-affiliate='blog']") == [
             "The Blog",
             "3",
@@ -70,7 +71,7 @@ async def test_the_dashboard_shows_the_months_reports(client: TestClient) -> Non
         await page.click("form[aria-label='Report controls'] button")
         await page.wait_for_url("**model=linear**")
         assert await cells(page, "tr[data-ad='news/n1']") == [
-            "News N1", "news", "", "2", "0.8333", "0.5", "25.0%", "90.00"]  # fmt: skip
+            "News N1", "news", "", "0", "2", "0.0%", "0.8333", "0.5", "25.0%", "90.00"]  # fmt: skip
         await snap(page, "marketing-dashboard-linear")
 
         href = await page.get_attribute("a[href^='/app/marketing/ads.csv']", "href")

@@ -6,46 +6,20 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime
-from typing import Any
+from datetime import date
 
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from crm_core.marketing.dataset import GOOGLEBOT, PROXY, at, seed
+from crm_core.marketing.dataset import at, seed, shown
 from leadline_crm.http.keys import POOL
 from leadline_crm.ingest.touches import write_batch
 from leadline_crm.marketing import reports
-from leadline_shared.events import EnrichedEvent, RawEvent
-from leadline_shared.ids import new_id
 
 pytestmark = pytest.mark.integration
 
 MARCH = reports.Query(date(2026, 3, 1), date(2026, 3, 31))
-
-
-def impression(affiliate: str, ad: str, when: datetime, **enrichment: Any) -> EnrichedEvent:
-    """What the enricher passes on for the collector's impression pixel: no anon_id, no ids, a person of its own."""
-    raw = RawEvent(
-        event_id=new_id(),
-        type="ad_impression",
-        source="affiliate",
-        received_at=when.isoformat(),
-        context={"ip": "203.0.113.5", "user_agent": "Mozilla/5.0", "referrer": "https://blog.example/"},
-        affiliate={"affiliate_id": affiliate, "ad_id": ad},
-    )
-    return EnrichedEvent.from_raw(raw, new_id(), **enrichment)
-
-
-async def shown(conn: asyncpg.Connection, now: datetime) -> list[EnrichedEvent]:
-    """a1 shown 10 times and a2 4 times on 2 March, x9 (no click, no ads row) 3 times; a bot and a proxy once."""
-    events = [impression("blog", "a1", at(2)) for _ in range(10)]
-    events += [impression("blog", "a2", at(2)) for _ in range(4)]
-    events += [impression("blog", "x9", at(3)) for _ in range(3)]
-    events += [impression("blog", "a1", at(2), bot=GOOGLEBOT), impression("blog", "a1", at(2), bot=PROXY)]
-    assert await write_batch(conn, events, now=now) == 17
-    return events
 
 
 async def test_impressions_are_counted_per_day_and_ad_and_never_become_persons_or_touchpoints(
