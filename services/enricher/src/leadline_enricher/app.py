@@ -50,6 +50,7 @@ def create_app(settings: EnricherSettings) -> web.Application:
             pool=pool,
             metrics=metrics,
             batch_max=settings.batch_max,
+            kafka_timeout_ms=settings.kafka_timeout_ms,
             rules=rules,
             enricher=EventEnricher(geoip, settings.scanner_seconds, settings.internal_hosts),
             graph=IdentityGraph(rules, settings.identity_cache),

@@ -69,6 +69,7 @@ class Enricher:
     pool: asyncpg.Pool
     metrics: EnricherMetrics
     batch_max: int = 2000
+    kafka_timeout_ms: int = 40000  # a record waiting longer for Kafka fails its batch, which is replayed
     rules: IdentifierRules = field(default_factory=IdentifierRules)
     enricher: EventEnricher = field(default_factory=EventEnricher)
     graph: IdentityGraph | None = None  # None: a new one with ``rules`` (a benchmark passes a warm one)
@@ -102,7 +103,9 @@ class Enricher:
         """Connect the transactional producer, publish leftover identity changes, join the group."""
         self.enricher.user_agents.lookup("Mozilla/5.0")  # load the parsers' rules now, not on the first batch
         service.tune_gc()  # after the parsers loaded their rules, so those are frozen
-        self._producer = kafka.producer(self.bootstrap, transactional_id=self.transactional_id)
+        self._producer = kafka.producer(
+            self.bootstrap, transactional_id=self.transactional_id, request_timeout_ms=self.kafka_timeout_ms
+        )
         await self._producer.start()
         self._publisher = BatchSender(self._producer, self.topics.raw)
         await self.publish_leftover_changes()

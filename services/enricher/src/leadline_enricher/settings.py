@@ -23,6 +23,11 @@ class EnricherSettings(CommonSettings):
         "", "INSTANCE_ID", "this replica's name in its transactional id (empty: host name)"
     )
     batch_max: int = setting(2000, "ENRICHER_BATCH_MAX", "most raw events handled in one transaction")
+    kafka_timeout_ms: int = setting(
+        40000,
+        "ENRICHER_KAFKA_TIMEOUT_MS",
+        "how long a batch's records may wait for Kafka before its transaction fails and is replayed",
+    )
     identity_blocked: tuple[str, ...] = setting(
         (),
         "IDENTITY_BLOCKED",
