@@ -19,6 +19,7 @@ class EnricherMetrics:
     conflicts: Counter
     identity_changes: Counter
     retries: Counter
+    kafka_retries: Counter
 
     @classmethod
     def create(cls) -> EnricherMetrics:
@@ -50,6 +51,11 @@ class EnricherMetrics:
             retries=Counter(
                 "leadline_enricher_batch_retries",
                 "Batches retried because PostgreSQL was unreachable",
+                registry=reg,
+            ),
+            kafka_retries=Counter(
+                "leadline_enricher_kafka_retries",
+                "Batches aborted and replayed because Kafka failed them (broker gone or back, leader unknown)",
                 registry=reg,
             ),
         )

@@ -10,6 +10,13 @@ Throughput: batch N+1 is decoded, enriched and resolved while batch N's Kafka tr
 transactions themselves stay strictly in order), messages are appended to record batches directly, and the
 JSON out is the decoded document plus the findings (no second dataclass round trip).
 
+Broker outages (issue 17): a Kafka error during a batch (broker gone or back, leader not yet elected, the
+producer's sender dead, the transaction fenced or aborted as a consequence) aborts that batch's transaction, drops
+the producer for a new one (whose start with the same transactional id fences the old one and aborts whatever it
+left open), rewinds the consumer to the committed offsets and replays from there after a capped back-off. Nothing
+of the aborted batch is visible to read_committed readers, and its identity writes are idempotent, so the replay
+duplicates nothing; other errors are bugs and still end the task (and /readyz).
+
 Partition hand-over: a rebalance waits for the batch being prepared and the transaction in flight (the revoke
 callback takes the same lock as the loop), so the next owner of a partition starts from committed offsets and
 nothing is processed twice.
@@ -34,6 +41,7 @@ from aiokafka import (
     ConsumerRecord,
     TopicPartition,
 )
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 
 from leadline_enricher import queries
 from leadline_enricher.enrich import EventEnricher
@@ -57,6 +65,53 @@ log = logging.getLogger(__name__)
 TRANSIENT_DB_ERRORS = pg.UNAVAILABLE
 """PostgreSQL down, restarting or unreachable: worth waiting for, unlike a bug or a constraint error."""
 
+TRANSACTION_DEADLINE_S = 60.0
+"""Longest one batch's Kafka transaction may take (its commit or abort included) before it counts as failed:
+aiokafka's abort can wait for ever on a producer whose connection is gone."""
+
+
+@dataclass
+class KafkaRetry:
+    """The back-off after a Kafka failure and its log: one line per cause per ``every`` seconds, with a count of
+    the failures held back, then one line when a batch commits again."""
+
+    first: float = 0.5
+    cap: float = 10.0
+    every: float = 10.0
+    failures: int = 0
+    _delay: float = 0.0
+    _shown: dict[str, float] = field(default_factory=dict)
+    _held: dict[str, int] = field(default_factory=dict)
+
+    def failed(self, exc: BaseException) -> float:
+        """Count a failure, log it unless its cause was logged lately; the seconds to wait before retrying."""
+        self.failures += 1
+        self._delay = min(self.cap, self._delay * 2 or self.first)
+        cause, now = type(exc).__name__, time.monotonic()
+        last = self._shown.get(cause)
+        if last is not None and now - last < self.every:
+            self._held[cause] = self._held.get(cause, 0) + 1
+        else:
+            self._shown[cause] = now
+            log.warning(
+                "kafka failed mid-batch: transaction aborted, batch replayed from the committed offsets",
+                extra={
+                    "error": cause,
+                    "detail": str(exc)[:200],
+                    "repeated": self._held.pop(cause, 0),
+                    "retry_in": self._delay,
+                },
+            )
+        return self._delay
+
+    def succeeded(self) -> None:
+        """A batch committed: log the recovery once and start the back-off over."""
+        if self.failures:
+            log.info("kafka back: batches commit again", extra={"failures": self.failures})
+        self.failures, self._delay = 0, 0.0
+        self._shown.clear()
+        self._held.clear()
+
 
 @dataclass
 class Enricher:
@@ -79,6 +134,7 @@ class Enricher:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _inflight: asyncio.Future[None] | None = None
     _follower: asyncio.Future[None] | None = None
+    kafka_retry: KafkaRetry = field(default_factory=KafkaRetry)
 
     def __post_init__(self) -> None:
         if self.graph is None:
@@ -103,12 +159,7 @@ class Enricher:
         """Connect the transactional producer, publish leftover identity changes, join the group."""
         self.enricher.user_agents.lookup("Mozilla/5.0")  # load the parsers' rules now, not on the first batch
         service.tune_gc()  # after the parsers loaded their rules, so those are frozen
-        self._producer = kafka.producer(
-            self.bootstrap, transactional_id=self.transactional_id, request_timeout_ms=self.kafka_timeout_ms
-        )
-        await self._producer.start()
-        self._publisher = BatchSender(self._producer, self.topics.raw)
-        await self.publish_leftover_changes()
+        await self._start_producer()
         self._consumer = kafka.consumer(
             self.bootstrap,
             [],
@@ -120,6 +171,16 @@ class Enricher:
         self._consumer.subscribe([self.topics.raw], listener=_WaitForBatch(self))
         self._follower = asyncio.ensure_future(self._follow_changes())
 
+    async def _start_producer(self) -> None:
+        """A new transactional producer (fencing any earlier one of this replica), then the identity changes
+        whose Kafka transaction never committed."""
+        self._producer = kafka.producer(
+            self.bootstrap, transactional_id=self.transactional_id, request_timeout_ms=self.kafka_timeout_ms
+        )
+        await self._producer.start()
+        self._publisher = BatchSender(self._producer, self.topics.raw)
+        await self.publish_leftover_changes()
+
     async def stop(self) -> None:
         """Leave the group and close the producer (an open transaction is aborted by the broker)."""
         if self._follower is not None:
@@ -130,7 +191,22 @@ class Enricher:
             await self._producer.stop()
 
     async def run(self) -> None:
-        """Process batches until cancelled; a batch is prepared while the previous one commits to Kafka."""
+        """Process batches until cancelled; after a Kafka failure, reconnect and replay from the committed
+        offsets (after a capped back-off) instead of ending."""
+        while True:
+            try:
+                if self._producer is None:  # dropped after a failure
+                    await self._start_producer()
+                    await self._rewind()
+                await self._consume()
+            except KafkaError as exc:
+                self.metrics.kafka_retries.inc()
+                delay = self.kafka_retry.failed(exc)
+                await self._drop_producer()
+                await asyncio.sleep(delay)
+
+    async def _consume(self) -> None:
+        """Process batches until cancelled or a failure; a batch is prepared while the previous one commits."""
         try:
             while True:
                 batch = await self.consumer.getmany(timeout_ms=500, max_records=self.batch_max)
@@ -144,6 +220,24 @@ class Enricher:
         finally:
             if self._inflight is not None:
                 await cancel_and_wait(self._inflight)
+                self._inflight = None
+
+    async def _drop_producer(self) -> None:
+        """Close the failed producer without waiting for Kafka; the next one's start fences it and aborts the
+        transaction it left open."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await kafka.abandon_producer(producer)
+
+    async def _rewind(self) -> None:
+        """Move the consumer back to the committed offsets, so the aborted batches are read again."""
+        consumer = self.consumer
+        for tp in consumer.assignment():
+            offset = await consumer.committed(tp)
+            if offset is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, offset)
 
     async def _settle(self) -> None:
         """Wait for the Kafka transaction in flight; its failure stops the loop (the batch is replayed)."""
@@ -186,9 +280,13 @@ class Enricher:
 
     async def commit(self, prepared: _Prepared) -> None:
         """One Kafka transaction: enriched events, identity changes, dead letters and the consumed offsets."""
-        async with self.producer.transaction():
-            await self._publisher.publish(prepared.out)
-            await self.producer.send_offsets_to_transaction(prepared.offsets, self.group_id)
+        try:
+            async with asyncio.timeout(TRANSACTION_DEADLINE_S), self.producer.transaction():
+                await self._publisher.publish(prepared.out)
+                await self.producer.send_offsets_to_transaction(prepared.offsets, self.group_id)
+        except TimeoutError as exc:
+            raise KafkaTimeoutError(f"transaction not done in {TRANSACTION_DEADLINE_S:g} s") from exc
+        self.kafka_retry.succeeded()
         changes = prepared.result.changes
         if changes:
             await self.pool.execute(queries.MARK_PUBLISHED, [c.change_id for c in changes])
