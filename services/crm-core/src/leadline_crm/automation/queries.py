@@ -254,3 +254,63 @@ SELECT m.title, m.due, m.p, x.owner_id
 NOTIFY_USERS = """
 INSERT INTO notifications (user_id, text, link) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])
 """
+
+# --- static lists (lists.py) ---
+
+_LIST_COLUMNS = (
+    "l.id, l.name, l.created_at, (SELECT count(*) FROM list_members m WHERE m.list_id = l.id) AS members"
+)
+
+LISTS = f"SELECT {_LIST_COLUMNS} FROM lists l ORDER BY lower(l.name), l.id"  # noqa: S608 (fixed names)
+
+LIST = f"SELECT {_LIST_COLUMNS} FROM lists l WHERE l.id = $1"  # noqa: S608 (fixed names)
+
+CREATE_LIST = "INSERT INTO lists (name) VALUES ($1) RETURNING id, name, created_at, 0::bigint AS members"
+
+RENAME_LIST = f"""
+UPDATE lists l SET name = $2 WHERE l.id = $1 RETURNING {_LIST_COLUMNS}
+"""  # noqa: S608 (fixed names)
+
+DELETE_LIST = "DELETE FROM lists WHERE id = $1 RETURNING name"
+
+# The rules that name the list ($1 as text) in an add_to_list action or an in_list condition. The pool's jsonb
+# codec stores the rules' JSON text as a JSON string (store.py reads either), so a string is unwrapped first.
+RULES_USING_LIST = """
+WITH w AS (
+    SELECT id, name,
+           CASE jsonb_typeof(actions) WHEN 'string' THEN (actions #>> '{}')::jsonb ELSE actions END AS actions,
+           CASE jsonb_typeof(conditions) WHEN 'string' THEN (conditions #>> '{}')::jsonb ELSE conditions END
+               AS conditions
+      FROM workflow_rules
+)
+SELECT id, name FROM w
+ WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(w.actions) a
+                WHERE a->>'type' = 'add_to_list' AND a->>'list_id' = $1)
+    OR EXISTS (SELECT 1 FROM jsonb_array_elements(w.conditions) c
+                WHERE c->>'op' = 'in_list' AND c->>'value' = $1)
+ ORDER BY id
+"""
+
+_MEMBERS = """
+SELECT m.person_id, m.added_at, p.first_name, p.last_name, p.emails[1] AS email, p.stage
+  FROM list_members m JOIN persons p ON p.person_id = m.person_id
+ WHERE m.list_id = $1 AND p.erased_at IS NULL
+ ORDER BY m.added_at DESC, m.person_id"""
+
+MEMBERS = _MEMBERS + " LIMIT $2"
+
+MEMBERS_ALL = _MEMBERS
+
+ADD_MEMBER = """
+WITH p AS (SELECT person_id FROM persons WHERE person_id = $2 AND erased_at IS NULL),
+     i AS (INSERT INTO list_members (list_id, person_id) SELECT $1, person_id FROM p
+           ON CONFLICT DO NOTHING RETURNING 1)
+SELECT EXISTS (SELECT 1 FROM p) AS found, EXISTS (SELECT 1 FROM i) AS added
+"""
+
+REMOVE_MEMBER = "DELETE FROM list_members WHERE list_id = $1 AND person_id = $2"
+
+PERSON_LISTS = """
+SELECT l.id, l.name, EXISTS (SELECT 1 FROM list_members m WHERE m.list_id = l.id AND m.person_id = $1) AS member
+  FROM lists l ORDER BY lower(l.name), l.id
+"""
