@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from crm_core.marketing.dataset import at, seed, shown
+from crm_core.marketing.dataset import at, impression, seed, shown
 from leadline_crm.http.keys import POOL
 from leadline_crm.ingest.touches import write_batch
 from leadline_crm.marketing import reports
@@ -84,3 +84,17 @@ async def test_the_ads_report_shows_impressions_and_click_through_in_json_and_cs
     table = list(csv.DictReader(io.StringIO(await resp.text())))
     assert table == [{k: "" if v is None else str(v) for k, v in row.items()} for row in rows]
     assert next(r for r in table if r["ad_id"] == "a1")["click_through_rate"] == "0.2"
+
+
+async def test_ids_older_than_the_topics_retention_are_forgotten_and_the_counts_stay(
+    crm_conn: asyncpg.Connection,
+) -> None:
+    await shown(crm_conn, at(3))  # 15 real ones on 2 and 3 March
+    later = [impression("blog", "a1", at(12)) for _ in range(10)]  # 12 March: 2 March is 10 days back
+    assert await write_batch(crm_conn, later, now=at(12)) == 10
+    kept = await crm_conn.fetch(
+        "SELECT day::text, count(*) FROM marketing_impressions_seen GROUP BY 1 ORDER BY 1"
+    )
+    assert [tuple(r) for r in kept] == [("2026-03-12", 10)]  # 3 March is 9 days back: past 8 days, gone too
+    total = await crm_conn.fetchval("SELECT sum(impressions) FROM marketing_impressions_daily")
+    assert total == 10 + 4 + 3 + 10

@@ -24,6 +24,10 @@ ADD_IMPRESSIONS = """
 INSERT INTO marketing_impressions_daily AS d (day, affiliate_id, ad_id, impressions)
 SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::bigint[])
 ON CONFLICT (day, affiliate_id, ad_id) DO UPDATE SET impressions = d.impressions + EXCLUDED.impressions"""
+# Ids past the raw topics' retention can come back no more: a batch drops up to twice as many as it adds.
+PRUNE_IMPRESSIONS_SEEN = """
+DELETE FROM marketing_impressions_seen
+ WHERE event_id IN (SELECT event_id FROM marketing_impressions_seen WHERE day < $1::date LIMIT $2::int)"""
 # The range's impressions per ad ($1, $2: the range [from, to) as timestamps), with the names the ads report shows.
 IMPRESSIONS = """
 SELECT i.affiliate_id, i.ad_id, sum(i.impressions)::bigint AS impressions,

@@ -8,13 +8,15 @@ earliest touch of the batch, upserted only where it is earlier than the one stor
 image proxies' events (``automated``) are left out.
 
 Ad impressions are not touchpoints at all: :func:`count_impressions` takes them out of the batch before anything
-is written for persons, and adds them to the daily counts of migration 0027 (at most two statements a batch).
+is written for persons, and adds them to the daily counts of migration 0027 (at most three statements a batch:
+the ids not seen before, their counts, and forgetting ids older than the topics' retention).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
 import asyncpg
@@ -37,6 +39,8 @@ class Touch(Protocol):
 
 T = TypeVar("T", bound=Touch)
 IMPRESSION = "ad_impression"
+SEEN_DAYS = 8
+"""How long an impression's id is kept against a replay: the raw and enriched topics keep events 7 days."""
 
 
 def impression_key(t: Touch) -> tuple[str, str] | None:
@@ -74,6 +78,8 @@ async def count_impressions(conn: asyncpg.Connection, touches: Sequence[T]) -> t
             [k[2] for k, _ in rows],
             [n for _, n in rows],
         )
+    newest = max(day for day, _ in keyed.values())
+    await conn.execute(queries.PRUNE_IMPRESSIONS_SEEN, newest - timedelta(days=SEEN_DAYS), 2 * len(ids))
     return rest, len(fresh)
 
 
