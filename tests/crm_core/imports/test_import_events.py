@@ -1,6 +1,7 @@
 """Imported people announce what a rep-entered lead announces (issue 16): a workflow rule on "person became lead"
 runs once per imported person, a rule on "lead assigned" once per row naming an owner, and importing the same file
-again with on_duplicate=skip runs nothing more. The events of a chunk are one multi-row insert (unit below)."""
+again with on_duplicate=skip runs nothing more; with nobody listening (no enabled rule or webhook on those types)
+an import writes no events at all. The events of a chunk are one multi-row insert (unit below)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from crm_core.automation.conftest import until
 from crm_core.imports.test_imports import post, text
+from leadline_crm.automation import events
 from leadline_crm.imports import load
 
 H = dict[str, dict[str, str]]
@@ -77,3 +79,19 @@ async def test_a_rule_on_becoming_a_lead_runs_once_per_imported_person_and_not_a
     assert await crm_conn.fetchval("SELECT count(*) FROM rule_runs WHERE rule_id = $1", assigned) == 10
     tagged = await crm_conn.fetchval("SELECT count(*) FROM persons WHERE attributes->'tags' ? 'welcomed'")
     assert tagged == 30
+
+
+@pytest.mark.integration
+async def test_only_the_types_somebody_listens_to_are_written(crm_conn: asyncpg.Connection) -> None:
+    """No app (no loop) on this schema: the rows written stay to be counted."""
+    person, owner = uuid.uuid4(), uuid.uuid4()
+    found = load.lead_events([{"person_id": person, "owner_id": owner}])
+    await events.emit_listened(crm_conn, found)
+    assert await crm_conn.fetchval("SELECT count(*) FROM domain_events") == 0  # nobody listens
+    await crm_conn.execute(
+        "INSERT INTO workflow_rules (name, enabled, trigger_type) VALUES ('off', false, 'person.created'),"
+        " ('on', true, 'lead.assigned')"
+    )
+    await events.emit_listened(crm_conn, found)
+    rows = await crm_conn.fetch("SELECT type, person_id FROM domain_events")
+    assert [(r["type"], r["person_id"]) for r in rows] == [("lead.assigned", person)]

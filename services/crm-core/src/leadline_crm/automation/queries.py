@@ -16,6 +16,13 @@ WITH e AS (
 SELECT pg_notify(left('automation_' || current_schema(), 63), '')
 """
 
+# The event types somebody listens to: an enabled rule's trigger or an enabled webhook subscription's types (as
+# EMIT_INGESTED's ``wanted``), for writers of many events at once (imports) to leave the others out.
+LISTENED_TYPES = """
+SELECT trigger_type FROM workflow_rules WHERE enabled
+UNION SELECT unnest(event_types) FROM webhook_subscriptions WHERE enabled
+"""
+
 # --- the loop (runner.py) ---
 
 TAKE_EVENTS = """

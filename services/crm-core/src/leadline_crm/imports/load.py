@@ -11,8 +11,9 @@ rows of one chunk that match one existing record: the later is refused, naming t
 New people get what a rep-typed lead gets (people/persons.py ``enter_lead``): stage ``lead`` with its transition,
 their email domain's company and an owner by the assignment rules, an audit entry, and an ``identify`` raw event
 for the identity graph through the outbox (one multi-row insert per chunk), and the domain events automation
-listens to (:func:`lead_events`, one multi-row insert per chunk). An email or phone added to an existing
-person is announced the same way unless another person holds it (persons.py ``unshared``).
+listens to (:func:`lead_events`: one multi-row insert per chunk, of the types an enabled rule or webhook wants).
+An email or phone added to an existing person is announced the same way unless another person holds it
+(persons.py ``unshared``).
 
 A dry run does the same in a transaction it rolls back, so its counts are the real ones and nothing is written.
 Each chunk of a real run commits on its own, so the job's progress is true as it goes; a run that fails halfway
@@ -244,7 +245,8 @@ UPDATE persons p SET company_id = c.id, company_linked = 'domain', updated_at = 
 def lead_events(created: Sequence[Mapping[str, Any]]) -> list[domain_events.NewEvent]:
     """What a rep-entered lead announces (people/persons.py ``enter_lead``), for each person a chunk created:
     ``person.created``, ``person.stage_changed`` to ``lead``, and ``lead.assigned`` when the row named an owner
-    (the assignment rules announce the owners they give). Written with one multi-row insert per chunk; the keys
+    (the assignment rules announce the owners they give). Written with one multi-row insert per chunk, only the
+    types somebody listens to (an import nobody listens to costs one small read per chunk); the keys
     are the new person's, so importing the same file again with ``on_duplicate=skip`` announces nothing."""
     found: list[domain_events.NewEvent] = []
     for r in created:
@@ -352,7 +354,7 @@ async def _after_create(
             "SELECT person_id, email, phone, owner_id FROM import_stage WHERE existing IS NULL"
         )
         out.new_ids = [r["person_id"] for r in created]
-        await domain_events.emit(conn, lead_events(created))
+        await domain_events.emit_listened(conn, lead_events(created))
         await assignment.new_leads(conn, out.new_ids, caller)
         await outbox.write(conn, [rep_identify(r["person_id"], r["email"], r["phone"], "lead_imported")
                                   for r in created])  # fmt: skip
