@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +27,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
+from collector.small_disk import small_disk_at
 from leadline_localstack import kafka as local_kafka
 from leadline_localstack import procs, services
 from leadline_shared import kafka
@@ -41,48 +39,15 @@ DISK_MB = 4
 PIXEL_BURST = 100  # pixels every 0.1 s: 1,000/s
 FORM_EVERY = 0.2  # seconds: 5 form posts/s
 FILL_LIMIT = 45.0  # seconds of load at most to fill the disk
-RECOVERY_BOUND = 45.0  # seconds from the broker's start until everything answered is in Kafka
+RECOVERY_BOUND = 45.0  # seconds from the broker's start until the spool has drained
 ORIGIN = {"Origin": "https://www.shop.example", "Accept": "application/json"}
-
-
-def _mount_tmpfs(path: Path, megabytes: int) -> bool:
-    """The drill's own helper (``drills.stack``), which needs the repository root on the path, as in
-    tests/drills/conftest.py."""
-    repo = str(Path(__file__).resolve().parents[2])
-    if repo not in sys.path:
-        sys.path.insert(0, repo)
-    from drills.stack import _mount_tmpfs as mount_tmpfs
-
-    return mount_tmpfs(path, megabytes)
-
-
-def _mount_loop_ext4(path: Path, image: Path, megabytes: int) -> bool:
-    """The fallback where tmpfs is refused: a tiny ext4 image, loop-mounted."""
-    if shutil.which("mkfs.ext4") is None:
-        return False
-    with image.open("wb") as fh:
-        fh.truncate(megabytes * 1024 * 1024)
-    made = subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=False, capture_output=True)
-    if made.returncode != 0:
-        return False
-    done = subprocess.run(["mount", "-o", "loop", str(image), str(path)], check=False, capture_output=True)
-    return done.returncode == 0
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A directory on a disk of DISK_MB MiB of its own, so the spool meets a real ENOSPC."""
-    mount = tmp_path / "small-disk"
-    mount.mkdir()
-    if not _mount_tmpfs(mount, DISK_MB) and not _mount_loop_ext4(mount, tmp_path / "disk.img", DISK_MB):
-        pytest.fail(
-            f"could not mount a {DISK_MB} MiB tmpfs or loop ext4 image at {mount} (euid {os.geteuid()}): "
-            "this test needs root (or CAP_SYS_ADMIN) to give the spool a disk that really fills up"
-        )
-    try:
+    with small_disk_at(tmp_path, DISK_MB) as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False, capture_output=True)
 
 
 @pytest.fixture
