@@ -36,9 +36,8 @@ log = logging.getLogger(__name__)
 _HEAD = struct.Struct(">II")
 _SHORT = struct.Struct(">H")
 SUFFIX = ".seg"
-DISK_RETRY_EVERY = (
-    1.0  # seconds: after a failed write, appends are refused this long before one is tried again
-)
+# seconds: after a failed write, appends are refused this long before one is tried again
+DISK_RETRY_EVERY = 1.0
 _PROGRESS_DIGITS = 20  # a progress record: offset (20 digits) space crc32 of the digits (8 hex) newline
 
 
@@ -233,9 +232,8 @@ class Spool:
 
     def append_nowait(self, records: list[Record]) -> asyncio.Future[None]:
         """Queue records for the next group commit; the future resolves once they are fsync'd."""
-        started(
-            self._opened, "the spool"
-        )  # here, not in the writer thread, where it would only fail the flusher
+        # here, not in the writer thread, where it would only fail the flusher
+        started(self._opened, "the spool")
         data = b"".join(encode_record(r) for r in records)
         if self.size_bytes + len(data) > self.max_bytes:
             self._over_cap = True
