@@ -72,6 +72,28 @@ async def test_the_api_creates_renames_fills_and_deletes_a_list(
     assert [a["action"] for a in audited] == ["create", "add_member", "update", "remove_member", "delete"]
 
 
+async def test_the_members_come_a_page_at_a_time(
+    client: TestClient, auth_headers: H, db: asyncpg.Connection
+) -> None:
+    lid = await db.fetchval("INSERT INTO lists (name) VALUES ('Paged') RETURNING id")
+    people = [await _person(db, f"P{i}", f"p{i}@corp.example") for i in range(5)]
+    await db.execute(
+        "INSERT INTO list_members (list_id, person_id, added_at)"
+        " SELECT $1, p, '2026-01-01'::timestamptz FROM unnest($2::uuid[]) AS p", lid, people,
+    )  # fmt: skip
+    seen: list[str] = []
+    url = f"/api/v1/lists/{lid}/members?limit=2"
+    while url:
+        page = await (await client.get(url, headers=auth_headers["sales"])).json()
+        assert len(page["items"]) <= 2
+        seen += [m["person_id"] for m in page["items"]]
+        url = f"/api/v1/lists/{lid}/members?limit=2&cursor={page['next']}" if page["next"] else ""
+    assert sorted(seen) == sorted(people)
+    assert len(seen) == 5
+    bad = await client.get(f"/api/v1/lists/{lid}/members?cursor=nonsense", headers=auth_headers["sales"])
+    assert bad.status == 422
+
+
 async def test_a_list_a_rule_fills_cannot_be_deleted_and_the_rule_keeps_filling_it(
     client: TestClient, auth_headers: H, db: asyncpg.Connection
 ) -> None:

@@ -72,7 +72,7 @@ async def _list_page(
         raise web.HTTPNotFound(reason="No list has this id.") from None
     return render(
         request, "automation/list.html", status=status, title=found["name"], message=message,
-        notice=request.query.get("notice"), list=found, members=await lists.members(pool, lid, PAGE), page=PAGE,
+        notice=request.query.get("notice"), list=found, members=(await lists.members(pool, lid, PAGE))[0], page=PAGE,
         can_write=may(caller, MARKETING),
     )  # fmt: skip
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -22,7 +23,7 @@ from leadline_crm.http.errors import BadRequest, Conflict
 from leadline_crm.http.keys import BODY, CALLER, POOL
 from leadline_crm.http.listing import csv_response, query_csv
 from leadline_crm.http.openapi import Operation, Param
-from leadline_crm.http.params import LIMIT, page_limit
+from leadline_crm.http.params import CURSOR, LIMIT, decode_cursor, encode_cursor, page_limit
 from leadline_crm.http.responses import json_response
 from leadline_crm.http.schemas import NAME, UUID_S
 
@@ -105,10 +106,21 @@ async def delete(pool: asyncpg.Pool, lid: int, caller: Caller) -> None:
         await audit.record(conn, caller, "delete", "lists", lid, {"name": name})
 
 
-async def members(pool: asyncpg.Pool, lid: int, limit: int) -> list[dict[str, Any]]:
-    """The newest ``limit`` members (erased persons left out)."""
+async def members(
+    pool: asyncpg.Pool, lid: int, limit: int, cursor: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of members, newest first, after ``cursor`` (erased persons left out), and the next page's cursor."""
     await get(pool, lid)
-    return [dict(r) for r in await pool.fetch(queries.MEMBERS, lid, limit)]
+    after: tuple[datetime | None, str | None] = decode_cursor(cursor) if cursor else (None, None)
+    if after[1] is not None:
+        try:
+            uuid.UUID(after[1])
+        except ValueError:
+            raise BadRequest("invalid cursor") from None
+    rows = [dict(r) for r in await pool.fetch(queries.MEMBERS, lid, limit + 1, *after)]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, encode_cursor(rows[-1]["added_at"], str(rows[-1]["person_id"])) if more else None
 
 
 async def add(pool: asyncpg.Pool, lid: int, person: uuid.UUID, caller: Caller) -> bool:
@@ -196,9 +208,11 @@ async def api_delete(request: web.Request) -> web.Response:
 
 
 async def api_members(request: web.Request) -> web.Response:
-    """GET /api/v1/lists/{id}/members: the newest members first."""
-    items = await _found(members(request.app[POOL], _lid(request), page_limit(request, 100, 500)))
-    return json_response({"items": items, "next": None})
+    """GET /api/v1/lists/{id}/members: the newest members first, a page at a time (``next`` is the cursor)."""
+    items, nxt = await _found(
+        members(request.app[POOL], _lid(request), page_limit(request, 100, 500), request.query.get("cursor"))
+    )
+    return json_response({"items": items, "next": nxt})
 
 
 async def api_add(request: web.Request) -> web.Response:
@@ -230,7 +244,7 @@ def operations() -> list[Operation]:
         Operation("DELETE", "/api/v1/lists/{id}", api_delete, "Delete a static list (not while a rule names it)",
                   MARKETING, tag, params=(LIST_ID,), status=204, errors=(409,)),
         Operation("GET", "/api/v1/lists/{id}/members", api_members, "A list's members", READ_ROLES, tag,
-                  params=(LIST_ID, LIMIT)),
+                  params=(LIST_ID, LIMIT, CURSOR)),
         Operation("POST", "/api/v1/lists/{id}/members", api_add, "Add a person to a list", MARKETING, tag,
                   params=(LIST_ID,), body=MEMBER_BODY, status=201),
         Operation("DELETE", "/api/v1/lists/{id}/members/{person_id}", api_remove, "Remove a person from a list",

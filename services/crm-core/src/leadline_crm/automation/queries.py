@@ -301,12 +301,16 @@ SELECT id, name FROM w
 _MEMBERS = """
 SELECT m.person_id, m.added_at, p.first_name, p.last_name, p.emails[1] AS email, p.stage
   FROM list_members m JOIN persons p ON p.person_id = m.person_id
- WHERE m.list_id = $1 AND p.erased_at IS NULL
- ORDER BY m.added_at DESC, m.person_id"""
+ WHERE m.list_id = $1 AND p.erased_at IS NULL"""
 
-MEMBERS = _MEMBERS + " LIMIT $2"
+# A page of members after the cursor ($3 added_at, $4 person_id; NULL for the first page), newest first.
+MEMBERS = (
+    _MEMBERS
+    + """ AND ($3::timestamptz IS NULL OR (m.added_at, m.person_id) < ($3, $4::uuid))
+ ORDER BY m.added_at DESC, m.person_id DESC LIMIT $2"""
+)
 
-MEMBERS_ALL = _MEMBERS
+MEMBERS_ALL = _MEMBERS + " ORDER BY m.added_at DESC, m.person_id DESC"
 
 ADD_MEMBER = """
 WITH p AS (SELECT person_id FROM persons WHERE person_id = $2 AND erased_at IS NULL),
