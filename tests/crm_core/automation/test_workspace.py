@@ -35,6 +35,12 @@ async def test_the_badge_counts_only_my_unread_notices(client: TestClient, db: a
     assert ">99+<" in await (await client.get("/app/notifications/unread")).text()
     page = await (await client.get("/app/people")).text()
     assert 'hx-get="/app/notifications/unread"' in page  # the nav of every page loads it
+    signed_out = TestClient(client.server)
+    try:
+        resp = await signed_out.get("/app/notifications/unread", allow_redirects=False)
+        assert (resp.status, await resp.text()) == (200, "")  # not the sign-in page inside the nav
+    finally:
+        await signed_out.close()
 
 
 async def test_marking_one_notice_then_all_read(client: TestClient, db: asyncpg.Connection) -> None:

@@ -186,8 +186,12 @@ async def read_notification(request: web.Request) -> web.Response:
 
 async def unread_badge(request: web.Request) -> web.Response:
     """GET /app/notifications/unread: the nav's badge, the signed-in user's unread count (nothing when none);
-    base.html loads it with htmx so that rendering a page stays free of queries."""
-    caller = await signed_in(request)
+    base.html loads it with htmx so that rendering a page stays free of queries. A session that ended meanwhile
+    gets an empty badge, not the sign-in page swapped into the nav."""
+    try:
+        caller = await signed_in(request)
+    except web.HTTPSeeOther:
+        return web.Response(text="", content_type="text/html", headers={"Cache-Control": "no-store"})
     count = await request.app[POOL].fetchval(queries.UNREAD_CAPPED, caller.user_id) if caller.user_id else 0
     return render(request, "automation/_unread.html", count=count)
 
