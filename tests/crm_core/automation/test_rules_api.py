@@ -112,3 +112,28 @@ async def test_the_test_endpoint_says_what_would_happen_and_changes_nothing(
         assert dict(counts) == {"tasks": 0, "runs": 0, "audit": before, "tagged": 0}
     finally:
         await conn.close()
+
+
+async def test_a_rules_json_is_stored_as_json_not_as_a_string_of_it(
+    client: TestClient, auth_headers: dict[str, dict[str, str]], pg_dsn: str, schema: str
+) -> None:
+    """SQL reads the rules' JSON (which lists a rule uses), so it must be arrays and objects, not one JSON string
+    (text handed to the pool's jsonb codec is encoded again); an update keeps the shape."""
+    made = await client.post("/api/v1/workflow-rules", json=GOOD, headers=auth_headers["admin"])
+    assert made.status == 201
+    rule = await made.json()
+    changed = await client.patch(
+        f"/api/v1/workflow-rules/{rule['id']}", json={"name": "Hotter"}, headers=auth_headers["admin"]
+    )
+    assert changed.status == 200
+    assert (await changed.json())["actions"] == GOOD["actions"]
+    conn = await asyncpg.connect(pg_dsn, server_settings={"search_path": schema})
+    try:
+        shapes = await conn.fetchrow(
+            "SELECT jsonb_typeof(trigger_params) AS p, jsonb_typeof(conditions) AS c, jsonb_typeof(actions) AS a,"
+            " actions->0->>'type' AS first FROM workflow_rules WHERE id = $1",
+            rule["id"],
+        )
+    finally:
+        await conn.close()
+    assert dict(shapes) == {"p": "object", "c": "array", "a": "array", "first": "create_task"}

@@ -9,8 +9,8 @@ from __future__ import annotations
 EMIT = """
 WITH e AS (
     INSERT INTO domain_events (type, person_id, subject, data, source_key, chain)
-    SELECT t, p, s, d, k, CASE WHEN c = '' THEN '{}'::int[] ELSE string_to_array(c, ',')::int[] END
-      FROM unnest($1::text[], $2::uuid[], $3::text[], $4::jsonb[], $5::text[], $6::text[]) AS m(t, p, s, d, k, c)
+    SELECT t, p, s, d::jsonb, k, CASE WHEN c = '' THEN '{}'::int[] ELSE string_to_array(c, ',')::int[] END
+      FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[]) AS m(t, p, s, d, k, c)
     ON CONFLICT (type, source_key) DO NOTHING
 )
 SELECT pg_notify(left('automation_' || current_schema(), 63), '')
@@ -78,16 +78,16 @@ SELECT p.person_id, p.stage, p.score, p.country, split_part(p.emails[1], '@', 2)
 INSERT_RUNS = """
 INSERT INTO rule_runs (rule_id, trigger_key, event_type, person_id, subject, data, chain, status, due_at, reason,
                        actions_done, finished_at)
-SELECT r, k, t, p, s, d, CASE WHEN c = '' THEN '{}'::int[] ELSE string_to_array(c, ',')::int[] END, st, due, why,
-       done, CASE WHEN st IN ('stopped', 'skipped', 'done') THEN now() END
-  FROM unnest($1::int[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::jsonb[], $7::text[], $8::text[],
-              $9::timestamptz[], $10::text[], $11::jsonb[]) AS m(r, k, t, p, s, d, c, st, due, why, done)
+SELECT r, k, t, p, s, d::jsonb, CASE WHEN c = '' THEN '{}'::int[] ELSE string_to_array(c, ',')::int[] END, st, due,
+       why, done::jsonb, CASE WHEN st IN ('stopped', 'skipped', 'done') THEN now() END
+  FROM unnest($1::int[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[],
+              $9::timestamptz[], $10::text[], $11::text[]) AS m(r, k, t, p, s, d, c, st, due, why, done)
 ON CONFLICT (rule_id, trigger_key) DO NOTHING
 RETURNING id, rule_id, trigger_key
 """
 
 FINISH_RUN = """
-UPDATE rule_runs SET status = $2, reason = $3, actions_done = $4::jsonb, finished_at = now() WHERE id = $1
+UPDATE rule_runs SET status = $2, reason = $3, actions_done = $4::text::jsonb, finished_at = now() WHERE id = $1
 """
 
 DUE_RUNS = """
@@ -280,17 +280,9 @@ UPDATE lists l SET name = $2 WHERE l.id = $1 RETURNING {_LIST_COLUMNS}
 
 DELETE_LIST = "DELETE FROM lists WHERE id = $1 RETURNING name"
 
-# The rules that name the list ($1 as text) in an add_to_list action or an in_list condition. The pool's jsonb
-# codec stores the rules' JSON text as a JSON string (store.py reads either), so a string is unwrapped first.
+# The rules that name the list ($1 as text) in an add_to_list action or an in_list condition.
 RULES_USING_LIST = """
-WITH w AS (
-    SELECT id, name,
-           CASE jsonb_typeof(actions) WHEN 'string' THEN (actions #>> '{}')::jsonb ELSE actions END AS actions,
-           CASE jsonb_typeof(conditions) WHEN 'string' THEN (conditions #>> '{}')::jsonb ELSE conditions END
-               AS conditions
-      FROM workflow_rules
-)
-SELECT id, name FROM w
+SELECT id, name FROM workflow_rules w
  WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(w.actions) a
                 WHERE a->>'type' = 'add_to_list' AND a->>'list_id' = $1)
     OR EXISTS (SELECT 1 FROM jsonb_array_elements(w.conditions) c

@@ -45,7 +45,9 @@ def rule_doc(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _args(values: Mapping[str, Any]) -> list[Any]:
-    return [json.dumps(values[f]) if f in JSON_FIELDS else values[f] for f in FIELDS]
+    """The statement's arguments: the JSON fields as Python values, which the pool's jsonb codec encodes (text
+    given to it would be stored as one JSON string; migration 0052 unwrapped the rules saved that way)."""
+    return [values[f] for f in FIELDS]
 
 
 async def create(pool: asyncpg.Pool, body: Mapping[str, Any], caller: Caller) -> dict[str, Any]:
