@@ -19,8 +19,10 @@ def test_lines_and_commas_become_lists_and_empty_inputs_are_left_to_the_defaults
         key="k", name="", fields="email\r\nfirst_name, company\n\n", required="", thank_you_url="/t"
     )
     body = body_of(FORMS.resource, FORMS.inputs, form, creating=True)
+    # an unticked support box: not a support form
     assert body == {"key": "k", "fields": ["email", "first_name", "company"], "required": [],
-                    "allowed_origins": [], "thank_you_url": "/t"}  # fmt: skip
+                    "allowed_origins": [], "thank_you_url": "/t",
+                    "support": False}  # fmt: skip
     check(FORMS.resource.body_schema(creating=True), body)
 
 
