@@ -44,7 +44,8 @@ from prometheus_client import CollectorRegistry
 from leadline_crm.app import MIGRATIONS, create_app
 from leadline_crm.http import auth
 from leadline_crm.ingest.consumer import Ingestor, tune_gc
-from leadline_crm.ingest.touches import rows_for, write_batch
+from leadline_crm.ingest.touch import rows_for
+from leadline_crm.ingest.touches import write_batch
 from leadline_crm.people import queries
 from leadline_crm.settings import CrmSettings
 from leadline_shared import config, kafka, pg

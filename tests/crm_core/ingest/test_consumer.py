@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from crm_core.builders import event, form
-from leadline_crm.ingest.touches import Touch
+from leadline_crm.ingest.touch import Touch
 from leadline_shared import kafka
 from leadline_shared.events import EventError, IdentityChange, utc_now_iso
 from leadline_shared.ids import new_id

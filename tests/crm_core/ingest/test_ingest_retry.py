@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from crm_core.builders import event
 from leadline_crm.ingest import consumer as ingest
-from leadline_crm.ingest.touches import Touch
+from leadline_crm.ingest.touch import Touch
 from leadline_shared import kafka
 from leadline_shared.ids import new_id
 

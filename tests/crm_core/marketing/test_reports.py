@@ -17,7 +17,8 @@ from aiohttp.test_utils import TestClient
 from crm_core.marketing.dataset import add_second_product, at, click, form, hit, newsletter, seed
 from leadline_crm.http.keys import POOL
 from leadline_crm.ingest.identity import apply_changes
-from leadline_crm.ingest.touches import Touch, write_batch, write_touches
+from leadline_crm.ingest.touch import Touch
+from leadline_crm.ingest.touches import write_batch, write_touches
 from leadline_crm.marketing import queries, reports
 from leadline_shared.events import IdentityChange
 from leadline_shared.ids import new_id

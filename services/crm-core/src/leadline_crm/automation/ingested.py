@@ -22,7 +22,7 @@ from leadline_crm.automation import queries
 from leadline_crm.automation.events import NewEvent, emit
 
 if TYPE_CHECKING:
-    from leadline_crm.ingest.touches import PersonDelta, Touch
+    from leadline_crm.ingest.touch import PersonDelta, Touch
 
 
 def _candidates(

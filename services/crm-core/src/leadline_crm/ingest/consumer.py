@@ -23,7 +23,8 @@ from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Counter
 
 from leadline_crm.ingest import identity
-from leadline_crm.ingest.touches import Contended, Touch, write_touches
+from leadline_crm.ingest.touch import Touch
+from leadline_crm.ingest.touches import Contended, write_touches
 from leadline_shared import dlq, kafka, pg, service
 from leadline_shared.events import EventError, IdentityChange
 

@@ -25,7 +25,7 @@ from leadline_crm.marketing import queries
 
 
 class Touch(Protocol):
-    """What the fold reads of an ingested event (ingest/touches.py Touch)."""
+    """What the fold reads of an ingested event (ingest/touch.py Touch)."""
 
     event_id: str
     person_id: str

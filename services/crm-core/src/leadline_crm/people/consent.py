@@ -28,7 +28,7 @@ from leadline_crm.http.responses import json_response
 from leadline_crm.http.schemas import UUID_S
 
 if TYPE_CHECKING:
-    from leadline_crm.ingest.touches import Touch
+    from leadline_crm.ingest.touch import Touch
 
 PURPOSES = ("marketing", "analytics")
 

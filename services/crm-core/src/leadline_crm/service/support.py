@@ -39,7 +39,7 @@ from leadline_crm.service import cases, queries
 from leadline_shared.identifiers import canonical_email
 
 if TYPE_CHECKING:
-    from leadline_crm.ingest.touches import Touch
+    from leadline_crm.ingest.touch import Touch
 
 REF_FIELD = "support_ref"  # catalog.routes.SUPPORT_REF: the collector keeps it for support forms
 REF_COOKIE = "ll_support_ref"
