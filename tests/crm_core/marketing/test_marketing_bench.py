@@ -1,7 +1,10 @@
 """benchmarks/marketing_bench.py runs end to end (small sizes) and reports each report's figure at both sizes,
-with the naive computation beside the ones it times."""
+with the naive computation beside the ones it times, over seeded ad impressions at a believable ratio to the
+clicks."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -28,4 +31,9 @@ async def test_the_marketing_benchmark_times_every_report_twice(
     ]
     assert len(naive) == 2 * len(marketing_bench.NAIVE)
     assert "all 40,000 touchpoints were seeded" in result["notes"]
+    clicks, shown = (
+        int(re.search(rf"([\d,]+) {what}", result["notes"])[1].replace(",", ""))  # type: ignore[index]
+        for what in ("ad clicks", "ad impressions")
+    )
+    assert 80 <= shown / clicks <= 250, (clicks, shown)  # a click-through rate of 0.4 to 1.25 %
     assert "marketing_bench" in harness.MODULES
