@@ -16,7 +16,7 @@ person) or wait on the same unique key, so they commit in the order their ids we
 them in that order. Rows of different keys may overtake each other, which no consumer minds.
 
 One sender: every crm-core replica runs a relay, but only the one holding a PostgreSQL advisory lock (one per
-schema) sends; the others stand by and take over when the leader's session ends. Two senders could interleave a
+schema, :mod:`leadline_crm.leader`) sends; the others stand by and take over when the leader's session ends. Two senders could interleave a
 put and a later tombstone of one key and leave the collector with a deleted form.
 
 Waking: :func:`write` NOTIFYs in the writer's transaction, so the leader — in whichever replica — hears of a
@@ -61,7 +61,7 @@ from aiokafka.errors import (
 )
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from leadline_crm import queries
+from leadline_crm import leader, queries
 from leadline_shared import batch, kafka, siteconfig
 from leadline_shared.batch import BatchSender
 
@@ -110,7 +110,7 @@ class Relay:
     standby_seconds: float = 5.0
     retry_seconds: float = 1.0
     max_retry_seconds: float = 30.0
-    state: Literal["starting", "leading", "standby", "failing"] = "starting"
+    state: leader.State = "starting"
     _producer: AIOKafkaProducer | None = field(default=None, repr=False)
     _sender: BatchSender | None = field(default=None, repr=False)
 
@@ -140,52 +140,32 @@ class Relay:
 
     async def run(self) -> None:
         """Relay until cancelled: lead when the lock is free, else stand by; back off and retry after a failure."""
-        delay = self.retry_seconds
+        backoff = leader.Backoff(self.retry_seconds, self.max_retry_seconds, self.standby_seconds)
         try:
-            while True:
-                try:
-                    led = await self._term()
-                except Exception as exc:  # the relay must outlive any one failure (it is logged)
-                    self.state = "failing"
-                    self.failures.inc()
-                    log.warning(
-                        "outbox relay failed, retrying",
-                        extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_s": delay},
-                    )
-                    if isinstance(exc, KafkaError | OSError):
-                        await self._drop_producer()
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self.max_retry_seconds)
-                    continue
-                delay = self.retry_seconds
-                if not led:
-                    self.state = "standby"
-                    await asyncio.sleep(self.standby_seconds)
+            await leader.keep(self._term, "outbox relay", self._set_state, backoff, self._failed)
         finally:
             self.leading.set(0)
             await self._drop_producer()
 
+    def _set_state(self, state: leader.State) -> None:
+        self.state = state
+
+    async def _failed(self, exc: Exception) -> None:
+        """Count a failed term; a Kafka or network error drops the producer, so the next term starts a fresh one."""
+        self.failures.inc()
+        if isinstance(exc, KafkaError | OSError):
+            await self._drop_producer()
+
     async def _term(self) -> bool:
         """One term as leader, until an error; False at once when another replica leads."""
-        async with self.pool.acquire() as conn:
-            if not await conn.fetchval(queries.OUTBOX_LEAD):
+        async with leader.term(self.pool, "outbox") as term:
+            if term is None:
                 return False
-            wake = asyncio.Event()
-
-            def notified(*_: object) -> None:
-                wake.set()
-
-            channel = await conn.fetchval(queries.OUTBOX_CHANNEL)
-            await conn.add_listener(channel, notified)
             self.leading.set(1)
             try:
-                await self._lead(conn, wake)
+                await self._lead(term.conn, term.wake)
             finally:
                 self.leading.set(0)
-                if not conn.is_closed():
-                    with contextlib.suppress(Exception):  # the pool resets the session anyway
-                        await conn.remove_listener(channel, notified)
-                        await conn.fetchval(queries.OUTBOX_RESIGN)
         return True
 
     async def _lead(self, conn: asyncpg.Connection, wake: asyncio.Event) -> None:

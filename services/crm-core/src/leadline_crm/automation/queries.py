@@ -131,10 +131,6 @@ ADD_TO_LIST = "INSERT INTO list_members (list_id, person_id) VALUES ($1, $2) ON 
 
 NOTIFY_USER = "INSERT INTO notifications (user_id, text, link) VALUES ($1, $2, $3)"
 
-# One loop per schema (a session lock: released when the loop lets go or its connection ends).
-LEAD = "SELECT pg_try_advisory_lock(hashtext('leadline.automation.' || current_schema()))"
-RESIGN = "SELECT pg_advisory_unlock(hashtext('leadline.automation.' || current_schema()))"
-CHANNEL = "SELECT left('automation_' || current_schema(), 63)"
 
 # --- rule management (store.py) ---
 

@@ -6,8 +6,8 @@ mid-batch leaves the events to be handled again by the next leader, and what the
 rolled-back transaction — exactly once in effect across restarts and replicas. Each pass also runs the periodic
 jobs it was given (delayed rule runs that are due, cases that breached their service level).
 
-One leader per schema, as the outbox relay (a PostgreSQL advisory lock held by the loop's connection): the other
-replicas stand by and take over when the leader's session ends. It wakes on the NOTIFY :func:`events.emit` sends
+One leader per schema, as the outbox relay (:mod:`leadline_crm.leader`: a PostgreSQL advisory lock held by the
+loop's connection): the other replicas stand by and take over when the leader's session ends. It wakes on the NOTIFY :func:`events.emit` sends
 at commit, and looks every ``poll_seconds`` for due runs and missed notifications.
 """
 
@@ -18,10 +18,10 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import asyncpg
 
+from leadline_crm import leader
 from leadline_crm.automation import queries
 from leadline_crm.automation.events import Handler, NewEvent, emit, from_row
 
@@ -75,51 +75,28 @@ class Runner:
     standby_seconds: float = 5.0
     retry_seconds: float = 1.0
     max_retry_seconds: float = 30.0
-    state: Literal["starting", "leading", "standby", "failing"] = "starting"
+    state: leader.State = "starting"
     handled: int = field(default=0)
 
     async def run(self) -> None:
         """Lead when the lock is free, else stand by; back off and retry after a failure (logged)."""
-        delay = self.retry_seconds
-        while True:
-            try:
-                led = await self._term()
-            except Exception as exc:  # the loop must outlive any one failure
-                self.state = "failing"
-                log.warning("automation loop failed, retrying",
-                            extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_s": delay})  # fmt: skip
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.max_retry_seconds)
-                continue
-            delay = self.retry_seconds
-            if not led:
-                self.state = "standby"
-                await asyncio.sleep(self.standby_seconds)
+        backoff = leader.Backoff(self.retry_seconds, self.max_retry_seconds, self.standby_seconds)
+        await leader.keep(self._term, "automation loop", self._set_state, backoff)
+
+    def _set_state(self, state: leader.State) -> None:
+        self.state = state
 
     async def _term(self) -> bool:
-        async with self.pool.acquire() as conn:
-            if not await conn.fetchval(queries.LEAD):
+        async with leader.term(self.pool, "automation") as term:
+            if term is None:
                 return False
-            wake = asyncio.Event()
-
-            def notified(*_: object) -> None:
-                wake.set()
-
-            channel = await conn.fetchval(queries.CHANNEL)
-            await conn.add_listener(channel, notified)
             self.state = "leading"
-            try:
-                while True:
-                    wake.clear()
-                    if await self.step(conn):
-                        continue
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), self.poll_seconds)
-            finally:
-                if not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.remove_listener(channel, notified)
-                        await conn.fetchval(queries.RESIGN)
+            while True:
+                term.wake.clear()
+                if await self.step(term.conn):
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(term.wake.wait(), self.poll_seconds)
 
     async def step(self, conn: asyncpg.Connection) -> int:
         """One pass: a batch of events through every handler, then each job; returns how much was done.

@@ -1,7 +1,7 @@
 """The dispatcher: sends queued webhook deliveries, at least once, and keeps their log.
 
 One sender per schema: every crm-core replica runs a dispatcher, but only the one holding a PostgreSQL advisory
-lock leads (as the outbox relay does); the others stand by and take over when the leader's session ends. Claims
+lock leads (:mod:`leadline_crm.leader`, as the outbox relay); the others stand by and take over when the leader's session ends. Claims
 use ``FOR UPDATE SKIP LOCKED`` and a lease anyway, so even two leaders would not send a delivery twice at once.
 
 At least once: a claim pushes the delivery's ``next_attempt_at`` out by a lease and counts the attempt, then the
@@ -33,12 +33,12 @@ from collections import Counter as Tally
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
 import aiohttp
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from leadline_crm import leader
 from leadline_crm.webhooks import queries, safety, schedule, signing
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ class Dispatcher:
     clock: Callable[[], datetime] = _now
     wall: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.Random)
-    state: Literal["starting", "leading", "standby", "failing"] = "starting"
+    state: leader.State = "starting"
     _sessions: dict[tuple[int, str | None], aiohttp.ClientSession] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -156,47 +156,31 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Dispatch until cancelled: lead when the lock is free, else stand by; back off after a failure."""
-        delay = 1.0
         try:
-            while True:
-                try:
-                    led = await self._term()
-                except Exception as exc:  # the dispatcher must outlive any one failure (it is logged)
-                    self.state = "failing"
-                    log.warning("webhook dispatcher failed, retrying", extra={"error": type(exc).__name__})
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 30.0)
-                    continue
-                delay = 1.0
-                if not led:
-                    self.state = "standby"
-                    await asyncio.sleep(self.standby_seconds)
+            await leader.keep(
+                self._term,
+                "webhook dispatcher",
+                self._set_state,
+                leader.Backoff(standby=self.standby_seconds),
+            )
         finally:
             self.leading.set(0)
             await self._close_sessions()
 
+    def _set_state(self, state: leader.State) -> None:
+        self.state = state
+
     async def _term(self) -> bool:
         """One term as leader, until an error; False at once when another replica leads."""
-        async with self.pool.acquire() as conn:
-            if not await conn.fetchval(queries.LEAD):
+        async with leader.term(self.pool, "webhooks") as term:
+            if term is None:
                 return False
-            wake = asyncio.Event()
-
-            def notified(*_: object) -> None:
-                wake.set()
-
-            channel = await conn.fetchval(queries.CHANNEL)
-            await conn.add_listener(channel, notified)
             self.leading.set(1)
             self.state = "leading"
             try:
-                await self._lead(conn, wake)
+                await self._lead(term.conn, term.wake)
             finally:
                 self.leading.set(0)
-                if not conn.is_closed():
-                    with contextlib.suppress(Exception):  # the pool resets the session anyway
-                        await conn.remove_listener(channel, notified)
-                        await conn.fetchval(queries.RESIGN)
         return True
 
     async def _lead(self, conn: asyncpg.Connection, wake: asyncio.Event) -> None:

@@ -22,15 +22,9 @@ SELECT id, $2, $3, $4::text::jsonb FROM webhook_subscriptions WHERE id = $1 AND 
 ON CONFLICT (subscription_id, msg_id) DO NOTHING
 """
 
-CHANNEL = "SELECT left('webhooks_' || current_schema(), 63)"
-
 NOTIFY = "SELECT pg_notify(left('webhooks_' || current_schema(), 63), '')"
 
 # --- the dispatcher --------------------------------------------------------------------------------------------
-
-LEAD = "SELECT pg_try_advisory_lock(hashtext('leadline.webhooks.' || current_schema()))"
-
-RESIGN = "SELECT pg_advisory_unlock(hashtext('leadline.webhooks.' || current_schema()))"
 
 # Claim due deliveries of enabled subscriptions: the lease pushes next_attempt_at out, so a dispatcher that dies
 # mid-send leaves them due again when it ends (at least once). The attempt is counted at the claim, so a delivery
