@@ -217,12 +217,23 @@ UPDATE deals d SET amount = i.amount, currency = i.currency, expected_close_on =
   FROM import_stage i WHERE d.id = i.existing""",
 }
 
+# The moves an update makes, kept in the history; returned as :func:`deal_events` reads them.
 MOVED_DEAL_HISTORY = """
-INSERT INTO deal_stage_history (deal_id, from_stage_id, to_stage_id, from_stage, to_stage, at, actor, reason)
-SELECT d.id, d.stage_id, i.stage_id, f.name, t.name, $1, $2, 'imported'
-  FROM import_stage i JOIN deals d ON d.id = i.existing
-  JOIN pipeline_stages f ON f.id = d.stage_id JOIN pipeline_stages t ON t.id = i.stage_id
- WHERE d.stage_id <> i.stage_id"""
+WITH moved AS MATERIALIZED (
+    SELECT d.id, d.person_id, d.stage_id AS from_id, i.stage_id, f.name AS from_stage, t.name AS stage, t.kind,
+           i.amount, i.currency
+      FROM import_stage i JOIN deals d ON d.id = i.existing
+      JOIN pipeline_stages f ON f.id = d.stage_id JOIN pipeline_stages t ON t.id = i.stage_id
+     WHERE d.stage_id <> i.stage_id),
+     kept AS (INSERT INTO deal_stage_history (deal_id, from_stage_id, to_stage_id, from_stage, to_stage, at, actor,
+                                              reason)
+              SELECT id, from_id, stage_id, from_stage, stage, $1, $2, 'imported' FROM moved)
+SELECT id, person_id, stage_id, from_stage, stage, kind, amount, currency FROM moved"""
+
+# The new deals of the chunk, as :func:`deal_events` reads them (a new deal "moves" from no stage into its own).
+NEW_DEAL_MOVES = """
+SELECT i.id, i.person_id, i.stage_id, NULL AS from_stage, s.name AS stage, s.kind, i.amount, i.currency
+  FROM import_stage i JOIN pipeline_stages s ON s.id = i.stage_id WHERE i.existing IS NULL"""
 
 AUDIT_VALUES = {
     "people": ("person_id", "persons", "jsonb_build_object('email', email, 'phone', phone, 'first_name', first_name,"
@@ -259,6 +270,22 @@ def lead_events(created: Sequence[Mapping[str, Any]]) -> list[domain_events.NewE
         if r["owner_id"] is not None:
             found.append(domain_events.NewEvent("lead.assigned", f"assign:{person}:imported", person, None,
                                                 {"owner_id": str(r["owner_id"])}))  # fmt: skip
+    return found
+
+
+def deal_events(moves: Sequence[Mapping[str, Any]], cause: str) -> list[domain_events.NewEvent]:
+    """What a deal moved through the API announces (automation/events.py ``deal_moved``), for each deal a chunk
+    created (``cause`` "imported") or moved (``cause`` "import:<job>"): ``deal.stage_changed``, and ``deal.won``
+    into a won stage. The keys name the deal, its stage and the cause, so importing the same file again with
+    ``on_duplicate=skip`` announces nothing (no deal is new), and a deal is announced as created once."""
+    found: list[domain_events.NewEvent] = []
+    for m in moves:
+        key = f"deal:{m['id']}:stage:{m['stage_id']}:{cause}"
+        data = {"deal_id": str(m["id"]), "stage": m["stage"], "from": m["from_stage"], "kind": m["kind"],
+                "amount": str(m["amount"]), "currency": m["currency"]}  # fmt: skip
+        found.append(domain_events.NewEvent("deal.stage_changed", key, m["person_id"], str(m["id"]), data))
+        if m["kind"] == "won":
+            found.append(domain_events.NewEvent("deal.won", key, m["person_id"], str(m["id"]), data))
     return found
 
 
@@ -334,7 +361,8 @@ async def apply(
             await outbox.write(conn, [rep_identify(r["person_id"], r["email"], r["phone"], "contact_imported")
                                       for r in announced if r["email"] or r["phone"]])  # fmt: skip
         if kind == "deals":
-            await conn.execute(MOVED_DEAL_HISTORY, now, caller.label)
+            moved = await conn.fetch(MOVED_DEAL_HISTORY, now, caller.label)
+            await domain_events.emit_listened(conn, deal_events(moved, f"import:{job}"))
         status = await conn.execute(UPDATE[kind], *((now,) if kind == "deals" else ()))
         out.updated = int(status.split()[-1])
         out.skipped = dup - out.updated  # erased persons are left alone
@@ -360,6 +388,7 @@ async def _after_create(
                                   for r in created])  # fmt: skip
     elif kind == "deals":
         await conn.execute(NEW_DEAL_HISTORY, now, caller.label)
+        await domain_events.emit_listened(conn, deal_events(await conn.fetch(NEW_DEAL_MOVES), "imported"))
     else:
         out.new_ids = [
             r["id"] for r in await conn.fetch("SELECT id FROM import_stage WHERE existing IS NULL")
