@@ -6,6 +6,14 @@ row with an email, phone, domain or deal already on an earlier line), and hands 
 imports/load.py; after each chunk the job's counts and its rejected rows (line, reason, the raw line) are
 written. Only a job that is ``queued`` starts (taken with one UPDATE), so a page reloaded or two replicas polling
 never run one job twice. A real run is audited (action ``import``, with the counts) and drops the kept file.
+
+A run is done by the request that started it, so a crm-core that stops mid-run (a deploy's restart, a crash)
+would leave its job ``running`` for ever. The runner holds a PostgreSQL advisory lock named after the job on a
+connection of its own for the whole run; PostgreSQL lets go of it when that process or its connection dies. A
+``running`` job whose lock anyone can take has lost its worker: whoever reads it next (the job's page, its
+progress, the list of imports, the API, queueing it again) marks it ``failed`` with the reason, and it can be run
+again (with ``skip``, the rows the dead run committed are skipped). A lock rather than a heartbeat: no lease to
+tune against the slowest chunk, and no wait after a quick restart.
 """
 
 from __future__ import annotations
@@ -49,6 +57,21 @@ PROGRESS = """
 UPDATE import_jobs SET processed = $2, created = $3, updated = $4, skipped = $5, rejected = $6, total = greatest(total, $2)
  WHERE id = $1"""
 REJECTS = "SELECT line, reason, raw FROM import_rejects WHERE job_id = $1 ORDER BY line"
+
+# The run's lock (two int4 keys: this feature's, and the job's), held by the runner's own connection.
+LOCK = "SELECT pg_advisory_lock(hashtext('leadline.import'), hashtext($1::uuid::text))"
+TRY_LOCK = "SELECT pg_try_advisory_lock(hashtext('leadline.import'), hashtext($1::uuid::text))"
+UNLOCK = "SELECT pg_advisory_unlock(hashtext('leadline.import'), hashtext($1::uuid::text))"
+RUNNING = "SELECT id FROM import_jobs WHERE status = 'running'"
+ORPHANED = """
+UPDATE import_jobs SET status = 'failed', finished_at = now(),
+       error = CASE WHEN mode = 'dry_run'
+                    THEN 'crm-core stopped while this dry run was going (a restart or a crash); nothing was written. '
+                         'Run it again.'
+                    ELSE 'crm-core stopped while this import was running (a restart or a crash): the chunks it had '
+                         'finished (about ' || processed || ' rows read) were imported, the rest not. Run it again; '
+                         'with "skip", the rows already imported are skipped.' END
+ WHERE id = $1 AND status = 'running'"""
 
 
 @dataclass
@@ -102,6 +125,7 @@ async def queue(
     """Set the mapping and options of a kept upload and queue it; ValueError for a bad one, LookupError when the
     job cannot run (gone, running, or its file dropped after a real run)."""
     options(mode, on_duplicate)
+    await reap(pool, job)
     row = await pool.fetchrow(JOB, job)
     if row is None or not row["has_file"] or row["status"] == "running":
         raise LookupError("this import cannot run again; upload the file again")
@@ -113,9 +137,28 @@ async def queue(
     )  # fmt: skip
 
 
+async def reap(pool: asyncpg.Pool, job: uuid.UUID) -> bool:
+    """Mark ``job`` failed when it is ``running`` but its runner is gone (nobody holds its lock); True if so."""
+    async with pool.acquire() as conn:
+        if not await conn.fetchval(TRY_LOCK, job):
+            return False  # its runner is alive
+        try:
+            return bool(await conn.execute(ORPHANED, job) == "UPDATE 1")
+        finally:
+            await conn.fetchval(UNLOCK, job)
+
+
+async def reap_all(pool: asyncpg.Pool) -> None:
+    """:func:`reap` every ``running`` job (for the list of imports)."""
+    for row in await pool.fetch(RUNNING):
+        await reap(pool, row["id"])
+
+
 async def get(pool: asyncpg.Pool, job: uuid.UUID) -> dict[str, Any] | None:
-    """The job as the API shows it (without the file)."""
+    """The job as the API shows it (without the file); a job whose runner died is shown failed (:func:`reap`)."""
     row = await pool.fetchrow(JOB, job)
+    if row is not None and row["status"] == "running" and await reap(pool, job):
+        row = await pool.fetchrow(JOB, job)
     if row is None:
         return None
     out = dict(row) | {"mapping": orjson.loads(row["mapping"])}
@@ -142,10 +185,23 @@ async def context(pool: asyncpg.Pool, kind: str, region: str) -> kinds.Context:
 
 
 async def run(pool: asyncpg.Pool, job: uuid.UUID, caller: Caller, region: str) -> bool:
-    """Run a queued job to its end; False when it was not queued (another request runs or ran it)."""
-    taken = await pool.fetchrow(TAKE, job)
-    if taken is None:
-        return False
+    """Run a queued job to its end, holding its lock; False when it was not queued (another request runs or ran
+    it)."""
+    async with pool.acquire() as held:
+        await held.fetchval(LOCK, job)
+        try:
+            taken = await held.fetchrow(TAKE, job)
+            if taken is None:
+                return False
+            await _run(pool, job, taken, caller, region)
+        finally:
+            await held.fetchval(UNLOCK, job)
+    return True
+
+
+async def _run(
+    pool: asyncpg.Pool, job: uuid.UUID, taken: asyncpg.Record, caller: Caller, region: str
+) -> None:
     await pool.execute("DELETE FROM import_rejects WHERE job_id = $1", job)
     try:
         counts = await _load(pool, job, taken, caller, region)
@@ -169,7 +225,6 @@ async def run(pool: asyncpg.Pool, job: uuid.UUID, caller: Caller, region: str) -
                 {"kind": taken["kind"], "on_duplicate": taken["on_duplicate"], "created": counts.created,
                  "updated": counts.updated, "skipped": counts.skipped, "rejected": counts.rejected},
             )  # fmt: skip
-    return True
 
 
 async def _load(

@@ -54,6 +54,7 @@ def _htmx(request: web.Request) -> bool:
 async def start_page(request: web.Request, message: str | None = None, status: int = 200) -> web.Response:
     """GET /app/import: the upload form and the recent imports."""
     await _importer(request)
+    await jobs.reap_all(request.app[POOL])
     recent = await request.app[POOL].fetch(RECENT)
     return render(request, "imports/start.html", status=status, title="Import from CSV", message=message,
                   kinds=KIND_OPTIONS, recent=recent, max_mb=csvfile.MAX_BYTES // (1024 * 1024))  # fmt: skip

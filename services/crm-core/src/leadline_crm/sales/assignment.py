@@ -2,8 +2,10 @@
 
 :func:`new_leads` runs where persons become leads, in the transaction that makes them: a rep's lead entry
 (people/persons.py ``enter_lead``) and every automatic stage move out of ``anonymous`` (stages.py
-``apply_moves``, which ingestion, identity changes and rep records share). It costs nothing for the moves that
-are not new leads, and two small reads (the rules, the unowned leads) for those that are.
+``apply_moves``, which ingestion, identity changes and rep records share) and a CSV import's chunk
+(imports/load.py). It costs nothing for the moves that are not new leads, and a handful of statements per batch
+of new leads whatever its size (the rules, the unowned leads, the teams' members, their turns, the owners, the
+audit entries, the events).
 
 Rules are read in position order; the first whose conditions hold (country, the form that made the lead; an empty
 condition always holds) gives the lead to its user, or to its team's next member. A team's turn is a counter in
@@ -15,6 +17,7 @@ and across replicas (two app instances take turns one after the other). Every ow
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
@@ -22,7 +25,6 @@ from importlib import resources
 import asyncpg
 
 from leadline_crm.automation import events as domain_events
-from leadline_crm.http import audit
 from leadline_crm.http.auth import Caller
 from leadline_crm.sales import queries
 
@@ -52,30 +54,80 @@ async def new_leads(
 async def assign(
     conn: asyncpg.Connection, persons: list[uuid.UUID], caller: Caller
 ) -> dict[uuid.UUID, uuid.UUID]:
-    """Apply the active rules to those of ``persons`` without an owner; returns who got whom."""
+    """Apply the active rules to those of ``persons`` without an owner; returns who got whom.
+
+    Set-based, so a chunk of 5,000 imported leads costs a handful of statements, not a few round trips per lead:
+    each lead's rule is chosen in Python (rules are few), each team's turns for the whole batch are taken with one
+    ``UPDATE … RETURNING`` (leads in person-id order get consecutive turns, as one at a time would give them), then
+    one UPDATE sets the owners, one INSERT audits them and one announces them."""
     rules = await conn.fetch(queries.ACTIVE_RULES)
     if not rules:
         return {}
-    wants_form = any(r["form_key"] for r in rules)
-    given: dict[uuid.UUID, uuid.UUID] = {}
-    for lead in await conn.fetch(queries.UNOWNED_LEADS, persons, wants_form):
-        for rule in rules:
-            if rule["country"] and (lead["country"] or "").upper() != rule["country"].upper():
-                continue
-            if rule["form_key"] and lead["form_key"] != rule["form_key"]:
-                continue
-            owner = rule["user_id"] or await next_member(conn, rule["team_id"])
-            if owner is None:
-                continue  # a team without active members: the next rule may still apply
-            if await conn.execute(queries.SET_OWNER, lead["person_id"], owner) == "UPDATE 1":
-                given[lead["person_id"]] = owner
-                await domain_events.lead_assigned(conn, lead["person_id"], owner)
-                await audit.record(
-                    conn, caller, "assign", "persons", lead["person_id"],
-                    {"owner_id": [None, str(owner)], "rule": rule["name"]},
-                )  # fmt: skip
-            break
+    leads = await conn.fetch(queries.UNOWNED_LEADS, persons, any(r["form_key"] for r in rules))
+    if not leads:
+        return {}
+    members = await _members(conn, {r["team_id"] for r in rules if r["team_id"]})
+    chosen = [(lead["person_id"], rule) for lead in leads if (rule := _rule_for(lead, rules, members))]
+    turns = await _take_turns(conn, Counter(r["team_id"] for _, r in chosen if not r["user_id"]))
+    owners: list[uuid.UUID] = []
+    for _, rule in chosen:
+        if rule["user_id"]:
+            owners.append(rule["user_id"])
+        else:
+            team = members[rule["team_id"]]
+            owners.append(team[turns[rule["team_id"]] % len(team)])
+            turns[rule["team_id"]] += 1
+    rows = await conn.fetch(queries.SET_OWNERS, [p for p, _ in chosen], owners)
+    given: dict[uuid.UUID, uuid.UUID] = {r["person_id"]: r["owner_id"] for r in rows}
+    names = {p: r["name"] for p, r in chosen}
+    done = [p for p, _ in chosen if p in given]
+    if not done:
+        return given
+    await conn.execute(
+        queries.AUDIT_ASSIGNED, caller.actor, caller.user_id, caller.via, done, [given[p] for p in done],
+        [names[p] for p in done],
+    )  # fmt: skip
+    await domain_events.emit_listened(conn, [
+        domain_events.NewEvent("lead.assigned", f"assign:{p}:{uuid.uuid4().hex}", p, None,
+                               {"owner_id": str(given[p])}) for p in done
+    ])  # fmt: skip
     return given
+
+
+def _rule_for(
+    lead: asyncpg.Record, rules: Sequence[asyncpg.Record], members: dict[uuid.UUID, list[uuid.UUID]]
+) -> asyncpg.Record | None:
+    """The first rule whose conditions hold for ``lead`` and that has somebody to give it to (a team without
+    active members passes the lead on to the next rule)."""
+    for rule in rules:
+        if rule["country"] and (lead["country"] or "").upper() != rule["country"].upper():
+            continue
+        if rule["form_key"] and lead["form_key"] != rule["form_key"]:
+            continue
+        if rule["user_id"] or members.get(rule["team_id"]):
+            return rule
+    return None
+
+
+async def _members(conn: asyncpg.Connection, teams: set[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """Each team's active members in turn order (teams without any are left out)."""
+    out: dict[uuid.UUID, list[uuid.UUID]] = {}
+    if teams:
+        for r in await conn.fetch(queries.TEAMS_MEMBERS, list(teams)):
+            out.setdefault(r["team_id"], []).append(r["user_id"])
+    return out
+
+
+async def _take_turns(conn: asyncpg.Connection, wanted: Counter[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Take ``wanted[team]`` turns of each team in the caller's transaction; each team's first turn (a lead rolled
+    back gives its turns back)."""
+    if not wanted:
+        return {}
+    teams = sorted(wanted)
+    if len(teams) > 1:
+        await conn.execute(queries.LOCK_TEAMS, teams)
+    rows = await conn.fetch(queries.TAKE_TURNS, teams, [wanted[t] for t in teams])
+    return {r["id"]: r["first"] for r in rows}
 
 
 async def next_member(conn: asyncpg.Connection, team: uuid.UUID) -> uuid.UUID | None:

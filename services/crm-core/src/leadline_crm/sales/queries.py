@@ -217,6 +217,41 @@ SELECT m.user_id FROM team_members m JOIN users u ON u.id = m.user_id
 
 SET_OWNER = "UPDATE persons SET owner_id = $2, updated_at = now() WHERE person_id = $1 AND owner_id IS NULL"
 
+# --- set-based assignment (a chunk's leads at once: an import's 5,000, or ingestion's batch) ---
+
+# The active members of several teams ($1), each team's in its turn order (TEAM_MEMBERS').
+TEAMS_MEMBERS = """
+SELECT m.team_id, m.user_id FROM team_members m JOIN users u ON u.id = m.user_id
+ WHERE m.team_id = ANY($1::uuid[]) AND u.active ORDER BY m.team_id, m.created_at, m.user_id
+"""
+
+# Lock the teams whose turns a transaction takes in id order (two replicas taking turns of two teams cannot
+# deadlock), before TAKE_TURNS.
+LOCK_TEAMS = "SELECT id FROM teams WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
+
+# Take $2[i] turns of team $1[i] at once; each team's first turn taken (the row lock is held until commit, so a
+# replica's next turns follow these).
+TAKE_TURNS = """
+UPDATE teams t SET turn = t.turn + w.n FROM unnest($1::uuid[], $2::bigint[]) AS w(id, n) WHERE t.id = w.id
+RETURNING t.id, t.turn - w.n AS first
+"""
+
+# Give each person $1[i] without an owner the owner $2[i]; who got one.
+SET_OWNERS = """
+UPDATE persons p SET owner_id = v.owner_id, updated_at = now()
+  FROM unnest($1::uuid[], $2::uuid[]) AS v(person_id, owner_id)
+ WHERE p.person_id = v.person_id AND p.owner_id IS NULL
+RETURNING p.person_id, p.owner_id
+"""
+
+# One audit entry per owner given (audit.record's row: action assign, the owner and the rule's name).
+AUDIT_ASSIGNED = """
+INSERT INTO audit_log (actor, actor_user_id, via, action, entity_type, entity_id, changes)
+SELECT $1, $2, $3, 'assign', 'persons', v.person_id::text,
+       jsonb_build_object('owner_id', jsonb_build_array(NULL, v.owner_id::text), 'rule', v.rule)
+  FROM unnest($4::uuid[], $5::uuid[], $6::text[]) AS v(person_id, owner_id, rule)
+"""
+
 TEAMS_PAGE = """
 SELECT t.id, t.name, t.turn,
        coalesce(jsonb_agg(jsonb_build_object('id', m.id, 'name', u.name) ORDER BY m.created_at, m.user_id)
