@@ -14,8 +14,9 @@ from typing import Any
 
 import asyncpg
 
+from leadline_crm.ingest.identity import apply_changes
 from leadline_crm.ingest.touches import write_batch
-from leadline_shared.events import EnrichedEvent, RawEvent
+from leadline_shared.events import EnrichedEvent, IdentityChange, RawEvent
 from leadline_shared.ids import new_id
 
 GOOGLEBOT = {"is_bot": True, "indicators": ["crawler_list", "ua_spider"]}
@@ -62,6 +63,20 @@ def form(person: str, email: str, country: str, when: datetime) -> EnrichedEvent
         ids={"email": email},
         form={"key": "demo", "fields": {"email": email, "country": country}},
     )
+
+
+async def merge(conn: asyncpg.Connection, survivor: str, merged: str, day: int) -> None:
+    """The enricher's merge of ``merged`` into ``survivor``, applied on ``day``."""
+    change = IdentityChange(
+        change_id=new_id(), kind="merge", person_id=survivor, at=at(day).isoformat(), merged=[merged]
+    )
+    await apply_changes(conn, [change], now=at(day))
+
+
+async def erase(conn: asyncpg.Connection, person: str, day: int) -> None:
+    """The person's erasure, applied on ``day``."""
+    change = IdentityChange(change_id=new_id(), kind="erase", person_id=person, at=at(day).isoformat())
+    await apply_changes(conn, [change], now=at(day))
 
 
 @dataclass

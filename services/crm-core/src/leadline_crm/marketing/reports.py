@@ -146,13 +146,13 @@ def _rate(part: Any, whole: Any) -> float:
 KEPT_LOOKBACKS = (7, 30, 90)  # kept in marketing_credits_daily (migration 0023 marketing_lookbacks())
 
 
-def _ads_sql(q: Query, sql: str, naive: bool) -> tuple[str, Any]:
-    """The daily rollups for a kept lookback; else the credits computed per request over the click and stage
-    rollups (or, ``naive``, over the raw tables)."""
+def _credit_sql(q: Query, sql: str, daily: str, naive: bool) -> tuple[str, Any]:
+    """``daily``, over the daily credits, for a kept lookback (days); else ``sql``, crediting per request over the
+    click and stage rollups (or, ``naive``, over the raw tables) within the lookback (an interval)."""
     if naive:
         return queries.naive(sql), timedelta(days=q.lookback_days)
     if q.lookback_days in KEPT_LOOKBACKS:
-        return queries.ADS_DAILY, q.lookback_days
+        return queries.over(daily), q.lookback_days
     return queries.over(sql), timedelta(days=q.lookback_days)
 
 
@@ -195,7 +195,7 @@ async def _ads(
 ) -> list[dict[str, Any]]:
     """The credited ads query grouped ``by``; with ``impressions`` (rows of queries.IMPRESSIONS), each group
     also counts its impressions and its click-through rate (clicks per impression)."""
-    text, lookback = _ads_sql(q, sql, naive)
+    text, lookback = _credit_sql(q, sql, queries.ADS_DAILY, naive)
     rows = await conn.fetch(text, q.since, q.until, lookback, q.model)
     groups: dict[tuple[str, ...], dict[str, Any]] = {}
     shown = impressions is not None
@@ -247,41 +247,15 @@ async def emails(conn: asyncpg.Connection, q: Query, naive: bool = False) -> lis
     """Per campaign or per send (an e-mail sent, with its subject and time): sends made in the range, persons who
     really opened and who clicked in the range (image proxies, link scanners and bots left out), click-through
     (clickers per send) and click-to-open, and the leads, customers and revenue of the range credited to the
-    clicks on its links by the attribution model, most revenue first."""
+    clicks on its links by the attribution model, most revenue first. The credits of a kept lookback come from
+    their daily sums (migration 0063); the rows come shaped from PostgreSQL (queries.EMAIL_BY_SEND)."""
     by = q.choose(EMAIL_GROUPS)
-    text = queries.EMAILS_BY_SEND if by == "send" else queries.EMAILS_BY_CAMPAIGN
-    sql = queries.naive(text) if naive else queries.over(text)
-    rows = await conn.fetch(sql, q.since, q.until, timedelta(days=q.lookback_days), q.model)
-    groups: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        campaign = r["campaign"] or "(none)"
-        if by == "send":
-            head: dict[str, Any] = {
-                "send_id": r["send_id"],
-                "subject": r["subject"] or "",
-                "sent_at": r["sent_at"].isoformat() if r["sent_at"] else None,
-                "campaign": campaign,
-            }
-        else:
-            head = {"campaign": campaign}
-        row = groups.setdefault(
-            r["send_id"] if by == "send" else campaign,
-            {**head, "sends": 0, "opens": 0, "clicks": 0, "leads": Decimal(0), "customers": Decimal(0),
-             "revenue": Decimal(0)},
-        )  # fmt: skip
-        for name in ("sends", "opens", "clicks", "leads", "customers", "revenue"):
-            row[name] += r[name]
-    out = []
-    for row in groups.values():
-        row["leads"], row["customers"] = _num(row["leads"]), _num(row["customers"])
-        row["revenue"] = _num(row["revenue"], 2)
-        row["open_rate"] = _rate(row["opens"], row["sends"])
-        row["click_through"] = _rate(row["clicks"], row["sends"])
-        row["click_to_open"] = _rate(row["clicks"], row["opens"])
-        out.append(row)
-    return sorted(
-        out, key=lambda r: (-r["revenue"], -r["leads"], -r["clicks"], str(r.get("send_id", r["campaign"])))
-    )
+    shape = queries.EMAIL_BY_SEND if by == "send" else queries.EMAIL_BY_CAMPAIGN
+    sql, lookback = _credit_sql(q, queries.EMAILS + shape, queries.EMAILS_DAILY + shape, naive)
+    rows = [dict(r) for r in await conn.fetch(sql, q.since, q.until, lookback, q.model)]
+    for row in rows if by == "send" else ():
+        row["sent_at"] = row["sent_at"].isoformat() if row["sent_at"] else None
+    return rows
 
 
 async def funnel(conn: asyncpg.Connection, q: Query, naive: bool = False) -> list[dict[str, Any]]:
