@@ -43,6 +43,7 @@ CUSTOMERS = 50_000
 VOCABULARY = 4_000
 CALLS = 60
 SEARCH_TARGET_MS, QUEUE_TARGET_MS = 50.0, 100.0
+REPORT_TARGET_MS = 100.0  # the reports' bar of the marketing issue (13), held here too
 REPORT_CALLS = 5  # the report over a million cases takes a while; a few calls show its spread
 PASSWORD = "bench-password-4-service"  # noqa: S105 (a throwaway user in a throwaway schema)
 
@@ -311,6 +312,8 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
         naive_deep = await naive(pg_dsn, schema, NAIVE_DEEP_PAGE, [()] * 10)
         naive_sql = report.REPORT.format(first_response=report.NAIVE)
         naive_report = await naive(pg_dsn, schema, naive_sql, [two_years.bounds()] * REPORT_CALLS)
+        raw_sql = report.REPORT.format(first_response=report.STORED)
+        raw_report = await naive(pg_dsn, schema, raw_sql, [two_years.bounds()] * REPORT_CALLS)
     finally:
         await crm_bench._drop_schemas(pg_dsn, schema)
         await crm_bench._delete_topics(kafka_bootstrap, kafka.Topics.with_prefix(prefix))
@@ -327,14 +330,24 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
             _row(f"{name} ({CASES:,} cases)", values, QUEUE_TARGET_MS if "queue" in name else None, bare_row)
         )
     for name, values in reports.items():
-        rows.append(_row(f"{name} ({CASES:,} cases)", values, None, "the naive report below for two years"))
+        rows.append(_row(f"{name} ({CASES:,} cases)", values, REPORT_TARGET_MS,
+                         "the report from the cases below for two years"))  # fmt: skip
+    rows.append(
+        _row(
+            f"the report from the cases (stored first responses, no rollup) for two years (PostgreSQL, {CASES:,} "
+            "cases)",
+            raw_report,
+            None,
+            "for the two years' report above",
+        )
+    )
     rows.append(
         _row(
             f"naive: the service report for two years, first responses searched in the comments "
             f"(PostgreSQL, {CASES:,} cases)",
             naive_report,
             None,
-            "for the two years' report above",
+            "for the report from the cases above",
         )
     )
     rows.append(
@@ -360,7 +373,8 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
             f"agent signed in through the form ({CALLS} GETs each after 5 warm-up calls), one at a time. The naive "
             "queries run on PostgreSQL directly (10 calls). The service report: 9 in 10 cases answered by a "
             "customer-visible comment within 0-47 hours, an internal note on every fourth, no products (one group "
-            f"per type); {REPORT_CALLS} calls each after 5 warm-up calls, the naive one {REPORT_CALLS} on "
+            f"per type); it reads the daily and monthly rollup (migration 0066, kept by triggers while seeding); "
+            f"{REPORT_CALLS} calls each after 5 warm-up calls, the queries from the cases {REPORT_CALLS} on "
             f"PostgreSQL. The public status page: {CALLS} different cases, every third with a wrong email. "
             "Client, server and PostgreSQL share the machine's cores."
         ),

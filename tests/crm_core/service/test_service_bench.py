@@ -18,13 +18,14 @@ async def test_the_service_benchmark_times_kb_search_the_queue_the_report_and_th
     monkeypatch.setattr(service_bench, "CALLS", 6)
     result = await service_bench.run(kafka_bootstrap, pg_dsn)
     rows = {row["metric"]: row for row in result["rows"]}
-    assert len(rows) == 16
+    assert len(rows) == 17
     assert all(row["value"] > 0 for row in rows.values()), [(m, r["value"]) for m, r in rows.items()]
     assert any(m.startswith("KB search over 400 articles") for m in rows)
     assert any(m.startswith("case queue, overdue (3,000 cases)") for m in rows)
     assert any(m.startswith("naive: KB search with ILIKE") for m in rows)
     assert any(m.startswith("service report, two years (API) (3,000 cases)") for m in rows)
     assert any(m.startswith("naive: the service report for two years") for m in rows)
+    assert any(m.startswith("the report from the cases (stored first responses, no rollup)") for m in rows)
     assert any(m.startswith("public status page lookup") for m in rows)
     assert "3,000 cases, 400 knowledge base articles" in result["title"]
 
