@@ -8,6 +8,7 @@ schema, so a test can apply them to a schema of its own and never meet another t
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -15,6 +16,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import asyncpg
 import orjson
 from yoyo import get_backend, read_migrations
+from yoyo.migrations import MigrationList
 
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
@@ -46,6 +48,29 @@ def _yoyo_uri(dsn: str, schema: str) -> str:
     return urlunsplit(("postgresql+psycopg", parts.netloc, parts.path, query, ""))
 
 
+def _stamp(migrations: Path) -> tuple[tuple[str, int, int], ...]:
+    """What identifies a migrations folder's content: each file's name, size and modification time."""
+    return tuple(
+        (f.name, (st := f.stat()).st_size, st.st_mtime_ns)
+        for f in sorted(migrations.iterdir())
+        if f.is_file()
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(migrations: str, stamp: tuple[tuple[str, int, int], ...]) -> MigrationList:
+    """The folder's migrations, read and split into statements once per process and content.
+
+    Why: yoyo splits every SQL file with sqlparse each time it is asked, which was 0.7 s of the 1.8 s that
+    migrating an empty schema took (57 files); the tests migrate a fresh schema for nearly every test, and a
+    service migrates on each start. yoyo's Migration objects take the backend per call, so one parsed list serves
+    every schema. ``stamp`` keys the cache on the files' content, so an edited folder is read again."""
+    parsed = read_migrations(migrations)
+    for migration in parsed:
+        migration.load()
+    return parsed
+
+
 def migrate_sync(dsn: str, schema: str, migrations: Path) -> list[str]:
     """Create ``schema`` if needed and apply the pending migrations; returns the ids applied."""
     import psycopg
@@ -53,13 +78,17 @@ def migrate_sync(dsn: str, schema: str, migrations: Path) -> list[str]:
     check_schema_name(schema)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    parsed = _parsed(str(migrations), _stamp(migrations))
     backend = get_backend(_yoyo_uri(dsn, schema))
-    pending = backend.to_apply(read_migrations(str(migrations)))
-    applied = [m.id for m in pending]
-    with backend.lock():
-        backend.apply_migrations(backend.to_apply(read_migrations(str(migrations))))
-    backend.connection.close()
-    return applied
+    try:
+        with (
+            backend.lock()
+        ):  # pending is read under the lock: another replica may have applied some meanwhile
+            pending = backend.to_apply(parsed)
+            backend.apply_migrations(pending)
+    finally:
+        backend.connection.close()
+    return [m.id for m in pending]
 
 
 async def migrate(dsn: str, schema: str, migrations: Path) -> list[str]:
