@@ -17,15 +17,21 @@ fit, and a wrong email, an unknown number and an erased person get the same answ
 whether an email or a number exists. It shows the status and the customer-visible comments, never internal ones.
 The lookup changes nothing; its form still carries a double-submit token (cookie and field), so another site
 cannot post it in a visitor's name, and the email travels in the body, never in a URL that proxies would log.
+Lookups are limited per client address and per tracking number (:data:`PER_ADDRESS`, :data:`PER_NUMBER` a minute,
+in memory, so per replica: service/attempts.py): past either, a 429 page with ``Retry-After``, before anything is
+looked up. A number's attempts count whether or not it exists, so the limit tells nothing either.
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 import re
 import secrets
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -36,6 +42,7 @@ from leadline_crm.catalog.links import COLLECTOR_URL
 from leadline_crm.http.keys import POOL
 from leadline_crm.http.templating import render
 from leadline_crm.service import cases, queries
+from leadline_crm.service.attempts import Attempts
 from leadline_shared.identifiers import canonical_email
 
 if TYPE_CHECKING:
@@ -53,6 +60,16 @@ TEXT_FIELDS = ("message", "description", "comments")
 STATUS_WORDS = {"new": "received", "open": "being worked on", "waiting": "waiting for your answer",
                 "resolved": "resolved", "closed": "closed"}  # fmt: skip
 NO_MATCH = "We found no case with this tracking number and email. Check both and try again."
+#: Status lookups a minute per client address, and per tracking number (whoever asks).
+PER_ADDRESS, PER_NUMBER = 10, 5
+
+
+@dataclass(frozen=True)
+class StatusLimits:
+    """The status page's attempts, one set per app (made by :func:`pages`)."""
+
+    per_address: Attempts
+    per_number: Attempts
 
 
 # --- from ingestion ---
@@ -216,17 +233,30 @@ async def status_form(request: web.Request, message: str | None = None, status: 
     return response
 
 
-async def status_lookup(request: web.Request) -> web.Response:
+async def _too_many(request: web.Request, wait: float, typed: Mapping[str, str]) -> web.Response:
+    seconds = max(1, math.ceil(wait))
+    response = await status_form(
+        request, f"Too many tries in a minute. Please wait {seconds} seconds and try again.", 429, typed
+    )
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+async def status_lookup(request: web.Request, limits: StatusLimits) -> web.Response:
     """POST /support/status: the case's status and public comments when the number and the email fit."""
     form = await request.post()
-    token, sent = request.cookies.get(TOKEN_COOKIE, ""), str(form.get("_token", ""))
-    if not token or not hmac.compare_digest(token.encode(), sent.encode()):
-        return await status_form(request, "The form has expired; please send it again.", 403)
     number = str(form.get("tracking_number", "")).strip().upper()
     raw_email = str(form.get("email", ""))
     typed = {"tracking_number": number[:40], "email": raw_email[:320]}
+    if wait := limits.per_address.take(request.remote or ""):
+        return await _too_many(request, wait, typed)
+    token, sent = request.cookies.get(TOKEN_COOKIE, ""), str(form.get("_token", ""))
+    if not token or not hmac.compare_digest(token.encode(), sent.encode()):
+        return await status_form(request, "The form has expired; please send it again.", 403)
     if not re.fullmatch(cases.TRACKING_PATTERN, number) or len(number) > 20:
         return await status_form(request, "A tracking number looks like SR-2026-000123.", 422, typed)
+    if wait := limits.per_number.take(number):
+        return await _too_many(request, wait, typed)
     email = canonical_email(raw_email[:320])
     if email is None:
         return await status_form(request, "Please enter the email address you wrote to us from.", 422, typed)
@@ -241,11 +271,12 @@ async def status_lookup(request: web.Request) -> web.Response:
 
 
 def pages() -> list[web.AbstractRouteDef]:
-    """The public support pages (no sign-in)."""
+    """The public support pages (no sign-in); the status lookup's limits live as long as the app that calls this."""
+    limits = StatusLimits(Attempts(PER_ADDRESS), Attempts(PER_NUMBER))
     return [
         web.get("/support/forms/{key}", form_page),
         web.get("/support/thanks", thanks),
         web.get("/support/submissions/{event_id}", submission_page),
         web.get("/support/status", status_form),
-        web.post("/support/status", status_lookup),
+        web.post("/support/status", partial(status_lookup, limits=limits)),
     ]
