@@ -22,7 +22,7 @@ async def test_the_sales_benchmark_times_the_board_the_list_and_a_naive_board(
     monkeypatch.setattr(sales_bench, "NAIVE_ROWS", 100)
     result = await sales_bench.run(kafka_bootstrap, pg_dsn)
     rows = {row["metric"]: row for row in result["rows"]}
-    assert len(rows) == 16
+    assert len(rows) == 17
     assert all(row["value"] > 0 for row in rows.values()), [(m, r["value"]) for m, r in rows.items()]
     assert any(m.startswith("naive board: every deal of the pipeline at once (1,500 rows") for m in rows)
     assert any(m.startswith("CSV export of every deal (1,500 rows)") for m in rows)
@@ -31,4 +31,5 @@ async def test_the_sales_benchmark_times_the_board_the_list_and_a_naive_board(
     assert people["unit"].startswith("rows/s")
     assert "one INSERT per row" in people["baseline"]
     assert any(m.startswith("CSV import of 60 deals") for m in rows)
+    assert any(m.startswith("CSV import of 300 people with assignment rules") for m in rows)
     assert any(m.startswith("naive import: one INSERT round trip per row (100 people rows") for m in rows)
