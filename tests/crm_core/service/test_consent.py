@@ -71,3 +71,33 @@ async def test_an_agent_and_a_program_set_consent_and_the_export_carries_it(
     assert shown["consent"]["marketing"]["source"] == "agent"
     export = await api(client, "GET", f"/api/v1/persons/{pid}/export", auth_headers["admin"], 200)
     assert export["profile"]["consent"]["marketing"]["granted"] is False
+
+
+async def test_a_support_request_opens_its_case_whatever_the_consent_and_records_what_it_says(
+    client: TestClient, auth_headers: H, crm_conn: asyncpg.Connection
+) -> None:
+    """Service is contractual: a customer who withdrew marketing consent on the support form still gets their
+    case, its number and its status page; the withdrawal is recorded from the form and the export carries it in its
+    own section."""
+    await api(client, "POST", "/api/v1/forms", auth_headers["marketing"], 201, json={
+        "key": "help", "name": "Help", "fields": ["email", "message", "consent_marketing"], "required": ["email"],
+        "thank_you_url": "/support/thanks",
+        "support": True, "case_type": "fault"})  # fmt: skip
+    pid = new_id()
+    post = event(pid, "form_submit", form={"key": "help", "fields": {"email": "w@example.com", "message": "Broken"}},
+                 ids={"email": "w@example.com"}, context={"url": "https://shop.example/",
+                                                          "consent": {"marketing": False}})  # fmt: skip
+    await write_batch(crm_conn, [post])
+    assert await _consent(crm_conn, pid) == {"marketing": (False, "form")}
+    number = await crm_conn.fetchval("SELECT tracking_number FROM cases WHERE event_id = $1", post.event_id)
+    assert number is not None
+    form = await (await client.get("/support/status")).text()
+    token = form.split('name="_token" value="', 1)[1].split('"', 1)[0]
+    shown = await client.post("/support/status", data={"tracking_number": number, "email": "w@example.com",
+                                                       "_token": token})  # fmt: skip
+    assert shown.status == 200
+    assert number in await shown.text()
+    export = await api(client, "GET", f"/api/v1/persons/{pid}/export", auth_headers["admin"], 200)
+    assert export["consent"]["marketing"]["granted"] is False
+    assert export["consent"]["marketing"]["source"] == "form"
+    assert [c["tracking_number"] for c in export["cases"]] == [number]

@@ -1,9 +1,9 @@
 """Privacy in the product (issue 14): an admin exports everything crm-core holds on a person as one JSON document.
 
-``GET /api/v1/persons/{id}/export`` reads, in one repeatable-read transaction, the person's row (profile and
-identifiers), its touchpoints (the stored event JSON), activities, purchases, feedback, stage history, email
-sends, cases with their comments and events, service contracts, deals with their stage history, tasks, the ids
-merged into it and the audit entries about it. Each section is built by PostgreSQL as JSON text and sent as is.
+``GET /api/v1/persons/{id}/export`` reads, in one repeatable-read transaction, the person's row (profile,
+identifiers and consent), its touchpoints (the stored event JSON), activities, purchases, feedback, stage history,
+email sends, cases with their comments and events, service contracts, deals with their stage history, tasks, the
+ids merged into it and the audit entries about it. Each section is built by PostgreSQL as JSON text and sent as is.
 A merged-away id answers 404 naming the survivor, as the other person routes do. The export is itself audited
 (``export`` on the person, holding no personal data).
 
@@ -63,6 +63,8 @@ SECTIONS: tuple[tuple[str, str], ...] = (
         "SELECT jsonb_build_object('emails', emails, 'phones', phones, 'user_ids', user_ids)::text"
         " FROM persons WHERE person_id = $1",
     ),
+    # what the person agreed to, per purpose, when and where (people/consent.py); also in the profile
+    ("consent", "SELECT coalesce(consent, '{}')::text FROM persons WHERE person_id = $1"),
     ("merged_ids", _rows("SELECT old_id, merged_at FROM person_merges WHERE person_id = $1", "t.merged_at")),
     (
         "touchpoints",
