@@ -100,16 +100,27 @@ UPDATE import_stage i SET existing = coalesce(
     (SELECT c.id FROM companies c WHERE i.domain IS NOT NULL AND c.domain = i.domain),
     (SELECT c.id FROM companies c WHERE i.domain IS NULL AND lower(c.name) = lower(i.name)
       ORDER BY c.created_at LIMIT 1))""",
+    # The deals of the chunk's persons, and the person-less deals of its companies, read once through their
+    # indexes, then paired with the rows by a hash join on pipeline and title. A correlated lookup per row chose a
+    # scan of every deal per row whenever the statistics had not yet seen the deals of the chunks before (14 s per
+    # chunk against 50,000 fresh deals).
     "deals": """
-UPDATE import_stage i SET existing = coalesce(
-    (SELECT d.id FROM deals d
-      WHERE i.person_id IS NOT NULL AND d.person_id = i.person_id AND d.pipeline_id = i.pipeline_id
-        AND lower(d.title) = lower(i.title) AND d.company_id IS NOT DISTINCT FROM i.company_id
-      ORDER BY d.created_at LIMIT 1),
-    (SELECT d.id FROM deals d
-      WHERE i.person_id IS NULL AND d.company_id = i.company_id AND d.person_id IS NULL
-        AND d.pipeline_id = i.pipeline_id AND lower(d.title) = lower(i.title)
-      ORDER BY d.created_at LIMIT 1))""",
+WITH cand AS MATERIALIZED (
+    SELECT d.id, d.person_id, d.company_id, d.pipeline_id, lower(d.title) AS t, d.created_at FROM deals d
+     WHERE d.person_id = ANY(ARRAY(SELECT DISTINCT person_id FROM import_stage WHERE person_id IS NOT NULL))
+    UNION ALL
+    SELECT d.id, d.person_id, d.company_id, d.pipeline_id, lower(d.title), d.created_at FROM deals d
+     WHERE d.person_id IS NULL
+       AND d.company_id = ANY(ARRAY(SELECT DISTINCT company_id FROM import_stage
+                                     WHERE person_id IS NULL AND company_id IS NOT NULL)))
+UPDATE import_stage i SET existing = m.id
+  FROM (SELECT DISTINCT ON (s.line) s.line, c.id FROM import_stage s JOIN cand c
+            ON c.pipeline_id = s.pipeline_id AND c.t = lower(s.title)
+           AND ((s.person_id IS NOT NULL AND c.person_id = s.person_id
+                 AND c.company_id IS NOT DISTINCT FROM s.company_id)
+             OR (s.person_id IS NULL AND c.person_id IS NULL AND c.company_id = s.company_id))
+         ORDER BY s.line, c.created_at) AS m
+ WHERE m.line = i.line""",
 }
 
 # The deal's person by email and company by domain or name, before matching; rows naming one that is not there
