@@ -12,9 +12,10 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import asyncpg
+import psycopg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
@@ -60,9 +61,19 @@ def run_id() -> str:
     return uuid.uuid4().hex[:10]
 
 
+@pytest.fixture(scope="session")
+def janitor() -> Iterator[ThreadPoolExecutor]:
+    """One thread that clears up after tests (their topics, their schema) while the next test runs, instead of
+    each test waiting for its own clean-up; the session waits for the last of it at its end."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="janitor") as pool:
+        yield pool
+
+
 @pytest.fixture
-async def topics(kafka_bootstrap: str, run_id: str) -> AsyncIterator[kafka.Topics]:
-    """This test's own topics, created on the real broker and deleted after the test.
+async def topics(
+    kafka_bootstrap: str, run_id: str, janitor: ThreadPoolExecutor
+) -> AsyncIterator[kafka.Topics]:
+    """This test's own topics, created on the real broker and deleted after the test (by the janitor).
 
     Deleting matters: a broker that keeps every test's partitions (a dozen per test, hundreds of tests per run,
     runs after runs against a `make up` broker) ends in an out-of-memory crash.
@@ -70,8 +81,12 @@ async def topics(kafka_bootstrap: str, run_id: str) -> AsyncIterator[kafka.Topic
     names = kafka.Topics.with_prefix(f"test-{run_id}.")
     await kafka.ensure_topics(kafka_bootstrap, names, partitions=3)
     yield names
+    janitor.submit(_delete_topics_quietly, kafka_bootstrap, f"test-{run_id}.")
+
+
+def _delete_topics_quietly(bootstrap: str, prefix: str) -> None:
     try:  # cleanup only, with a deadline: the test's verdict stands whatever happens here
-        await asyncio.wait_for(_delete_topics(kafka_bootstrap, f"test-{run_id}."), 15)
+        asyncio.run(asyncio.wait_for(_delete_topics(bootstrap, prefix), 15))
     except (TimeoutError, KafkaError, OSError) as exc:
         logging.getLogger(__name__).warning("could not delete test topics: %r", exc)
 
@@ -89,15 +104,19 @@ async def _delete_topics(bootstrap: str, prefix: str) -> None:
 
 
 @pytest.fixture
-async def schema(pg_dsn: str, run_id: str) -> AsyncIterator[str]:
-    """A schema of this test's own, dropped afterwards."""
+def schema(pg_dsn: str, run_id: str, janitor: ThreadPoolExecutor) -> Iterator[str]:
+    """A schema of this test's own, dropped afterwards (by the janitor)."""
     name = f"t_{run_id}"
     yield name
-    conn = await asyncpg.connect(pg_dsn)
+    janitor.submit(_drop_schema, pg_dsn, name)
+
+
+def _drop_schema(pg_dsn: str, name: str) -> None:
     try:
-        await conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
-    finally:
-        await conn.close()
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+    except psycopg.Error as exc:
+        logging.getLogger(__name__).warning("could not drop test schema %s: %r", name, exc)
 
 
 @pytest.fixture(scope="module")
