@@ -12,6 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from crm_core.service.helpers import api, case, person
+from crm_core.web import sign_in
 from leadline_crm.http.keys import POOL
 
 pytestmark = pytest.mark.integration
@@ -164,6 +165,44 @@ async def test_comments_assignee_queue_filters_and_paging(client: TestClient, au
             break
     assert seen == [c["tracking_number"] for c in reversed(made)]
     await api(client, "GET", "/api/v1/cases?status=lost", h, 422)
+
+
+async def test_the_queue_filters_by_age(client: TestClient, auth_headers: H) -> None:
+    """An agent looks for the cases left waiting longest: opened more than N days ago, in the API and the page,
+    also together with the customer's filter."""
+    h = auth_headers["service"]
+    pid = await person(client, auth_headers["sales"], "age@example.com")
+    other = await person(client, auth_headers["sales"], "young@example.com")
+    made = [
+        (await case(client, h, p, subject=f"Case {i}"))["tracking_number"]
+        for i, p in enumerate((pid, pid, other))
+    ]
+    await client.server.app[POOL].execute(
+        "UPDATE cases SET created_at = now() - make_interval(days => $2) WHERE tracking_number = $1",
+        made[0],
+        10,
+    )
+    await client.server.app[POOL].execute(
+        "UPDATE cases SET created_at = now() - make_interval(days => $2) WHERE tracking_number = $1",
+        made[2],
+        4,
+    )
+    week = await api(client, "GET", "/api/v1/cases?older_than=7", h, 200)
+    assert [c["tracking_number"] for c in week["items"]] == [made[0]]
+    three = await api(client, "GET", "/api/v1/cases?older_than=3", h, 200)
+    assert [c["tracking_number"] for c in three["items"]] == [made[2], made[0]]
+    theirs = await api(client, "GET", f"/api/v1/cases?older_than=3&person_id={pid}", h, 200)
+    assert [c["tracking_number"] for c in theirs["items"]] == [made[0]]
+    for bad in ("soon", "-1", "99999"):
+        await api(client, "GET", f"/api/v1/cases?older_than={bad}", h, 422)
+    await sign_in(client, "service")
+    page = await (await client.get("/app/cases?older_than=7")).text()
+    assert f'data-case="{made[0]}"' in page
+    assert f'data-case="{made[1]}"' not in page
+    assert '<option value="7" selected>older than a week</option>' in page
+    bad = await client.get("/app/cases?older_than=%3Cb%3E")
+    assert bad.status == 422
+    assert "older_than must be a number of days" in await bad.text()
 
 
 async def test_roles_read_only_and_marketing_cannot_open_or_move_cases(

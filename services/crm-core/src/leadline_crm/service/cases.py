@@ -223,13 +223,15 @@ async def comments(pool: asyncpg.Pool, case_id: uuid.UUID, public_only: bool = F
 
 @dataclass(frozen=True)
 class QueueFilter:
-    """What the queue is narrowed to; every field optional. ``assignee``: a user's id, or "none"."""
+    """What the queue is narrowed to; every field optional. ``assignee``: a user's id, or "none";
+    ``older_than``: opened more than this many days ago (the case's age)."""
 
     status: str | None = None
     type: str | None = None
     assignee: uuid.UUID | str | None = None
     overdue: bool = False
     person_id: uuid.UUID | None = None
+    older_than: int | None = None
 
 
 def check_filter(status: str | None, type_: str | None) -> None:
@@ -265,6 +267,8 @@ async def find_cases(
         conditions.append("c.status IN ('new', 'open', 'waiting') AND c.due_at < now()")
     if where.person_id is not None:
         conditions.append(f"c.person_id = {arg(where.person_id)}")
+    if where.older_than is not None:
+        conditions.append(f"c.created_at < now() - make_interval(days => {arg(where.older_than)})")
     if after is not None:
         try:
             after_id = uuid.UUID(after[1])

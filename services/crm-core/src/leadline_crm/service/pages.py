@@ -40,12 +40,17 @@ def _options(values: tuple[str, ...], anything: str = "any") -> list[tuple[str, 
     return [("", anything), *((v, v) for v in values)]
 
 
+#: The queue's age filter: (days, label).
+AGES = [("", "any age"), ("1", "older than a day"), ("3", "older than 3 days"), ("7", "older than a week"),
+        ("30", "older than 30 days")]  # fmt: skip
+
+
 async def queue(request: web.Request) -> web.Response:
-    """GET /app/cases: the queue, newest first, filtered by status, type, assignee and overdue."""
+    """GET /app/cases: the queue, newest first, filtered by status, type, assignee, overdue and age."""
     caller = await signed_in(request)
     pool = request.app[POOL]
     message, rows, older = None, [], None
-    query = {k: request.query.get(k, "") for k in ("status", "type", "assignee", "overdue")}
+    query = {k: request.query.get(k, "") for k in ("status", "type", "assignee", "overdue", "older_than")}
     if query["assignee"] == "me":
         query["assignee"] = str(caller.user_id) if caller.user_id else "none"
     try:
@@ -62,7 +67,7 @@ async def queue(request: web.Request) -> web.Response:
     return render(
         request, "service/queue.html", status=422 if message else 200, title="Cases", message=message,
         query=query, rows=rows[:PAGE], older=older, status_options=_options(cases.STATUSES),
-        type_options=_options(cases.TYPES),
+        type_options=_options(cases.TYPES), age_options=AGES,
         assignee_options=[("", "anyone"), ("none", "nobody"), *((str(a["id"]), a["name"]) for a in agents)],
         can_open=may(caller, routes.CASE_WRITERS),
     )  # fmt: skip

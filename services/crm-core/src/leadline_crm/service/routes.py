@@ -4,6 +4,7 @@ their own operations because their number, status machine and comments are more 
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
@@ -23,6 +24,7 @@ from leadline_crm.service import cases, kb, queries, report
 #: Who runs the service desk: admins and service agents write contracts and articles; reps may open cases.
 SERVICE = frozenset({"admin", "service"})
 CASE_WRITERS = REPS
+MAX_AGE_DAYS = 3660  # the queue's age filter, as far back as the report reaches
 
 
 async def check_period(conn: Any, values: dict[str, Any], caller: Caller) -> None:
@@ -170,7 +172,12 @@ def queue_filter(query: Any) -> cases.QueueFilter:
     overdue = query.get("overdue", "")
     if overdue not in ("", "true", "false", "1", "0"):
         raise BadRequest("overdue must be true or false")
-    return cases.QueueFilter(status, type_, assignee, overdue in ("true", "1"))
+    age = query.get("older_than") or ""
+    if age and not (age.isascii() and age.isdigit() and int(age) <= MAX_AGE_DAYS):
+        raise BadRequest(f"older_than must be a number of days from 0 to {MAX_AGE_DAYS}")
+    return cases.QueueFilter(
+        status, type_, assignee, overdue in ("true", "1"), older_than=int(age) if age else None
+    )
 
 
 async def list_cases(request: web.Request) -> web.Response:
@@ -179,7 +186,7 @@ async def list_cases(request: web.Request) -> web.Response:
     where = queue_filter(request.query)
     person = query_uuid(request, "person_id")
     if person is not None:
-        where = cases.QueueFilter(where.status, where.type, where.assignee, where.overdue, person)
+        where = dataclasses.replace(where, person_id=person)
     after = decode_cursor(request.query["cursor"]) if request.query.get("cursor") else None
     rows = await cases.find_cases(request.app[POOL], where, after, limit + 1)
     nxt = (
@@ -259,6 +266,8 @@ def operations() -> list[Operation]:
                           Param("type", "query", {"type": "string", "enum": list(cases.TYPES)}),
                           Param("assignee", "query", {"type": "string"}, "a user's id, or none"),
                           Param("overdue", "query", {"type": "boolean"}, "open cases past their due time"),
+                          Param("older_than", "query", {"type": "integer", "minimum": 0, "maximum": MAX_AGE_DAYS},
+                                "opened more than this many days ago"),
                           Param("person_id", "query", UUID_S, "only this person's cases"), LIMIT, CURSOR)),
         Operation("GET", "/api/v1/cases/{number}", get_case, "A case and its comments", ROLES_ALL, tag,
                   params=(NUMBER,)),
