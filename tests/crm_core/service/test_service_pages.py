@@ -103,3 +103,42 @@ async def test_roles_on_the_pages(client: TestClient, auth_headers: H) -> None:
     assert resp.status == 403
     assert (await client.get("/app/kb/new")).status == 403
     assert (await client.get("/app/cases/new")).status == 403
+
+
+async def test_the_case_page_shows_the_cases_product_with_its_articles(
+    client: TestClient, auth_headers: H
+) -> None:
+    """Product information beside the case: the product of the case's purchase (else of its contract), its notes
+    (escaped) and the knowledge base articles about it, not another product's."""
+    h, admin = auth_headers["service"], auth_headers["admin"]
+    pid = await person(client, auth_headers["sales"], "prod@example.com")
+    pump = await api(client, "POST", "/api/v1/products", admin, 201,
+                     json={"sku": "HP-7", "name": "Heat pump 7", "list_price": 900,
+                           "info": "Manual: https://example.com/hp7.pdf <script>x</script>"})  # fmt: skip
+    panel = await api(client, "POST", "/api/v1/products", admin, 201,
+                      json={"sku": "PV-1", "name": "Panel", "list_price": 200})  # fmt: skip
+    for title, product in (("Resetting the HP-7", pump), ("Cleaning panels", panel)):
+        await api(client, "POST", "/api/v1/kb/articles", h, 201,
+                  json={"title": title, "body": "Steps.", "product_id": product["id"]})  # fmt: skip
+    bought = await api(client, "POST", "/api/v1/purchases", auth_headers["sales"], 201,
+                       json={"person_id": pid, "product_id": pump["id"], "quantity": 1, "price_paid": 900})  # fmt: skip
+    number = (await case(client, h, pid, purchase_id=bought["id"]))["tracking_number"]
+    assert (await api(client, "GET", f"/api/v1/cases/{number}", h, 200))["product_id"] == pump["id"]
+    contract = await api(client, "POST", "/api/v1/contracts", h, 201,
+                         json={"person_id": pid, "product_id": panel["id"], "name": "Panel care",
+                               "starts_on": str(date.today()), "ends_on": str(date.today() + timedelta(days=300))})  # fmt: skip
+    by_contract = (await case(client, h, pid, contract_id=contract["id"]))["tracking_number"]
+    await sign_in(client, "service")
+    page = await (await client.get(f"/app/cases/{number}")).text()
+    card = page.split('id="product"', 1)[1].split("</section>", 1)[0]
+    assert "Product: Heat pump 7" in card
+    assert "&lt;script&gt;x&lt;/script&gt;" in card
+    assert "Resetting the HP-7" in card
+    assert "Cleaning panels" not in card
+    other = await (await client.get(f"/app/cases/{by_contract}")).text()
+    assert "Product: Panel" in other
+    # a case under no contract and no purchase has no product (this person's contract covers their new cases)
+    plain = (await case(client, h, await person(client, auth_headers["sales"], "none@example.com")))[
+        "tracking_number"
+    ]
+    assert 'id="product"' not in await (await client.get(f"/app/cases/{plain}")).text()

@@ -35,7 +35,7 @@ USER_EXISTS = "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND active)"
 
 CASE_COLUMNS = """
 c.id, c.tracking_number, c.person_id, c.type, c.status, c.priority, c.subject, c.description, c.purchase_id,
-c.contract_id, c.assignee_id, u.name AS assignee, c.due_at, c.created_at, c.updated_at, c.resolved_at,
+c.contract_id, c.product_id, c.assignee_id, u.name AS assignee, c.due_at, c.created_at, c.updated_at, c.resolved_at,
 (c.status IN ('new', 'open', 'waiting') AND c.due_at < now()) AS overdue"""
 
 CASE_BY_NUMBER = f"""
@@ -101,6 +101,13 @@ CONTRACTS_OF = """
 SELECT sc.id, sc.name, sc.starts_on, sc.ends_on, sc.response_hours, sc.status, pr.name AS product
   FROM service_contracts sc LEFT JOIN products pr ON pr.id = sc.product_id
  WHERE sc.person_id = $1 ORDER BY sc.ends_on DESC LIMIT 50
+"""
+
+# The case's product (its purchase's, else its contract's: cases.product_id, migration 0066) and the knowledge
+# base articles about it (migration 0067), for the agent beside the case.
+PRODUCT = "SELECT id, sku, name, info FROM products WHERE id = $1"
+PRODUCT_ARTICLES = """
+SELECT id, title, public FROM kb_articles WHERE product_id = $1 ORDER BY updated_at DESC, id LIMIT 20
 """
 
 AGENTS = (
