@@ -5,7 +5,7 @@ One schema gets a million persons made in SQL (5 % known, with country, region, 
 of the known, 40 % became prospects and 20 % customers, with their stage moves), 100,000 purchases of 50
 products, and then touchpoints by COPY in chunks (a progress bar on stderr): one in fifty an ad click on one of
 40 ads of 8 affiliates, the rest page views, times rising over 180 days. Ingestion's rollup rows (the ad clicks,
-each visitor's first touch) are written by COPY beside them, as ingestion would write them per batch; the
+which are also the arrivals the funnel credits, each visitor's first touch) are written by COPY beside them, as ingestion would write them per batch; the
 triggers of migrations 0020-0023 keep the daily visitors, the stage times, the clicks per day, the conversions'
 credits and the monthly product pairs. Ad impressions, which are no touchpoints (migration 0027), are counted per
 day and ad for all 180 days at once (7,200 rows, a few milliseconds), at a click-through rate of 0.4-1.2 % of the
@@ -205,6 +205,12 @@ async def seed_touchpoints(
                 clicks,
                 ["event_id", "person_id", "occurred_at", "affiliate_id", "ad_id"],
             )
+            await copy(  # each ad click is an arrival from its affiliate (UTM source) and ad (campaign)
+                conn,
+                "marketing_arrivals",
+                clicks,
+                ["event_id", "person_id", "occurred_at", "source", "campaign"],
+            )
             await copy(
                 conn,
                 "marketing_visitors",
@@ -232,6 +238,10 @@ QUERIES = {
     "demographics by country, 30 days": ("demographics", {"by": "country"}),
     "ads by ad, position, 180 days": ("ads", {"model": "position", "from": START.date().isoformat()}),
     "funnel, 180 days": ("funnel", {"from": START.date().isoformat()}),
+    "funnel by campaign, last, 180 days": (
+        "funnel",
+        {"by": "campaign", "model": "last", "from": START.date().isoformat()},
+    ),
     "forecast, 104 weeks of history": ("forecast", {}),
     "cross-sell, 180 days": ("cross-sell", {"from": START.date().isoformat()}),
     "emails by campaign, position, 30 days": ("emails", {"model": "position"}),

@@ -30,7 +30,7 @@ def at(day: int, hour: int = 10) -> datetime:
 
 def hit(person: str, kind: str, when: datetime, **kw: Any) -> EnrichedEvent:
     source = {"form_submit": "form", "ad_click": "affiliate"}.get(kind, "pixel")
-    enrichment = {k: kw.pop(k) for k in ("bot", "campaign") if k in kw}
+    enrichment = {k: kw.pop(k) for k in ("bot", "campaign", "referrer_class") if k in kw}
     raw = RawEvent(
         event_id=new_id(),
         type=kind,

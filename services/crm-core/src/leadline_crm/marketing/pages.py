@@ -1,11 +1,13 @@
 """The marketing dashboard under /app/marketing (roles admin and marketing): ads, affiliates and e-mail campaigns
-as ranked bars, the funnel, leads and customers by device, the price paid per product against its list price, with the date range and the attribution model as
+as ranked bars, the funnel (and its stages by source, credited by the attribution model), leads and customers by
+device, the price paid per product against its list price, with the date range and the attribution model as
 controls, and each report as CSV (the API's rows, under /app so the session is enough); and the next-product
 suggestions the person page loads into itself."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -84,6 +86,7 @@ async def dashboard(request: web.Request) -> web.Response:
         emails = await reports.emails(conn, query)
         devices = await reports.demographics(conn, reports.Query(query.start, query.end, by="device"))
         funnel = await reports.funnel(conn, query)
+        sources = await reports.funnel(conn, replace(query, by="source"))
         products = await reports.products(conn, query)
         weekly, forecast = await reports.weekly_forecast(conn, query)
     params = {"from": query.start.isoformat(), "to": query.end.isoformat(), "model": query.model,
@@ -101,6 +104,7 @@ async def dashboard(request: web.Request) -> web.Response:
         devices=devices,
         emails_chart=_bars(sorted(emails, key=lambda r: -r["clicks"]), "campaign", "clicks"),
         funnel=funnel[0] if funnel else dict.fromkeys(stages, 0),
+        sources=sources,
         products=products,
         ads_chart=_bars(sorted(ads, key=lambda r: -r["clicks"]), "name", "clicks"),
         affiliates_chart=_bars(affiliates, "name", "prospect_clicks"),

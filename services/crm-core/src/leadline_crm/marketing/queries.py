@@ -45,6 +45,12 @@ SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[], $5::
 ON CONFLICT (event_id) DO NOTHING
 """
 
+INSERT_ARRIVALS = """
+INSERT INTO marketing_arrivals (event_id, person_id, occurred_at, source, campaign)
+SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[])
+ON CONFLICT (event_id) DO NOTHING
+"""
+
 UPSERT_VISITORS = """
 INSERT INTO marketing_visitors AS v (person_id, visited_at, event_id, source, campaign, device)
 SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[])
@@ -80,6 +86,17 @@ SELECT event_id, person_id, occurred_at, type, coalesce(event::jsonb #>> '{link,
   FROM touchpoints
  WHERE type IN ('email_open', 'link_click') AND NOT automated
    AND jsonb_typeof(event::jsonb #> '{link,send_id}') = 'string'
+"""
+
+# Arrivals (migration 0064): touches from somewhere, a UTM source or a referrer class but internal and direct.
+RAW_ARRIVALS = """
+SELECT event_id, person_id, occurred_at,
+       coalesce(nullif(event::jsonb #>> '{campaign,source}', ''), event::jsonb ->> 'referrer_class') AS source,
+       coalesce(event::jsonb #>> '{campaign,name}', '') AS campaign
+  FROM touchpoints
+ WHERE NOT automated
+   AND (coalesce(event::jsonb #>> '{campaign,source}', '') <> ''
+        OR coalesce(event::jsonb ->> 'referrer_class', '') NOT IN ('', 'internal', 'direct'))
 """
 
 RAW_STAGES = f"""
@@ -129,6 +146,7 @@ ROLLUPS = {
     "pairs": "marketing_pairs",
     "buyers": "marketing_buyers",
     "email_events": "marketing_email_events",
+    "arrivals": "marketing_arrivals",
 }
 RAW = {
     "clicks": RAW_CLICKS,
@@ -140,6 +158,7 @@ RAW = {
     "pairs": RAW_PAIRS,
     "buyers": RAW_BUYERS,
     "email_events": RAW_EMAIL_EVENTS,
+    "arrivals": RAW_ARRIVALS,
 }
 
 
@@ -160,6 +179,33 @@ def naive(sql: str) -> str:
 
 # --- reports. $1, $2: the range [from, to) as timestamps; $3 the lookback; $4 the attribution model ---
 
+# The weight of the k-th of n touches before a conversion by the model ($4): first, last, linear, position (40/20/40).
+WEIGHT = """CASE $4::text
+               WHEN 'first' THEN (k = 1)::int::numeric
+               WHEN 'last' THEN (k = n)::int::numeric
+               WHEN 'linear' THEN 1.0 / n
+               ELSE CASE WHEN n = 1 THEN 1.0 WHEN n = 2 THEN 0.5 WHEN k = 1 OR k = n THEN 0.4 ELSE 0.2 / (n - 2) END
+           END"""
+
+# Each conversion's touches (k: the touch's place, n: how many) in the lookback before it, by @CONVERSION@ (the
+# columns naming a conversion); @LOOKBACK@ is the lookback's parameter (an interval).
+TOUCHES = """touches AS (
+    SELECT @COLUMNS@, row_number() OVER w AS k, count(*) OVER (PARTITION BY @CONVERSION@) AS n
+      FROM conversions AS c
+      JOIN @TOUCHES@ AS t ON t.person_id = c.person_id AND t.occurred_at <= c.at
+       AND t.occurred_at > c.at - @LOOKBACK@::interval
+       -- implied by the two above, and lets the join read only the range's touches (their index on the time)
+       AND t.occurred_at > $1 - @LOOKBACK@::interval AND t.occurred_at <= $2
+    WINDOW w AS (PARTITION BY @CONVERSION@ ORDER BY t.occurred_at, t.event_id)
+)"""
+
+
+def touches(table: str, columns: str, conversion: str, lookback: str) -> str:
+    """:data:`TOUCHES` over ``table`` (a rollup's placeholder or a subquery), keeping ``columns``."""
+    filled = TOUCHES.replace("@COLUMNS@", columns).replace("@CONVERSION@", conversion)
+    return filled.replace("@TOUCHES@", table).replace("@LOOKBACK@", lookback)
+
+
 # Conversions (a person becoming a lead, a customer; each purchase with its revenue) credited to the person's ad
 # clicks within the lookback before it, by the model: first, last, linear, position (40/20/40).
 CREDITS = """
@@ -172,24 +218,14 @@ conversions AS (
     SELECT 3, id, person_id, (purchased_on + 1)::timestamp AT TIME ZONE 'UTC', 0, 0, quantity * price_paid
       FROM purchases
      WHERE purchased_on >= ($1 AT TIME ZONE 'UTC')::date AND purchased_on < ($2 AT TIME ZONE 'UTC')::date
-), touches AS (
-    SELECT c.lead, c.customer, c.revenue, k.affiliate_id, k.ad_id,
-           row_number() OVER w AS k, count(*) OVER (PARTITION BY c.kind, c.ref) AS n
-      FROM conversions AS c
-      JOIN {clicks} AS k ON k.person_id = c.person_id AND k.occurred_at <= c.at AND k.occurred_at > c.at - $3::interval
-       -- implied by the two above, and lets the join read only the range's clicks (marketing_clicks_time)
-       AND k.occurred_at > $1 - $3::interval AND k.occurred_at <= $2
-    WINDOW w AS (PARTITION BY c.kind, c.ref ORDER BY k.occurred_at, k.event_id)
-), credits AS (
+), @TOUCHES@, credits AS (
     SELECT affiliate_id, ad_id, lead, customer, revenue,
-           CASE $4::text
-               WHEN 'first' THEN (k = 1)::int::numeric
-               WHEN 'last' THEN (k = n)::int::numeric
-               WHEN 'linear' THEN 1.0 / n
-               ELSE CASE WHEN n = 1 THEN 1.0 WHEN n = 2 THEN 0.5 WHEN k = 1 OR k = n THEN 0.4 ELSE 0.2 / (n - 2) END
-           END AS weight
+           @WEIGHT@ AS weight
       FROM touches
-)"""
+)""".replace("@WEIGHT@", WEIGHT).replace(
+    "@TOUCHES@",
+    touches("{clicks}", "c.lead, c.customer, c.revenue, t.affiliate_id, t.ad_id", "c.kind, c.ref", "$3"),
+)
 
 # Per ad (affiliate, ad): clicks and clicks from prospects in the range, and the credited conversions.
 _PROSPECT_CLICKS = """
@@ -343,6 +379,67 @@ SELECT key,
            FILTER (WHERE customer_at >= $1 AND customer_at < $2) / 86400 AS days_to_customer
   FROM moved GROUP BY key
 """
+
+# A funnel's figures per key from per_key (a row per stage move and key: its credit, days since the stage before).
+_FUNNEL_KEYS = """
+SELECT key,
+       sum(weight) FILTER (WHERE stage = 1) AS leads,
+       sum(weight) FILTER (WHERE stage = 2) AS prospects,
+       sum(weight) FILTER (WHERE stage = 3) AS customers,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY days) FILTER (WHERE stage = 1 AND weight > 0) AS days_to_lead,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY days) FILTER (WHERE stage = 2 AND weight > 0) AS days_to_prospect,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY days) FILTER (WHERE stage = 3 AND weight > 0) AS days_to_customer
+  FROM per_key GROUP BY key
+"""
+
+# The funnel by source or campaign ($3), credited by the model ($4) to the person's arrivals (migration 0064) in the
+# lookback ($5, an interval) before each stage move in the range: a conversion without an arrival in its window
+# goes to its first visit's source or campaign whole. Each (conversion, key) counts once in the medians, if its
+# credit is above 0. The same weights as CREDITS.
+FUNNEL_CREDITED = (
+    (
+        "WITH"  # noqa: S608 (fixed text)
+        + """ conversions AS (
+    SELECT s.person_id, v.stage, v.at, v.since, coalesce(s.source, '') AS source, coalesce(s.campaign, '') AS campaign
+      FROM {stages} AS s
+     CROSS JOIN LATERAL (VALUES (1, s.lead_at, s.visited_at), (2, s.prospect_at, s.lead_at),
+                                (3, s.customer_at, coalesce(s.prospect_at, s.lead_at))) AS v(stage, at, since)
+     WHERE ((s.lead_at >= $1 AND s.lead_at < $2) OR (s.prospect_at >= $1 AND s.prospect_at < $2)
+            OR (s.customer_at >= $1 AND s.customer_at < $2))
+       AND v.at >= $1 AND v.at < $2
+), @TOUCHES@, credits AS (
+    SELECT person_id, stage, CASE $3::text WHEN 'source' THEN source ELSE campaign END AS key,
+           @WEIGHT@ AS weight
+      FROM touches
+    UNION ALL
+    SELECT person_id, stage, CASE $3::text WHEN 'source' THEN source ELSE campaign END, 1.0
+      FROM conversions AS c
+     WHERE NOT EXISTS (SELECT 1 FROM touches AS t WHERE t.person_id = c.person_id AND t.stage = c.stage)
+), per_key AS (
+    SELECT r.key, r.stage, sum(r.weight) AS weight, extract(epoch FROM c.at - c.since) / 86400 AS days
+      FROM credits AS r JOIN conversions AS c ON c.person_id = r.person_id AND c.stage = r.stage
+     GROUP BY r.key, r.stage, r.person_id, c.at, c.since
+)"""
+        + _FUNNEL_KEYS
+    )
+    .replace("@WEIGHT@", WEIGHT)
+    .replace(
+        "@TOUCHES@",
+        touches("{arrivals}", "c.person_id, c.stage, t.source, t.campaign", "c.person_id, c.stage", "$5"),
+    )
+)
+# The same from the stage moves' credits kept per lookback (migration 0064; $5 the lookback in days): a row per
+# move and key already.
+FUNNEL_KEPT = (
+    "WITH"  # noqa: S608 (fixed text)
+    + """ per_key AS (
+    SELECT key, stage, days,
+           CASE $4::text WHEN 'first' THEN w_first WHEN 'last' THEN w_last WHEN 'linear' THEN w_linear
+                ELSE w_position END AS weight
+      FROM marketing_stage_credits WHERE lookback = $5::int AND dim = $3::text AND at >= $1 AND at < $2
+)"""
+    + _FUNNEL_KEYS
+)
 
 # Products: units, revenue and the unit price paid against the list price; $3 groups by product, period or rep,
 # $4 the period's unit (day, week, month). price_paid is the price of one unit (revenue = quantity x price).

@@ -260,18 +260,27 @@ async def emails(conn: asyncpg.Connection, q: Query, naive: bool = False) -> lis
 
 async def funnel(conn: asyncpg.Connection, q: Query, naive: bool = False) -> list[dict[str, Any]]:
     """New visitors, then persons who became leads, prospects and customers in the range, the rates from stage to
-    stage, and the median days from one stage to the next; by the first visit's source or campaign. A stage
-    skipped (a lead who buys) counts as reached when the later one was, so each stage holds the next."""
+    stage, and the median days from one stage to the next; in all, or by source or campaign. A stage skipped (a
+    lead who buys) counts as reached when the later one was, so each stage holds the next.
+
+    Visitors count by their first visit's source or campaign. A stage move is credited by the attribution model
+    to the sources or campaigns of the person's arrivals (migration 0064) in the lookback before it, or whole to
+    the first visit's when there is none (kept per move for the kept lookbacks); a key's medians are over the
+    moves it has credit for."""
     by = q.choose(FUNNEL_GROUPS)
     form = queries.naive if naive else queries.over
     visitors = {
         r["key"]: r["visitors"] for r in await conn.fetch(form(queries.FUNNEL_VISITORS), q.since, q.until, by)
     }
-    stages = {r["key"]: r for r in await conn.fetch(form(queries.FUNNEL_STAGES), q.since, q.until, by)}
+    if by == "all":
+        stages = {r["key"]: r for r in await conn.fetch(form(queries.FUNNEL_STAGES), q.since, q.until, by)}
+    else:
+        sql, lookback = _credit_sql(q, queries.FUNNEL_CREDITED, queries.FUNNEL_KEPT, naive)
+        stages = {r["key"]: r for r in await conn.fetch(sql, q.since, q.until, by, q.model, lookback)}
     out = []
     for key in sorted(set(visitors) | set(stages)):
         s = stages.get(key)
-        count = {name: (s[name] if s else 0) for name in ("leads", "prospects", "customers")}
+        count = {name: _count(s[name] if s else 0) for name in ("leads", "prospects", "customers")}
         seen = visitors.get(key, 0)
         out.append(
             {
@@ -287,6 +296,13 @@ async def funnel(conn: asyncpg.Connection, q: Query, naive: bool = False) -> lis
             }
         )
     return sorted(out, key=lambda r: (-r["visitors"], -r["leads"], str(r.get(by, ""))))
+
+
+def _count(value: Any) -> int | float:
+    """A count of persons, or their credited share (4 places) when attribution splits them."""
+    if isinstance(value, Decimal):
+        return _num(value)
+    return int(value or 0)
 
 
 async def products(conn: asyncpg.Connection, q: Query, naive: bool = False) -> list[dict[str, Any]]:

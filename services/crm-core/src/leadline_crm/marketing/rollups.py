@@ -2,9 +2,10 @@
 them).
 
 :func:`fold` runs inside ingestion's batch transaction with the batch's new touchpoints only, so a replayed event
-adds nothing twice. Its cost per batch is one pass over the events in memory and at most three statements: the
-batch's ad clicks and its e-mail opens and clicks (often none; migrations 0020, 0024), and each visitor's
-earliest touch of the batch, upserted only where it is earlier than the one stored. Bots', link scanners' and
+adds nothing twice. Its cost per batch is one pass over the events in memory and at most four statements: the
+batch's ad clicks, its e-mail opens and clicks, its arrivals from somewhere (a UTM source or an outside referrer;
+often none of the three: migrations 0020, 0024, 0064), and each visitor's earliest touch of the batch, upserted
+only where it is earlier than the one stored. Bots', link scanners' and
 image proxies' events (``automated``) are left out.
 
 Ad impressions are not touchpoints at all: :func:`count_impressions` takes them out of the batch before anything
@@ -96,6 +97,22 @@ def origin(source: str, doc: dict[str, Any]) -> tuple[str, str]:
     return source, name if isinstance(name, str) else ""
 
 
+NOT_ARRIVALS = ("", "internal", "direct")
+
+
+def arrival(t: Touch) -> tuple[str, str, Any, str, str] | None:
+    """A touch that came from somewhere (a UTM source, or a referrer class other than internal and direct), as
+    marketing_arrivals keeps it (migration 0064; the same rule as RAW_ARRIVALS); None for others."""
+    campaign = t.doc.get("campaign")
+    utm = campaign.get("source") if isinstance(campaign, dict) else None
+    referrer = t.doc.get("referrer_class")
+    if not (isinstance(utm, str) and utm) and not (
+        isinstance(referrer, str) and referrer not in NOT_ARRIVALS
+    ):
+        return None
+    return (t.event_id, t.person_id, t.occurred, *origin(t.source, t.doc))
+
+
 def device(doc: dict[str, Any]) -> str:
     """The device class of an enriched event: tablet, mobile, desktop, or '' without a user agent (the same rule
     as migration 0024's marketing_device)."""
@@ -126,8 +143,10 @@ def _person(t: Touch) -> str:
 
 
 async def fold(conn: asyncpg.Connection, touches: Iterable[Touch]) -> None:
-    """Fold a batch's new touchpoints into marketing_clicks, marketing_email_events and marketing_visitors."""
+    """Fold a batch's new touchpoints into marketing_clicks, marketing_email_events, marketing_arrivals and
+    marketing_visitors."""
     clicks: list[tuple[str, str, Any, str, str]] = []
+    arrivals: list[tuple[str, str, Any, str, str]] = []
     emails: list[tuple[str, str, Any, str, str, str]] = []
     first: dict[str, Touch] = {}
     for t in touches:
@@ -138,6 +157,8 @@ async def fold(conn: asyncpg.Connection, touches: Iterable[Touch]) -> None:
             first[t.person_id] = t
         if (mail := email_event(t)) is not None:
             emails.append(mail)
+        if (came := arrival(t)) is not None:
+            arrivals.append(came)
         if t.type == "ad_click":
             ad = t.doc.get("affiliate")
             if isinstance(ad, dict):
@@ -148,6 +169,8 @@ async def fold(conn: asyncpg.Connection, touches: Iterable[Touch]) -> None:
         await conn.execute(queries.INSERT_CLICKS, *map(list, zip(*clicks, strict=True)))
     if emails:
         await conn.execute(queries.INSERT_EMAIL_EVENTS, *map(list, zip(*emails, strict=True)))
+    if arrivals:
+        await conn.execute(queries.INSERT_ARRIVALS, *map(list, zip(*arrivals, strict=True)))
     if first:
         rows = [
             (t.person_id, t.occurred, t.event_id, *origin(t.source, t.doc), device(t.doc))

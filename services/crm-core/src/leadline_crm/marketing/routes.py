@@ -59,7 +59,7 @@ def handler(report: str) -> Handler:
                 headers={"Content-Disposition": f'attachment; filename="{name}"'},
             )
         doc: dict[str, Any] = {"report": report, "from": query.start.isoformat(), "to": query.end.isoformat()}
-        if report in ("ads", "affiliates", "emails"):
+        if report in ("ads", "affiliates", "emails", "funnel"):
             doc |= {"model": query.model, "lookback_days": query.lookback_days}
         return json_response(doc | meta | {"rows": rows})
 
@@ -117,8 +117,9 @@ def operations() -> list[Operation]:
         ),
         (
             "funnel",
-            "Visitors, leads, prospects, customers, the rates and median days between stages",
-            (by(reports.FUNNEL_GROUPS),),
+            "Visitors, leads, prospects, customers (credited to sources or campaigns by the model), the rates and"
+            " median days between stages",
+            (*ATTRIBUTION, by(reports.FUNNEL_GROUPS)),
         ),
     ]
     return [
