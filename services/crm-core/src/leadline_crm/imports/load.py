@@ -180,6 +180,14 @@ SELECT id, title, person_id, company_id, amount, currency, pipeline_id, stage_id
   FROM import_stage WHERE existing IS NULL ORDER BY line""",
 }
 
+# The new persons without an owner in the row, as the assignment rules read a lead (an imported person has made
+# no form submission yet).
+NEW_UNOWNED = """
+SELECT person_id, country, NULL::text AS form_key FROM import_stage WHERE existing IS NULL AND owner_id IS NULL"""
+STAGE_OWNERS = """
+UPDATE import_stage i SET owner_id = v.owner_id FROM unnest($1::uuid[], $2::uuid[]) AS v(person_id, owner_id)
+ WHERE i.person_id = v.person_id"""
+
 NEW_LEAD_TRANSITIONS = """
 INSERT INTO stage_transitions (person_id, from_stage, to_stage, at, cause_user, reason)
 SELECT person_id, 'anonymous', 'lead', $1, $2, 'imported' FROM import_stage WHERE existing IS NULL"""
@@ -266,8 +274,8 @@ UPDATE persons p SET company_id = c.id, company_linked = 'domain', updated_at = 
 
 def lead_events(created: Sequence[Mapping[str, Any]]) -> list[domain_events.NewEvent]:
     """What a rep-entered lead announces (people/persons.py ``enter_lead``), for each person a chunk created:
-    ``person.created``, ``person.stage_changed`` to ``lead``, and ``lead.assigned`` when the row named an owner
-    (the assignment rules announce the owners they give). Written with one multi-row insert per chunk, only the
+    ``person.created``, ``person.stage_changed`` to ``lead``, and ``lead.assigned`` when it has an owner (the
+    row's, or the one the assignment rules gave before the insert). Written with one multi-row insert per chunk, only the
     types somebody listens to (an import nobody listens to costs one small read per chunk); the keys
     are the new person's, so importing the same file again with ``on_duplicate=skip`` announces nothing."""
     found: list[domain_events.NewEvent] = []
@@ -358,11 +366,13 @@ async def apply(
     id_col, entity, values = AUDIT_VALUES[kind]
     audit_args = (caller.actor, caller.user_id, caller.via)
     if new:
+        given = await _rule_owners(conn) if kind == "people" else []
         await conn.execute(INSERT[kind], now)
         await conn.execute(
             AUDIT_NEW.format(id=id_col, values=values, where="existing IS NULL"), *audit_args, "create", entity,
             str(job),
         )  # fmt: skip
+        await assignment.record(conn, given, caller)
         await _after_create(conn, kind, caller, now, out)
     if dup and on_duplicate == "update":
         if kind == "people":
@@ -382,6 +392,15 @@ async def apply(
             entity, str(job),
         )  # fmt: skip
     return out
+
+
+async def _rule_owners(conn: asyncpg.Connection) -> list[assignment.Given]:
+    """The owners the assignment rules give the chunk's new persons without one, written into the staging table so
+    the persons are inserted with them (set after the insert, they cost a second write of every new person)."""
+    given = await assignment.choose(conn, await conn.fetch(NEW_UNOWNED))
+    if given:
+        await conn.execute(STAGE_OWNERS, [p for p, _, _ in given], [o for _, o, _ in given])
+    return given
 
 
 async def _after_create(

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
+from typing import Any
 
 import asyncpg
 
@@ -51,51 +52,78 @@ async def new_leads(
     await assign(conn, ids, caller or RULES)
 
 
+Given = tuple[uuid.UUID, uuid.UUID, str]
+"""A lead, the owner the rules give it, and the rule's name."""
+
+
 async def assign(
     conn: asyncpg.Connection, persons: list[uuid.UUID], caller: Caller
 ) -> dict[uuid.UUID, uuid.UUID]:
     """Apply the active rules to those of ``persons`` without an owner; returns who got whom.
 
-    Set-based, so a chunk of 5,000 imported leads costs a handful of statements, not a few round trips per lead:
-    each lead's rule is chosen in Python (rules are few), each team's turns for the whole batch are taken with one
-    ``UPDATE … RETURNING`` (leads in person-id order get consecutive turns, as one at a time would give them), then
-    one UPDATE sets the owners, one INSERT audits them and one announces them."""
+    Set-based, so a batch of leads costs a handful of statements, not a few round trips per lead (:func:`choose`),
+    then one UPDATE sets the owners, one INSERT audits them and one announces them."""
     rules = await conn.fetch(queries.ACTIVE_RULES)
     if not rules:
         return {}
     leads = await conn.fetch(queries.UNOWNED_LEADS, persons, any(r["form_key"] for r in rules))
-    if not leads:
+    chosen = await _choose(conn, rules, leads)
+    if not chosen:
         return {}
-    members = await _members(conn, {r["team_id"] for r in rules if r["team_id"]})
-    chosen = [(lead["person_id"], rule) for lead in leads if (rule := _rule_for(lead, rules, members))]
-    turns = await _take_turns(conn, Counter(r["team_id"] for _, r in chosen if not r["user_id"]))
-    owners: list[uuid.UUID] = []
-    for _, rule in chosen:
-        if rule["user_id"]:
-            owners.append(rule["user_id"])
-        else:
-            team = members[rule["team_id"]]
-            owners.append(team[turns[rule["team_id"]] % len(team)])
-            turns[rule["team_id"]] += 1
-    rows = await conn.fetch(queries.SET_OWNERS, [p for p, _ in chosen], owners)
+    rows = await conn.fetch(queries.SET_OWNERS, [p for p, _, _ in chosen], [o for _, o, _ in chosen])
     given: dict[uuid.UUID, uuid.UUID] = {r["person_id"]: r["owner_id"] for r in rows}
-    names = {p: r["name"] for p, r in chosen}
-    done = [p for p, _ in chosen if p in given]
-    if not done:
-        return given
-    await conn.execute(
-        queries.AUDIT_ASSIGNED, caller.actor, caller.user_id, caller.via, done, [given[p] for p in done],
-        [names[p] for p in done],
-    )  # fmt: skip
+    done = [g for g in chosen if g[0] in given]
+    await record(conn, done, caller)
     await domain_events.emit_listened(conn, [
-        domain_events.NewEvent("lead.assigned", f"assign:{p}:{uuid.uuid4().hex}", p, None,
-                               {"owner_id": str(given[p])}) for p in done
+        domain_events.NewEvent("lead.assigned", f"assign:{p}:{uuid.uuid4().hex}", p, None, {"owner_id": str(o)})
+        for p, o, _ in done
     ])  # fmt: skip
     return given
 
 
+async def choose(conn: asyncpg.Connection, leads: Sequence[Mapping[str, Any]]) -> list[Given]:
+    """The owners the active rules give ``leads`` (``person_id``, ``country``, ``form_key``) that are not written
+    yet (an import's new persons, which are then inserted with their owner instead of updated after), the teams'
+    turns taken in the caller's transaction. The caller writes the owners and :func:`record`s them."""
+    if not leads:
+        return []
+    rules = await conn.fetch(queries.ACTIVE_RULES)
+    return await _choose(conn, rules, sorted(leads, key=lambda lead: lead["person_id"])) if rules else []
+
+
+async def record(conn: asyncpg.Connection, given: Sequence[Given], caller: Caller) -> None:
+    """One audit entry (``assign``, the owner and the rule's name) per owner given, in one INSERT."""
+    if given:
+        await conn.execute(
+            queries.AUDIT_ASSIGNED, caller.actor, caller.user_id, caller.via, [p for p, _, _ in given],
+            [o for _, o, _ in given], [r for _, _, r in given],
+        )  # fmt: skip
+
+
+async def _choose(
+    conn: asyncpg.Connection, rules: Sequence[asyncpg.Record], leads: Sequence[Mapping[str, Any]]
+) -> list[Given]:
+    """Each lead's first matching rule chosen in Python (rules are few), each team's turns for the whole batch taken
+    with one ``UPDATE … RETURNING``: leads in the order given (person id) get consecutive turns, as one at a time
+    would give them."""
+    if not leads:
+        return []
+    members = await _members(conn, {r["team_id"] for r in rules if r["team_id"]})
+    chosen = [(lead["person_id"], rule) for lead in leads if (rule := _rule_for(lead, rules, members))]
+    turns = await _take_turns(conn, Counter(r["team_id"] for _, r in chosen if not r["user_id"]))
+    out: list[Given] = []
+    for person, rule in chosen:
+        if rule["user_id"]:
+            out.append((person, rule["user_id"], rule["name"]))
+        else:
+            team = members[rule["team_id"]]
+            out.append((person, team[turns[rule["team_id"]] % len(team)], rule["name"]))
+            turns[rule["team_id"]] += 1
+    return out
+
+
 def _rule_for(
-    lead: asyncpg.Record, rules: Sequence[asyncpg.Record], members: dict[uuid.UUID, list[uuid.UUID]]
+    lead: Mapping[str, Any], rules: Sequence[asyncpg.Record], members: dict[uuid.UUID, list[uuid.UUID]]
 ) -> asyncpg.Record | None:
     """The first rule whose conditions hold for ``lead`` and that has somebody to give it to (a team without
     active members passes the lead on to the next rule)."""
