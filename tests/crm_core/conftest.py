@@ -10,11 +10,15 @@ nothing. ``test_schema_clone.py`` checks that a clone and a migrated schema are 
 
 from __future__ import annotations
 
+import asyncio
+import queue
 import re
 import subprocess
 import sys
+import threading
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -75,10 +79,84 @@ async def clone_migrated(pg_dsn: str, schema: str, sql: str) -> None:
         await conn.close()
 
 
+class SchemaStock:
+    """Migrated schemas made ahead, one at a time, by a thread of its own while tests run; a test takes one and
+    renames it to its own name (a catalog update: triggers, defaults and views point at objects, not names, and
+    the migrations name no schema). Making a schema is mostly PostgreSQL's work and a test mostly waits, so the
+    two overlap instead of adding up."""
+
+    def __init__(self, pg_dsn: str, sql: str, depth: int = 2) -> None:
+        self._dsn, self._sql = pg_dsn, sql
+        self._ready: queue.Queue[str] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._fill, name="schema-stock", daemon=True)
+        self._thread.start()
+
+    def _fill(self) -> None:
+        try:
+            with psycopg.connect(self._dsn, autocommit=True) as conn:
+                while not self._stop.is_set():
+                    name = f"stock_{uuid.uuid4().hex[:12]}"
+                    conn.execute(self._sql.replace(PLACEHOLDER, name).encode())
+                    while True:
+                        try:
+                            self._ready.put(name, timeout=0.2)
+                            break
+                        except queue.Full:
+                            if self._stop.is_set():
+                                conn.execute(f"DROP SCHEMA {name} CASCADE".encode())
+                                return
+        except BaseException as exc:  # surfaced to the next test that asks (see take)
+            self._error = exc
+
+    def take(self, timeout: float = 120.0) -> str:
+        """A ready schema's name (made now by the caller's thread's wait on the stock)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self._ready.get(timeout=0.2)
+            except queue.Empty:
+                if self._error is not None:
+                    raise RuntimeError("the schema stock failed") from self._error
+                if time.monotonic() > deadline:
+                    raise TimeoutError("no migrated schema became ready in time") from None
+
+    def close(self) -> None:
+        """Stop making schemas and drop the ones no test took."""
+        self._stop.set()
+        self._thread.join(timeout=60)
+        left = []
+        while not self._ready.empty():
+            left.append(self._ready.get_nowait())
+        if left:
+            with psycopg.connect(self._dsn, autocommit=True) as conn:
+                for name in left:
+                    conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE".encode())
+
+
+@pytest.fixture(scope="session")
+def schema_stock(pg_dsn: str, migrated_sql: str) -> Iterator[SchemaStock]:
+    """The session's :class:`SchemaStock`."""
+    stock = SchemaStock(pg_dsn, migrated_sql)
+    yield stock
+    stock.close()
+
+
+async def take_migrated(pg_dsn: str, schema: str, stock: SchemaStock) -> None:
+    """Make ``schema`` a migrated schema: a ready one from the stock, renamed."""
+    ready = await asyncio.to_thread(stock.take)
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        await conn.execute(f"ALTER SCHEMA {ready} RENAME TO {pg.check_schema_name(schema)}")
+    finally:
+        await conn.close()
+
+
 @pytest.fixture
-async def crm_schema(pg_dsn: str, schema: str, migrated_sql: str) -> str:
-    """This test's schema, migrated to the newest version (a clone of the session's template)."""
-    await clone_migrated(pg_dsn, schema, migrated_sql)
+async def crm_schema(pg_dsn: str, schema: str, schema_stock: SchemaStock) -> str:
+    """This test's schema, migrated to the newest version (from the session's stock)."""
+    await take_migrated(pg_dsn, schema, schema_stock)
     return schema
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import psycopg
-from tests.crm_core.conftest import clone_migrated, dump_schema
+from tests.crm_core.conftest import SchemaStock, clone_migrated, dump_schema, take_migrated
 
 from leadline_crm.app import MIGRATIONS
 from leadline_shared import pg
@@ -26,19 +26,21 @@ def _normal(sql: str, name: str) -> str:
 async def test_a_cloned_schema_matches_a_migrated_one_and_has_nothing_to_migrate(
     pg_dsn: str, run_id: str, migrated_sql: str
 ) -> None:
-    migrated, cloned = f"t_{run_id}_m", f"t_{run_id}_c"
+    migrated, cloned, renamed = f"t_{run_id}_m", f"t_{run_id}_c", f"t_{run_id}_r"
+    stock = SchemaStock(pg_dsn, migrated_sql, depth=1)
     try:
         await pg.migrate(pg_dsn, migrated, MIGRATIONS)
         await clone_migrated(pg_dsn, cloned, migrated_sql)
-        want, got = (
-            _normal(dump_schema(pg_dsn, migrated), migrated),
-            _normal(dump_schema(pg_dsn, cloned), cloned),
-        )
-        assert "CREATE TABLE S.persons" in got
-        assert "CREATE TRIGGER" in got
-        assert got == want
-        assert await pg.migrate(pg_dsn, cloned, MIGRATIONS) == []  # the app's start-up finds nothing to do
+        await take_migrated(pg_dsn, renamed, stock)  # what the tests' crm_schema fixture does
+        want = _normal(dump_schema(pg_dsn, migrated), migrated)
+        for name in (cloned, renamed):
+            got = _normal(dump_schema(pg_dsn, name), name)
+            assert "CREATE TABLE S.persons" in got
+            assert "CREATE TRIGGER" in got
+            assert got == want
+            assert await pg.migrate(pg_dsn, name, MIGRATIONS) == []  # the app's start-up finds nothing to do
     finally:
+        stock.close()
         with psycopg.connect(pg_dsn, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {migrated} CASCADE")
-            conn.execute(f"DROP SCHEMA IF EXISTS {cloned} CASCADE")
+            for name in (migrated, cloned, renamed):
+                conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
