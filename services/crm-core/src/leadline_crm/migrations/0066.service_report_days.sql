@@ -43,7 +43,8 @@ CREATE FUNCTION service_report_bucket(seconds double precision) RETURNS integer
     SELECT width_bucket(seconds, service_report_edges()) + 1
 $$;
 
--- The histogram of a group: per bucket, the sum of the signs of the durations in it (NULL buckets skipped).
+-- The histogram of a group: per bucket, the sum of the signs of the durations in it. The caller leaves out the
+-- cases without one: an element of an array holding NULLs is found by walking it, which made this quadratic.
 -- PL/pgSQL, as the functions below: its plans are kept per session, where a SQL function with a FROM is planned
 -- again on every statement that calls it (a case's change cost 12 ms more that way, 2.5 ms like this).
 CREATE FUNCTION service_report_hist(buckets integer[], signs integer[]) RETURNS integer[]
@@ -52,9 +53,7 @@ DECLARE
     counts integer[] := array_fill(0, ARRAY[array_length(service_report_edges(), 1) + 1]);
 BEGIN
     FOR i IN 1 .. coalesce(array_length(buckets, 1), 0) LOOP
-        IF buckets[i] IS NOT NULL THEN
-            counts[buckets[i]] := counts[buckets[i]] + signs[i];
-        END IF;
+        counts[buckets[i]] := counts[buckets[i]] + signs[i];
     END LOOP;
     RETURN counts;
 END $$;
@@ -99,9 +98,11 @@ BEGIN
         SELECT k.period, k.starts_on, product, kind, sum(sign)::int, sum(sign * open::int)::int,
                sum(sign * breach::int)::int,
                sum(sign * (answer IS NOT NULL)::int)::int, coalesce(sum(sign * answer), 0),
-               service_report_hist(array_agg(service_report_bucket(answer::float8)), array_agg(sign)),
+               service_report_hist(array_agg(service_report_bucket(answer::float8)) FILTER (WHERE answer IS NOT NULL),
+                                   array_agg(sign) FILTER (WHERE answer IS NOT NULL)),
                sum(sign * (resolve IS NOT NULL)::int)::int, coalesce(sum(sign * resolve), 0),
-               service_report_hist(array_agg(service_report_bucket(resolve::float8)), array_agg(sign))
+               service_report_hist(array_agg(service_report_bucket(resolve::float8)) FILTER (WHERE resolve IS NOT NULL),
+                                   array_agg(sign) FILTER (WHERE resolve IS NOT NULL))
           FROM (SELECT (u.created AT TIME ZONE 'UTC')::date AS day, u.product, u.kind, u.sign,
                        u.status IN ('new', 'open', 'waiting') AS open,
                        coalesce(u.due < coalesce(u.answered, u.resolved), false) AS breach,
