@@ -14,7 +14,7 @@ from aiohttp import web
 
 from leadline_collector import normalize
 from leadline_collector.bodies import BodyError, read_json
-from leadline_collector.context import request_context
+from leadline_collector.context import RequestView, page_context
 from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.sink import Sink, record_or_count
 from leadline_collector.visitor import HitRequest, privacy_opt_out, set_cookie, visitor_id
@@ -64,14 +64,16 @@ def identifiers(traits: dict[str, Any], default_region: str) -> dict[str, str]:
 
 
 def item_event(
-    request: HitRequest,
+    request: HitRequest | RequestView,
     item: dict[str, Any],
     anon_id: str | None,
     sent_at: str | None,
     default_region: str,
     opted_out: bool,
 ) -> RawEvent | None:
-    """One snippet item as a raw event, or None when it is unusable."""
+    """One snippet item as a raw event, or None when it is unusable (``request``: the request, or its
+    :class:`RequestView`, read once for every item of a beacon)."""
+    view = request if isinstance(request, RequestView) else RequestView.of(request)
     kind = TYPES.get(str(item.get("type", "")))
     if kind is None:
         return None
@@ -81,8 +83,8 @@ def item_event(
         if name is None:
             return None
         properties["event"] = name
-    context = request_context(
-        request, _text(item.get("url"), 2048), _text(item.get("ref"), 2048), _text(item.get("title"), 512)
+    context = page_context(
+        view, _text(item.get("url"), 2048), _text(item.get("ref"), 2048), _text(item.get("title"), 512)
     )
     consent = item.get("consent")
     if isinstance(consent, dict):
@@ -143,8 +145,9 @@ def take(
     if no_cookie and request.cookies.get("ll_vid") is None:
         anon_id = None
     accepted = 0
+    view = RequestView.of(request)
     for item in items:
-        event = item_event(request, item, anon_id, sent_at, default_region, opted_out)
+        event = item_event(view, item, anon_id, sent_at, default_region, opted_out)
         if event is not None and record_or_count(sink, metrics, event):
             accepted += 1
     rejected = len(body) - accepted

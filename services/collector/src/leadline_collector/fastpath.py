@@ -490,6 +490,7 @@ class FastProtocol(asyncio.Protocol):
         events, errors = judged
         keep_alive = self._keep_alive
         metrics, date = posts.metrics, self._fast.date
+        accepted = segment.kinds(events)  # the answer needs only these: the events are not kept until it
 
         def render(stored: asyncio.Future[Any]) -> tuple[bytes, bool]:
             error = (
@@ -498,7 +499,7 @@ class FastProtocol(asyncio.Protocol):
                 else None
             )
             try:
-                done = segment.answer(events, errors, call_type, metrics, error)
+                done = segment.answer(accepted, errors, call_type, metrics, error)
             except BaseException:
                 log.exception("fast path: a Segment call's events could not be stored")
                 return _FAILED + b"Date: " + date() + b"\r\n\r\n" + _FAILED_BODY, False
