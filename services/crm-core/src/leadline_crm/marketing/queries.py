@@ -179,6 +179,11 @@ def naive(sql: str) -> str:
 
 # --- reports. $1, $2: the range [from, to) as timestamps; $3 the lookback; $4 the attribution model ---
 
+# Persons who refused analytics consent (people/consent.py; never stated is no refusal): their conversions are credited
+# to nothing, and demographics and suggestions leave them out (migration 0065; index persons_analytics_refused).
+REFUSED = "(SELECT person_id FROM persons WHERE (consent -> 'analytics' ->> 'granted') = 'false')"
+ANALYSABLE = "(p.consent -> 'analytics' ->> 'granted') IS DISTINCT FROM 'false'"  # of a person p
+
 # The weight of the k-th of n touches before a conversion by the model ($4): first, last, linear, position (40/20/40).
 WEIGHT = """CASE $4::text
                WHEN 'first' THEN (k = 1)::int::numeric
@@ -208,23 +213,29 @@ def touches(table: str, columns: str, conversion: str, lookback: str) -> str:
 
 # Conversions (a person becoming a lead, a customer; each purchase with its revenue) credited to the person's ad
 # clicks within the lookback before it, by the model: first, last, linear, position (40/20/40).
-CREDITS = """
+CREDITS = (
+    """
 conversions AS (
-    SELECT 1 AS kind, person_id AS ref, person_id, lead_at AS at, 1 AS lead, 0 AS customer, 0::numeric AS revenue
-      FROM {stages} AS s WHERE lead_at >= $1 AND lead_at < $2
-    UNION ALL
-    SELECT 2, person_id, person_id, customer_at, 0, 1, 0 FROM {stages} AS s WHERE customer_at >= $1 AND customer_at < $2
-    UNION ALL
-    SELECT 3, id, person_id, (purchased_on + 1)::timestamp AT TIME ZONE 'UTC', 0, 0, quantity * price_paid
-      FROM purchases
-     WHERE purchased_on >= ($1 AT TIME ZONE 'UTC')::date AND purchased_on < ($2 AT TIME ZONE 'UTC')::date
+    SELECT * FROM (
+        SELECT 1 AS kind, person_id AS ref, person_id, lead_at AS at, 1 AS lead, 0 AS customer, 0::numeric AS revenue
+          FROM {stages} AS s WHERE lead_at >= $1 AND lead_at < $2
+        UNION ALL
+        SELECT 2, person_id, person_id, customer_at, 0, 1, 0 FROM {stages} AS s WHERE customer_at >= $1 AND customer_at < $2
+        UNION ALL
+        SELECT 3, id, person_id, (purchased_on + 1)::timestamp AT TIME ZONE 'UTC', 0, 0, quantity * price_paid
+          FROM purchases
+         WHERE purchased_on >= ($1 AT TIME ZONE 'UTC')::date AND purchased_on < ($2 AT TIME ZONE 'UTC')::date
+    ) AS c WHERE person_id NOT IN @REFUSED@
 ), @TOUCHES@, credits AS (
     SELECT affiliate_id, ad_id, lead, customer, revenue,
            @WEIGHT@ AS weight
       FROM touches
-)""".replace("@WEIGHT@", WEIGHT).replace(
-    "@TOUCHES@",
-    touches("{clicks}", "c.lead, c.customer, c.revenue, t.affiliate_id, t.ad_id", "c.kind, c.ref", "$3"),
+)""".replace("@WEIGHT@", WEIGHT)
+    .replace("@REFUSED@", REFUSED)
+    .replace(
+        "@TOUCHES@",
+        touches("{clicks}", "c.lead, c.customer, c.revenue, t.affiliate_id, t.ad_id", "c.kind, c.ref", "$3"),
+    )
 )
 
 # Per ad (affiliate, ad): clicks and clicks from prospects in the range, and the credited conversions.
@@ -406,7 +417,7 @@ FUNNEL_CREDITED = (
                                 (3, s.customer_at, coalesce(s.prospect_at, s.lead_at))) AS v(stage, at, since)
      WHERE ((s.lead_at >= $1 AND s.lead_at < $2) OR (s.prospect_at >= $1 AND s.prospect_at < $2)
             OR (s.customer_at >= $1 AND s.customer_at < $2))
-       AND v.at >= $1 AND v.at < $2
+       AND v.at >= $1 AND v.at < $2 AND s.person_id NOT IN @REFUSED@
 ), @TOUCHES@, credits AS (
     SELECT person_id, stage, CASE $3::text WHEN 'source' THEN source ELSE campaign END AS key,
            @WEIGHT@ AS weight
@@ -423,6 +434,7 @@ FUNNEL_CREDITED = (
         + _FUNNEL_KEYS
     )
     .replace("@WEIGHT@", WEIGHT)
+    .replace("@REFUSED@", REFUSED)
     .replace(
         "@TOUCHES@",
         touches("{arrivals}", "c.person_id, c.stage, t.source, t.campaign", "c.person_id, c.stage", "$5"),
@@ -458,16 +470,16 @@ SELECT CASE $3::text WHEN 'period' THEN to_char(date_trunc($4::text, p.purchased
  GROUP BY 1 ORDER BY revenue DESC, key
 """
 
-# Demographics of the persons who became leads in the range (their stage now: leads, prospects, customers), by
-# one of the person's facts or their first visit's device (@COLUMN@: a fixed expression chosen in code).
+# Demographics of the persons who became leads in the range (their stage now: leads, prospects, customers; not
+# those who refused analytics), by one of the person's facts or their first visit's device (@COLUMN@: a fixed expression chosen in code).
 DEMOGRAPHICS = """
 SELECT coalesce(nullif(@COLUMN@, ''), '(unknown)') AS key,
        count(*) FILTER (WHERE p.stage IN ('lead', 'prospect')) AS leads,
        count(*) FILTER (WHERE p.stage = 'customer') AS customers
   FROM {stages} AS s JOIN persons AS p ON p.person_id = s.person_id
- WHERE s.lead_at >= $1 AND s.lead_at < $2 AND p.stage IN ('lead', 'prospect', 'customer')
+ WHERE s.lead_at >= $1 AND s.lead_at < $2 AND p.stage IN ('lead', 'prospect', 'customer') AND @ANALYSABLE@
  GROUP BY 1 ORDER BY customers DESC, leads DESC, key
-"""
+""".replace("@ANALYSABLE@", ANALYSABLE)
 
 # --- forecast: weekly history ($1, $2: the first Monday and the Monday after the last week) ---
 
@@ -516,7 +528,8 @@ SELECT pa.sku AS product, pa.name AS product_name, pb.sku AS also_bought, pb.nam
 SUGGESTIONS = (
     "WITH"  # noqa: S608 (fixed text)
     + RULES
-    + """, mine AS (SELECT DISTINCT product_id FROM purchases WHERE person_id = $5)
+    + """, mine AS (  -- nothing for a person who refused analytics: suggestions profile them
+    SELECT DISTINCT product_id FROM purchases WHERE person_id = $5 AND $5 NOT IN @REFUSED@)
 SELECT pb.id AS product_id, pb.sku, pb.name, pb.list_price, max(r.confidence) AS confidence, max(r.lift) AS lift,
        array_agg(pa.sku ORDER BY r.confidence DESC) AS because
   FROM rules AS r JOIN mine ON mine.product_id = r.a
@@ -525,4 +538,4 @@ SELECT pb.id AS product_id, pb.sku, pb.name, pb.list_price, max(r.confidence) AS
  GROUP BY pb.id, pb.sku, pb.name, pb.list_price
  ORDER BY max(r.confidence) DESC, max(r.lift) DESC, pb.sku LIMIT $4
 """
-)
+).replace("@REFUSED@", REFUSED)
