@@ -112,3 +112,17 @@ def test_attempts_forget_the_least_recently_used_keys_beyond_their_bound() -> No
         assert attempts.take(key, now=0) == 0
     assert attempts.take("a", now=1) == 0  # forgotten: a fresh start
     assert attempts.take("c", now=1) == 59
+
+
+@pytest.mark.parametrize(
+    ("remote", "key"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),  # the same subscriber's network
+        ("::ffff:203.0.113.9", "203.0.113.9"),
+        (None, ""),
+    ],
+)
+def test_an_ipv6_client_is_counted_by_its_64_network(remote: str | None, key: str) -> None:
+    assert support.client_key(remote) == key

@@ -17,9 +17,10 @@ fit, and a wrong email, an unknown number and an erased person get the same answ
 whether an email or a number exists. It shows the status and the customer-visible comments, never internal ones.
 The lookup changes nothing; its form still carries a double-submit token (cookie and field), so another site
 cannot post it in a visitor's name, and the email travels in the body, never in a URL that proxies would log.
-Lookups are limited per client address and per tracking number (:data:`PER_ADDRESS`, :data:`PER_NUMBER` a minute,
-in memory, so per replica: service/attempts.py): past either, a 429 page with ``Retry-After``, before anything is
-looked up. A number's attempts count whether or not it exists, so the limit tells nothing either.
+Lookups are limited per client address (an IPv6 client's /64) and per tracking number (:data:`PER_ADDRESS`,
+:data:`PER_NUMBER` a minute, in memory, so per replica: service/attempts.py): past either, a 429 page with
+``Retry-After``, before anything is looked up. A number's attempts count whether or not it exists, so the limit
+tells nothing either.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
+from ipaddress import IPv6Address, ip_address, ip_network
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -233,6 +235,18 @@ async def status_form(request: web.Request, message: str | None = None, status: 
     return response
 
 
+def client_key(remote: str | None) -> str:
+    """Whom the per-address limit counts: the IPv4 address, or the IPv6 address's /64 (one subscriber's network,
+    whose 2^64 addresses would otherwise each get their own tries)."""
+    try:
+        address = ip_address(remote or "")
+    except ValueError:
+        return remote or ""
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is None:
+        return str(ip_network(f"{address}/64", strict=False))
+    return str(address.ipv4_mapped if isinstance(address, IPv6Address) else address)
+
+
 async def _too_many(request: web.Request, wait: float, typed: Mapping[str, str]) -> web.Response:
     seconds = max(1, math.ceil(wait))
     response = await status_form(
@@ -248,7 +262,7 @@ async def status_lookup(request: web.Request, limits: StatusLimits) -> web.Respo
     number = str(form.get("tracking_number", "")).strip().upper()
     raw_email = str(form.get("email", ""))
     typed = {"tracking_number": number[:40], "email": raw_email[:320]}
-    if wait := limits.per_address.take(request.remote or ""):
+    if wait := limits.per_address.take(client_key(request.remote)):
         return await _too_many(request, wait, typed)
     token, sent = request.cookies.get(TOKEN_COOKIE, ""), str(form.get("_token", ""))
     if not token or not hmac.compare_digest(token.encode(), sent.encode()):
