@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from crm_core.imports.test_imports import post, text
 from crm_core.web import csrf_of, sign_in
+from leadline_crm.imports import jobs
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +42,7 @@ async def test_a_job_left_running_by_a_dead_crm_core_is_shown_failed_and_runs_ag
     shown = await resp.json()
     assert shown["status"] == "failed"
     assert "crm-core stopped while this import was running" in shown["error"]
-    assert "about 2 rows read" in shown["error"]
+    assert "the first 2 rows were done (" in shown["error"]
 
     await sign_in(client, "sales")
     page = await (await client.get(f"/app/import/{job}")).text()
@@ -81,3 +82,23 @@ async def test_the_list_of_imports_shows_a_dead_run_failed_but_leaves_a_live_one
         await runner.close()  # the replica dies: its lock goes with its connection
     shown = await (await client.get(f"/api/v1/imports/{alive}", headers=admin)).json()
     assert shown["status"] == "failed"
+
+
+async def test_a_stopped_runs_counts_are_exactly_what_it_imported(
+    client: TestClient, auth_headers: H, crm_conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reason an admin reads must be true: a chunk and the job's counts commit together, so a run stopped
+    between a chunk's writes and its counts (here: the counts' write of the second chunk fails) imported exactly
+    the rows its counts say, not a chunk more."""
+    monkeypatch.setattr(jobs, "CHUNK", 3)
+    monkeypatch.setattr(jobs, "PROGRESS", jobs.PROGRESS + " AND (CASE WHEN $2 > 3 THEN 1 / 0 ELSE 1 END) = 1")
+    body = text([["email"]] + [[f"p{i}@corp.example"] for i in range(7)])
+    resp = await client.post(
+        "/api/v1/imports?kind=people&mode=commit",
+        data=body,
+        headers={**auth_headers["admin"], "Content-Type": "text/csv"},
+    )
+    assert resp.status >= 400  # the run stopped (the failed write is a DataError)
+    job = await crm_conn.fetchrow("SELECT status, processed, created FROM import_jobs")
+    assert (job["status"], job["processed"], job["created"]) == ("failed", 3, 3)
+    assert await crm_conn.fetchval("SELECT count(*) FROM persons") == 3

@@ -12,7 +12,8 @@ would leave its job ``running`` for ever. The runner holds a PostgreSQL advisory
 connection of its own for the whole run; PostgreSQL lets go of it when that process or its connection dies. A
 ``running`` job whose lock anyone can take has lost its worker: whoever reads it next (the job's page, its
 progress, the list of imports, the API, queueing it again) marks it ``failed`` with the reason, and it can be run
-again (with ``skip``, the rows the dead run committed are skipped). A lock rather than a heartbeat: no lease to
+again (with ``skip``, the rows the dead run committed are skipped). Each chunk commits with the job's counts, so
+the reason says exactly how many rows were done. A lock rather than a heartbeat: no lease to
 tune against the slowest chunk, and no wait after a quick restart.
 """
 
@@ -68,9 +69,10 @@ UPDATE import_jobs SET status = 'failed', finished_at = now(),
        error = CASE WHEN mode = 'dry_run'
                     THEN 'crm-core stopped while this dry run was going (a restart or a crash); nothing was written. '
                          'Run it again.'
-                    ELSE 'crm-core stopped while this import was running (a restart or a crash): the chunks it had '
-                         'finished (about ' || processed || ' rows read) were imported, the rest not. Run it again; '
-                         'with "skip", the rows already imported are skipped.' END
+                    ELSE 'crm-core stopped while this import was running (a restart or a crash): the first '
+                         || processed || ' rows were done (' || created || ' created, ' || updated || ' updated, '
+                         || skipped || ' skipped, ' || rejected || ' rejected), the rest not. Run it again; with '
+                         '"skip", the rows already imported are skipped.' END
  WHERE id = $1 AND status = 'running'"""
 
 
@@ -275,28 +277,36 @@ async def _flush(
     raws: dict[int, csvfile.Row], rejects: list[tuple[int, str, str]], counts: Counts, commit: bool,
     on_duplicate: str, caller: Caller, companies: list[uuid.UUID], file: CsvFile,
 ) -> None:  # fmt: skip
-    """Load one chunk, then record its rejects and the job's counts."""
-    if batch:
-        out = await load.chunk(
-            pool, kind, batch, commit=commit, on_duplicate=on_duplicate, caller=caller, job=job
-        )
-        counts.created += out.created
-        counts.updated += out.updated
-        counts.skipped += out.skipped
-        rejects = rejects + [(line, why, csvfile.raw_of(file, raws[line])) for line, why in out.rejects]
-        if kind == "companies":
-            companies.extend(out.new_ids)
-    counts.rejected += len(rejects)
-    async with pool.acquire() as conn, conn.transaction():
-        if rejects:
+    """Load one chunk, and record its rejects and the job's counts in the chunk's own transaction (a real run), so
+    the counts a stopped run leaves say exactly what was imported."""
+
+    async def record(conn: asyncpg.Connection, out: load.Outcome | None) -> None:
+        refused = rejects
+        if out is not None:
+            counts.created += out.created
+            counts.updated += out.updated
+            counts.skipped += out.skipped
+            refused = rejects + [(line, why, csvfile.raw_of(file, raws[line])) for line, why in out.rejects]
+            if kind == "companies":
+                companies.extend(out.new_ids)
+        counts.rejected += len(refused)
+        if refused:
             await conn.copy_records_to_table(
                 "import_rejects",
-                records=[(job, *r) for r in rejects],
+                records=[(job, *r) for r in refused],
                 columns=["job_id", "line", "reason", "raw"],
             )
         await conn.execute(
             PROGRESS, job, counts.processed, counts.created, counts.updated, counts.skipped, counts.rejected
         )
+
+    if batch:
+        await load.chunk(
+            pool, kind, batch, commit=commit, on_duplicate=on_duplicate, caller=caller, job=job, record=record
+        )
+        return
+    async with pool.acquire() as conn, conn.transaction():
+        await record(conn, None)
 
 
 async def rejects_csv(pool: asyncpg.Pool, job: uuid.UUID) -> AsyncIterator[tuple[object, ...]]:

@@ -16,14 +16,14 @@ An email or phone added to an existing person is announced the same way unless a
 (persons.py ``unshared``).
 
 A dry run does the same in a transaction it rolls back, so its counts are the real ones and nothing is written.
-Each chunk of a real run commits on its own, so the job's progress is true as it goes; a run that fails halfway
-has imported the chunks before (the job says how many rows).
+Each chunk of a real run commits on its own with the job's counts and rejects (imports/jobs.py), so the job's
+progress is true as it goes; a run that fails or stops halfway has imported exactly the rows its counts say.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -425,6 +425,10 @@ async def _after_create(
         ]
 
 
+Recorder = Callable[[asyncpg.Connection, Outcome], Awaitable[None]]
+"""Writes a chunk's outcome (the job's counts and rejects) on the chunk's connection."""
+
+
 async def chunk(
     pool: asyncpg.Pool,
     kind: str,
@@ -434,8 +438,10 @@ async def chunk(
     on_duplicate: str,
     caller: Caller,
     job: uuid.UUID,
+    record: Recorder,
 ) -> Outcome:
-    """Stage, match and write one chunk in one transaction; a dry run rolls it back and keeps only the counts."""
+    """Stage, match and write one chunk in one transaction, ``record`` its outcome in that transaction, and commit;
+    a dry run rolls the chunk back, keeps only the counts and records them after."""
     async with pool.acquire() as conn:
         tr = conn.transaction()
         await tr.start()
@@ -445,6 +451,8 @@ async def chunk(
             rejects = await match(conn, kind, keys)
             out = await apply(conn, kind, on_duplicate, caller, job, keys)
             out.rejects = rejects
+            if commit:
+                await record(conn, out)
         except BaseException:
             await tr.rollback()
             raise
@@ -453,6 +461,8 @@ async def chunk(
         else:
             await tr.rollback()
             out.new_ids = []
+            async with conn.transaction():
+                await record(conn, out)
     return out
 
 
