@@ -149,3 +149,11 @@ async def test_a_rule_on_won_deals_runs_once_per_imported_won_deal_and_not_again
     )
     assert Counter(r["rule_id"] for r in per_deal) == {won: 4, to_proposal: 4}
     assert {r["n"] for r in per_deal} == {1}
+
+    rows[1][2] = "Won"  # Deal 0 was Qualified: an update moves it, and that move is announced like a rep's
+    moved = await post(client, admin, text(rows), mode="commit", kind="deals", on_duplicate="update")
+    assert moved["updated"] == 20
+    await until(lambda: runs(won, 5), "a run for the deal the update won")
+    await until(lambda: crm_conn.fetchval("SELECT count(*) = 0 FROM domain_events"), "the loop drained")
+    assert await crm_conn.fetchval("SELECT count(*) FROM rule_runs WHERE rule_id = $1", won) == 5
+    assert await crm_conn.fetchval("SELECT count(*) FROM rule_runs WHERE rule_id = $1", to_proposal) == 4
