@@ -541,10 +541,12 @@ def test_service_monitor_scrapes_metrics_of_the_three_services(docs: list[Doc]) 
 
 
 def test_alert_rules_name_only_metrics_the_collector_exports(docs: list[Doc]) -> None:
-    """An alert on a misspelled or renamed metric never fires; the spool-not-draining alert (issue 19) is there."""
+    """An alert on a misspelled or renamed metric never fires; the spool-not-draining alert (issue 19) and the
+    failing-recovery alert (issue 18) are there."""
     rule = find(docs, "PrometheusRule", "leadline")
     alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
     assert "LeadlineCollectorSpoolNotDraining" in alerts
+    assert "leadline_collector_recovery_errors_total" in alerts["LeadlineCollectorRecoveryFailing"]["expr"]
     metrics = CollectorMetrics.create()
     exported = set()
     for family in metrics.registry.collect():
