@@ -126,21 +126,14 @@ BEGIN
         resolve_hist = service_report_hist_add(t.resolve_hist, EXCLUDED.resolve_hist);
 END $$;
 
-CREATE FUNCTION service_report_cases_added() RETURNS trigger LANGUAGE plpgsql AS $$
+-- An insert's rows count in (1), a delete's out (-1): both triggers name their transition table
+-- service_report_rows (PL/pgSQL keeps a function's plans per trigger, so each plans against its own).
+CREATE FUNCTION service_report_cases_added_or_removed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM service_report_apply(array_agg(created_at), array_agg(product_id), array_agg(type), array_agg(status),
                                  array_agg(due_at), array_agg(first_response_at), array_agg(resolved_at),
-                                 array_agg(1))
-       FROM service_report_new HAVING count(*) > 0;
-    RETURN NULL;
-END $$;
-
-CREATE FUNCTION service_report_cases_removed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM service_report_apply(array_agg(created_at), array_agg(product_id), array_agg(type), array_agg(status),
-                                 array_agg(due_at), array_agg(first_response_at), array_agg(resolved_at),
-                                 array_agg(-1))
-       FROM service_report_old HAVING count(*) > 0;
+                                 array_agg(CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END))
+       FROM service_report_rows HAVING count(*) > 0;
     RETURN NULL;
 END $$;
 
@@ -158,10 +151,10 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER cases_report_insert AFTER INSERT ON cases REFERENCING NEW TABLE AS service_report_new
-    FOR EACH STATEMENT EXECUTE FUNCTION service_report_cases_added();
-CREATE TRIGGER cases_report_delete AFTER DELETE ON cases REFERENCING OLD TABLE AS service_report_old
-    FOR EACH STATEMENT EXECUTE FUNCTION service_report_cases_removed();
+CREATE TRIGGER cases_report_insert AFTER INSERT ON cases REFERENCING NEW TABLE AS service_report_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION service_report_cases_added_or_removed();
+CREATE TRIGGER cases_report_delete AFTER DELETE ON cases REFERENCING OLD TABLE AS service_report_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION service_report_cases_added_or_removed();
 CREATE TRIGGER cases_report_update AFTER UPDATE ON cases
     REFERENCING OLD TABLE AS service_report_old NEW TABLE AS service_report_new
     FOR EACH STATEMENT EXECUTE FUNCTION service_report_cases_changed();
