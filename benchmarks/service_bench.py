@@ -8,8 +8,10 @@ rare. crm-core's own app then serves the API and the pages on a loopback port; e
 at a time.
 
 Baselines measured in the same run: the bare handler (the sign-in page, no query); the naive search an app
-without full-text search would run (``ILIKE '%word%'`` on title and body, newest first); and the queue's deep page
-read with ``OFFSET`` instead of a cursor (page 200). The naive ones are timed on PostgreSQL directly.
+without full-text search would run (``ILIKE '%word%'`` on title and body, newest first); the queue's deep page
+read with ``OFFSET`` instead of a cursor (page 200); and the service report computed from the cases (as it was
+before its rollup, migration 0066) and, naively, from their comments. The baselines are timed on PostgreSQL
+directly.
 """
 
 from __future__ import annotations
