@@ -1,14 +1,18 @@
-"""Marketing reports (issue 13): ads, affiliates, products, demographics and the funnel, as JSON or CSV.
+"""Marketing reports (issue 13): ads, affiliates, e-mails, products, demographics, the funnel, the forecast and
+cross-sell, as JSON or CSV.
 
-Each report reads the rollups of migration 0020 (kept by ingestion and by triggers, never a scan of touchpoints),
-the catalogue, the purchases and, for demographics, the persons who became leads. :func:`compute` answers a
-report for a :class:`Query`; ``naive=True`` computes it from the raw tables instead (tests, benchmark).
+Each report reads the rollups of migrations 0020-0065 (kept by ingestion and by triggers, never a scan of
+touchpoints), the catalogue, the purchases and, for demographics, the persons who became leads. :func:`compute`
+answers a report for a :class:`Query`; ``naive=True`` computes it from the raw tables instead (tests, benchmark).
 
-Attribution (ads, affiliates): each conversion (a person becoming a lead, a customer; each purchase, with its
-revenue, at the end of its day) is credited to that person's ad clicks within the lookback before it: ``first``
-or ``last`` click all of it, ``linear`` equal shares, ``position`` 40 % to the first and the last, the other 20 %
-shared by the clicks between (half each for two clicks). A conversion without a click in its window is credited
-to no ad. Bots', link scanners' and image proxies' events count nowhere (they make no clicks, visits or moves).
+Attribution (ads, affiliates, e-mails): each conversion (a person becoming a lead, a customer; each purchase, with
+its revenue, at the end of its day) is credited to that person's ad (or e-mail link) clicks within the lookback
+before it: ``first`` or ``last`` click all of it, ``linear`` equal shares, ``position`` 40 % to the first and the
+last, the other 20 % shared by the clicks between (half each for two clicks). A conversion without a click in its
+window is credited to no ad. The funnel credits stage moves to the person's arrivals the same way (see
+:func:`funnel`). A person who refused analytics consent is credited nowhere and left out of demographics and
+suggestions (migration 0065). Bots', link scanners' and image proxies' events count nowhere (they make no
+clicks, visits or moves).
 """
 
 from __future__ import annotations
