@@ -172,7 +172,7 @@ class Publisher:
                     "kafka not reachable",
                     extra={"error": type(exc).__name__, "spool_records": self.spool.records_waiting},
                 )
-            await kafka.abandon_producer(producer)
+            await sender.abandon()
             self.metrics.kafka_reachable.set(0)
             return False
         self._producer, self._sender = producer, sender
@@ -182,8 +182,8 @@ class Publisher:
     async def _replace_producer(self, reason: str) -> None:
         """Close the producer, failing what it still holds (all of it is in the spool), so the next attempt
         starts a fresh one with a new producer id and fresh sequence numbers."""
-        producer, self._producer, self._sender = self._producer, None, None
-        if producer is None:
+        sender, self._producer, self._sender = self._sender, None, None
+        if sender is None:
             return
         self._spool_inflight()
         self.metrics.producer_replaced.inc()
@@ -191,7 +191,7 @@ class Publisher:
             "kafka producer failed to deliver; replacing it",
             extra={"reason": reason, "spool_records": self.spool.records_waiting},
         )
-        await kafka.abandon_producer(producer)
+        await sender.abandon()
 
     # --- accepting events ------------------------------------------------------------------------------------
     async def store(self, event: RawEvent, durable: bool = False) -> None:
@@ -219,8 +219,7 @@ class Publisher:
             call.set_result(None)
             return call
         left = [len(events)]
-        for event in events:
-            self._queue((event.event_id, event.key(), event.to_json(), _Part(call, left)))
+        self._queue_all([(e.event_id, e.key(), e.to_json(), _Part(call, left)) for e in events])
         return call
 
     def store_nowait(self, event: RawEvent) -> None:
@@ -245,6 +244,14 @@ class Publisher:
     def _queue(self, item: Item) -> None:
         self._pending.append(item)
         if len(self._pending) == 1 or len(self._pending) >= self.batch_max:
+            self._wake.set()
+
+    def _queue_all(self, items: list[Item]) -> None:
+        """:meth:`_queue` for the events of one call, in one go."""
+        pending = self._pending
+        was_empty = not pending
+        pending.extend(items)
+        if was_empty or len(pending) >= self.batch_max:
             self._wake.set()
 
     async def is_healthy(self) -> bool:
@@ -473,11 +480,12 @@ def _unavailable_on_error(fut: asyncio.Future[None]) -> asyncio.Future[None]:
     out: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def done(f: asyncio.Future[None]) -> None:
+        error = None if f.cancelled() else f.exception()  # read even when nobody waits for ``out`` any more
         if out.done():
             return
         if f.cancelled():
             out.cancel()
-        elif (error := f.exception()) is None:
+        elif error is None:
             out.set_result(None)
         else:
             out.set_exception(SinkUnavailable(str(error)) if isinstance(error, SpoolFull) else error)
