@@ -21,7 +21,7 @@ import base64
 import binascii
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
@@ -76,9 +76,9 @@ class Call:
     default_region: str
     received_at: str
     """When the call arrived: one time for all its messages (they came in one body)."""
-    last_context: list[Any] = field(default_factory=list)
-    """The previous message's ``context`` and the properties it fell back on (as JSON), and the context built
-    from them (:func:`message_context`)."""
+    last_context: list[Any] | None = None
+    """A batch's: the previous message's ``context`` and the properties it fell back on (as JSON), and the
+    context built from them (:func:`message_context`). None: a call of one message, nothing to compare."""
 
 
 def write_key(request: HitRequest, body: dict[str, Any]) -> str | None:
@@ -160,11 +160,13 @@ def message_context(call: Call, ctx: dict[str, Any], properties: dict[str, Any])
     """
     prop = properties.get
     fallback = (prop("url"), prop("referrer"), prop("title"))
+    last = call.last_context
+    if last is None:
+        return _built_context(call, ctx, fallback)
     try:
         seen = orjson.dumps((ctx, fallback))
     except TypeError:  # not what a JSON body parses to (a caller's own dict): no comparing, no remembering
         return _built_context(call, ctx, fallback)
-    last = call.last_context
     if last and last[0] == seen:
         return _copied(last[1])
     built = _built_context(call, ctx, fallback)
@@ -307,6 +309,7 @@ def judge(
             _str(body.get("sentAt"), 40),
             default_region,
             utc_now_iso(),
+            [] if call_type == "batch" else None,
         )
         if call_type != "batch":
             return [message_event(call, body, TYPES[call_type])], []
@@ -332,6 +335,8 @@ def store_all(sink: Sink, events: list[RawEvent]) -> asyncio.Future[None]:
 def kinds(events: list[RawEvent]) -> Counter[str]:
     """How many events of each type a call holds: what its answer counts, once they are stored (the events
     themselves need not be kept until then)."""
+    if len(events) == 1:  # a single call: no counting loop
+        return Counter({events[0].type: 1})
     return Counter(map(_TYPE, events))
 
 
