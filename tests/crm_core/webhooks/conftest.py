@@ -3,6 +3,7 @@ with the Standard Webhooks reference library, a pool on the test's migrated sche
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -10,9 +11,15 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from crm_core.webhooks.helpers import Clock, Receiver
-from leadline_crm.app import MIGRATIONS
+from crm_core.webhooks.helpers import KEYS, Clock, Receiver
+from leadline_crm.settings import CrmSettings
 from leadline_shared import pg
+
+
+@pytest.fixture
+def crm_settings(crm_settings: CrmSettings) -> CrmSettings:
+    """crm-core's test settings with keys that seal the webhook secrets (LEADLINE_WEBHOOK_KEYS)."""
+    return dataclasses.replace(crm_settings, webhook_keys=KEYS)
 
 
 @pytest.fixture
@@ -30,10 +37,9 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 @pytest.fixture
-async def pool(pg_dsn: str, schema: str) -> AsyncIterator[asyncpg.Pool]:
-    """A pool on a freshly migrated CRM schema."""
-    await pg.migrate(pg_dsn, schema, MIGRATIONS)
-    pool = await pg.create_pool(pg_dsn, schema, min_size=1, max_size=6)
+async def pool(pg_dsn: str, crm_schema: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a freshly migrated CRM schema (the one crm_settings names, so a test may run both)."""
+    pool = await pg.create_pool(pg_dsn, crm_schema, min_size=1, max_size=6)
     yield pool
     await pool.close()
 

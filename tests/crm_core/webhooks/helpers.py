@@ -9,7 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from cryptography.fernet import Fernet
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from leadline_crm.webhooks.sealing import Sealer
+
+KEYS = f"{Fernet.generate_key().decode()},{Fernet.generate_key().decode()}"
+"""The tests' LEADLINE_WEBHOOK_KEYS: a current key and a retired one."""
+SEALER = Sealer.of(KEYS)
 
 
 @dataclass

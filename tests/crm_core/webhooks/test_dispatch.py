@@ -16,7 +16,7 @@ import asyncpg
 import orjson
 import pytest
 
-from crm_core.webhooks.helpers import Clock, Receiver
+from crm_core.webhooks.helpers import SEALER, Clock, Receiver
 from leadline_crm.automation.events import DomainEvent
 from leadline_crm.webhooks import fanout, queries, signing
 from leadline_crm.webhooks.dispatch import Dispatcher
@@ -30,17 +30,20 @@ async def subscribe(
     types: Sequence[str] = ("person.created",),
     allowed: str | None = "127.0.0.0/8",
     enabled: bool = True,
+    rate: float = 10_000,
 ) -> tuple[int, str]:
-    """A subscription written straight to the table (the API's vetting is tested elsewhere)."""
+    """A subscription written straight to the table (the API's vetting is tested elsewhere); its rate limit the
+    most unless a test is about it."""
     secret = signing.new_secret()
     sid = await pool.fetchval(
-        "INSERT INTO webhook_subscriptions (url, event_types, enabled, allowed_network, secret, created_by)"
-        " VALUES ($1, $2, $3, $4::cidr, $5, 'test') RETURNING id",
+        "INSERT INTO webhook_subscriptions (url, event_types, enabled, allowed_network, secret, created_by,"
+        " rate_limit) VALUES ($1, $2, $3, $4::cidr, $5, 'test', $6) RETURNING id",
         url,
         list(types),
         enabled,
         allowed,
-        secret,
+        SEALER.seal(secret),
+        rate,
     )
     return sid, secret
 
@@ -135,7 +138,7 @@ async def test_every_delivery_arrives_signed(pool: asyncpg.Pool, receiver: Recei
     _, secret = await subscribe(pool, receiver.url)
     receiver.secrets = [secret]
     await fan_out(pool, events(20))
-    async with running(Dispatcher(pool, poll_seconds=0.1)):
+    async with running(Dispatcher(pool, sealer=SEALER, poll_seconds=0.1)):
         await until(
             lambda: pool.fetchval("SELECT count(*) = 20 FROM webhook_deliveries WHERE status = 'delivered'")
         )
@@ -160,7 +163,7 @@ async def test_a_receiver_down_for_a_while_gets_everything_exactly_once_in_effec
     receiver.secrets = [secret]
     receiver.status = 500
     await fan_out(pool, events(300))
-    dispatcher = Dispatcher(pool, poll_seconds=0.05, clock=clock)
+    dispatcher = Dispatcher(pool, sealer=SEALER, poll_seconds=0.05, clock=clock)
     async with running(dispatcher):
         await until(
             lambda: pool.fetchval("SELECT count(*) = 300 FROM webhook_deliveries WHERE status = 'failed'")
@@ -195,7 +198,7 @@ async def test_a_dispatcher_cancelled_mid_dispatch_loses_nothing(
     receiver.secrets = [secret]
     receiver.delay = 0.02
     await fan_out(pool, events(3000))
-    async with running(Dispatcher(pool, poll_seconds=0.05, concurrency=64)):
+    async with running(Dispatcher(pool, sealer=SEALER, poll_seconds=0.05, concurrency=64)):
         await until(lambda: len(receiver.received) >= 500)
     assert len(receiver.ids) < 3000, "cancel came too late to test anything"
     leased = await pool.fetchval(
@@ -204,7 +207,7 @@ async def test_a_dispatcher_cancelled_mid_dispatch_loses_nothing(
     )
     assert leased == 0  # nothing waits for a lease: the cut-off ones are due now
     receiver.delay = 0
-    async with running(Dispatcher(pool, poll_seconds=0.05)):
+    async with running(Dispatcher(pool, sealer=SEALER, poll_seconds=0.05)):
         await until(
             lambda: pool.fetchval(
                 "SELECT count(*) = 3000 FROM webhook_deliveries WHERE status = 'delivered'"
@@ -223,9 +226,9 @@ async def test_a_crashed_dispatchers_claims_are_sent_once_their_lease_ends(
     await subscribe(pool, receiver.url)
     await fan_out(pool, events(300))
     async with pool.acquire() as conn:  # what the dead dispatcher did before it died
-        claimed = await conn.fetch(queries.CLAIM, clock(), 100, 60.0)
+        claimed = await conn.fetch(queries.CLAIM, clock(), 100, 60.0, [], [], 100)
     assert len(claimed) == 100
-    async with running(Dispatcher(pool, poll_seconds=0.05, clock=clock)):
+    async with running(Dispatcher(pool, sealer=SEALER, poll_seconds=0.05, clock=clock)):
         await until(
             lambda: pool.fetchval("SELECT count(*) = 200 FROM webhook_deliveries WHERE status = 'delivered'")
         )
@@ -247,7 +250,7 @@ async def test_loopback_and_metadata_targets_are_refused_at_send_time(
     await subscribe(pool, "http://169.254.169.254/latest/meta-data/", allowed=None)
     await subscribe(pool, "http://169.254.169.254/latest/meta-data/", allowed="169.254.0.0/16")
     await fan_out(pool, events(1))
-    async with running(Dispatcher(pool, poll_seconds=0.05)):
+    async with running(Dispatcher(pool, sealer=SEALER, poll_seconds=0.05)):
         await until(
             lambda: pool.fetchval("SELECT count(*) = 3 FROM webhook_deliveries WHERE status = 'failed'")
         )
@@ -272,7 +275,7 @@ async def test_a_failing_streak_disables_the_subscription_with_a_notice(
     sid, _ = await subscribe(pool, receiver.url)
     receiver.status = 503
     await fan_out(pool, events(3))
-    async with running(Dispatcher(pool, poll_seconds=0.05, clock=clock)):
+    async with running(Dispatcher(pool, sealer=SEALER, poll_seconds=0.05, clock=clock)):
         await until(lambda: pool.fetchval("SELECT failing_since IS NOT NULL FROM webhook_subscriptions"))
         for _ in range(12):
             clock.advance(hours=3)
@@ -291,7 +294,10 @@ async def test_a_failing_streak_disables_the_subscription_with_a_notice(
 
 async def test_one_leader_per_schema(pool: asyncpg.Pool, receiver: Receiver) -> None:
     """A second dispatcher on the same schema stands by while the first leads."""
-    first, second = Dispatcher(pool, standby_seconds=0.05), Dispatcher(pool, standby_seconds=0.05)
+    first, second = (
+        Dispatcher(pool, sealer=SEALER, standby_seconds=0.05),
+        Dispatcher(pool, sealer=SEALER, standby_seconds=0.05),
+    )
     async with running(first):
         await until(lambda: first.state == "leading")
         async with running(second):
@@ -314,7 +320,7 @@ async def test_finished_deliveries_are_pruned_after_the_retention(
         sid,
     )
     async with pool.acquire() as conn:
-        assert await Dispatcher(pool).prune(conn, batch=1) == 2
+        assert await Dispatcher(pool, sealer=SEALER).prune(conn, batch=1) == 2
     left = {r[0] for r in await pool.fetch("SELECT msg_id FROM webhook_deliveries")}
     assert left == {"new-done", "old-queued"}
 
@@ -328,7 +334,7 @@ async def test_redirects_timeouts_and_closed_ports_are_failures_with_a_reason(
     closed_sid, _ = await subscribe(pool, f"http://127.0.0.1:{unused_tcp_port}/hook", ["deal.won"])
     receiver.delay = 1.0
     await fan_out(pool, events(1, "deal.won"))
-    async with running(Dispatcher(pool, poll_seconds=0.05, total_timeout=0.3)):
+    async with running(Dispatcher(pool, sealer=SEALER, poll_seconds=0.05, total_timeout=0.3)):
         await until(
             lambda: pool.fetchval("SELECT count(*) = 2 FROM webhook_deliveries WHERE status = 'failed'")
         )
@@ -338,7 +344,7 @@ async def test_redirects_timeouts_and_closed_ports_are_failures_with_a_reason(
     await pool.execute("DELETE FROM webhook_deliveries")
     receiver.delay, receiver.status = 0, 302
     await fan_out(pool, events(1, "deal.won", start=50))
-    async with running(Dispatcher(pool, poll_seconds=0.05)):
+    async with running(Dispatcher(pool, sealer=SEALER, poll_seconds=0.05)):
         await until(
             lambda: pool.fetchval("SELECT count(*) = 2 FROM webhook_deliveries WHERE status = 'failed'")
         )

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from collector.browser import launch_browser, new_page
 from crm_core.web import PASSWORD, csrf_of, sign_in, snap, user_with_password
-from crm_core.webhooks.helpers import Receiver
+from crm_core.webhooks.helpers import SEALER, Receiver
 from leadline_crm.http.keys import POOL
 
 pytestmark = pytest.mark.integration
@@ -93,8 +93,9 @@ async def test_a_disabled_subscription_shows_why_and_enabling_it_clears_the_stre
     sid = await pool.fetchval(
         "INSERT INTO webhook_subscriptions (url, event_types, enabled, secret, created_by, disabled_at,"
         " disabled_reason, failing_since, consecutive_failures) VALUES ('https://hooks.example.com/x',"
-        " ARRAY['deal.won'], false, 'whsec_AAAA', 'test', now(), 'every delivery failed for 25 hours',"
-        " now() - interval '25 hours', 40) RETURNING id"
+        " ARRAY['deal.won'], false, $1, 'test', now(), 'every delivery failed for 25 hours',"
+        " now() - interval '25 hours', 40) RETURNING id",
+        SEALER.seal("whsec_AAAA"),
     )
     await sign_in(client, "admin")
     page = await (await client.get(f"/app/settings/webhooks/{sid}")).text()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import base64
+import os
 import secrets
 import subprocess
 import sys
@@ -32,13 +34,14 @@ def _token_works(token_file: Path, crm_port: int) -> bool:
         return False
 
 
-def _link_keys(run_dir: Path) -> str:
-    """The local email-link key ring: made once, kept in .run/link.keys (mode 600) so links stay valid."""
-    path = run_dir / "link.keys"
+def _kept_key(run_dir: Path, name: str, make: str) -> str:
+    """A local key made once and kept in .run/<name> (mode 600), so what it signed or sealed stays valid: the
+    email-link key ring (link.keys), the webhook secrets' sealing key (webhook.keys)."""
+    path = run_dir / name
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
-        path.write_text(f"local1:{secrets.token_urlsafe(32)}\n")
+        path.write_text(f"{make}\n")
     return path.read_text().strip()
 
 
@@ -49,7 +52,13 @@ def up(run_dir: Path) -> int:
     bootstrap = local_kafka.start_kafka(run_dir)
     dsn = local_pg.start_postgres(run_dir)
     env = services.service_env(
-        bootstrap, dsn, LEADLINE_LINK_KEYS=_link_keys(run_dir), LEADLINE_SPOOL_DIR=str(run_dir / "spool")
+        bootstrap,
+        dsn,
+        LEADLINE_LINK_KEYS=_kept_key(run_dir, "link.keys", f"local1:{secrets.token_urlsafe(32)}"),
+        LEADLINE_WEBHOOK_KEYS=_kept_key(
+            run_dir, "webhook.keys", base64.urlsafe_b64encode(os.urandom(32)).decode()
+        ),
+        LEADLINE_SPOOL_DIR=str(run_dir / "spool"),
     )
     ports = {spec.name: services.start_service(run_dir, spec, env) for spec in services.SERVICES}
     token_file = run_dir / "admin.token"

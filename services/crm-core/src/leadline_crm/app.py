@@ -107,6 +107,7 @@ def create_app(settings: CrmSettings) -> web.Application:
     )
     app[templating.TEMPLATES] = templating.environment(TEMPLATE_PACKAGES)
     app[KEYRING] = KeyRing.parse(settings.link_keys)
+    app[webhooks.SEALER] = webhooks.Sealer.of(settings.webhook_keys)
     app[COLLECTOR_URL] = settings.collector_public_url
     app[PHONE_REGION] = settings.phone_region
     app[privacy.TOPICS] = topics
@@ -172,8 +173,11 @@ def create_app(settings: CrmSettings) -> web.Application:
             yield
 
     async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
-        """The webhook dispatcher: sends queued deliveries while this replica leads (one per schema)."""
-        dispatcher = webhooks.Dispatcher(app[POOL], registry)
+        """The webhook dispatcher: sends queued deliveries while this replica leads (one per schema); first, any
+        signing secret stored in the clear or under a retired key is sealed under the first key (or start-up
+        stops, naming LEADLINE_WEBHOOK_KEYS)."""
+        await webhooks.seal_stored(app[POOL], app[webhooks.SEALER])
+        dispatcher = webhooks.Dispatcher(app[POOL], registry, sealer=app[webhooks.SEALER])
         async with background("webhooks", dispatcher.run()) as task:
             add_check(app, "webhooks", watch_task("webhooks", task))
             yield

@@ -64,6 +64,15 @@ async def term(pool: asyncpg.Pool, loop: str) -> AsyncIterator[Term | None]:
                     await conn.fetchval(RESIGN, loop)
 
 
+async def woken(wake: asyncio.Event, seconds: float) -> None:
+    """Wait until ``wake`` is set or ``seconds`` have passed. ``asyncio.timeout``, not ``wait_for``: in Python 3.11
+    ``wait_for`` can swallow a cancellation that arrives just as the event is set, and the loop would then outlive
+    the shutdown that cancelled it (the webhook dispatcher's short paced waits made that happen in the tests)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await wake.wait()
+
+
 @dataclass(frozen=True, slots=True)
 class Backoff:
     """How a loop waits: after a failure (doubling from ``first`` to ``most``), and as a standby."""

@@ -44,7 +44,6 @@ sender would take the API down with it (writes still work while the outbox fills
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -188,8 +187,7 @@ class Relay:
                 else:
                     await self._done(conn, rows)
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), self.poll_seconds)
+            await leader.woken(wake, self.poll_seconds)
 
     async def _send(self, sender: BatchSender, rows: Sequence[asyncpg.Record]) -> int:
         """Hand the rows to the producer in order, then wait for every acknowledgement, however long it takes.

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from ipaddress import ip_network
 from urllib.parse import urlsplit
 
+from cryptography.fernet import Fernet
+
 from leadline_shared.config import CommonSettings, ConfigError, setting
 
 
@@ -32,6 +34,14 @@ class CrmSettings(CommonSettings):
         " answers click and open URLs under it",
     )
 
+    webhook_keys: str = setting(
+        "",
+        "WEBHOOK_KEYS",
+        "Fernet keys (comma-separated) that encrypt webhook signing secrets at rest; the first encrypts, all decrypt"
+        " (rotation); `make up` writes .run/webhook.keys",
+        secret=True,
+    )
+
     trusted_proxies: tuple[str, ...] = setting(
         (),
         "TRUSTED_PROXIES",
@@ -48,6 +58,14 @@ class CrmSettings(CommonSettings):
             except ValueError:
                 raise ConfigError(
                     f"LEADLINE_TRUSTED_PROXIES: {value!r} is not a network (CIDR, e.g. 10.0.0.0/8 or fd00::/8)"
+                ) from None
+        for n, key in enumerate((k.strip() for k in self.webhook_keys.split(",") if k.strip()), 1):
+            try:
+                Fernet(key.encode())
+            except ValueError:
+                raise ConfigError(
+                    f"LEADLINE_WEBHOOK_KEYS: key {n} is not a Fernet key (32 url-safe base64 bytes, as"
+                    " Fernet.generate_key() makes)"
                 ) from None
         parts = urlsplit(self.collector_public_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:

@@ -80,7 +80,20 @@ class _Context:
         return self.event.person_id
 
     def key(self, n: int) -> str:
-        return f"rule:{self.rule_id}:{self.event.type}:{self.event.source_key}:{n}"
+        return run_key(self.rule_id, self.event, n)
+
+
+def run_key(rule_id: int, event: DomainEvent, n: int) -> str:
+    """What names a run's ``n``-th action (stable across replays: a retried run announces nothing twice)."""
+    return f"rule:{rule_id}:{event.type}:{event.source_key}:{n}"
+
+
+def webhook_data(rule_id: int, rule_name: str, event: DomainEvent) -> dict[str, Any]:
+    """What a "send webhook" action sends: the rule, the event's data and its person's id."""
+    data: dict[str, Any] = {"rule_id": rule_id, "rule": rule_name, **dict(event.data)}
+    if event.person_id is not None:
+        data["person_id"] = str(event.person_id)
+    return data
 
 
 async def _assign_owner(ctx: _Context, n: int, action: Mapping[str, Any]) -> None:
@@ -151,10 +164,15 @@ async def _send_webhook(ctx: _Context, n: int, action: Mapping[str, Any]) -> Non
     """Queued for the named subscription by the outbound webhooks (once per run: the key is the run's)."""
     from leadline_crm.webhooks import fanout  # here: the webhooks package imports automation.events
 
-    data: dict[str, Any] = {"rule_id": ctx.rule_id, "rule": ctx.rule_name, **dict(ctx.event.data)}
-    if ctx.event.person_id is not None:
-        data["person_id"] = str(ctx.event.person_id)
-    await fanout.enqueue(ctx.conn, int(action["subscription_id"]), ctx.event.type, data, key=ctx.key(n))
+    data = webhook_data(ctx.rule_id, ctx.rule_name, ctx.event)
+    await fanout.enqueue(
+        ctx.conn,
+        int(action["subscription_id"]),
+        ctx.event.type,
+        data,
+        key=ctx.key(n),
+        person=ctx.event.person_id,
+    )
 
 
 async def _notify(ctx: _Context, n: int, action: Mapping[str, Any]) -> None:

@@ -1,9 +1,9 @@
 """The simple actions of many runs at once: one statement per action type for a whole batch of runs.
 
-Tagging, setting an attribute, adding to a list, creating a task and notifying a user need nothing from each
-other, so a batch's runs made only of these are carried out set-based (a few statements in all, instead of a few
-per run): this is what lets the loop keep up with ingestion. Runs with an action that reads what it changes
-(assigning an owner by round robin, moving a stage, sending a webhook) are carried out one by one
+Tagging, setting an attribute, adding to a list, creating a task, notifying a user and queueing a webhook need
+nothing from each other, so a batch's runs made only of these are carried out set-based (one statement per action
+type for the whole batch, instead of a few per run): this is what lets the loop keep up with ingestion. Runs with an
+action that reads what it changes (assigning an owner by round robin, moving a stage) are carried out one by one
 (rules._carry_out). Should a batched statement fail (a list or user that is gone), the batch is rolled back to
 its savepoint and its runs are carried out one by one, so only the runs at fault fail (rules.evaluate).
 """
@@ -17,10 +17,13 @@ from typing import Any
 
 import asyncpg
 
+from leadline_crm.automation import actions as acts
 from leadline_crm.automation import queries
 from leadline_crm.automation.events import DomainEvent
 
-BATCHABLE = frozenset({"add_tag", "set_attribute", "add_to_list", "create_task", "notify"})
+BATCHABLE = frozenset({"add_tag", "set_attribute", "add_to_list", "create_task", "notify", "send_webhook"})
+Run = tuple[int, str, Sequence[Mapping[str, Any]], DomainEvent]
+"""A run to carry out: its rule's id, name and actions, and the triggering event."""
 
 
 def batchable(actions: Sequence[Mapping[str, Any]], event: DomainEvent) -> bool:
@@ -37,10 +40,17 @@ class _Columns:
         self.lists: tuple[list[Any], list[Any]] = ([], [])
         self.tasks: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
         self.notices: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
+        self.webhooks: list[tuple[int, str, Mapping[str, Any], str, Any]] = []
 
-    def add(self, action: Mapping[str, Any], event: DomainEvent, now: datetime) -> None:
+    def add(self, run: Run, n: int, now: datetime) -> None:
+        rule_id, rule_name, actions, event = run
+        action = actions[n]
         person, kind = event.person_id, action["type"]
-        if kind == "add_tag":
+        if kind == "send_webhook":  # queued as actions.py's _send_webhook queues it, with the same key
+            data = acts.webhook_data(rule_id, rule_name, event)
+            key = acts.run_key(rule_id, event, n)
+            self.webhooks.append((int(action["subscription_id"]), event.type, data, key, person))
+        elif kind == "add_tag":
             _push(self.tags, person, str(action["tag"]))
         elif kind == "set_attribute":
             _push(self.attrs, person, str(action["key"]), json.dumps(action.get("value")))
@@ -58,14 +68,15 @@ def _push(columns: tuple[list[Any], ...], *values: Any) -> None:
         column.append(value)
 
 
-async def act(
-    conn: asyncpg.Connection, runs: Sequence[tuple[Sequence[Mapping[str, Any]], DomainEvent]]
-) -> None:
-    """Do the runs' actions set-based (a few statements for the whole batch), in the caller's savepoint."""
+async def act(conn: asyncpg.Connection, runs: Sequence[Run]) -> None:
+    """Do the runs' actions set-based (one statement per action type for the whole batch), in the caller's
+    savepoint."""
+    from leadline_crm.webhooks import fanout  # here: the webhooks package imports automation.events
+
     cols, now = _Columns(), datetime.now(UTC)
-    for actions, event in runs:
-        for action in actions:
-            cols.add(action, event, now)
+    for run in runs:
+        for n in range(len(run[2])):
+            cols.add(run, n, now)
     for sql, columns in (
         (queries.ADD_TAGS, cols.tags),
         (queries.SET_ATTRIBUTES, cols.attrs),
@@ -75,3 +86,4 @@ async def act(
     ):
         if columns[0]:
             await conn.execute(sql, *columns)
+    await fanout.enqueue_many(conn, cols.webhooks)

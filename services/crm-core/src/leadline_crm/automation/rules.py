@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import orjson
 
 from leadline_crm.automation import actions as acts
 from leadline_crm.automation import batch, queries
@@ -194,15 +195,33 @@ def trigger_key(event: DomainEvent) -> str:
     return f"{event.type}:{event.source_key}"
 
 
+Triggered = list[tuple[DomainEvent, list[Rule]]]
+"""Events with the rules each triggers (before their conditions)."""
+
+
+def triggered(rules: RuleSet, events: Sequence[DomainEvent]) -> Triggered:
+    """Each event that triggers a rule, with those rules (looked up once per event for the whole evaluation)."""
+    out = []
+    for e in events:
+        found = rules.candidates(e)
+        if found:
+            out.append((e, found))
+    return out
+
+
 def decide(
-    rules: RuleSet, events: Sequence[DomainEvent], persons: Mapping[Any, Mapping[str, Any]]
+    rules: RuleSet,
+    events: Sequence[DomainEvent],
+    persons: Mapping[Any, Mapping[str, Any]],
+    found: Triggered | None = None,
 ) -> list[Pending]:
-    """The runs these events start: pure, so the bench and the unit tests can time and check it alone."""
+    """The runs these events start (``found``: :func:`triggered` of them, if the caller has it): pure, so the
+    bench and the unit tests can time and check it alone."""
     out: list[Pending] = []
     now = datetime.now(UTC)
-    for e in events:
+    for e, candidates in triggered(rules, events) if found is None else found:
         facts: Facts | None = None
-        for rule in rules.candidates(e):
+        for rule in candidates:
             if rule.id in e.chain:
                 out.append(Pending(rule, e, "stopped", SELF_TRIGGER))
                 continue
@@ -216,12 +235,12 @@ def decide(
     return out
 
 
-def needing_facts(rules: RuleSet, events: Sequence[DomainEvent]) -> list[uuid.UUID]:
+def needing_facts(found: Triggered) -> list[uuid.UUID]:
     """The persons whose facts some triggered rule's conditions read (the others are not read at all)."""
     ids = {
         e.person_id
-        for e in events
-        if e.person_id is not None and any(r.conditions and not r.delay_seconds for r in rules.candidates(e))
+        for e, candidates in found
+        if e.person_id is not None and any(r.conditions and not r.delay_seconds for r in candidates)
     }
     return list(ids)
 
@@ -246,17 +265,18 @@ def _facts_row(r: Mapping[str, Any]) -> dict[str, Any]:
 async def evaluate(conn: asyncpg.Connection, events: Sequence[DomainEvent], rules: RuleSet) -> int:
     """Start the runs ``events`` call for (the loop's rule handler, in its transaction); returns runs recorded."""
     await rules.refresh(conn)
-    relevant = [e for e in events if e.type in rules.by_trigger]
-    if not relevant:
+    found = triggered(rules, [e for e in events if e.type in rules.by_trigger])
+    if not found:
         return 0
-    persons = await person_facts(conn, needing_facts(rules, relevant))
-    pending = decide(rules, relevant, persons)
+    persons = await person_facts(conn, needing_facts(found))
+    pending = decide(rules, (), persons, found)
     if not pending:
         return 0
     try:
         async with conn.transaction():  # the simple runs recorded done, and done set-based (batch.py)
             inserted = await _record(conn, pending, settle=True)
-            simple = [(p.rule.actions, p.event) for p in pending if _settled(p) and _key(p) in inserted]
+            simple = [(p.rule.id, p.rule.name, p.rule.actions, p.event) for p in pending
+                      if _settled(p) and _key(p) in inserted]  # fmt: skip
             await batch.act(conn, simple)
     except asyncpg.PostgresError:  # a list or user gone: every run one by one, so only those at fault fail
         inserted = await _record(conn, pending, settle=False)
@@ -284,6 +304,13 @@ async def _record(
     """Insert the runs (ON CONFLICT DO NOTHING); the ones new to this transaction, by (rule, trigger key). With
     ``settle``, the simple runs are recorded done with their actions (the caller does them in the same savepoint)."""
     done = [settle and _settled(p) for p in pending]
+    data: dict[int, str] = {}  # per event: several runs of one event share its JSON
+    described: dict[int, str] = {}  # per rule: its actions in words, as a done run records them
+    for p in pending:
+        if id(p.event) not in data:
+            data[id(p.event)] = orjson.dumps(p.event.data, default=str).decode()
+        if p.rule.id not in described:
+            described[p.rule.id] = orjson.dumps([acts.describe(a) for a in p.rule.actions]).decode()
     rows = await conn.fetch(
         queries.INSERT_RUNS,
         [p.rule.id for p in pending],
@@ -291,15 +318,12 @@ async def _record(
         [p.event.type for p in pending],
         [p.event.person_id for p in pending],
         [p.event.subject for p in pending],
-        [json.dumps(p.event.data, default=str) for p in pending],
+        [data[id(p.event)] for p in pending],
         [",".join(map(str, p.event.chain)) for p in pending],
         ["done" if d else p.status for d, p in zip(done, pending, strict=True)],
         [p.due_at for p in pending],
         [p.reason for p in pending],
-        [
-            json.dumps([acts.describe(a) for a in p.rule.actions]) if d else "[]"
-            for d, p in zip(done, pending, strict=True)
-        ],
+        [described[p.rule.id] if d else "[]" for d, p in zip(done, pending, strict=True)],
     )
     return {(r["rule_id"], r["trigger_key"]): r["id"] for r in rows}
 

@@ -13,8 +13,6 @@ at commit, and looks every ``poll_seconds`` for due runs and missed notification
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -95,8 +93,7 @@ class Runner:
                 term.wake.clear()
                 if await self.step(term.conn):
                     continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(term.wake.wait(), self.poll_seconds)
+                await leader.woken(term.wake, self.poll_seconds)
 
     async def step(self, conn: asyncpg.Connection) -> int:
         """One pass: a batch of events through every handler, then each job; returns how much was done.

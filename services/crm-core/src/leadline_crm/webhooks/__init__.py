@@ -8,6 +8,7 @@ from leadline_crm.webhooks import pages as _pages
 from leadline_crm.webhooks import routes as _routes
 from leadline_crm.webhooks.dispatch import Dispatcher
 from leadline_crm.webhooks.fanout import enqueue, on_events
+from leadline_crm.webhooks.sealing import SEALER, Sealer, seal_stored
 
 
 def operations() -> list[Operation]:
@@ -20,4 +21,4 @@ def pages() -> list[web.AbstractRouteDef]:
     return _pages.pages()
 
 
-__all__ = ["Dispatcher", "enqueue", "on_events", "operations", "pages"]
+__all__ = ["SEALER", "Dispatcher", "Sealer", "enqueue", "on_events", "operations", "pages", "seal_stored"]

@@ -10,7 +10,9 @@ the lease ends, and it is sent again with the same ``webhook-id``, which the rec
 
 Pipelined: up to ``concurrency`` POSTs are in flight at once over keep-alive connections; as they finish, their
 outcomes are written in batches and more deliveries are claimed, so one slow receiver (up to the 10 s timeout)
-holds one slot, not the whole batch. Each subscription has its own connection pool, whose resolver pins what it
+holds one slot, not the whole batch. Paced (pacing.py): each subscription is sent at most its ``rate_limit``
+deliveries a second and holds at most ``share`` of the slots, so a hot or slow receiver cannot starve the others.
+Secrets are stored sealed (sealing.py) and opened only to sign. Each subscription has its own connection pool, whose resolver pins what it
 vetted (safety.py): a subscription's admin-allowed network never lets another subscription reach it.
 
 Failures: any answer other than 2xx (redirects are not followed), a timeout or a refused address is a failure; the
@@ -40,6 +42,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from leadline_crm import leader
 from leadline_crm.webhooks import queries, safety, schedule, signing
+from leadline_crm.webhooks.pacing import Pacer
+from leadline_crm.webhooks.sealing import NoKey, Sealer
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,8 @@ class Outcome:
     ms: float
     error: str | None
     excerpt: str | None
+    withheld: bool = False
+    """Not sent: the subscription is for marketing and the person has not consented (given up at once, no streak)."""
 
 
 async def excerpt(resp: aiohttp.ClientResponse) -> str | None:
@@ -90,6 +96,8 @@ def _refusal(exc: BaseException) -> safety.Refused | None:
 
 def _error_text(exc: BaseException, total_timeout: float) -> str:
     """The log's reason for a failed attempt; never the URL (it may carry the receiver's token) or the body."""
+    if isinstance(exc, NoKey):
+        return str(exc)
     refused = _refusal(exc)
     if refused is not None:
         return f"refused: {refused}"
@@ -131,8 +139,14 @@ class Dispatcher:
     write_delay: float = 0.02
     trace_configs: tuple[aiohttp.TraceConfig, ...] = ()
     """aiohttp request tracing for every subscription's session (the benchmark times signing to send with it)."""
+    sealer: Sealer = field(default_factory=Sealer)
+    """Opens the stored (sealed) signing secrets."""
+    share: float = 0.75
+    """The part of the in-flight slots one subscription may hold, so a slow receiver leaves the rest to others."""
     clock: Callable[[], datetime] = _now
     wall: Callable[[], float] = time.time
+    ticks: Callable[[], float] = time.monotonic
+    """Monotonic seconds, for the rate limits' buckets."""
     rng: random.Random = field(default_factory=random.Random)
     state: leader.State = "starting"
     _sessions: dict[tuple[int, str | None], aiohttp.ClientSession] = field(default_factory=dict, repr=False)
@@ -189,16 +203,20 @@ class Dispatcher:
 
         Each finished attempt hands its outcome over in a done-callback and sets ``wake`` (as a NOTIFY does), so
         the loop waits on one event, not on every task in flight."""
-        inflight: dict[asyncio.Task[Outcome], int] = {}  # the attempt, its delivery id
+        inflight: dict[asyncio.Task[Outcome], tuple[int, int]] = {}  # the attempt: its delivery, subscription
         pending: list[Outcome] = []
         ready = asyncio.Event()
+        pacer = Pacer(max(1, int(self.concurrency * self.share)), self.ticks)
         writer = asyncio.create_task(self._write(pending, ready))
         writer.add_done_callback(lambda _: wake.set())
 
         def finished(task: asyncio.Task[Outcome]) -> None:
-            if inflight.pop(task, None) is not None and not task.cancelled():
-                pending.append(task.result())
-                ready.set()
+            taken = inflight.pop(task, None)
+            if taken is not None:
+                pacer.finished(taken[1])
+                if not task.cancelled():
+                    pending.append(task.result())
+                    ready.set()
             wake.set()
 
         threshold = max(1, self.concurrency // 4)
@@ -210,21 +228,26 @@ class Dispatcher:
                 wake.clear()
                 free = self.concurrency - len(inflight)
                 if free >= threshold or not inflight:
+                    ids, allowed = pacer.allowances()
                     # shielded: a claim that committed is always seen, so a stop can hand its rows back
                     claim = asyncio.ensure_future(
-                        conn.fetch(queries.CLAIM, self.clock(), free, self.lease_seconds)
+                        conn.fetch(
+                            queries.CLAIM, self.clock(), free, self.lease_seconds, ids, allowed, pacer.share
+                        )
                     )
                     for row in await asyncio.shield(claim):
+                        pacer.sent(row["subscription_id"], row["rate_limit"])
                         task = asyncio.create_task(self._attempt(row))
-                        inflight[task] = row["id"]
+                        inflight[task] = (row["id"], row["subscription_id"])
                         task.add_done_callback(finished)
                     claim = None
                     if len(inflight) >= self.concurrency:
                         wake.clear()  # full: wait for a slot (a NOTIFY meanwhile is caught by the next claim)
                 if wake.is_set():
                     continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), self.poll_seconds)
+                token = pacer.next_token()  # a subscription held back by its rate may send again then
+                timeout = self.poll_seconds if token is None else min(self.poll_seconds, max(token, 0.005))
+                await leader.woken(wake, timeout)
         finally:
             await self._stop(conn, writer, inflight, pending, claim)
 
@@ -232,14 +255,16 @@ class Dispatcher:
         self,
         conn: asyncpg.Connection,
         writer: asyncio.Task[None],
-        inflight: dict[asyncio.Task[Outcome], int],
+        inflight: dict[asyncio.Task[Outcome], tuple[int, int]],
         pending: list[Outcome],
         claim: asyncio.Future[list[asyncpg.Record]] | None,
     ) -> None:
         """End a term: cancel what is in flight, write what finished, and hand the deliveries cut off mid-send
         back at once (a restart sends them without waiting for their lease). Best effort: after a crash, or if
         the connection is unusable, the leases do the same a minute later."""
-        cut = list(inflight.values())  # what finishes from here on is taken out again by its callback
+        cut = [
+            delivery_id for delivery_id, _ in inflight.values()
+        ]  # what finishes from here on is taken out again
         tasks = list(inflight)
         writer.cancel()
         for task in tasks:
@@ -265,8 +290,7 @@ class Dispatcher:
             await self.prune(conn)
             due = loop.time() + self.prune_seconds
             while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(ready.wait(), max(0.0, due - loop.time()))
+                await leader.woken(ready, max(0.0, due - loop.time()))
                 if loop.time() >= due:
                     await self.prune(conn)
                     due = loop.time() + self.prune_seconds
@@ -314,11 +338,11 @@ class Dispatcher:
             await session.close()
 
     def _keys(self, row: asyncpg.Record) -> list[str]:
-        """The secrets that sign: the current one, and the previous one while its overlap lasts."""
-        keys = [row["secret"]]
+        """The secrets that sign, opened: the current one, and the previous one while its overlap lasts."""
+        keys = [self.sealer.open(row["secret"])]
         expires = row["previous_secret_expires_at"]
         if row["previous_secret"] and expires is not None and expires > self.clock():
-            keys.append(row["previous_secret"])
+            keys.append(self.sealer.open(row["previous_secret"]))
         return keys
 
     async def _attempt(self, row: asyncpg.Record) -> Outcome:
@@ -327,6 +351,8 @@ class Dispatcher:
         status: int | None = None
         text: str | None = None
         error: str | None = None
+        if not row["consented"]:
+            return self._withheld(row)
         try:
             problem = literal_problem(row["url"], row["allowed"])
             if problem:
@@ -340,7 +366,7 @@ class Dispatcher:
                 text = await excerpt(resp)
             if not 200 <= status < 300:
                 error = f"HTTP {status}" + (" (redirects are not followed)" if 300 <= status < 400 else "")
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError, NoKey) as exc:
             error = _error_text(exc, self.total_timeout)
         seconds = time.perf_counter() - start
         self.latency.observe(seconds)
@@ -348,6 +374,13 @@ class Dispatcher:
         return Outcome(
             row["id"], row["subscription_id"], row["attempts"], row["created_at"],
             error is None, status, seconds * 1000, error, text,
+        )  # fmt: skip
+
+    def _withheld(self, row: asyncpg.Record) -> Outcome:
+        self.sent.labels("withheld").inc()
+        return Outcome(
+            row["id"], row["subscription_id"], row["attempts"], row["created_at"], False, None, 0.0,
+            "withheld: the person has not consented to marketing", None, withheld=True,
         )  # fmt: skip
 
     async def record(self, conn: asyncpg.Connection, outcomes: Iterable[Outcome]) -> None:
@@ -368,11 +401,14 @@ class Dispatcher:
             if bad:
                 await conn.execute(
                     queries.FAILED, [o.delivery_id for o in bad],
-                    [schedule.next_attempt(o.attempts, o.queued_at, now, self.rng) for o in bad],
+                    [None if o.withheld else schedule.next_attempt(o.attempts, o.queued_at, now, self.rng)
+                     for o in bad],
                     [o.status for o in bad], [o.ms for o in bad], [o.error for o in bad], [o.excerpt for o in bad],
                 )  # fmt: skip
                 recovered = {o.subscription_id for o in good}
-                streaks = Tally(o.subscription_id for o in bad if o.subscription_id not in recovered)
+                streaks = Tally(
+                    o.subscription_id for o in bad if o.subscription_id not in recovered and not o.withheld
+                )
                 for subscription_id, failures in streaks.items():
                     await self._streak(conn, subscription_id, failures, now)
 

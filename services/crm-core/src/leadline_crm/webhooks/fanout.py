@@ -8,12 +8,17 @@ a workflow's "send webhook" action does the same through :func:`enqueue` with it
 
 Payloads carry ids and the changed fields only. Whatever the event's data holds, fields that are personal contact
 data (e-mail, phone, names, addresses, free text) are dropped (:func:`scrub`): a receiver that needs them asks the
-API, where consent and roles apply.
+API, where consent and roles apply. Consent decides who is told at all: a subscription whose purpose is marketing
+(an e-mail, ads or nurture tool) is queued nothing about a person without marketing consent, and the dispatcher
+checks again at each send (a withdrawal stops what is queued or being retried too); an operations subscription (a
+sales, support or finance tool) gets its ids and changed fields whatever the person said, as a contract or a case
+needs them, and never contact data.
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -83,19 +88,47 @@ async def on_events(conn: asyncpg.Connection, events: Sequence[DomainEvent]) -> 
         [e.type for e in wanted],
         [msg_id(e.type, e.source_key) for e in wanted],
         [payload(e.type, e.occurred_at, _event_data(e)) for e in wanted],
+        [e.person_id for e in wanted],
     )
     if not status.endswith(" 0"):
         await conn.execute(queries.NOTIFY)
 
 
 async def enqueue(
-    conn: asyncpg.Connection, subscription_id: int, event_type: str, data: Mapping[str, Any], *, key: str
+    conn: asyncpg.Connection,
+    subscription_id: int,
+    event_type: str,
+    data: Mapping[str, Any],
+    *,
+    key: str,
+    person: uuid.UUID | None = None,
 ) -> bool:
-    """Queue one delivery to one subscription (a workflow's "send webhook" action); False when the key was queued
-    before, or the subscription is gone or disabled."""
+    """Queue one delivery about ``person`` (if any) to one subscription (a workflow's "send webhook" action); False
+    when the key was queued before, the subscription is gone or disabled, or it is for marketing and the person
+    has not consented to it."""
     body = payload(event_type, datetime.now(UTC), data)
-    status = await conn.execute(queries.ENQUEUE, subscription_id, msg_id("action", key), event_type, body)
+    status = await conn.execute(
+        queries.ENQUEUE, subscription_id, msg_id("action", key), event_type, body, person
+    )
     if status.endswith(" 0"):
         return False
     await conn.execute(queries.NOTIFY)
     return True
+
+
+async def enqueue_many(
+    conn: asyncpg.Connection,
+    items: Sequence[tuple[int, str, Mapping[str, Any], str, uuid.UUID | None]],
+) -> None:
+    """:func:`enqueue` for many actions in one statement: (subscription, event type, data, key, person) each."""
+    if not items:
+        return
+    now = datetime.now(UTC)
+    await conn.execute(
+        queries.ENQUEUE_MANY,
+        [sid for sid, _, _, _, _ in items],
+        [msg_id("action", key) for _, _, _, key, _ in items],
+        [kind for _, kind, _, _, _ in items],
+        [payload(kind, now, data) for _, kind, data, _, _ in items],
+        [person for _, _, _, _, person in items],
+    )

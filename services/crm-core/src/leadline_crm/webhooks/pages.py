@@ -16,6 +16,7 @@ from leadline_crm.http.keys import POOL
 from leadline_crm.http.pages import forbidden, may, signed_in
 from leadline_crm.http.templating import render
 from leadline_crm.webhooks import queries, subscriptions
+from leadline_crm.webhooks.sealing import SEALER, NoKey
 from leadline_crm.webhooks.subscriptions import EVENT_TYPES, NotFound
 
 BASE = "/app/settings/webhooks"
@@ -54,6 +55,8 @@ def _form(post: Any) -> dict[str, Any]:
         "event_types": [str(v) for v in post.getall("event_types", [])],
         "enabled": str(post.get("enabled", "")) == "true",
         "allowed_network": str(post.get("allowed_network", "")).strip() or None,
+        "rate_limit": str(post.get("rate_limit", "")).strip() or subscriptions.DEFAULT_RATE,
+        "purpose": str(post.get("purpose", "")) or subscriptions.PURPOSES[0],
     }
 
 
@@ -72,7 +75,8 @@ async def list_page(request: web.Request) -> web.Response:
 def _new_page(
     request: web.Request, form: dict[str, Any] | None = None, message: str | None = None, status: int = 200
 ) -> web.Response:
-    form = form or {"url": "", "description": "", "event_types": [], "enabled": True, "allowed_network": ""}
+    form = form or {"url": "", "description": "", "event_types": [], "enabled": True, "allowed_network": "",
+                    "rate_limit": subscriptions.DEFAULT_RATE, "purpose": subscriptions.PURPOSES[0]}  # fmt: skip
     return render(
         request, "webhooks/new.html", title="New webhook", settings_nav=_nav(), form=form, types=EVENT_TYPES,
         message=message, status=status,
@@ -96,9 +100,11 @@ async def create(request: web.Request) -> web.Response:
     form["enabled"] = True
     try:
         async with request.app[POOL].acquire() as conn, conn.transaction():
-            row, secret = await subscriptions.create(conn, caller, form)
+            row, secret = await subscriptions.create(conn, caller, form, request.app[SEALER])
     except BadRequest as exc:
         return _new_page(request, form, str(exc), 422)
+    except NoKey as exc:
+        return _new_page(request, form, f"{exc}; ask whoever runs Leadline to set it.", 503)
     return await _subscription_page(request, row["id"], secret=secret, notice="Subscription created.")
 
 
@@ -172,9 +178,11 @@ async def rotate(request: web.Request) -> web.Response:
     try:
         overlap = timedelta(hours=float(raw))
         async with request.app[POOL].acquire() as conn, conn.transaction():
-            secret = await subscriptions.rotate(conn, caller, subscription_id, overlap)
+            secret = await subscriptions.rotate(conn, caller, subscription_id, request.app[SEALER], overlap)
     except NotFound:
         raise web.HTTPNotFound(reason="No such webhook subscription") from None
+    except NoKey as exc:
+        return await _subscription_page(request, subscription_id, message=str(exc), status=503)
     except (BadRequest, ValueError, OverflowError):
         return await _subscription_page(
             request, subscription_id, message="overlap: between 0 and 168 hours", status=422

@@ -14,6 +14,7 @@ from leadline_crm.http.openapi import Operation, Param
 from leadline_crm.http.params import LIMIT, page_limit
 from leadline_crm.http.responses import json_response
 from leadline_crm.webhooks import queries, subscriptions
+from leadline_crm.webhooks.sealing import SEALER, NoKey
 from leadline_crm.webhooks.subscriptions import EVENT_TYPES, NotFound
 
 TAG = "webhooks"
@@ -34,6 +35,17 @@ PROPERTIES: dict[str, Any] = {
         "type": ["string", "null"],
         "maxLength": 50,
         "description": "a private network this subscription may reach (e.g. 10.0.0.0/8); none by default",
+    },
+    "purpose": {
+        "type": "string",
+        "enum": list(subscriptions.PURPOSES),
+        "description": "marketing: nothing is sent about a person without marketing consent (default operations)",
+    },
+    "rate_limit": {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "maximum": subscriptions.MAX_RATE,
+        "description": f"at most this many deliveries a second to the URL (default {subscriptions.DEFAULT_RATE:g})",
     },
 }
 CREATE_BODY: dict[str, Any] = {
@@ -88,8 +100,13 @@ async def list_subscriptions(request: web.Request) -> web.Response:
 
 async def create_subscription(request: web.Request) -> web.Response:
     """POST /api/v1/webhooks: the answer carries the signing secret, the only time it is shown."""
-    async with request.app[POOL].acquire() as conn, conn.transaction():
-        row, secret = await subscriptions.create(conn, request[CALLER], request[BODY])
+    try:
+        async with request.app[POOL].acquire() as conn, conn.transaction():
+            row, secret = await subscriptions.create(
+                conn, request[CALLER], request[BODY], request.app[SEALER]
+            )
+    except NoKey as exc:
+        raise web.HTTPServiceUnavailable(text=str(exc)) from None
     return json_response(_shown(row) | {"secret": secret}, status=201)
 
 
@@ -127,9 +144,13 @@ async def rotate_secret(request: web.Request) -> web.Response:
     overlap = timedelta(seconds=_int_query(request, "overlap_seconds", 86400) or 0)
     try:
         async with request.app[POOL].acquire() as conn, conn.transaction():
-            secret = await subscriptions.rotate(conn, request[CALLER], _id(request), overlap)
+            secret = await subscriptions.rotate(
+                conn, request[CALLER], _id(request), request.app[SEALER], overlap
+            )
     except NotFound as exc:
         raise web.HTTPNotFound(text=str(exc)) from None
+    except NoKey as exc:
+        raise web.HTTPServiceUnavailable(text=str(exc)) from None
     return json_response({"secret": secret, "overlap_seconds": overlap.total_seconds()})
 
 
@@ -179,7 +200,7 @@ def operations() -> list[Operation]:
         Operation(
             "POST", base, create_subscription,
             "Subscribe a URL to event types; the answer's secret is shown only this once", ADMIN, TAG,
-            body=CREATE_BODY, status=201,
+            body=CREATE_BODY, status=201, errors=(503,),
         ),
         Operation("GET", f"{base}/{{id}}", get_subscription, "A webhook subscription", ADMIN, TAG, params=(ID,)),
         Operation(
@@ -194,7 +215,7 @@ def operations() -> list[Operation]:
         Operation(
             "POST", f"{base}/{{id}}/rotate-secret", rotate_secret,
             "A new signing secret; the old one keeps signing beside it for the overlap", ADMIN, TAG,
-            params=(ID, OVERLAP),
+            params=(ID, OVERLAP), errors=(503,),
         ),
         Operation(
             "POST", f"{base}/{{id}}/test", test_subscription, "Queue a 'ping' delivery", ADMIN, TAG,

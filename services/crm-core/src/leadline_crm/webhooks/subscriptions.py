@@ -2,7 +2,7 @@
 
 Every change is checked the same way (the URL is http(s) and its host resolves only to addresses the subscription
 may reach, see safety.py), audited (never the secret), and made in the caller's transaction. A secret is returned
-only by :func:`create` and :func:`rotate`: it is shown once and never again.
+only by :func:`create` and :func:`rotate`: it is shown once and never again, and stored only sealed (sealing.py).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from leadline_crm.http import audit
 from leadline_crm.http.auth import Caller
 from leadline_crm.http.errors import BadRequest, Conflict
 from leadline_crm.webhooks import fanout, queries, safety, signing
+from leadline_crm.webhooks.sealing import Sealer
 
 EVENT_TYPES = (
     "person.created",
@@ -35,9 +36,14 @@ EVENT_TYPES = (
 """What a subscription may ask for (the automation loop's domain events); a workflow's "send webhook" action
 reaches its subscription whatever the types."""
 
-FIELDS = ("url", "description", "event_types", "enabled", "allowed_network")
+FIELDS = ("url", "description", "event_types", "enabled", "allowed_network", "rate_limit", "purpose")
+PURPOSES = ("operations", "marketing")
+"""What a receiver is for: a marketing one is told nothing about a person without marketing consent (fanout.py)."""
 ENTITY = "webhook_subscriptions"
 DEFAULT_OVERLAP = timedelta(hours=24)
+DEFAULT_RATE = 100.0
+"""Deliveries a second to one subscription unless its admin sets another rate (migration 0061's default)."""
+MAX_RATE = 10_000.0
 MAX_OVERLAP = timedelta(days=7)
 
 
@@ -51,6 +57,16 @@ def _network(value: Any) -> str | None:
     except ValueError:
         raise BadRequest("allowed_network: a network such as 10.0.0.0/8 or an address") from None
     return str(network) if network is not None else None
+
+
+def _rate(value: Any) -> float:
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        rate = -1.0
+    if isinstance(value, bool) or not 0 < rate <= MAX_RATE:
+        raise BadRequest(f"rate_limit: deliveries per second, more than 0 and at most {MAX_RATE:,.0f}")
+    return rate
 
 
 def _types(value: Any) -> list[str]:
@@ -73,6 +89,10 @@ async def _checked(values: dict[str, Any]) -> dict[str, Any]:
         out["event_types"] = _types(out["event_types"])
     if "allowed_network" in out:
         out["allowed_network"] = _network(out["allowed_network"])
+    if "rate_limit" in out:
+        out["rate_limit"] = _rate(out["rate_limit"])
+    if "purpose" in out and out["purpose"] not in PURPOSES:
+        raise BadRequest("purpose: operations or marketing")
     if "url" in out:
         out["url"] = str(out["url"]).strip()
         try:
@@ -83,14 +103,16 @@ async def _checked(values: dict[str, Any]) -> dict[str, Any]:
 
 
 async def create(
-    conn: asyncpg.Connection, caller: Caller, body: dict[str, Any]
+    conn: asyncpg.Connection, caller: Caller, body: dict[str, Any], sealer: Sealer
 ) -> tuple[asyncpg.Record, str]:
-    """A new subscription and its secret (the only time the secret is shown)."""
+    """A new subscription and its secret (the only time the secret is shown); NoKey when secrets cannot be
+    sealed (no key configured)."""
     values = await _checked({"description": "", "enabled": True, "allowed_network": None, **body})
     secret = signing.new_secret()
     row = await conn.fetchrow(
         queries.CREATE, values["url"], values["description"], values["event_types"], bool(values["enabled"]),
-        values["allowed_network"], secret, caller.actor,
+        values["allowed_network"], sealer.seal(secret), caller.actor, values.get("rate_limit", DEFAULT_RATE),
+        values.get("purpose", PURPOSES[0]),
     )  # fmt: skip
     await audit.record(conn, caller, "create", ENTITY, row["id"], audit.values(row, FIELDS))
     return row, secret
@@ -139,14 +161,19 @@ async def update(
 
 
 async def rotate(
-    conn: asyncpg.Connection, caller: Caller, subscription_id: int, overlap: timedelta = DEFAULT_OVERLAP
+    conn: asyncpg.Connection,
+    caller: Caller,
+    subscription_id: int,
+    sealer: Sealer,
+    overlap: timedelta = DEFAULT_OVERLAP,
 ) -> str:
     """A new secret; the old one keeps signing beside it for ``overlap`` (none: it stops at once)."""
     if not timedelta(0) <= overlap <= MAX_OVERLAP:
         raise BadRequest("overlap_seconds: between 0 and 604800 (7 days)")
     await get(conn, subscription_id)
     secret = signing.new_secret()
-    await conn.execute(queries.ROTATE, subscription_id, secret, overlap.total_seconds(), datetime.now(UTC))
+    sealed = sealer.seal(secret)
+    await conn.execute(queries.ROTATE, subscription_id, sealed, overlap.total_seconds(), datetime.now(UTC))
     await audit.record(
         conn, caller, "rotate_secret", ENTITY, subscription_id, {"overlap_seconds": overlap.total_seconds()}
     )
