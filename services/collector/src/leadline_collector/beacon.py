@@ -70,9 +70,11 @@ def item_event(
     sent_at: str | None,
     default_region: str,
     opted_out: bool,
+    received_at: str | None = None,
 ) -> RawEvent | None:
     """One snippet item as a raw event, or None when it is unusable (``request``: the request, or its
-    :class:`RequestView`, read once for every item of a beacon)."""
+    :class:`RequestView`, read once for every item of a beacon; ``received_at``: the beacon's arrival, one
+    time for all its items, else now)."""
     view = request if isinstance(request, RequestView) else RequestView.of(request)
     kind = TYPES.get(str(item.get("type", "")))
     if kind is None:
@@ -92,7 +94,7 @@ def item_event(
             k: bool(v) for k, v in consent.items() if k in ("analytics", "marketing", "dnt", "gpc")
         }
     traits = _obj(item.get("traits"))
-    ids = {} if opted_out else identifiers(traits, default_region)
+    ids = identifiers(traits, default_region) if traits and not opted_out else {}
     if kind == "identify" and not opted_out:
         properties["traits"] = {k: v for k, v in traits.items() if isinstance(v, str | int | float | bool)}
     form = None
@@ -108,7 +110,7 @@ def item_event(
         event_id=event_id_from(_text(item.get("id"), 64)),
         type=kind,
         source="beacon",
-        received_at=utc_now_iso(),
+        received_at=received_at or utc_now_iso(),
         sent_at=sent_at,
         occurred_at=_text(item.get("ts"), 40),
         anon_id=anon_id,
@@ -145,9 +147,9 @@ def take(
     if no_cookie and request.cookies.get("ll_vid") is None:
         anon_id = None
     accepted = 0
-    view = RequestView.of(request)
+    view, received_at = RequestView.of(request), utc_now_iso()
     for item in items:
-        event = item_event(view, item, anon_id, sent_at, default_region, opted_out)
+        event = item_event(view, item, anon_id, sent_at, default_region, opted_out, received_at)
         if event is not None and record_or_count(sink, metrics, event):
             accepted += 1
     rejected = len(body) - accepted
