@@ -109,12 +109,13 @@ async def test_the_case_page_shows_the_cases_product_with_its_articles(
     client: TestClient, auth_headers: H
 ) -> None:
     """Product information beside the case: the product of the case's purchase (else of its contract), its notes
-    (escaped) and the knowledge base articles about it, not another product's."""
+    (Markdown rendered safely: its links work, scripts stay text) and the knowledge base articles about it, not
+    another product's."""
     h, admin = auth_headers["service"], auth_headers["admin"]
     pid = await person(client, auth_headers["sales"], "prod@example.com")
     pump = await api(client, "POST", "/api/v1/products", admin, 201,
                      json={"sku": "HP-7", "name": "Heat pump 7", "list_price": 900,
-                           "info": "Manual: https://example.com/hp7.pdf <script>x</script>"})  # fmt: skip
+                           "info": "[Manual](https://example.com/hp7.pdf) [bad](javascript:alert(1)) <script>x</script>"})  # fmt: skip
     panel = await api(client, "POST", "/api/v1/products", admin, 201,
                       json={"sku": "PV-1", "name": "Panel", "list_price": 200})  # fmt: skip
     for title, product in (("Resetting the HP-7", pump), ("Cleaning panels", panel)):
@@ -132,7 +133,10 @@ async def test_the_case_page_shows_the_cases_product_with_its_articles(
     page = await (await client.get(f"/app/cases/{number}")).text()
     card = page.split('id="product"', 1)[1].split("</section>", 1)[0]
     assert "Product: Heat pump 7" in card
-    assert "&lt;script&gt;x&lt;/script&gt;" in card
+    assert "&lt;script&gt;x&lt;/script&gt;" in card  # the notes are Markdown, rendered inert like articles
+    assert '<a href="https://example.com/hp7.pdf" rel="nofollow noopener">Manual</a>' in card
+    assert "[bad](javascript:alert(1))" in card  # an unsafe link stays text
+    assert 'href="javascript' not in card
     assert "Resetting the HP-7" in card
     assert "Cleaning panels" not in card
     other = await (await client.get(f"/app/cases/{by_contract}")).text()

@@ -124,7 +124,8 @@ async def case_page(request: web.Request, message: str | None = None, status: in
         case = await cases.get_case(pool, request.match_info["number"])
     except cases.UnknownCase:
         raise web.HTTPNotFound(reason=NO_CASE) from None
-    pid, product = case["person_id"], case["product_id"]
+    pid = case["person_id"]
+    product = await pool.fetchrow(queries.PRODUCT, case["product_id"]) if case["product_id"] else None
     return render(
         request, "service/case.html", status=status, title=f"{case['tracking_number']}: {case['subject']}",
         message=message, notice=request.query.get("notice"), case=case,
@@ -132,8 +133,8 @@ async def case_page(request: web.Request, message: str | None = None, status: in
         contracts=await pool.fetch(queries.CONTRACTS_OF, pid), comments=await cases.comments(pool, case["id"]),
         events=await pool.fetch(queries.EVENTS_OF, case["id"]),
         suggested=await kb.suggest(pool, f"{case['subject']} {case['description']}"),
-        product=await pool.fetchrow(queries.PRODUCT, product) if product else None,
-        product_articles=await pool.fetch(queries.PRODUCT_ARTICLES, product) if product else [],
+        product=product, product_info=kb.render(product["info"]) if product else None,
+        product_articles=await pool.fetch(queries.PRODUCT_ARTICLES, product["id"]) if product else [],
         moves=cases.MOVES[case["status"]], can_write=may(caller, routes.CASE_WRITERS),
         agents=await pool.fetch(queries.AGENTS), priorities=[(p, p) for p in cases.PRIORITIES],
     )  # fmt: skip
