@@ -113,7 +113,7 @@ async def test_arrivals_equal_the_raw_computation_after_a_replay_a_merge_and_an_
     await same_as_raw(crm_conn)
 
 
-async def test_the_api_and_the_dashboard_take_the_model_for_the_funnel(
+async def test_the_api_takes_the_model_for_the_funnel(
     client: TestClient, auth_headers: dict[str, dict[str, str]]
 ) -> None:
     async with client.server.app[POOL].acquire() as conn:
