@@ -25,12 +25,13 @@ UNION SELECT unnest(event_types) FROM webhook_subscriptions WHERE enabled
 
 # --- the loop (runner.py) ---
 
+# The oldest $1 events, taken and deleted in one statement: the delete commits with what the handlers did, or is
+# rolled back with it (the loop sorts them by id: RETURNING keeps no order).
 TAKE_EVENTS = """
-SELECT id, type, person_id, subject, data, source_key, chain, occurred_at
-  FROM domain_events ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+WITH t AS (SELECT id FROM domain_events ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+DELETE FROM domain_events d USING t WHERE d.id = t.id
+RETURNING d.id, d.type, d.person_id, d.subject, d.data, d.source_key, d.chain, d.occurred_at
 """
-
-DELETE_EVENTS = "DELETE FROM domain_events WHERE id = ANY($1::bigint[])"
 
 # The oldest event (the one the loop just failed on alone) moved to domain_events_dead with the error's name ($1).
 BURY_EVENT = """
@@ -66,14 +67,21 @@ SELECT id, name, enabled, trigger_type, trigger_params, conditions, actions, del
   FROM workflow_rules ORDER BY id
 """
 
-PERSON_FACTS = """
+_FACTS = """
 SELECT p.person_id, p.stage, p.score, p.country, split_part(p.emails[1], '@', 2) AS email_domain,
        p.owner_id AS owner, p.attributes, c.industry AS company_industry, c.size AS company_size,
        c.country AS company_country,
-       ARRAY(SELECT list_id FROM list_members m WHERE m.person_id = p.person_id) AS lists
+       {lists} AS lists
   FROM persons p LEFT JOIN companies c ON c.id = p.company_id
  WHERE p.person_id = ANY($1::uuid[]) AND p.erased_at IS NULL
 """
+
+PERSON_FACTS = _FACTS.format(
+    lists="ARRAY(SELECT list_id FROM list_members m WHERE m.person_id = p.person_id)"
+)
+
+# The same without the static lists (a lookup per person), for when no enabled rule's condition reads them.
+PERSON_FACTS_NO_LISTS = _FACTS.format(lists="'{}'::int[]")
 
 INSERT_RUNS = """
 INSERT INTO rule_runs (rule_id, trigger_key, event_type, person_id, subject, data, chain, status, due_at, reason,

@@ -128,6 +128,7 @@ class RuleSet:
     by_trigger: dict[str, list[Rule]] = field(default_factory=dict)
     by_id: dict[int, Rule] = field(default_factory=dict)
     signature: tuple[Any, ...] | None = None
+    reads_lists: bool = False  # an enabled rule's condition reads the person's static lists
     _any: dict[str, list[Rule]] = field(default_factory=dict)  # rules of a type without a parameter
     _keyed: dict[str, dict[str, list[Rule]]] = field(default_factory=dict)
     _thresholds: list[float] = field(default_factory=list)
@@ -151,6 +152,12 @@ class RuleSet:
             else:
                 out._any.setdefault(r.trigger_type, []).append(r)
         scored.sort()
+        out.reads_lists = any(
+            c.get("op") == "in_list" or c.get("field") == "lists"
+            for r in rules
+            if r.enabled
+            for c in r.conditions
+        )
         out._thresholds = [t for t, _, _ in scored]
         out._by_threshold = [r for _, _, r in scored]
         return out
@@ -175,7 +182,8 @@ class RuleSet:
             return
         fresh = RuleSet.of([Rule.of(r) for r in await conn.fetch(queries.ALL_RULES)])
         fresh.signature = sig
-        for name in ("by_trigger", "by_id", "signature", "_any", "_keyed", "_thresholds", "_by_threshold"):
+        for name in ("by_trigger", "by_id", "signature", "reads_lists", "_any", "_keyed", "_thresholds",
+                     "_by_threshold"):  # fmt: skip
             setattr(self, name, getattr(fresh, name))
 
 
@@ -245,11 +253,13 @@ def needing_facts(found: Triggered) -> list[uuid.UUID]:
     return list(ids)
 
 
-async def person_facts(conn: asyncpg.Connection, ids: Sequence[uuid.UUID]) -> dict[Any, dict[str, Any]]:
-    """The persons' facts the conditions read, by id (one query)."""
+async def person_facts(
+    conn: asyncpg.Connection, ids: Sequence[uuid.UUID], lists: bool = True
+) -> dict[Any, dict[str, Any]]:
+    """The persons' facts the conditions read, by id (one query; their static lists only with ``lists``)."""
     if not ids:
         return {}
-    rows = await conn.fetch(queries.PERSON_FACTS, list(ids))
+    rows = await conn.fetch(queries.PERSON_FACTS if lists else queries.PERSON_FACTS_NO_LISTS, list(ids))
     return {r["person_id"]: _facts_row(r) for r in rows}
 
 
@@ -268,7 +278,7 @@ async def evaluate(conn: asyncpg.Connection, events: Sequence[DomainEvent], rule
     found = triggered(rules, [e for e in events if e.type in rules.by_trigger])
     if not found:
         return 0
-    persons = await person_facts(conn, needing_facts(found))
+    persons = await person_facts(conn, needing_facts(found), rules.reads_lists)
     pending = decide(rules, (), persons, found)
     if not pending:
         return 0

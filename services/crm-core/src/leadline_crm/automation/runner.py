@@ -118,12 +118,11 @@ class Runner:
 
     async def _batch(self, conn: asyncpg.Connection, size: int) -> int:
         async with conn.transaction():
-            rows = await conn.fetch(queries.TAKE_EVENTS, size)
+            rows = await conn.fetch(queries.TAKE_EVENTS, size)  # deleted, unless this transaction rolls back
             if rows:
-                events = [from_row(r) for r in rows]
+                events = sorted((from_row(r) for r in rows), key=lambda e: e.id)
                 for handler in self.handlers:
                     await handler(conn, events)
-                await conn.execute(queries.DELETE_EVENTS, [e.id for e in events])
         self.handled += len(rows)
         return len(rows)
 
