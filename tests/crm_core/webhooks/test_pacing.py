@@ -44,6 +44,18 @@ def test_a_bucket_allows_a_seconds_worth_then_its_rate() -> None:
     assert pacer.allowances() == ([7], [3])  # at most a second's worth (5) kept, and never above the share
 
 
+def test_a_lone_subscription_may_use_every_slot_until_another_is_sent_to() -> None:
+    """Unit: the reserve kept for other receivers applies once there is another receiver this term."""
+    pacer = Pacer(share=3, ticks=lambda: 0.0, slots=8)
+    for _ in range(5):
+        pacer.sent(1, 100.0)
+    assert pacer.most() == 8
+    assert pacer.allowances() == ([1], [3])  # 8 slots, 5 in flight
+    pacer.sent(2, 100.0)
+    assert pacer.most() == 3
+    assert pacer.allowances() == ([1, 2], [0, 2])
+
+
 @pytest.mark.integration
 async def test_a_hot_subscription_is_paced_and_cannot_starve_another(
     pool: asyncpg.Pool, receiver: Receiver

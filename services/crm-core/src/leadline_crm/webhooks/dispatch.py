@@ -206,7 +206,7 @@ class Dispatcher:
         inflight: dict[asyncio.Task[Outcome], tuple[int, int]] = {}  # the attempt: its delivery, subscription
         pending: list[Outcome] = []
         ready = asyncio.Event()
-        pacer = Pacer(max(1, int(self.concurrency * self.share)), self.ticks)
+        pacer = Pacer(max(1, int(self.concurrency * self.share)), self.ticks, self.concurrency)
         writer = asyncio.create_task(self._write(pending, ready))
         writer.add_done_callback(lambda _: wake.set())
 
@@ -232,7 +232,7 @@ class Dispatcher:
                     # shielded: a claim that committed is always seen, so a stop can hand its rows back
                     claim = asyncio.ensure_future(
                         conn.fetch(
-                            queries.CLAIM, self.clock(), free, self.lease_seconds, ids, allowed, pacer.share
+                            queries.CLAIM, self.clock(), free, self.lease_seconds, ids, allowed, pacer.most()
                         )
                     )
                     for row in await asyncio.shield(claim):

@@ -3,8 +3,10 @@
 Two limits keep one receiver from starving the others. A hot subscription (a backlog of thousands) is held to its
 ``rate_limit`` deliveries a second by a token bucket that holds at most one second's worth, so its backlog goes out
 at that pace while the others' deliveries are claimed beside it (the claim takes each subscription's allowance
-from its own due rows). A slow one (answers after seconds) is held to a share of the in-flight slots
-(:attr:`Pacer.share`), so the remaining slots are always there for the others.
+from its own due rows, in turns across subscriptions). A slow one (answers after seconds) is held to a share of the
+in-flight slots (:attr:`Pacer.share`), so the remaining slots are always there for the others; while the leader has
+sent to only one subscription this term there are no others to keep them for, and it may use all :attr:`Pacer.slots`
+(a lone receiver measured 31 % of straight POSTs' rate with the reserve, 43-46 % without).
 
 Kept in the dispatcher's memory for a leader's term: a new leader starts every bucket full, which at worst sends
 one extra second's worth at a hand-over.
@@ -40,18 +42,24 @@ class Pacer:
 
     share: int
     ticks: Callable[[], float]
+    slots: int = 0
+    """All the in-flight slots, which a lone subscription may use (0: always hold it to ``share``)."""
     buckets: dict[int, Bucket] = field(default_factory=dict)
     inflight: dict[int, int] = field(default_factory=dict)
 
+    def most(self) -> int:
+        """How many slots one subscription may hold now: its share, or every slot while it is the only one."""
+        return self.slots if self.slots and len(self.buckets) <= 1 else self.share
+
     def allowances(self) -> tuple[list[int], list[int]]:
         """(subscription ids, how many each may be sent now) for the claim; a subscription not listed may be sent
-        a second's worth, up to :attr:`share`."""
-        now = self.ticks()
+        a second's worth, up to :meth:`most`."""
+        now, most = self.ticks(), self.most()
         ids, counts = [], []
         for sid, bucket in self.buckets.items():
             bucket.refill(now)
             ids.append(sid)
-            counts.append(max(0, min(math.floor(bucket.tokens), self.share - self.inflight.get(sid, 0))))
+            counts.append(max(0, min(math.floor(bucket.tokens), most - self.inflight.get(sid, 0))))
         return ids, counts
 
     def sent(self, subscription_id: int, rate: float) -> None:

@@ -54,7 +54,8 @@ NOTIFY = "SELECT pg_notify(left('webhooks_' || current_schema(), 63), '')"
 # what its rate limit lets it send now: $4/$5 are the dispatcher's allowance per subscription it has sent to this
 # term (its token bucket and its in-flight share); a subscription it has not met yet may send a second's worth
 # ($6 caps that at the in-flight share). Each subscription's due rows are read from its own index
-# (webhook_deliveries_due_per_subscription), so one subscription's backlog cannot crowd the others out of a claim.
+# (webhook_deliveries_due_per_subscription) and taken in turns (each one's oldest, then each one's second oldest,
+# ...), so one subscription's backlog cannot crowd the others out of a claim.
 # The lease pushes next_attempt_at out, so a dispatcher that dies mid-send leaves them due again when it ends (at
 # least once). The attempt is counted at the claim, so a delivery that crashes its sender every time still reaches
 # the end of the schedule.
@@ -73,7 +74,7 @@ WITH allowance AS (
            FOR UPDATE SKIP LOCKED
      ) d
      WHERE a.n > 0
-     ORDER BY d.next_attempt_at
+     ORDER BY row_number() OVER (PARTITION BY a.id ORDER BY d.next_attempt_at), d.next_attempt_at
      LIMIT $2
 )
 UPDATE webhook_deliveries d
