@@ -30,6 +30,8 @@ class MemorySink:
     healthy: bool = True
     unavailable: bool = False
     """Refuse every event with :class:`SinkUnavailable`, as the publisher does when its spool is full."""
+    room: int | None = None
+    """How many more events it takes before refusing the rest, as a nearly full spool does (None: no limit)."""
     durable: list[bool] = field(default_factory=list)
     """For each accepted event, whether the route asked for it to be durable."""
     started: bool = False
@@ -47,6 +49,14 @@ class MemorySink:
     def store_nowait(self, event: RawEvent) -> None:
         self._accept(event, False)
 
+    def store_all_nowait(self, events: Sequence[RawEvent]) -> None:
+        if self.unavailable or (
+            self.room is not None and len(events) > self.room
+        ):  # all or none, as the publisher
+            raise SinkUnavailable("spool full (told to refuse)")
+        for event in events:
+            self._accept(event, False)
+
     def store_durable(self, events: Sequence[RawEvent]) -> asyncio.Future[None]:
         for event in events:
             self._accept(event, True)
@@ -58,8 +68,10 @@ class MemorySink:
         return self.healthy
 
     def _accept(self, event: RawEvent, durable: bool) -> None:
-        if self.unavailable:
+        if self.unavailable or self.room == 0:
             raise SinkUnavailable("spool full (told to refuse)")
+        if self.room is not None:
+            self.room -= 1
         self.events.append(event)
         self.durable.append(durable)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient
@@ -10,6 +12,7 @@ from collector.memory_sink import MemorySink
 from leadline_shared import kafka
 from support import read_topic
 
+MakeClient = Callable[..., Awaitable[TestClient]]
 CLIENT_ID = "5b8d2c70-8a3c-4e55-9c5b-0d6a1f3e2a10"
 
 
@@ -126,3 +129,24 @@ async def test_auto_captured_form_fields_keep_their_json_types(
         "fields": {"email": "Fay@Example.com", "newsletter": True, "topics": ["a", "b"], "seats": 3},
     }
     assert event["ids"] == {"email": "fay@example.com"}
+
+
+@pytest.mark.parametrize("fast_path", ["true", "false"])
+async def test_a_beacon_a_nearly_full_spool_can_only_partly_take_keeps_what_fits(
+    make_memory_client: MakeClient, memory_sink: MemorySink, fast_path: str
+) -> None:
+    """A beacon's events are stored in one go; when the sink cannot take them all, as many as fit are kept, one by
+    one in order, and the rest are answered as rejected and counted as dropped, as when each was stored alone."""
+    client = await make_memory_client(LEADLINE_COLLECTOR_FAST_PATH=fast_path)
+    memory_sink.room = 2
+    items = [
+        {"type": "track", "name": f"step {n}", "id": f"0192f0c4-5b7a-7cc0-8d5e-00000000000{n}"}
+        for n in (1, 2, 3)
+    ]
+    resp = await client.post("/e", data=batch(*items), headers={"Content-Type": "text/plain"})
+    assert resp.status == 200
+    assert await resp.json() == {"accepted": 2, "rejected": 1}
+    assert [e.properties["event"] for e in memory_sink.events] == ["step 1", "step 2"]
+    metrics = await (await client.get("/metrics")).text()
+    assert 'leadline_collector_dropped_total{source="beacon"} 1.0' in metrics
+    assert 'leadline_collector_events_total{source="beacon",type="track"} 2.0' in metrics

@@ -16,7 +16,7 @@ from leadline_collector import normalize
 from leadline_collector.bodies import BodyError, read_json
 from leadline_collector.context import RequestView, page_context
 from leadline_collector.metrics import CollectorMetrics
-from leadline_collector.sink import Sink, record_or_count
+from leadline_collector.sink import Sink, record_all_or_count
 from leadline_collector.visitor import HitRequest, privacy_opt_out, set_cookie, visitor_id
 from leadline_shared.events import RawEvent, utc_now_iso
 from leadline_shared.http import problem
@@ -146,12 +146,14 @@ def take(
     anon_id, _ = visitor_id(request)
     if no_cookie and request.cookies.get("ll_vid") is None:
         anon_id = None
-    accepted = 0
     view, received_at = RequestView.of(request), utc_now_iso()
-    for item in items:
-        event = item_event(view, item, anon_id, sent_at, default_region, opted_out, received_at)
-        if event is not None and record_or_count(sink, metrics, event):
-            accepted += 1
+    events = [
+        event
+        for item in items
+        if (event := item_event(view, item, anon_id, sent_at, default_region, opted_out, received_at))
+        is not None
+    ]
+    accepted = record_all_or_count(sink, metrics, events)
     rejected = len(body) - accepted
     if rejected:
         metrics.rejected.labels(endpoint="beacon", reason="item").inc(rejected)

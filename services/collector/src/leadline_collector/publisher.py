@@ -204,12 +204,7 @@ class Publisher:
     def store_durable(self, events: Sequence[RawEvent]) -> asyncio.Future[None]:
         """Accept events; the future resolves once Kafka acknowledged them all or the spool fsync'd them."""
         if self._spooling:
-            try:
-                fut = self.spool.append_nowait([Record(e.event_id, e.key(), e.to_json()) for e in events])
-            except SpoolFull as exc:
-                raise SinkUnavailable(str(exc)) from exc
-            self.metrics.spooled.inc(len(events))
-            return _unavailable_on_error(fut)
+            return _unavailable_on_error(self._spool_now(events))
         call: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if len(events) == 1:
             event = events[0]
@@ -225,21 +220,36 @@ class Publisher:
     def store_nowait(self, event: RawEvent) -> None:
         """Accept an event without waiting for anything: queued for Kafka, or appended to the spool."""
         if self._spooling:
-            try:
-                fut = self.spool.append_nowait([Record(event.event_id, event.key(), event.to_json())])
-            except SpoolFull as exc:
-                raise SinkUnavailable(str(exc)) from exc
-            self.metrics.spooled.inc()
-            fut.add_done_callback(self._pixel_written)
+            self._spool_now([event]).add_done_callback(self._pixel_written)
             return
         self._queue((event.event_id, event.key(), event.to_json(), None))
 
-    def _pixel_written(self, fut: asyncio.Future[None]) -> None:
+    def store_all_nowait(self, events: Sequence[RawEvent]) -> None:
+        """:meth:`store_nowait` for several events (a beacon's) in one go, all or none."""
+        if not events:
+            return
+        if self._spooling:
+            fut = self._spool_now(events)
+            fut.add_done_callback(functools.partial(self._pixel_written, count=len(events)))
+            return
+        self._queue_all([(e.event_id, e.key(), e.to_json(), None) for e in events])
+
+    def _spool_now(self, events: Sequence[RawEvent]) -> asyncio.Future[None]:
+        """Append events to the spool, counted as spooled; the future resolves once they are fsync'd. Raises
+        :class:`SinkUnavailable` when the spool refuses them."""
+        try:
+            fut = self.spool.append_nowait([Record(e.event_id, e.key(), e.to_json()) for e in events])
+        except SpoolFull as exc:
+            raise SinkUnavailable(str(exc)) from exc
+        self.metrics.spooled.inc(len(events))
+        return fut
+
+    def _pixel_written(self, fut: asyncio.Future[None], count: int = 1) -> None:
         """Read the outcome of a spool write nobody waits for (a pixel is answered at once): a failed write is a
-        drop, counted (the spool logs the disk error once). Unread, each failure was a "Future exception was
-        never retrieved" line (issue 17)."""
+        drop of its ``count`` events, counted (the spool logs the disk error once). Unread, each failure was a
+        "Future exception was never retrieved" line (issue 17)."""
         if not fut.cancelled() and fut.exception() is not None:
-            self.metrics.dropped.labels(source="spool_error").inc()
+            self.metrics.dropped.labels(source="spool_error").inc(count)
 
     def _queue(self, item: Item) -> None:
         self._pending.append(item)

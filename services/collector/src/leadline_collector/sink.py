@@ -8,13 +8,15 @@ so what a route answers and which event it builds are tested without a broker.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Protocol
 
 from leadline_collector.metrics import CollectorMetrics
 from leadline_shared.events import RawEvent
 
-__all__ = ["Sink", "SinkUnavailable", "record_or_count", "store_or_count"]
+__all__ = ["Sink", "SinkUnavailable", "record_all_or_count", "record_or_count", "store_or_count"]
 
 
 class SinkUnavailable(RuntimeError):
@@ -39,6 +41,10 @@ class Sink(Protocol):
     def store_nowait(self, event: RawEvent) -> None:
         """Accept one event without waiting (raises :class:`SinkUnavailable` when it cannot be accepted)."""
 
+    def store_all_nowait(self, events: Sequence[RawEvent]) -> None:
+        """Accept several events without waiting, in order; raises :class:`SinkUnavailable`, having taken none of
+        them, when they cannot all be accepted."""
+
     def store_durable(self, events: Sequence[RawEvent]) -> asyncio.Future[None]:
         """Accept events; the future resolves once all are safe, or fails with :class:`SinkUnavailable`.
 
@@ -55,6 +61,24 @@ class Sink(Protocol):
 async def store_or_count(sink: Sink, metrics: CollectorMetrics, event: RawEvent) -> bool:
     """Fire-and-forget capture (pixels, clicks, beacons): the visitor is answered either way; a drop is counted."""
     return record_or_count(sink, metrics, event)
+
+
+def record_all_or_count(sink: Sink, metrics: CollectorMetrics, events: Sequence[RawEvent]) -> int:
+    """:func:`record_or_count` for the events of one request (a beacon's): how many were accepted.
+
+    Stored in one go, which costs a fraction of one call per event; when the sink cannot take them all (a nearly
+    full spool), one by one as before, so what fits is kept and the rest counted as dropped.
+    """
+    try:
+        sink.store_all_nowait(events)
+    except SinkUnavailable:
+        return sum(record_or_count(sink, metrics, event) for event in events)
+    for (type_, source), count in Counter(map(_TYPE_AND_SOURCE, events)).items():
+        metrics.events.inc(type_, source, count)
+    return len(events)
+
+
+_TYPE_AND_SOURCE = attrgetter("type", "source")
 
 
 def record_or_count(sink: Sink, metrics: CollectorMetrics, event: RawEvent) -> bool:
