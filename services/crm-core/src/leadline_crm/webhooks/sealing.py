@@ -112,6 +112,9 @@ async def seal_stored(pool: asyncpg.Pool, sealer: Sealer) -> int:
                 f"{VARIABLE} is not set, but {len(rows)} webhook subscription(s) have signing secrets to open:"
                 " set it to the keys they were sealed with (docs/architecture.md §16)"
             )
+        if not sealer.ready:
+            log.warning(f"{VARIABLE} is empty: webhook subscriptions cannot be created until it is set")
+            return 0
         changed = 0
         for row in rows:
             try:
