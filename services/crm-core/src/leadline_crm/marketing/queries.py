@@ -136,6 +136,17 @@ RAW_BUYERS = f"""
 SELECT month, count(DISTINCT person_id) AS buyers FROM ({RAW_BASKETS}) AS x GROUP BY 1
 """  # noqa: S608 (fixed text)
 
+# The forecast's history per ISO week (migration 0069): new leads, purchase rows and revenue.
+RAW_WEEKLY = f"""
+SELECT week, sum(leads)::bigint AS leads, sum(purchases)::bigint AS purchases, sum(revenue) AS revenue
+  FROM (SELECT date_trunc('week', lead_at AT TIME ZONE 'UTC')::date AS week, 1 AS leads, 0 AS purchases,
+               0 AS revenue
+          FROM ({RAW_STAGES}) AS s WHERE lead_at IS NOT NULL
+        UNION ALL
+        SELECT date_trunc('week', purchased_on::timestamp)::date, 0, 1, quantity * price_paid FROM purchases) AS x
+ GROUP BY week
+"""  # noqa: S608 (fixed text)
+
 ROLLUPS = {
     "clicks": "marketing_clicks",
     "visitors": "marketing_visitors",
@@ -147,6 +158,7 @@ ROLLUPS = {
     "buyers": "marketing_buyers",
     "email_events": "marketing_email_events",
     "arrivals": "marketing_arrivals",
+    "weekly": "marketing_weekly",
 }
 RAW = {
     "clicks": RAW_CLICKS,
@@ -159,6 +171,7 @@ RAW = {
     "buyers": RAW_BUYERS,
     "email_events": RAW_EMAIL_EVENTS,
     "arrivals": RAW_ARRIVALS,
+    "weekly": RAW_WEEKLY,
 }
 
 
@@ -483,15 +496,9 @@ SELECT coalesce(nullif(@COLUMN@, ''), '(unknown)') AS key,
 
 # --- forecast: weekly history ($1, $2: the first Monday and the Monday after the last week) ---
 
-WEEKLY_LEADS = """
-SELECT date_trunc('week', lead_at AT TIME ZONE 'UTC')::date AS week, count(*)::float8 AS value
-  FROM marketing_stages WHERE lead_at >= $1 AND lead_at < $2 GROUP BY 1
-"""
-
-WEEKLY_REVENUE = """
-SELECT date_trunc('week', purchased_on)::date AS week, sum(quantity * price_paid)::float8 AS value
-  FROM purchases WHERE purchased_on >= ($1 AT TIME ZONE 'UTC')::date AND purchased_on < ($2 AT TIME ZONE 'UTC')::date
- GROUP BY 1
+WEEKLY = """
+SELECT week, leads::float8 AS leads, revenue::float8 AS revenue
+  FROM {weekly} AS w WHERE week >= ($1 AT TIME ZONE 'UTC')::date AND week < ($2 AT TIME ZONE 'UTC')::date
 """
 
 # --- cross-sell: products in the same customers' monthly baskets ($1, $2 the first and the last month; $3 at

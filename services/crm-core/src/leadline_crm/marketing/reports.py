@@ -346,20 +346,25 @@ HORIZON_WEEKS = 8
 SEASON_WEEKS = 52
 
 
-def _weeks(rows: list[asyncpg.Record], first: date, count: int) -> list[float]:
-    values = {r["week"]: r["value"] for r in rows}
+def _weeks(rows: list[asyncpg.Record], column: str, first: date, count: int) -> list[float]:
+    values = {r["week"]: r[column] for r in rows}
     return [float(values.get(first + timedelta(weeks=i), 0.0)) for i in range(count)]
 
 
-async def weekly_forecast(conn: asyncpg.Connection, q: Query) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+async def weekly_forecast(
+    conn: asyncpg.Connection, q: Query, naive: bool = False
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The last full weeks up to ``to`` (``HISTORY_WEEKS``, from the first week with anything) and the next
     ``HORIZON_WEEKS`` of new leads and revenue, each with an 80 % prediction interval; and the method with its
-    back-test error (marketing/forecast.py)."""
+    back-test error (marketing/forecast.py). The history is read from the weekly counts (migration 0069): at most
+    ``HISTORY_WEEKS`` rows, however many leads and purchases there are."""
     monday = q.end + timedelta(days=1) - timedelta(days=(q.end + timedelta(days=1)).weekday())
     first = monday - timedelta(weeks=HISTORY_WEEKS)
     since, until = datetime.combine(first, time(), UTC), datetime.combine(monday, time(), UTC)
-    leads = _weeks(await conn.fetch(queries.WEEKLY_LEADS, since, until), first, HISTORY_WEEKS)
-    revenue = _weeks(await conn.fetch(queries.WEEKLY_REVENUE, since, until), first, HISTORY_WEEKS)
+    form = queries.naive if naive else queries.over
+    weekly = await conn.fetch(form(queries.WEEKLY), since, until)
+    leads = _weeks(weekly, "leads", first, HISTORY_WEEKS)
+    revenue = _weeks(weekly, "revenue", first, HISTORY_WEEKS)
     start = next((i for i, (a, b) in enumerate(zip(leads, revenue, strict=True)) if a or b), HISTORY_WEEKS)
     leads, revenue, first = leads[start:], revenue[start:], first + timedelta(weeks=start)
     rows: list[dict[str, Any]] = [
@@ -399,7 +404,7 @@ def _maybe(value: float | None) -> float | None:
 
 async def forecast(conn: asyncpg.Connection, q: Query, naive: bool = False) -> list[dict[str, Any]]:
     """:func:`weekly_forecast`'s rows."""
-    return (await weekly_forecast(conn, q))[0]
+    return (await weekly_forecast(conn, q, naive))[0]
 
 
 CROSS_SELL_MIN = 2  # bought together by at least this many customers
