@@ -245,7 +245,10 @@ QUERIES = {
     "forecast, 104 weeks of history": ("forecast", {}),
     "cross-sell, 180 days": ("cross-sell", {"from": START.date().isoformat()}),
     "emails by campaign, position, 30 days": ("emails", {"model": "position"}),
-    "emails by send, last click, 30 days": ("emails", {"model": "last", "by": "send"}),
+    "emails by send, last click, 30 days (the first page, 100 of some 6,000 sends)": (
+        "emails",
+        {"model": "last", "by": "send"},
+    ),
     "demographics by device, 30 days": ("demographics", {"by": "device"}),
     "affiliates, last click, 180 days": ("affiliates", {"model": "last", "from": START.date().isoformat()}),
     "ads by ad, linear, 12-day lookback (not kept: per request), 30 days": (

@@ -362,9 +362,12 @@ _EMAIL_FIGURES = """sends, opens, clicks, round(leads, 4)::float8 AS leads,
   FROM @FROM@) AS shaped
  ORDER BY revenue DESC, leads DESC, clicks DESC, @KEY@ COLLATE "C"
 """
-EMAIL_BY_SEND = "SELECT * FROM (SELECT send_id, subject, sent_at, campaign, " + _EMAIL_FIGURES.replace(  # noqa: S608
-    "@FROM@", "per_send"
-).replace("@KEY@", "send_id")
+# by send: one page ($5 rows after the first $6) and the count of all (a month holds thousands of sends)
+EMAIL_BY_SEND = (
+    "SELECT *, count(*) OVER () AS total FROM (SELECT send_id, subject, sent_at, campaign, "  # noqa: S608
+    + _EMAIL_FIGURES.replace("@FROM@", "per_send").replace("@KEY@", "send_id")
+    + " LIMIT $5::int OFFSET $6::int\n"
+)
 # per campaign, added up in PostgreSQL: a few rows to send instead of one per e-mail
 EMAIL_BY_CAMPAIGN = "SELECT * FROM (SELECT campaign, " + _EMAIL_FIGURES.replace(  # noqa: S608
     "@FROM@",

@@ -25,6 +25,18 @@ ATTRIBUTION = (
     Param("lookback", "query", {"type": "integer", "minimum": 1, "maximum": 365}, "days before a conversion"),
 )
 
+SEND_PAGE = (
+    Param(
+        "limit",
+        "query",
+        {"type": "integer", "minimum": 1, "maximum": reports.MAX_SEND_PAGE},
+        f"by send: sends per page ({reports.SEND_PAGE}); the answer's total counts them all",
+    ),
+    Param(
+        "offset", "query", {"type": "integer", "minimum": 0}, "by send: sends left out before the page (0)"
+    ),
+)
+
 
 def by(choices: tuple[str, ...]) -> Param:
     return Param("by", "query", {"type": "string", "enum": list(choices)}, f"grouping (default {choices[0]})")
@@ -49,6 +61,9 @@ def handler(report: str) -> Handler:
             if report == "forecast":
                 async with reports.custom_plans(conn):
                     rows, meta = await reports.weekly_forecast(conn, query)
+            elif report == "emails" and query.by == "send":
+                rows, total = await reports.email_page(conn, query)
+                meta = {"total": total, "limit": query.limit, "offset": query.offset}
             else:
                 rows = await reports.compute(conn, report, query)
         if request.query.get("format") == "csv":
@@ -83,7 +98,7 @@ def operations() -> list[Operation]:
         (
             "emails",
             "Sends, real opens, clicks, click-through, leads and revenue per campaign or per send",
-            (*ATTRIBUTION, by(reports.EMAIL_GROUPS)),
+            (*ATTRIBUTION, by(reports.EMAIL_GROUPS), *SEND_PAGE),
         ),
         (
             "products",
