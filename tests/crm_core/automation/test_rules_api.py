@@ -137,3 +137,33 @@ async def test_a_rules_json_is_stored_as_json_not_as_a_string_of_it(
     finally:
         await conn.close()
     assert dict(shapes) == {"p": "object", "c": "array", "a": "array", "first": "create_task"}
+
+
+async def test_a_consent_condition_reads_the_persons_recorded_marketing_consent(
+    client: TestClient, auth_headers: dict[str, dict[str, str]], pg_dsn: str, schema: str
+) -> None:
+    """The condition follows what the person said (form, snippet, agent, API: persons.consent), not a custom
+    attribute of the same meaning: a withdrawal stops the rule, never stated is not given."""
+    conn = await asyncpg.connect(pg_dsn, server_settings={"search_path": schema})
+    try:
+        granted, withdrawn, silent = new_id(), new_id(), new_id()
+        for person in (granted, withdrawn, silent):
+            await conn.execute(
+                "INSERT INTO persons (person_id, first_seen, last_seen, stage, attributes)"
+                """ VALUES ($1, now(), now(), 'lead', '{"marketing_consent": true}')""", person,
+            )  # fmt: skip
+    finally:
+        await conn.close()
+    admin = auth_headers["admin"]
+    for person, said in ((granted, True), (withdrawn, True), (withdrawn, False)):
+        put = await client.put(f"/api/v1/persons/{person}/consent", json={"marketing": said}, headers=admin)
+        assert put.status == 200
+    rule = {**GOOD, "conditions": [{"field": "consent", "op": "consent", "value": True}]}
+    made = await client.post("/api/v1/workflow-rules", json=rule, headers=admin)
+    assert made.status == 201, await made.text()
+    url = f"/api/v1/workflow-rules/{(await made.json())['id']}/test"
+    verdicts = {}
+    for person in (granted, withdrawn, silent):
+        answer = await client.post(url, json={"person_id": person}, headers=admin)
+        verdicts[person] = (await answer.json())["would_run"]
+    assert verdicts == {granted: True, withdrawn: False, silent: False}

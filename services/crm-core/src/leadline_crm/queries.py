@@ -41,13 +41,6 @@ WITH w AS (
 SELECT pg_notify(left('outbox_' || current_schema(), 63), '')
 """
 
-OUTBOX_CHANNEL = "SELECT left('outbox_' || current_schema(), 63)"
-
-# One sender per schema (a session lock: released when the relay lets go or its connection ends).
-OUTBOX_LEAD = "SELECT pg_try_advisory_lock(hashtext('leadline.outbox.' || current_schema()))"
-
-OUTBOX_RESIGN = "SELECT pg_advisory_unlock(hashtext('leadline.outbox.' || current_schema()))"
-
 OUTBOX_NEXT = "SELECT id, topic, key, value FROM outbox ORDER BY id LIMIT $1"
 
 OUTBOX_DONE = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"

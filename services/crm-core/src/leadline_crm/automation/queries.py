@@ -69,7 +69,8 @@ SELECT id, name, enabled, trigger_type, trigger_params, conditions, actions, del
 
 _FACTS = """
 SELECT p.person_id, p.stage, p.score, p.country, split_part(p.emails[1], '@', 2) AS email_domain,
-       p.owner_id AS owner, p.attributes, c.industry AS company_industry, c.size AS company_size,
+       p.owner_id AS owner, p.attributes, (p.consent -> 'marketing' ->> 'granted') = 'true' AS marketing_consent,
+       c.industry AS company_industry, c.size AS company_size,
        c.country AS company_country,
        {lists} AS lists
   FROM persons p LEFT JOIN companies c ON c.id = p.company_id

@@ -267,7 +267,9 @@ def _facts_row(r: Mapping[str, Any]) -> dict[str, Any]:
     doc = dict(r)
     attrs = _json(doc.get("attributes")) or {}
     doc["attributes"] = attrs
-    doc["consent"] = attrs.get("marketing_consent") is True
+    # the person's marketing consent as people/consent.py records it (form, snippet, agent, API): never stated is
+    # not given, as for e-mails and marketing webhooks
+    doc["consent"] = doc.pop("marketing_consent") is True
     doc["owner"] = str(doc["owner"]) if doc.get("owner") else None
     return doc
 
