@@ -67,3 +67,48 @@ async def test_the_weekly_forecast_reads_leads_and_revenue_per_week(crm_conn: as
     assert all(r["leads_low"] <= r["leads"] <= r["leads_high"] for r in ahead)
     assert meta["leads"]["mae"] is not None
     assert meta["history_weeks"] == 30
+
+
+@pytest.mark.integration
+async def test_the_weekly_counts_follow_leads_and_purchases_as_they_change(
+    crm_conn: asyncpg.Connection,
+) -> None:
+    """marketing_weekly (migration 0069): a lead and two purchases counted in their ISO weeks, a purchase moved to
+    another week and its quantity changed, a purchase deleted; an emptied week has no row; the forecast's history
+    equals the one computed from the raw tables."""
+    person = await crm_conn.fetchval(
+        "INSERT INTO persons (person_id, first_seen, last_seen) VALUES (gen_random_uuid(), now(), now())"
+        " RETURNING person_id"
+    )
+    await crm_conn.execute(
+        "INSERT INTO stage_transitions (person_id, from_stage, to_stage, at, reason)"
+        " VALUES ($1, 'anonymous', 'lead', '2026-03-04T23:30:00Z', 'test')",
+        person,
+    )
+    product = await crm_conn.fetchval(
+        "INSERT INTO products (sku, name, list_price) VALUES ('WK1', 'Weekly', 10) RETURNING id"
+    )
+    await crm_conn.execute(
+        "INSERT INTO purchases (person_id, product_id, quantity, purchased_on, price_paid)"
+        " VALUES ($1, $2, 2, '2026-03-08', 9.50), ($1, $2, 1, '2026-03-09', 10)",
+        person,
+        product,
+    )
+    weekly = "SELECT week::text, leads, purchases, revenue::float8 FROM marketing_weekly ORDER BY week"
+    assert [tuple(r) for r in await crm_conn.fetch(weekly)] == [
+        ("2026-03-02", 1, 1, 19.0),
+        ("2026-03-09", 0, 1, 10.0),
+    ]
+    await crm_conn.execute(
+        "UPDATE purchases SET purchased_on = '2026-03-16', quantity = 3 WHERE price_paid = 10"
+    )
+    assert [tuple(r) for r in await crm_conn.fetch(weekly)] == [
+        ("2026-03-02", 1, 1, 19.0),
+        ("2026-03-16", 0, 1, 30.0),
+    ]
+    query = reports.Query(date(2026, 3, 1), date(2026, 3, 31))
+    assert await reports.weekly_forecast(crm_conn, query) == await reports.weekly_forecast(
+        crm_conn, query, naive=True
+    )
+    await crm_conn.execute("DELETE FROM purchases WHERE price_paid = 10")
+    assert [tuple(r) for r in await crm_conn.fetch(weekly)] == [("2026-03-02", 1, 1, 19.0)]
