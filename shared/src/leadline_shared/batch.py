@@ -153,22 +153,9 @@ class BatchSender:
         await asyncio.gather(*await self.send(messages))
 
     async def abandon(self, timeout: float = 1.0) -> None:
-        """Close the producer at once, failing every batch it still holds (:func:`kafka.abandon_producer`), and
-        read the outcome of each future aiokafka fails with them.
-
-        aiokafka fails a batch still queued for its partition twice: its acknowledgement (read by
-        :meth:`hand_over`) and its "drained" waiter, which only a later batch for the same partition would have
-        awaited. Unread, that waiter logged "Future exception was never retrieved" when the collector replaced a
-        producer during a Kafka outage (issue 18). The failed batches stay in the accumulator, so they are read
-        after it is closed, which also covers a batch its sender put back in the queue while closing.
-        """
+        """Close the producer at once, failing every batch it still holds (:func:`kafka.abandon_producer`, which
+        also reads the waiters aiokafka fails with them)."""
         await abandon_producer(self.producer, timeout)
-        accumulator = getattr(self.producer, "_message_accumulator", None)  # aiokafka internals, as above
-        for queued in getattr(accumulator, "_batches", {}).values():
-            for batch in queued:
-                waiter = getattr(batch, "_drain_waiter", None)
-                if isinstance(waiter, asyncio.Future) and waiter.done():
-                    _retrieve(waiter)
 
     def _murmur2(self, key: bytes, count: int) -> int:
         """Kafka's default partitioner, with the pure-Python hash cached per key."""

@@ -179,6 +179,22 @@ async def abandon_producer(producer: AIOKafkaProducer, timeout: float = 1.0) -> 
         await asyncio.wait_for(producer.stop(), timeout)
     with contextlib.suppress(Exception):
         await asyncio.wait_for(producer.client.close(), timeout)
+    _read_drain_waiters(accumulator)
+
+
+def _read_drain_waiters(accumulator: Any) -> None:
+    """Read the outcome of each batch's "drained" waiter that ``fail_all`` failed.
+
+    aiokafka fails a batch still queued for its partition twice: its acknowledgement (the caller's to read) and its
+    drained waiter, which only a later batch for the same partition would have awaited. Unread, that waiter logged
+    "Future exception was never retrieved" when the collector replaced a producer during a Kafka outage, and in the
+    enricher's abandon path too (issue 18). The failed batches stay in the accumulator, so they are read after it is
+    closed, which also covers a batch its sender put back in the queue while closing."""
+    for queued in getattr(accumulator, "_batches", {}).values():
+        for batch in queued:
+            waiter = getattr(batch, "_drain_waiter", None)
+            if isinstance(waiter, asyncio.Future) and waiter.done() and not waiter.cancelled():
+                waiter.exception()
 
 
 def consumer(bootstrap: str, topics: list[str], group_id: str, **extra: Any) -> AIOKafkaConsumer:
