@@ -5,6 +5,8 @@ from __future__ import annotations
 from leadline_shared import kafka, siteconfig
 
 LINK_KEYS = "k1:" + "s" * 32
+WEBHOOK_KEYS = "d2ViaG9vay1rZXktZm9yLXRlc3RzLW9ubHktMzJieXQ="
+"""A Fernet key (32 bytes, URL-safe base64) sealing webhook secrets in tests, as `make up`'s .run/webhook.keys."""
 
 DEMO_FORM = siteconfig.FormConfig(
     key="demo",

@@ -26,7 +26,7 @@ from leadline_localstack.demo.run import STEPS, Report, Target, counts, make
 from leadline_shared import config, kafka
 from leadline_shared.cli import main
 from leadline_shared.identifiers import canonical_email, canonical_phone
-from sites import LINK_KEYS
+from sites import LINK_KEYS, WEBHOOK_KEYS
 
 SEED, SCALE = 5, 0.02
 FINGERPRINTS = {1: "2bb5739ec11c10234c3482e9a1a7eca31368914b2103b4d71bbc78cea2fc942d"}
@@ -115,7 +115,11 @@ async def stack(
         TestServer(create_collector(config.load(CollectorSettings, collector_env)))
     ) as collector:
         collector_url = str(collector.make_url("")).rstrip("/")
-        crm_extra = {"LEADLINE_LINK_KEYS": LINK_KEYS, "LEADLINE_COLLECTOR_PUBLIC_URL": collector_url}
+        crm_extra = {
+            "LEADLINE_LINK_KEYS": LINK_KEYS,
+            "LEADLINE_WEBHOOK_KEYS": WEBHOOK_KEYS,
+            "LEADLINE_COLLECTOR_PUBLIC_URL": collector_url,
+        }
         async with run_pipeline(kafka_bootstrap, pg_dsn, schema, run_id, crm_extra) as pipeline:
             conn = await asyncpg.connect(pg_dsn, server_settings={"search_path": schema})
             try:
