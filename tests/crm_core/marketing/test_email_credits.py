@@ -13,7 +13,7 @@ import pytest
 from crm_core.marketing.dataset import at, erase, form, mail, merge, newsletter, seed
 from leadline_crm.ingest.touch import Touch
 from leadline_crm.ingest.touches import write_batch, write_touches
-from leadline_crm.marketing import reports
+from leadline_crm.marketing import recredit, reports
 from leadline_shared.ids import new_id
 
 pytestmark = pytest.mark.integration
@@ -40,6 +40,7 @@ async def test_kept_email_credits_equal_the_raw_computation_through_every_change
     m = await seed(crm_conn)
     to_a, to_b = await newsletter(crm_conn, m)
     daily = "SELECT count(*) FROM marketing_email_credits_daily WHERE lookback = 30 AND model = 'last'"
+    await recredit.catch_up(crm_conn)  # ingestion queued the credits (migration 0071)
     # A's click credits A's lead (6 Mar), and A becoming a customer and A's purchase (both 10 Mar): two days
     assert await crm_conn.fetchval(daily) == 2
     await same_as_raw(crm_conn)
@@ -80,6 +81,7 @@ async def test_kept_email_credits_equal_the_raw_computation_through_every_change
 async def test_ad_credits_are_unchanged_by_the_shared_weights(crm_conn: asyncpg.Connection) -> None:
     """marketing_credit (ads) now reads marketing_weights; a person's rows are those of the raw computation."""
     m = await seed(crm_conn)
+    await recredit.catch_up(crm_conn)
     rows = await crm_conn.fetch(
         "SELECT kind, lookback, ad_id, w_first, w_last, w_linear, w_position FROM marketing_credits"
         " WHERE person_id = $1 AND lookback = 30 ORDER BY kind, ad_id",

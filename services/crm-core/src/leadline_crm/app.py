@@ -163,10 +163,13 @@ def create_app(settings: CrmSettings) -> web.Application:
             await ingestor.stop()
 
     async def automation_ctx(app: web.Application) -> AsyncIterator[None]:
-        """The automation loop: each batch of domain events through this explicit list of handlers."""
+        """The automation loop: each batch of domain events through this explicit list of handlers, then its
+        periodic jobs (delayed rule runs, breached cases, the marketing credits queued by ingestion)."""
         rules = automation.Evaluator()
         runner = automation.Runner(
-            app[POOL], handlers=[rules, webhooks.on_events], jobs=[rules.due, automation.breaches]
+            app[POOL],
+            handlers=[rules, webhooks.on_events],
+            jobs=[rules.due, automation.breaches, marketing.refold],
         )
         async with background("automation", runner.run()) as task:
             add_check(app, "automation", watch_task("automation", task))

@@ -5,6 +5,7 @@ from aiohttp import web
 from leadline_crm.http.openapi import Operation
 from leadline_crm.marketing import pages as _pages
 from leadline_crm.marketing import routes as _routes
+from leadline_crm.marketing.recredit import refold
 
 
 def operations() -> list[Operation]:
@@ -17,4 +18,4 @@ def pages() -> list[web.AbstractRouteDef]:
     return _pages.pages()
 
 
-__all__ = ["operations", "pages"]
+__all__ = ["operations", "pages", "refold"]

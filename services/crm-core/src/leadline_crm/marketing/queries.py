@@ -45,6 +45,8 @@ SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[], $5::
 ON CONFLICT (event_id) DO NOTHING
 """
 
+REFOLD = "SELECT marketing_refold($1::boolean)"  # migration 0071
+
 INSERT_ARRIVALS = """
 INSERT INTO marketing_arrivals (event_id, person_id, occurred_at, source, campaign)
 SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[])

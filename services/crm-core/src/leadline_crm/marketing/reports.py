@@ -31,7 +31,7 @@ import asyncpg
 
 from leadline_crm.http.errors import BadRequest
 from leadline_crm.marketing import forecast as ets
-from leadline_crm.marketing import queries
+from leadline_crm.marketing import queries, recredit
 
 MODELS = ("first", "last", "linear", "position")
 REPORTS = ("ads", "affiliates", "emails", "products", "demographics", "funnel", "forecast", "cross-sell")
@@ -168,12 +168,16 @@ def _rate(part: Any, whole: Any) -> float:
 KEPT_LOOKBACKS = (7, 30, 90)  # kept in marketing_credits_daily (migration 0023 marketing_lookbacks())
 
 
-def _credit_sql(q: Query, sql: str, daily: str, naive: bool) -> tuple[str, Any]:
-    """``daily``, over the daily credits, for a kept lookback (days); else ``sql``, crediting per request over the
-    click and stage rollups (or, ``naive``, over the raw tables) within the lookback (an interval)."""
+async def _credit_sql(
+    conn: asyncpg.Connection, q: Query, sql: str, daily: str, naive: bool
+) -> tuple[str, Any]:
+    """``daily``, over the daily credits, for a kept lookback (days), once the credits still queued are computed
+    (migration 0071: ingestion queues them); else ``sql``, crediting per request over the click and stage rollups
+    (or, ``naive``, over the raw tables) within the lookback (an interval)."""
     if naive:
         return queries.naive(sql), timedelta(days=q.lookback_days)
     if q.lookback_days in KEPT_LOOKBACKS:
+        await recredit.catch_up(conn)
         return queries.over(daily), q.lookback_days
     return queries.over(sql), timedelta(days=q.lookback_days)
 
@@ -217,7 +221,7 @@ async def _ads(
 ) -> list[dict[str, Any]]:
     """The credited ads query grouped ``by``; with ``impressions`` (rows of queries.IMPRESSIONS), each group
     also counts its impressions and its click-through rate (clicks per impression)."""
-    text, lookback = _credit_sql(q, sql, queries.ADS_DAILY, naive)
+    text, lookback = await _credit_sql(conn, q, sql, queries.ADS_DAILY, naive)
     rows = await conn.fetch(text, q.since, q.until, lookback, q.model)
     groups: dict[tuple[str, ...], dict[str, Any]] = {}
     shown = impressions is not None
@@ -283,7 +287,7 @@ async def email_page(
     call), by campaign all of them."""
     by = q.choose(EMAIL_GROUPS)
     shape = queries.EMAIL_BY_SEND if by == "send" else queries.EMAIL_BY_CAMPAIGN
-    sql, lookback = _credit_sql(q, queries.EMAILS + shape, queries.EMAILS_DAILY + shape, naive)
+    sql, lookback = await _credit_sql(conn, q, queries.EMAILS + shape, queries.EMAILS_DAILY + shape, naive)
     if by == "campaign":
         rows = [dict(r) for r in await conn.fetch(sql, q.since, q.until, lookback, q.model)]
         return rows, len(rows)
@@ -315,7 +319,7 @@ async def funnel(conn: asyncpg.Connection, q: Query, naive: bool = False) -> lis
     if by == "all":
         stages = {r["key"]: r for r in await conn.fetch(form(queries.FUNNEL_STAGES), q.since, q.until, by)}
     else:
-        sql, lookback = _credit_sql(q, queries.FUNNEL_CREDITED, queries.FUNNEL_KEPT, naive)
+        sql, lookback = await _credit_sql(conn, q, queries.FUNNEL_CREDITED, queries.FUNNEL_KEPT, naive)
         stages = {r["key"]: r for r in await conn.fetch(sql, q.since, q.until, by, q.model, lookback)}
     out = []
     for key in sorted(set(visitors) | set(stages)):

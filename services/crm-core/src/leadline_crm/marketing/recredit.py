@@ -1,0 +1,24 @@
+"""The e-mail and funnel credits computed anew outside ingestion's transaction (migration 0071).
+
+Ingestion, merges, erasures and edits only queue the persons whose credits are due; :func:`refold` is a periodic
+job of the automation loop (one leader per schema) that computes them, and :func:`catch_up` lets a report that
+reads those credits fold whatever is still queued first, so what it shows equals the raw computation even a moment
+after an event was stored.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from leadline_crm.marketing import queries
+
+
+async def refold(conn: asyncpg.Connection) -> int:
+    """Compute the queued persons' credits anew, unless another fold is at it; returns how many persons."""
+    done: int = await conn.fetchval(queries.REFOLD, False)
+    return done
+
+
+async def catch_up(conn: asyncpg.Connection) -> None:
+    """Wait for a fold under way, then fold what is still queued (nothing when the queue is empty)."""
+    await conn.fetchval(queries.REFOLD, True)
