@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from leadline_collector.sink import SinkUnavailable
+from leadline_collector.sink import Publishable, SinkUnavailable
 from leadline_collector.siteconfig_store import SiteConfigStore
 from leadline_shared import siteconfig
 from leadline_shared.events import RawEvent
@@ -27,6 +27,8 @@ class MemorySink:
     """Keeps every event it accepts, in order; told to, it reports itself unhealthy or refuses events."""
 
     events: list[RawEvent] = field(default_factory=list)
+    """Every event accepted, as a :class:`RawEvent` (one a route encoded already is decoded from its JSON, as the
+    raw topic's readers decode it)."""
     healthy: bool = True
     unavailable: bool = False
     """Refuse every event with :class:`SinkUnavailable`, as the publisher does when its spool is full."""
@@ -43,13 +45,13 @@ class MemorySink:
     async def stop(self) -> None:
         self.stopped = True
 
-    async def store(self, event: RawEvent, durable: bool = False) -> None:
+    async def store(self, event: Publishable, durable: bool = False) -> None:
         self._accept(event, durable)
 
-    def store_nowait(self, event: RawEvent) -> None:
+    def store_nowait(self, event: Publishable) -> None:
         self._accept(event, False)
 
-    def store_all_nowait(self, events: Sequence[RawEvent]) -> None:
+    def store_all_nowait(self, events: Sequence[Publishable]) -> None:
         if self.unavailable or (
             self.room is not None and len(events) > self.room
         ):  # all or none, as the publisher
@@ -57,7 +59,7 @@ class MemorySink:
         for event in events:
             self._accept(event, False)
 
-    def store_durable(self, events: Sequence[RawEvent]) -> asyncio.Future[None]:
+    def store_durable(self, events: Sequence[Publishable]) -> asyncio.Future[None]:
         for event in events:
             self._accept(event, True)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -67,12 +69,12 @@ class MemorySink:
     async def is_healthy(self) -> bool:
         return self.healthy
 
-    def _accept(self, event: RawEvent, durable: bool) -> None:
+    def _accept(self, event: Publishable, durable: bool) -> None:
         if self.unavailable or self.room == 0:
             raise SinkUnavailable("spool full (told to refuse)")
         if self.room is not None:
             self.room -= 1
-        self.events.append(event)
+        self.events.append(event if isinstance(event, RawEvent) else RawEvent.from_json(event.to_json()))
         self.durable.append(durable)
 
     def messages(self) -> list[dict[str, Any]]:

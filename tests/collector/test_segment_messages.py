@@ -51,23 +51,32 @@ def test_contexts_equal_in_python_but_not_in_json_each_make_their_own_event(tmp_
     assert ips == ["1", "10.0.0.1", "10.0.0.1", "1"]
 
 
-def test_events_of_one_batch_share_no_object(tmp_path: Path) -> None:
-    """Each event owns its context (the campaign and click ids inside it too): changing one changes no other."""
-    context = {"page": {"url": "https://shop.example/?utm_source=news&gclid=g1"}, "traits": {"plan": "pro"}}
+def test_events_of_one_batch_sharing_a_context_each_carry_it_whole(tmp_path: Path) -> None:
+    """The context is encoded once for the messages that share it, and every event still carries all of it (the
+    campaign, click ids and traits inside it too) and the identifiers its traits give, in its own JSON."""
+    context = {
+        "page": {"url": "https://shop.example/?utm_source=news&gclid=g1"},
+        "traits": {"plan": "pro", "email": "Dee@Example.com"},
+    }
     messages = [
         {"type": "track", "event": "e", "anonymousId": "a", "messageId": f"m{i}", "context": dict(context)}
         for i in range(3)
     ]
+    messages[1]["userId"] = "u-1"
     judged = segment.judge(
         REQUEST, batch(messages), "batch", sites(tmp_path), CollectorMetrics.create(), "DE"
     )
     assert not isinstance(judged, web.Response)
-    first, second, _ = judged[0]
-    assert first.context == second.context
+    first, second, third = (event.decoded() for event in judged[0])
+    assert first.context == second.context == third.context
     assert first.context["campaign"] == {"source": "news"}
-    for name in ("campaign", "click_ids", "traits"):
-        assert first.context[name] is not second.context[name]
-    assert first.context is not second.context
+    assert first.context["click_ids"] == {"gclid": "g1"}
+    assert first.context["traits"] == {"plan": "pro", "email": "Dee@Example.com"}
+    assert first.ids == third.ids == {"email": "dee@example.com"}
+    assert second.ids == {
+        "email": "dee@example.com",
+        "user_id": "u-1",
+    }  # one message's id is not its neighbour's
 
 
 _TEXT = st.one_of(

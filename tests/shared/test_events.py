@@ -11,13 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leadline_shared.events import (
+    EncodedEvent,
     EnrichedEvent,
     EventError,
     IdentityChange,
     RawEvent,
+    encode_raw,
     merge_request,
     merge_request_of,
     storable,
+    storable_fragment,
     utc_now_iso,
 )
 from leadline_shared.ids import event_id_from, new_id, valid_client_id
@@ -126,6 +129,65 @@ def test_the_fast_wire_form_equals_the_generic_one(**fields: Any) -> None:
     ev = make_raw(**fields)
     fast, generic = ev.to_dict(), ev._to_dict_generic()
     assert list(fast.items()) == list(generic.items())
+
+
+_odd_text = st.text(alphabet=st.sampled_from(["a", "\x00", "\\", '"', "\u00e9", "\ud800", "\n"]), max_size=6)
+_any_text = st.text(max_size=8) | _odd_text
+_key_text = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=8)
+"""What a key is made of: a visitor id or an identifier, never a lone surrogate (neither key() encodes one)."""
+_json_dict = st.dictionaries(
+    _any_text,
+    _any_text | st.integers(-(2**63), 2**63 - 1) | st.booleans() | st.lists(_any_text, max_size=2),
+    max_size=3,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sent_at=st.none() | _any_text,
+    occurred_at=st.none() | _any_text,
+    anon_id=st.none() | _key_text,
+    ids=st.dictionaries(st.sampled_from(["email", "phone", "user_id"]), _key_text, max_size=3),
+    context=_json_dict,
+    properties=_json_dict,
+    form=st.none() | _json_dict,
+    shared_context=st.booleans(),
+)
+def test_an_event_encoded_directly_is_the_raw_event_with_the_same_fields(
+    shared_context: bool, **fields: Any
+) -> None:
+    """The collector's busiest routes encode their events straight away (``encode_raw``), with a context encoded
+    once for a whole batch: the key and the bytes must be exactly those of the RawEvent with the same fields
+    (NUL characters and text that was not UTF-8 included), so the raw topic's readers see the same events."""
+    event_id = new_id()
+    raw = make_raw(
+        event_id=event_id, type="track", source="segment", received_at="2026-11-30T12:00:00.000Z", **fields
+    )
+    context = storable_fragment(fields["context"]) if shared_context else fields["context"]
+    encoded = encode_raw(
+        event_id,
+        "track",
+        "segment",
+        "2026-11-30T12:00:00.000Z",
+        fields["sent_at"],
+        fields["occurred_at"],
+        fields["anon_id"],
+        fields["ids"],
+        context,
+        fields["properties"],
+        fields["form"],
+    )
+    assert isinstance(encoded, EncodedEvent)
+    assert (encoded.event_id, encoded.type, encoded.source) == (event_id, "track", "segment")
+    assert encoded.key() == raw.key()
+    assert encoded.to_json() == raw.to_json()
+    assert encoded.decoded() == RawEvent.from_json(raw.to_json())
+
+
+def test_an_escaped_backslash_before_u0000_is_text_not_a_nul() -> None:
+    """The NUL scan looks for a backslash first; text holding a backslash and ``u0000`` is kept as it is."""
+    ev = make_raw(properties={"a": "\\u0000", "b": "x\x00y"})
+    assert orjson.loads(ev.to_json())["properties"] == {"a": "\\u0000", "b": "xy"}
 
 
 def test_text_that_was_not_utf8_is_encoded_with_replacement_characters() -> None:

@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from leadline_collector import normalize
@@ -18,7 +19,7 @@ from leadline_collector.context import RequestView, page_context
 from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.sink import Sink, record_all_or_count
 from leadline_collector.visitor import HitRequest, privacy_opt_out, set_cookie, visitor_id
-from leadline_shared.events import RawEvent, utc_now_iso
+from leadline_shared.events import EncodedEvent, encode_raw, storable_fragment, utc_now_iso
 from leadline_shared.http import problem
 from leadline_shared.ids import event_id_from
 
@@ -71,10 +72,12 @@ def item_event(
     default_region: str,
     opted_out: bool,
     received_at: str | None = None,
-) -> RawEvent | None:
+    contexts: dict[Any, Any] | None = None,
+) -> EncodedEvent | None:
     """One snippet item as a raw event, or None when it is unusable (``request``: the request, or its
     :class:`RequestView`, read once for every item of a beacon; ``received_at``: the beacon's arrival, one
-    time for all its items, else now)."""
+    time for all its items, else now; ``contexts``: the contexts the beacon's earlier items made, by what
+    made them, so items from one page share one encoding)."""
     view = request if isinstance(request, RequestView) else RequestView.of(request)
     kind = TYPES.get(str(item.get("type", "")))
     if kind is None:
@@ -85,14 +88,7 @@ def item_event(
         if name is None:
             return None
         properties["event"] = name
-    context = page_context(
-        view, _text(item.get("url"), 2048), _text(item.get("ref"), 2048), _text(item.get("title"), 512)
-    )
-    consent = item.get("consent")
-    if isinstance(consent, dict):
-        context["consent"] = context.get("consent", {}) | {
-            k: bool(v) for k, v in consent.items() if k in ("analytics", "marketing", "dnt", "gpc")
-        }
+    context = item_context(view, item, contexts)
     traits = _obj(item.get("traits"))
     ids = identifiers(traits, default_region) if traits and not opted_out else {}
     if kind == "identify" and not opted_out:
@@ -106,19 +102,56 @@ def item_event(
         }
         if not opted_out:
             ids |= identifiers(fields, default_region)
-    return RawEvent(
-        event_id=event_id_from(_text(item.get("id"), 64)),
-        type=kind,
-        source="beacon",
-        received_at=received_at or utc_now_iso(),
-        sent_at=sent_at,
-        occurred_at=_text(item.get("ts"), 40),
-        anon_id=anon_id,
-        ids=ids,
-        context=context,
-        properties=properties,
-        form=form,
+    return encode_raw(
+        event_id_from(_text(item.get("id"), 64)),
+        kind,
+        "beacon",
+        received_at or utc_now_iso(),
+        sent_at,
+        _text(item.get("ts"), 40),
+        anon_id,
+        ids,
+        context,
+        properties,
+        form,
     )
+
+
+def item_context(
+    view: RequestView, item: dict[str, Any], contexts: dict[Any, Any] | None
+) -> dict[str, Any] | orjson.Fragment:
+    """An item's ``context``: the request's view, the page it reports and the consent it states.
+
+    With ``contexts`` (a beacon's), an item reporting the same page and consent as an earlier one gets that one's
+    context again, encoded once (the snippet sends a page's events together).
+    """
+    url, ref, title = (
+        _text(item.get("url"), 2048),
+        _text(item.get("ref"), 2048),
+        _text(item.get("title"), 512),
+    )
+    consent = item.get("consent")
+    if contexts is None:
+        return _page_and_consent(view, url, ref, title, consent)
+    try:
+        seen = (url, ref, title, orjson.dumps(consent) if consent is not None else None)
+    except TypeError:  # not what a JSON body parses to: no remembering
+        return _page_and_consent(view, url, ref, title, consent)
+    encoded = contexts.get(seen)
+    if encoded is None:
+        encoded = contexts[seen] = storable_fragment(_page_and_consent(view, url, ref, title, consent))
+    return encoded
+
+
+def _page_and_consent(
+    view: RequestView, url: str | None, ref: str | None, title: str | None, consent: Any
+) -> dict[str, Any]:
+    context = page_context(view, url, ref, title)
+    if isinstance(consent, dict):
+        context["consent"] = context.get("consent", {}) | {
+            k: bool(v) for k, v in consent.items() if k in ("analytics", "marketing", "dnt", "gpc")
+        }
+    return context
 
 
 def take(
@@ -146,11 +179,16 @@ def take(
     anon_id, _ = visitor_id(request)
     if no_cookie and request.cookies.get("ll_vid") is None:
         anon_id = None
+    contexts: dict[Any, Any] = {}
     view, received_at = RequestView.of(request), utc_now_iso()
     events = [
         event
         for item in items
-        if (event := item_event(view, item, anon_id, sent_at, default_region, opted_out, received_at))
+        if (
+            event := item_event(
+                view, item, anon_id, sent_at, default_region, opted_out, received_at, contexts
+            )
+        )
         is not None
     ]
     accepted = record_all_or_count(sink, metrics, events)

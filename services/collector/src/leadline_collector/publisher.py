@@ -38,11 +38,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from leadline_collector.metrics import CollectorMetrics
-from leadline_collector.sink import SinkUnavailable
+from leadline_collector.sink import Publishable, SinkUnavailable
 from leadline_collector.spool import Record, Spool, SpoolFull
 from leadline_shared import kafka
 from leadline_shared.batch import Batch, BatchSender
-from leadline_shared.events import RawEvent
 from leadline_shared.service import cancel_and_wait, started
 
 log = logging.getLogger(__name__)
@@ -194,14 +193,14 @@ class Publisher:
         await sender.abandon()
 
     # --- accepting events ------------------------------------------------------------------------------------
-    async def store(self, event: RawEvent, durable: bool = False) -> None:
+    async def store(self, event: Publishable, durable: bool = False) -> None:
         """Accept an event. ``durable``: return only once Kafka acknowledged it or the spool fsync'd it."""
         if not durable:
             self.store_nowait(event)
             return
         await self.store_durable([event])
 
-    def store_durable(self, events: Sequence[RawEvent]) -> asyncio.Future[None]:
+    def store_durable(self, events: Sequence[Publishable]) -> asyncio.Future[None]:
         """Accept events; the future resolves once Kafka acknowledged them all or the spool fsync'd them."""
         if self._spooling:
             return _unavailable_on_error(self._spool_now(events))
@@ -217,14 +216,14 @@ class Publisher:
         self._queue_all([(e.event_id, e.key(), e.to_json(), _Part(call, left)) for e in events])
         return call
 
-    def store_nowait(self, event: RawEvent) -> None:
+    def store_nowait(self, event: Publishable) -> None:
         """Accept an event without waiting for anything: queued for Kafka, or appended to the spool."""
         if self._spooling:
             self._spool_now([event]).add_done_callback(self._pixel_written)
             return
         self._queue((event.event_id, event.key(), event.to_json(), None))
 
-    def store_all_nowait(self, events: Sequence[RawEvent]) -> None:
+    def store_all_nowait(self, events: Sequence[Publishable]) -> None:
         """:meth:`store_nowait` for several events (a beacon's) in one go, all or none."""
         if not events:
             return
@@ -234,7 +233,7 @@ class Publisher:
             return
         self._queue_all([(e.event_id, e.key(), e.to_json(), None) for e in events])
 
-    def _spool_now(self, events: Sequence[RawEvent]) -> asyncio.Future[None]:
+    def _spool_now(self, events: Sequence[Publishable]) -> asyncio.Future[None]:
         """Append events to the spool, counted as spooled; the future resolves once they are fsync'd. Raises
         :class:`SinkUnavailable` when the spool refuses them."""
         try:

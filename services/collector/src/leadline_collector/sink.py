@@ -14,13 +14,37 @@ from operator import attrgetter
 from typing import Protocol
 
 from leadline_collector.metrics import CollectorMetrics
-from leadline_shared.events import RawEvent
 
-__all__ = ["Sink", "SinkUnavailable", "record_all_or_count", "record_or_count", "store_or_count"]
+__all__ = [
+    "Publishable",
+    "Sink",
+    "SinkUnavailable",
+    "record_all_or_count",
+    "record_or_count",
+    "store_or_count",
+]
 
 
 class SinkUnavailable(RuntimeError):
     """The event could not be accepted (the spool is full); forms answer 503 with Retry-After."""
+
+
+class Publishable(Protocol):
+    """What a sink reads of an event: a :class:`leadline_shared.events.RawEvent`, or one the route encoded already
+    (:class:`leadline_shared.events.EncodedEvent`, what Segment calls and beacons build)."""
+
+    @property
+    def event_id(self) -> str: ...
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def source(self) -> str: ...
+
+    def key(self) -> bytes: ...
+
+    def to_json(self) -> bytes: ...
 
 
 class Sink(Protocol):
@@ -32,20 +56,20 @@ class Sink(Protocol):
     async def stop(self) -> None:
         """Deliver or keep what was accepted, then let go of every resource."""
 
-    async def store(self, event: RawEvent, durable: bool = False) -> None:
+    async def store(self, event: Publishable, durable: bool = False) -> None:
         """Accept one event; with ``durable`` return only once it is safe (acknowledged by Kafka or fsync'd).
 
         Raises :class:`SinkUnavailable` when the event cannot be accepted.
         """
 
-    def store_nowait(self, event: RawEvent) -> None:
+    def store_nowait(self, event: Publishable) -> None:
         """Accept one event without waiting (raises :class:`SinkUnavailable` when it cannot be accepted)."""
 
-    def store_all_nowait(self, events: Sequence[RawEvent]) -> None:
+    def store_all_nowait(self, events: Sequence[Publishable]) -> None:
         """Accept several events without waiting, in order; raises :class:`SinkUnavailable`, having taken none of
         them, when they cannot all be accepted."""
 
-    def store_durable(self, events: Sequence[RawEvent]) -> asyncio.Future[None]:
+    def store_durable(self, events: Sequence[Publishable]) -> asyncio.Future[None]:
         """Accept events; the future resolves once all are safe, or fails with :class:`SinkUnavailable`.
 
         ``await store(event, durable=True)`` is this future awaited for one event. A future rather than a
@@ -58,12 +82,12 @@ class Sink(Protocol):
         """Whether the sink can take events now (``/readyz`` answers 503 when it cannot)."""
 
 
-async def store_or_count(sink: Sink, metrics: CollectorMetrics, event: RawEvent) -> bool:
+async def store_or_count(sink: Sink, metrics: CollectorMetrics, event: Publishable) -> bool:
     """Fire-and-forget capture (pixels, clicks, beacons): the visitor is answered either way; a drop is counted."""
     return record_or_count(sink, metrics, event)
 
 
-def record_all_or_count(sink: Sink, metrics: CollectorMetrics, events: Sequence[RawEvent]) -> int:
+def record_all_or_count(sink: Sink, metrics: CollectorMetrics, events: Sequence[Publishable]) -> int:
     """:func:`record_or_count` for the events of one request (a beacon's): how many were accepted.
 
     Stored in one go, which costs a fraction of one call per event; when the sink cannot take them all (a nearly
@@ -81,7 +105,7 @@ def record_all_or_count(sink: Sink, metrics: CollectorMetrics, events: Sequence[
 _TYPE_AND_SOURCE = attrgetter("type", "source")
 
 
-def record_or_count(sink: Sink, metrics: CollectorMetrics, event: RawEvent) -> bool:
+def record_or_count(sink: Sink, metrics: CollectorMetrics, event: Publishable) -> bool:
     """:func:`store_or_count` for callers that cannot await (the fast path answers inside ``data_received``)."""
     try:
         sink.store_nowait(event)
