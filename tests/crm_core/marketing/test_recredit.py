@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import asyncpg
+import pytest
 
 from crm_core.marketing.dataset import at, click, form, newsletter, seed
 from leadline_crm import automation, marketing
@@ -81,4 +82,19 @@ async def test_the_automation_loop_folds_the_queue(crm_conn: asyncpg.Connection)
     assert await crm_conn.fetchval(QUEUED) > 0
     runner = automation.Runner(pool=None, handlers=[], jobs=[marketing.refold])  # type: ignore[arg-type]
     assert await runner.step(crm_conn) > 0
+    assert await crm_conn.fetchval(QUEUED) == 0
+
+
+async def test_a_fold_that_fails_leaves_the_persons_queued_and_the_loop_going(
+    crm_conn: asyncpg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    await seed(crm_conn)
+    queued = await crm_conn.fetchval(QUEUED)
+    await crm_conn.execute("ALTER FUNCTION marketing_credit_now(uuid[]) RENAME TO marketing_credit_broken")
+    runner = automation.Runner(pool=None, handlers=[], jobs=[marketing.refold])  # type: ignore[arg-type]
+    await runner.step(crm_conn)  # the pass ends normally (the seed's domain events handled), nothing folded
+    assert "marketing credits could not be computed" in caplog.text
+    assert await crm_conn.fetchval(QUEUED) == queued
+    await crm_conn.execute("ALTER FUNCTION marketing_credit_broken(uuid[]) RENAME TO marketing_credit_now")
+    assert await runner.step(crm_conn) == queued
     assert await crm_conn.fetchval(QUEUED) == 0
