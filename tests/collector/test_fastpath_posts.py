@@ -463,7 +463,7 @@ async def test_segment_calls_owed_when_sigterm_comes_are_answered_and_published_
         LEADLINE_TOPIC_PREFIX=f"test-{run_id}.",
         LEADLINE_COLLECTOR_PORT=str(port),
         LEADLINE_SPOOL_DIR=str(tmp_path / "spool"),
-        LEADLINE_COLLECTOR_LINGER_MS="400",  # long enough that the calls are still owed at SIGTERM
+        LEADLINE_COLLECTOR_LINGER_MS="400",  # a pixel's linger, long enough that the calls are owed at SIGTERM
     )
     spec = next(s for s in services.SERVICES if s.name == "collector")
     await asyncio.to_thread(services.start_service, tmp_path, spec, env)
@@ -480,14 +480,19 @@ async def test_segment_calls_owed_when_sigterm_comes_are_answered_and_published_
         return status, answer
 
     await asyncio.sleep(1)  # the config topic (the write key) is read at start
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /p.gif HTTP/1.1\r\nHost: collector.test\r\n\r\n")  # the publisher lingers for company
+    assert (await read_response(reader))[0] == 200
+    writer.close()
     calls = asyncio.gather(*(call(i) for i in range(20)))
     await asyncio.sleep(0.15)
+    assert not calls.done()  # still owed: their events wait in the publisher's linger
     os.kill(pid, signal.SIGTERM)
     answers = await asyncio.wait_for(calls, 20)
     assert await asyncio.to_thread(procs._CHILDREN[pid].wait, 20) == 0
     assert answers == [(200, b'{"success": true}')] * 20
-    messages = await read_topic(kafka_bootstrap, site.raw, 20, timeout=20)
-    assert await topic_is_quiet(kafka_bootstrap, site.raw, 20, wait=0.5) == 20
-    ids = sorted(orjson.loads(v)["properties"]["event"] for _, v, _ in messages)
-    assert ids == ["Order Completed"] * 20
-    assert len({orjson.loads(v)["event_id"] for _, v, _ in messages}) == 20
+    messages = await read_topic(kafka_bootstrap, site.raw, 21, timeout=20)
+    assert await topic_is_quiet(kafka_bootstrap, site.raw, 21, wait=0.5) == 21
+    calls_sent = [orjson.loads(v) for _, v, _ in messages if orjson.loads(v)["type"] == "track"]
+    assert [m["properties"]["event"] for m in calls_sent] == ["Order Completed"] * 20
+    assert len({m["event_id"] for m in calls_sent}) == 20

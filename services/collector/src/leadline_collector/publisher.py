@@ -111,6 +111,11 @@ class Publisher:
     _delivered: set[str] = field(default_factory=set)
     _spooling: bool = False
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _awaited: bool = False
+    """Something queued has a caller waiting for its acknowledgement (a Segment call, a form): the flush after an
+    idle moment does not linger for more events, as it does for pixels and beacons (whose answers do not wait).
+    Lingering added its 2 ms to every answer of a lightly loaded collector, and under load aiokafka gathers what
+    comes while a request is in flight anyway (it holds one batch per partition until that one is sent)."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stopping: bool = False
     _unreachable_logged: float = float("-inf")
@@ -213,7 +218,7 @@ class Publisher:
             call.set_result(None)
             return call
         left = [len(events)]
-        self._queue_all([(e.event_id, e.key(), e.to_json(), _Part(call, left)) for e in events])
+        self._queue_all([(e.event_id, e.key(), e.to_json(), _Part(call, left)) for e in events], awaited=True)
         return call
 
     def store_nowait(self, event: Publishable) -> None:
@@ -252,14 +257,18 @@ class Publisher:
 
     def _queue(self, item: Item) -> None:
         self._pending.append(item)
+        if item[3] is not None:
+            self._awaited = True
         if len(self._pending) == 1 or len(self._pending) >= self.batch_max:
             self._wake.set()
 
-    def _queue_all(self, items: list[Item]) -> None:
-        """:meth:`_queue` for the events of one call, in one go."""
+    def _queue_all(self, items: list[Item], awaited: bool = False) -> None:
+        """:meth:`_queue` for the events of one call, in one go (``awaited``: the caller waits for them)."""
         pending = self._pending
         was_empty = not pending
         pending.extend(items)
+        if awaited:
+            self._awaited = True
         if was_empty or len(pending) >= self.batch_max:
             self._wake.set()
 
@@ -278,9 +287,9 @@ class Publisher:
             if not self._pending:
                 self._wake.clear()
                 await self._wake.wait()
-                if len(self._pending) < self.batch_max:
+                if len(self._pending) < self.batch_max and not self._awaited:
                     await asyncio.sleep(self.linger)
-            items, self._pending = self._pending, []
+            items, self._pending, self._awaited = self._pending, [], False
             if self._spooling or self._producer is None:
                 await self._to_spool(items)
             else:
@@ -289,7 +298,7 @@ class Publisher:
     async def _send(self, items: list[Item]) -> None:
         """Send items in one batch per partition; on any failure they go to the spool instead."""
         sender = started(self._sender, "the publisher's Kafka producer")
-        for batch in sender.batches(self.topic, items, KEY, VALUE):
+        for batch in in_rounds(sender.batches(self.topic, items, KEY, VALUE)):
             await self._submit(sender, batch)
 
     async def _submit(self, sender: BatchSender, batch: Batch[Item]) -> None:
@@ -471,6 +480,26 @@ class Publisher:
         self.metrics.kafka_up.set(0 if self._spooling else 1)
         if not self._spooling:
             self.metrics.kafka_reachable.set(1)
+
+
+def in_rounds(batches: list[Batch[Item]]) -> list[Batch[Item]]:
+    """``batches`` with every partition's first batch before any partition's second, and so on; each partition's
+    own in their order.
+
+    aiokafka holds one batch per partition until it is sent, so handing a partition's second batch over waits until
+    the first has gone. In the order they were filled (a backlog after a burst of beacons: several full batches of
+    one partition, then the next partition's), each produce request then carried one partition's batch while the
+    others waited behind it; in rounds, one request carries a batch of every partition.
+    """
+    if len(batches) <= 1:
+        return batches
+    by_partition: dict[int, list[Batch[Item]]] = {}
+    for batch in batches:
+        by_partition.setdefault(batch.partition, []).append(batch)
+    if len(by_partition) == len(batches):
+        return batches
+    rounds = max(len(queue) for queue in by_partition.values())
+    return [queue[n] for n in range(rounds) for queue in by_partition.values() if n < len(queue)]
 
 
 def _settle(items: list[Item], error: Exception | None) -> None:

@@ -28,7 +28,11 @@ class CollectorSettings(CommonSettings):
         "COLLECTOR_FAST_PATH",
         "answer pixel, open and click GETs on the lean HTTP path (see fastpath.py)",
     )
-    linger_ms: int = setting(2, "COLLECTOR_LINGER_MS", "how long the publisher gathers a batch, milliseconds")
+    linger_ms: int = setting(
+        2,
+        "COLLECTOR_LINGER_MS",
+        "how long the publisher gathers a batch of pixels and beacons, milliseconds (not calls awaiting Kafka)",
+    )
     spool_dir: str = setting(
         ".run/spool", "SPOOL_DIR", "directory of the disk spool used while Kafka is down"
     )
