@@ -87,11 +87,3 @@ async def test_a_merge_on_the_identity_topic_repoints_history_and_poison_is_dead
 def test_events_that_would_fail_a_whole_batch_are_refused_one_by_one(raw: bytes) -> None:
     with pytest.raises(EventError):
         Touch.parse(raw)
-
-
-def test_a_touchpoint_line_escapes_what_copy_would_misread() -> None:
-    e = event(new_id(), context={"url": "https://x.example/a\tb\\c\nd"})
-    line = Touch.of(e).copy_line()
-    assert "\n" not in line
-    assert line.count("\t") == 9
-    assert "a\\tb\\\\c\\nd" in line

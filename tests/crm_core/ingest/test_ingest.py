@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 import pytest
@@ -133,3 +133,18 @@ async def test_an_identify_call_sets_traits_and_the_geo_sets_the_country(
     )
     assert (p["country"], p["region"], p["user_ids"], p["stage"]) == ("DE", "BE", ["u-42"], "lead")
     assert p["source"] == "segment"
+
+
+async def test_values_a_copy_line_would_misread_are_stored_as_they_came(crm_conn: asyncpg.Connection) -> None:
+    """Tabs, newlines, backslashes and a non-ASCII letter in the URL, the ids and the event text reach the
+    touchpoint unchanged (the batch goes in by COPY)."""
+    url = "https://x.example/a\tb\\c\nd\r\\N é"
+    e = event(new_id(), context={"url": url}, anon_id="anon\t\\N\n1")
+    await write_batch(crm_conn, [e])
+    row = await crm_conn.fetchrow(
+        "SELECT url, anon_id, event, occurred_at, automated FROM touchpoints WHERE event_id = $1", e.event_id
+    )
+    assert (row["url"], row["anon_id"]) == (url, "anon\t\\N\n1")
+    assert row["event"] == e.to_json().decode()
+    assert row["occurred_at"] == datetime.fromisoformat(str(e.occurred_at))
+    assert row["automated"] is False

@@ -48,11 +48,6 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-def _copy_text(value: str) -> str:
-    """A value for PostgreSQL's COPY text format (backslash, tab, newline and carriage return escaped)."""
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
 MAX_KEY = 200  # event ids and anon ids are index keys: longer ones would fail the whole batch
 
 
@@ -144,23 +139,6 @@ class Touch:
     def of(cls, event: EnrichedEvent) -> Touch:
         """From an event object (tests, tools)."""
         return cls.parse(event.to_json())
-
-    def copy_line(self) -> str:
-        """The touchpoint as one line of COPY text format, columns as in TOUCHPOINT_COLUMNS."""
-        return "\t".join(
-            (
-                _copy_text(self.event_id),
-                self.person_id,
-                "\\N" if self.anon_id is None else _copy_text(self.anon_id),
-                self.type,
-                self.source,
-                self.occurred.isoformat(),
-                self.received.isoformat(),
-                "\\N" if self.url is None else _copy_text(self.url),
-                _copy_text(self.json),
-                "t" if self.automated else "f",
-            )
-        )
 
     def row(self) -> tuple[Any, ...]:
         """The columns, in TOUCHPOINT_COLUMNS order."""

@@ -3,7 +3,6 @@ visits, stage), in one PostgreSQL transaction per batch, idempotent by ``event_i
 
 from __future__ import annotations
 
-import io
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -101,9 +100,10 @@ async def _write_touches(conn: asyncpg.Connection, touches: list[Touch], now: da
             now,
             scoring.half_life_days,
         )
-        data = ("\n".join(t.copy_line() for t in fresh) + "\n").encode()
-        try:
-            await conn.copy_to_table("touchpoints", source=io.BytesIO(data), columns=TOUCHPOINT_COLUMNS)
+        try:  # binary COPY: asyncpg encodes the rows in C (as text lines built in Python: twice the client CPU)
+            await conn.copy_records_to_table(
+                "touchpoints", records=[t.row() for t in fresh], columns=TOUCHPOINT_COLUMNS
+            )
         except asyncpg.UniqueViolationError:
             raise Raced from None
         await rollups.fold(conn, fresh)
