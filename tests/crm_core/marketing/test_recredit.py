@@ -7,6 +7,7 @@ from datetime import date
 
 import asyncpg
 import pytest
+from prometheus_client import CollectorRegistry
 
 from crm_core.marketing.dataset import at, click, form, newsletter, seed
 from leadline_crm import automation, marketing
@@ -37,11 +38,11 @@ async def test_ingestion_queues_the_credits_and_the_fold_computes_them(crm_conn:
     assert await crm_conn.fetchval(QUEUED) >= 3
     for table in ("marketing_credits", "marketing_email_credits", "marketing_stage_credits"):
         assert await crm_conn.fetchval(CREDITED.format(table), m.a) == 0, table
-    assert await recredit.refold(crm_conn) >= 3
+    assert await recredit.Refolder(CollectorRegistry())(crm_conn) >= 3
     assert await crm_conn.fetchval(QUEUED) == 0
     for table in ("marketing_credits", "marketing_email_credits", "marketing_stage_credits"):
         assert await crm_conn.fetchval(CREDITED.format(table), m.a) > 0, table
-    assert await recredit.refold(crm_conn) == 0  # an empty queue: nothing to do
+    assert await recredit.Refolder(CollectorRegistry())(crm_conn) == 0  # an empty queue: nothing to do
     await same_as_raw(crm_conn)
 
 
@@ -62,7 +63,9 @@ async def test_one_fold_at_a_time_and_a_change_during_a_fold_stays_queued(
         async with pool.acquire() as other:
             async with other.transaction():
                 assert await other.fetchval("SELECT marketing_refold(true)") > 0  # holds the fold's lock
-                assert await recredit.refold(crm_conn) == 0  # a second fold leaves the queue to the first
+                assert (
+                    await recredit.Refolder(CollectorRegistry())(crm_conn) == 0
+                )  # a second fold leaves the queue to the first
                 # A clicks again while the first fold's transaction is open: a new queue row for A
                 await write_batch(crm_conn, [click(m.a, "news", "n1", at(9))], now=at(9))
             assert (
@@ -80,8 +83,10 @@ async def test_the_automation_loop_folds_the_queue(crm_conn: asyncpg.Connection)
     await seed(crm_conn)
     await write_batch(crm_conn, [form(new_id(), "d@example.com", "DE", at(9))], now=at(9))
     assert await crm_conn.fetchval(QUEUED) > 0
-    runner = automation.Runner(pool=None, handlers=[], jobs=[marketing.refold])  # type: ignore[arg-type]
+    refolder = marketing.Refolder(CollectorRegistry())
+    runner = automation.Runner(pool=None, handlers=[], jobs=[refolder])  # type: ignore[arg-type]
     assert await runner.step(crm_conn) > 0
+    assert refolder.queued._value.get() == 0
     assert await crm_conn.fetchval(QUEUED) == 0
 
 
@@ -91,10 +96,17 @@ async def test_a_fold_that_fails_leaves_the_persons_queued_and_the_loop_going(
     await seed(crm_conn)
     queued = await crm_conn.fetchval(QUEUED)
     await crm_conn.execute("ALTER FUNCTION marketing_credit_now(uuid[]) RENAME TO marketing_credit_broken")
-    runner = automation.Runner(pool=None, handlers=[], jobs=[marketing.refold])  # type: ignore[arg-type]
+    registry = CollectorRegistry()
+    refolder = marketing.Refolder(registry)
+    runner = automation.Runner(pool=None, handlers=[], jobs=[refolder])  # type: ignore[arg-type]
     await runner.step(crm_conn)  # the pass ends normally (the seed's domain events handled), nothing folded
     assert "marketing credits could not be computed" in caplog.text
     assert await crm_conn.fetchval(QUEUED) == queued
+    failed = registry.get_sample_value(
+        "leadline_crm_marketing_recredit_failures_total", {"error": "UndefinedFunctionError"}
+    )
+    assert failed == 1
+    assert registry.get_sample_value("leadline_crm_marketing_recredit_queued") > 0
     await crm_conn.execute("ALTER FUNCTION marketing_credit_broken(uuid[]) RENAME TO marketing_credit_now")
     assert await runner.step(crm_conn) == queued
     assert await crm_conn.fetchval(QUEUED) == 0

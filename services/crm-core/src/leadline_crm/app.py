@@ -169,7 +169,7 @@ def create_app(settings: CrmSettings) -> web.Application:
         runner = automation.Runner(
             app[POOL],
             handlers=[rules, webhooks.on_events],
-            jobs=[rules.due, automation.breaches, marketing.refold],
+            jobs=[rules.due, automation.breaches, marketing.Refolder(registry)],
         )
         async with background("automation", runner.run()) as task:
             add_check(app, "automation", watch_task("automation", task))

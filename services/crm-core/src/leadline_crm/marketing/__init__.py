@@ -5,7 +5,7 @@ from aiohttp import web
 from leadline_crm.http.openapi import Operation
 from leadline_crm.marketing import pages as _pages
 from leadline_crm.marketing import routes as _routes
-from leadline_crm.marketing.recredit import refold
+from leadline_crm.marketing.recredit import Refolder
 
 
 def operations() -> list[Operation]:
@@ -18,4 +18,4 @@ def pages() -> list[web.AbstractRouteDef]:
     return _pages.pages()
 
 
-__all__ = ["operations", "pages", "refold"]
+__all__ = ["Refolder", "operations", "pages"]

@@ -50,6 +50,7 @@ ON CONFLICT (event_id) DO NOTHING
 """
 
 REFOLD = "SELECT marketing_refold($1::boolean)"  # migration 0071
+QUEUED = "SELECT count(*) FROM marketing_recredit_queue"
 
 INSERT_ARRIVALS = """
 INSERT INTO marketing_arrivals (event_id, person_id, occurred_at, source, campaign)
