@@ -129,7 +129,7 @@ def messages(draw: st.DrawFn) -> list[dict[str, Any]]:
     return out
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(messages())
 def test_a_batch_gives_every_message_the_event_it_gives_alone(
     tmp_path: Path, batched: list[dict[str, Any]]

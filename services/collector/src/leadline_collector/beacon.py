@@ -15,13 +15,13 @@ from aiohttp import web
 
 from leadline_collector import normalize
 from leadline_collector.bodies import BodyError, read_json
+from leadline_collector.clientids import event_id
 from leadline_collector.context import RequestView, page_context
 from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.sink import Sink, record_all_or_count
 from leadline_collector.visitor import HitRequest, privacy_opt_out, set_cookie, visitor_id
 from leadline_shared.events import EncodedEvent, encode_raw, storable_fragment, utc_now_iso
 from leadline_shared.http import problem
-from leadline_shared.ids import event_id_from
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_ITEMS = 100
@@ -103,7 +103,7 @@ def item_event(
         if not opted_out:
             ids |= identifiers(fields, default_region)
     return encode_raw(
-        event_id_from(_text(item.get("id"), 64)),
+        event_id(_text(item.get("id"), 64)),
         kind,
         "beacon",
         received_at or utc_now_iso(),

@@ -30,6 +30,7 @@ from aiohttp import web
 
 from leadline_collector.beacon import identifiers
 from leadline_collector.bodies import BodyError, read_json
+from leadline_collector.clientids import scoped_id
 from leadline_collector.context import RequestView, campaign_from_url
 from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.sink import Sink, SinkUnavailable
@@ -37,7 +38,6 @@ from leadline_collector.siteconfig_store import SiteConfigStore
 from leadline_collector.visitor import HitRequest
 from leadline_shared.events import EncodedEvent, encode_raw, storable_fragment, utc_now_iso
 from leadline_shared.http import problem
-from leadline_shared.ids import scoped_event_id
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TYPES = {
@@ -238,7 +238,7 @@ def message_event(call: Call, msg: dict[str, Any], kind: str) -> EncodedEvent:
     if user_id:
         ids["user_id"] = user_id
     return encode_raw(
-        scoped_event_id(call.write_key, _text(get("messageId"), 1024)),
+        scoped_id(call.write_key, _text(get("messageId"), 1024)),
         kind,
         "segment",
         call.received_at,

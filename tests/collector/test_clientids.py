@@ -1,0 +1,53 @@
+"""The short way to a client's event id gives what the long way (leadline_shared.ids) gives, for any id."""
+
+from __future__ import annotations
+
+import uuid
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leadline_collector.clientids import event_id, scoped_id
+from leadline_shared.ids import event_id_from, scoped_event_id, valid_client_id
+
+_UUIDS = st.uuids().flatmap(
+    lambda u: st.sampled_from([str(u), str(u).upper(), u.hex, "{" + str(u) + "}", "urn:uuid:" + str(u)])
+)
+_IDS = (
+    st.none()
+    | _UUIDS
+    | st.text(max_size=40)
+    | st.sampled_from(["01ARZ3NDEKTSV4RRFFQ69G5FAV", "ajs-next-9f2"])
+)
+
+
+@settings(deadline=None)
+@given(_IDS)
+def test_an_event_id_is_the_one_the_shared_rules_give(client_id: str | None) -> None:
+    """A valid id (a UUID however written, a ULID) comes out as the shared rules write it; any other id, or none,
+    gets a new one, as there."""
+    expected = valid_client_id(client_id)
+    got = event_id(client_id)
+    if expected is not None:
+        assert got == expected == event_id_from(client_id)
+    else:
+        assert got != client_id
+        assert valid_client_id(got) == got
+
+
+@settings(deadline=None)
+@given(_IDS)
+def test_a_scoped_id_is_the_one_the_shared_rules_give(client_id: str | None) -> None:
+    """Segment message ids: a valid id as it is, any other string the same UUIDv5 per write key, none a new id."""
+    got = scoped_id("wk_test", client_id)
+    if client_id:
+        assert got == scoped_event_id("wk_test", client_id)
+    else:
+        assert valid_client_id(got) == got
+
+
+def test_the_snippets_own_ids_are_taken_as_they_are() -> None:
+    """crypto.randomUUID() gives lower-case canonical UUIDs: the short way returns the very string."""
+    sent = str(uuid.uuid4())
+    assert event_id(sent) is sent
+    assert scoped_id("wk_test", sent) is sent
