@@ -3,6 +3,7 @@ automation loop's job, caught up by the reports that read them."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import asyncpg
@@ -110,3 +111,22 @@ async def test_a_fold_that_fails_leaves_the_persons_queued_and_the_loop_going(
     await crm_conn.execute("ALTER FUNCTION marketing_credit_broken(uuid[]) RENAME TO marketing_credit_now")
     assert await runner.step(crm_conn) == queued
     assert await crm_conn.fetchval(QUEUED) == 0
+
+
+async def test_reports_read_at_once_do_not_wait_for_each_other(
+    pg_dsn: str, crm_schema: str, crm_conn: asyncpg.Connection
+) -> None:
+    """A report folds the queue in a transaction of its own before it reads: one report's read, still open, does
+    not hold the fold's lock, so a second report (with more queued meanwhile) runs to its end."""
+    m = await seed(crm_conn)
+    pool = await pg.create_pool(pg_dsn, crm_schema, min_size=1, max_size=1)
+    q = reports.Query(MARCH.start, MARCH.end, model="last", by="ad")
+    try:
+        async with pool.acquire() as other, reports.custom_plans(other):
+            await reports.ads(other, q)  # the first report's transaction stays open
+            await write_batch(crm_conn, [click(m.a, "news", "n1", at(9))], now=at(9))  # more is queued
+            second = reports.compute(crm_conn, "ads", q)
+            rows = await asyncio.wait_for(second, timeout=5)
+    finally:
+        await pool.close()
+    assert rows == await reports.compute(crm_conn, "ads", q, naive=True)

@@ -116,7 +116,13 @@ class Query:
 async def custom_plans(conn: asyncpg.Connection) -> AsyncIterator[None]:
     """Plan each report statement for its own parameters. asyncpg prepares statements, and from the sixth call on
     a connection PostgreSQL may switch to a generic plan, which cannot see how many rows a date range holds and
-    picks nested loops (cross-sell: 3 ms, then 185 ms from the sixth call on)."""
+    picks nested loops (cross-sell: 3 ms, then 185 ms from the sixth call on).
+
+    First, outside the report's transaction, the credits still queued are folded (migration 0071): the fold holds
+    its lock until its transaction ends, and inside the report's it would hold it for the whole report, so
+    reports read at once (the dashboard's) would take turns. :func:`_credit_sql` catches up again inside, which
+    costs one look at an empty queue."""
+    await recredit.catch_up(conn)
     async with conn.transaction():
         await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         yield
