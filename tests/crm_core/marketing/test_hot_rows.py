@@ -4,10 +4,11 @@ wait on each other, and equal to the raw computation afterwards."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
 
-from crm_core.marketing.dataset import at, click, form, seed
+from crm_core.marketing.dataset import at, click, form, impression, seed
 from leadline_crm.ingest.touches import write_batch
 from leadline_crm.marketing import queries
 from leadline_shared import pg
@@ -73,3 +74,31 @@ async def test_the_rollups_equal_the_raw_computation_after_concurrent_shards(
             tuple(r)
             for r in await crm_conn.fetch(f"SELECT {columns} FROM ({raw}) AS r ORDER BY 1, 2, 3")  # noqa: S608
         ], table
+
+
+async def test_impressions_are_added_to_the_daily_counts_last(crm_conn: asyncpg.Connection) -> None:
+    """Impressions add to today's row per ad, which every batch's transaction locks from that statement to its
+    commit: the add is the transaction's last statement, so two writer shards wait on each other only that long."""
+    statements: list[str] = []
+
+    class Recording:  # the real connection, noting each statement it executes
+        def __getattr__(self, name: str) -> Any:
+            return getattr(crm_conn, name)
+
+        async def execute(self, query: str, *args: Any) -> str:
+            statements.append(query)
+            return str(await crm_conn.execute(query, *args))
+
+    events = [
+        impression("blog", "a1", at(2)),
+        click(new_id(), "blog", "a1", at(2)),
+        form(new_id(), "x@y.example", "DE", at(2)),
+    ]
+    assert await write_batch(Recording(), events, now=at(2)) == 3  # type: ignore[arg-type]
+    writes = [
+        q
+        for q in statements
+        if not q.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "COMMIT", "BEGIN"))
+    ]
+    assert writes[-1] == queries.ADD_IMPRESSIONS
+    assert await crm_conn.fetchval("SELECT sum(impressions) FROM marketing_impressions_daily") == 1

@@ -76,50 +76,53 @@ async def _write_touches(conn: asyncpg.Connection, touches: list[Touch], now: da
         return 0
     async with conn.transaction():
         touches, shown = await rollups.count_impressions(conn, touches)  # counted, never a touchpoint (§12)
-        if not touches:
-            return shown
-        merged = await conn.fetch(
-            queries.MERGED_IDS, orjson.dumps(list({t.person_id for t in touches})).decode()
+        written = await _write_fresh(conn, touches, now) if touches else 0
+        await rollups.add_impressions(conn, shown)  # last: its daily rows stay locked only until the commit
+    return sum(shown.values()) + written
+
+
+async def _write_fresh(conn: asyncpg.Connection, touches: list[Touch], now: datetime) -> int:
+    """The batch's events that are not impressions, in the caller's transaction; how many were new."""
+    merged = await conn.fetch(queries.MERGED_IDS, orjson.dumps(list({t.person_id for t in touches})).decode())
+    if merged:
+        survivors = {str(old): str(new) for old, new in merged}
+        for t in touches:
+            t.person_id = survivors.get(str(uuid.UUID(t.person_id)), t.person_id)
+    unique = {t.event_id: t for t in reversed(touches)}  # the first of each id wins
+    stored = await conn.fetch(queries.EXISTING_EVENTS, orjson.dumps(list(unique)).decode())
+    for row in stored:
+        del unique[row[0]]
+    if not unique:
+        return 0
+    fresh = list(unique.values())[::-1]
+    scoring, rules = await load_scoring(conn)
+    deltas = _deltas(fresh, now, rules, scoring.half_life_days)
+    updated = await conn.fetch(
+        queries.UPSERT_PERSON_DELTAS,
+        orjson.dumps([d.doc() for d in deltas.values()]).decode(),
+        now,
+        scoring.half_life_days,
+    )
+    try:  # binary COPY: asyncpg encodes the rows in C (as text lines built in Python: twice the client CPU)
+        await conn.copy_records_to_table(
+            "touchpoints", records=[t.row() for t in fresh], columns=TOUCHPOINT_COLUMNS
         )
-        if merged:
-            survivors = {str(old): str(new) for old, new in merged}
-            for t in touches:
-                t.person_id = survivors.get(str(uuid.UUID(t.person_id)), t.person_id)
-        unique = {t.event_id: t for t in reversed(touches)}  # the first of each id wins
-        stored = await conn.fetch(queries.EXISTING_EVENTS, orjson.dumps(list(unique)).decode())
-        for row in stored:
-            del unique[row[0]]
-        if not unique:
-            return shown
-        fresh = list(unique.values())[::-1]
-        scoring, rules = await load_scoring(conn)
-        deltas = _deltas(fresh, now, rules, scoring.half_life_days)
-        updated = await conn.fetch(
-            queries.UPSERT_PERSON_DELTAS,
-            orjson.dumps([d.doc() for d in deltas.values()]).decode(),
-            now,
-            scoring.half_life_days,
-        )
-        try:  # binary COPY: asyncpg encodes the rows in C (as text lines built in Python: twice the client CPU)
-            await conn.copy_records_to_table(
-                "touchpoints", records=[t.row() for t in fresh], columns=TOUCHPOINT_COLUMNS
-            )
-        except asyncpg.UniqueViolationError:
-            raise Raced from None
-        await rollups.fold(conn, fresh)
-        await apply_moves(  # only persons with an event that counts (not a bot's alone) may move
-            conn,
-            [
-                dict(r) | {"cause": d.cause, "at": d.cause_at}
-                for r in updated
-                if (d := deltas[r["person_id"]]).cause
-            ],
-            scoring,
-            now,
-            "automatic",
-        )
-        await orders.record(conn, fresh, now)  # website purchases, after the moves the events made
-        await ingested.from_batch(conn, fresh, updated, deltas)  # domain events for automation (issue 16)
-        await consent.record(conn, fresh)  # the consent calls' and forms' statements (issue 14)
-        await support.open_cases(conn, fresh)  # support forms' submissions open cases (issue 14)
-    return shown + len(fresh)
+    except asyncpg.UniqueViolationError:
+        raise Raced from None
+    await rollups.fold(conn, fresh)
+    await apply_moves(  # only persons with an event that counts (not a bot's alone) may move
+        conn,
+        [
+            dict(r) | {"cause": d.cause, "at": d.cause_at}
+            for r in updated
+            if (d := deltas[r["person_id"]]).cause
+        ],
+        scoring,
+        now,
+        "automatic",
+    )
+    await orders.record(conn, fresh, now)  # website purchases, after the moves the events made
+    await ingested.from_batch(conn, fresh, updated, deltas)  # domain events for automation (issue 16)
+    await consent.record(conn, fresh)  # the consent calls' and forms' statements (issue 14)
+    await support.open_cases(conn, fresh)  # support forms' submissions open cases (issue 14)
+    return len(fresh)

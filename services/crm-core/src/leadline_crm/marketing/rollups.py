@@ -56,21 +56,33 @@ def impression_key(t: Touch) -> tuple[str, str] | None:
     return None
 
 
-async def count_impressions(conn: asyncpg.Connection, touches: Sequence[T]) -> tuple[list[T], int]:
-    """Count the batch's ad impressions not counted before (by event id) per day, affiliate and ad; return the
-    other events, which ingestion writes as touchpoints, and how many impressions were new."""
+Shown = Counter[tuple[Any, str, str]]
+"""New impressions per (day, affiliate, ad), to add to the daily counts (:func:`add_impressions`)."""
+
+
+async def count_impressions(conn: asyncpg.Connection, touches: Sequence[T]) -> tuple[list[T], Shown]:
+    """Take the batch's ad impressions not counted before (by event id) out of it; return the other events, which
+    ingestion writes as touchpoints, and the new impressions per day, affiliate and ad."""
     rest = [t for t in touches if t.type != IMPRESSION]
     if len(rest) == len(touches):
-        return rest, 0
+        return rest, Counter()
     shown = {t.event_id: t for t in touches if t.type == IMPRESSION and not t.automated}
     keyed = {
         event_id: (t.received.date(), key) for event_id, t in shown.items() if (key := impression_key(t))
     }
     if not keyed:
-        return rest, 0
+        return rest, Counter()
     ids = sorted(keyed)
     fresh = await conn.fetch(queries.INSERT_IMPRESSIONS_SEEN, ids, [keyed[i][0] for i in ids])
-    counts = Counter((keyed[r[0]][0], *keyed[r[0]][1]) for r in fresh)
+    newest = max(day for day, _ in keyed.values())
+    await conn.execute(queries.PRUNE_IMPRESSIONS_SEEN, newest - timedelta(days=SEEN_DAYS), 2 * len(ids))
+    return rest, Counter((keyed[r[0]][0], *keyed[r[0]][1]) for r in fresh)
+
+
+async def add_impressions(conn: asyncpg.Connection, counts: Shown) -> None:
+    """Add new impressions to the daily counts. Ingestion calls it last in its transaction: every batch adds to
+    the same few rows (today's, per ad), which stay locked from this statement to the commit, so two writer
+    shards wait on each other only that long (as migration 0072 does for the other daily rollups)."""
     if counts:
         rows = sorted(counts.items())
         await conn.execute(
@@ -80,9 +92,6 @@ async def count_impressions(conn: asyncpg.Connection, touches: Sequence[T]) -> t
             [k[2] for k, _ in rows],
             [n for _, n in rows],
         )
-    newest = max(day for day, _ in keyed.values())
-    await conn.execute(queries.PRUNE_IMPRESSIONS_SEEN, newest - timedelta(days=SEEN_DAYS), 2 * len(ids))
-    return rest, len(fresh)
 
 
 def origin(source: str, doc: dict[str, Any]) -> tuple[str, str]:
