@@ -96,6 +96,28 @@ async def test_the_deal_table_filters_and_exports_csv(client: TestClient, auth_h
     assert [d["title"] for d in api["items"]] == ["=1+1 Hooli", "Hooli phones"]
 
 
+async def test_the_company_list_exports_csv_with_its_search(client: TestClient, auth_headers: H) -> None:
+    """The companies a manager downloads are those the list shows for the same search, every page of them, and a
+    name cannot run in a spreadsheet."""
+    sales = auth_headers["sales"]
+    await seed(client, sales)
+    for name, domain in (("=2+2 Hooli Labs", "labs.hooli.example"), ("Initech", "initech.example")):
+        resp = await client.post("/api/v1/companies", json={"name": name, "domain": domain}, headers=sales)
+        assert resp.status == 201, await resp.text()
+    await sign_in(client, sales)
+    html = await (await client.get("/app/companies?q=hooli")).text()
+    assert 'href="/app/companies.csv?q=hooli"' in html
+    body = await (await client.get("/app/companies.csv?q=hooli")).text()
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert [(r["name"], r["domain"]) for r in rows] == [
+        ("'=2+2 Hooli Labs", "labs.hooli.example"),
+        ("Hooli", "hooli.example"),
+    ]
+    assert (rows[1]["people"], rows[1]["open_deals"]) == ("1", "2")
+    every = list(csv.DictReader(io.StringIO(await (await client.get("/app/companies.csv")).text())))
+    assert {r["name"] for r in every} >= {"Hooli", "Initech", "'=2+2 Hooli Labs"}
+
+
 async def test_company_page_tasks_and_home(client: TestClient, auth_headers: H) -> None:
     """A rep's overdue task is on their home page; done and snoozed ones leave it."""
     sales = auth_headers["sales"]

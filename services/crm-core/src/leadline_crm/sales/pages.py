@@ -22,7 +22,7 @@ from leadline_crm.http.auth import REPS, Caller
 from leadline_crm.http.crud import Resource
 from leadline_crm.http.errors import BadRequest, Conflict
 from leadline_crm.http.keys import POOL
-from leadline_crm.http.listing import filtered_page, list_csv
+from leadline_crm.http.listing import csv_response, filtered_page, list_csv, query_csv
 from leadline_crm.http.pages import may, signed_in
 from leadline_crm.http.templating import render
 from leadline_crm.sales import deals, listing, purchases, queries, records, targets
@@ -357,21 +357,35 @@ async def deal_csv(request: web.Request) -> web.StreamResponse:
 # --- companies ---
 
 
+def _company_search(request: web.Request) -> tuple[str, str | None]:
+    """The company list's search text and the ILIKE pattern it makes (None without one)."""
+    q = request.query.get("q", "").replace("\x00", "").strip()[:200]
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%" if q else None
+    return q, pattern
+
+
 async def company_list(request: web.Request) -> web.Response:
     """GET /app/companies?q=&page=."""
     await signed_in(request)
     pool = request.app[POOL]
-    q = request.query.get("q", "").replace("\x00", "").strip()[:200]
+    q, pattern = _company_search(request)
     try:
         page = max(1, min(int(request.query.get("page", "1") or 1), 200))
     except ValueError:
         page = 1
-    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%" if q else None
     rows = await pool.fetch(queries.COMPANIES_PAGE, pattern, 51, (page - 1) * 50)
     return render(
         request, "sales/companies.html", title="Companies", rows=rows[:50], more=len(rows) > 50, q=q, page=page,
         users=await pool.fetch(USERS), notice=request.query.get("notice"),
     )  # fmt: skip
+
+
+async def company_csv(request: web.Request) -> web.StreamResponse:
+    """GET /app/companies.csv?q=: the list the page shows (the same search), every page of it."""
+    await signed_in(request)
+    _, pattern = _company_search(request)
+    rows = query_csv(request.app[POOL], queries.COMPANIES, [pattern], queries.COMPANY_EXPORT_COLUMNS)
+    return await csv_response(request, "companies.csv", rows)
 
 
 async def company_page(request: web.Request, message: str | None = None, status: int = 200) -> web.Response:
@@ -628,6 +642,7 @@ def pages() -> list[web.AbstractRouteDef]:
         web.post("/app/deals/{id}/move", move_deal),
         web.post("/app/deals/{id}/purchases", add_purchase),
         web.get("/app/companies", company_list),
+        web.get("/app/companies.csv", company_csv),
         web.post("/app/companies", create_company),
         web.get("/app/companies/{id}", company_page),
         web.post("/app/companies/{id}", edit_company),

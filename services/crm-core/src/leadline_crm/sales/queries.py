@@ -42,15 +42,18 @@ SELECT c.*, (SELECT name FROM users WHERE users.id = c.owner_id) AS owner
   FROM companies c WHERE c.id = $1
 """
 
-COMPANIES_PAGE = """
+# The company list ($1: an ILIKE pattern or NULL), every row (the CSV export) or a page of it.
+COMPANIES = """
 SELECT c.id, c.name, c.domain, c.industry, c.size, c.country, u.name AS owner,
        (SELECT count(*) FROM persons p WHERE p.company_id = c.id) AS people,
-       (SELECT count(*) FROM deals d WHERE d.company_id = c.id AND d.status = 'open') AS open_deals
+       (SELECT count(*) FROM deals d WHERE d.company_id = c.id AND d.status = 'open') AS open_deals, c.created_at
   FROM companies c LEFT JOIN users u ON u.id = c.owner_id
  WHERE ($1::text IS NULL OR c.name ILIKE $1 OR c.domain ILIKE $1)
  ORDER BY lower(c.name), c.id
- LIMIT $2 OFFSET $3
 """
+COMPANIES_PAGE = COMPANIES + " LIMIT $2 OFFSET $3"
+COMPANY_EXPORT_COLUMNS = ("id", "name", "domain", "industry", "size", "country", "owner", "people", "open_deals",
+                          "created_at")  # fmt: skip
 
 COMPANY_PEOPLE = """
 SELECT person_id AS id, first_name, last_name, emails, title, stage, company_linked,
