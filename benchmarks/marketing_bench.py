@@ -260,6 +260,10 @@ QUERIES = {
         "emails",
         {"model": "last", "by": "send"},
     ),
+    "emails by mailing, last click, 30 days (a campaign's sends with one subject on one day)": (
+        "emails",
+        {"model": "last", "by": "mailing"},
+    ),
     "demographics by device, 30 days": ("demographics", {"by": "device"}),
     "affiliates, last click, 180 days": ("affiliates", {"model": "last", "from": START.date().isoformat()}),
     "ads by ad, linear, 12-day lookback (not kept: per request), 30 days": (

@@ -29,6 +29,21 @@ def q(**kw: Any) -> reports.Query:
     return reports.Query(**{"start": MARCH.start, "end": MARCH.end, **kw})
 
 
+NEWSLETTER = {
+    "campaign": "Newsletter",
+    "sends": 2,
+    "opens": 1,
+    "clicks": 1,
+    # A's only e-mail click: A's lead (6 Mar), A becoming a customer and A's purchase (2 x 90) are its own
+    "leads": 1,
+    "customers": 1,
+    "revenue": 180.0,
+    "open_rate": 0.5,
+    "click_through": 0.5,
+    "click_to_open": 1.0,
+}
+
+
 async def test_emails_count_real_opens_and_clicks_and_credit_conversions(
     crm_conn: asyncpg.Connection,
 ) -> None:
@@ -36,19 +51,7 @@ async def test_emails_count_real_opens_and_clicks_and_credit_conversions(
     to_a, to_b = await newsletter(crm_conn, m)
     for model in reports.MODELS:
         [row] = await reports.emails(crm_conn, q(model=model))
-        assert row == {
-            "campaign": "Newsletter",
-            "sends": 2,
-            "opens": 1,
-            "clicks": 1,
-            # A's only e-mail click: A's lead (6 Mar), A becoming a customer and A's purchase (2 x 90) are its own
-            "leads": 1,
-            "customers": 1,
-            "revenue": 180.0,
-            "open_rate": 0.5,
-            "click_through": 0.5,
-            "click_to_open": 1.0,
-        }, model
+        assert row == NEWSLETTER, model
     sends = {r["send_id"]: r for r in await reports.emails(crm_conn, q(by="send"))}
     assert (sends[to_a]["opens"], sends[to_a]["clicks"], sends[to_a]["leads"]) == (1, 1, 1)
     assert (sends[to_b]["sends"], sends[to_b]["opens"], sends[to_b]["clicks"], sends[to_b]["leads"]) == (
@@ -58,6 +61,10 @@ async def test_emails_count_real_opens_and_clicks_and_credit_conversions(
         0,
     )
     assert (sends[to_a]["subject"], sends[to_a]["campaign"]) == ("March news", "Newsletter")
+    # the newsletter as one mailing: its two sends (A's and B's) on 1 March, its recipient count
+    for model in reports.MODELS:
+        [mailing] = await reports.emails(crm_conn, q(by="mailing", model=model))
+        assert mailing == {**NEWSLETTER, "subject": "March news", "sent_on": "2026-03-01"}, model
     # a lookback of 1 day leaves A's purchase (10 Mar) without the click of 5 Mar
     [short] = await reports.emails(crm_conn, q(lookback_days=1))
     assert (short["leads"], short["revenue"]) == (1, 0)

@@ -376,6 +376,16 @@ EMAIL_BY_SEND = (
     + _EMAIL_FIGURES.replace("@FROM@", "per_send").replace("@KEY@", "send_id")
     + " LIMIT $5::int OFFSET $6::int\n"
 )
+# per mailing: the sends of one campaign with one subject on one day (a newsletter sent to its list), added up in
+# PostgreSQL; "sends" is then its recipient count. A send engaged with in the range but made before it, and no
+# longer stored, has no subject or day: its figures go to the campaign's row without them.
+EMAIL_BY_MAILING = "SELECT * FROM (SELECT campaign, subject, sent_on, " + _EMAIL_FIGURES.replace(  # noqa: S608
+    "@FROM@",
+    """(SELECT campaign, subject, (sent_at AT TIME ZONE 'UTC')::date AS sent_on, sum(sends)::bigint AS sends,
+               sum(opens)::bigint AS opens, sum(clicks)::bigint AS clicks, sum(leads) AS leads,
+               sum(customers) AS customers, sum(revenue) AS revenue
+          FROM per_send GROUP BY 1, 2, 3) AS m""",
+).replace("@KEY@", "campaign || ' ' || subject || ' ' || coalesce(sent_on::text, '')")
 # per campaign, added up in PostgreSQL: a few rows to send instead of one per e-mail
 EMAIL_BY_CAMPAIGN = "SELECT * FROM (SELECT campaign, " + _EMAIL_FIGURES.replace(  # noqa: S608
     "@FROM@",

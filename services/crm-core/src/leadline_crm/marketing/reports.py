@@ -36,7 +36,7 @@ from leadline_crm.marketing import queries, recredit
 MODELS = ("first", "last", "linear", "position")
 REPORTS = ("ads", "affiliates", "emails", "products", "demographics", "funnel", "forecast", "cross-sell")
 AD_GROUPS = ("ad", "campaign", "affiliate")
-EMAIL_GROUPS = ("campaign", "send")
+EMAIL_GROUPS = ("campaign", "send", "mailing")
 FUNNEL_GROUPS = ("all", "source", "campaign")
 PRODUCT_GROUPS = ("product", "period", "rep")
 PERIODS = ("day", "week", "month")
@@ -276,7 +276,8 @@ async def affiliates(conn: asyncpg.Connection, q: Query, naive: bool = False) ->
 
 
 async def emails(conn: asyncpg.Connection, q: Query, naive: bool = False) -> list[dict[str, Any]]:
-    """Per campaign or per send (an e-mail sent, with its subject and time): sends made in the range, persons who
+    """Per campaign, per send (an e-mail sent, with its subject and time) or per mailing (a campaign's sends with
+    one subject on one day: a newsletter and its recipient count): sends made in the range, persons who
     really opened and who clicked in the range (image proxies, link scanners and bots left out), click-through
     (clickers per send) and click-to-open, and the leads, customers and revenue of the range credited to the
     clicks on its links by the attribution model, most revenue first. The credits of a kept lookback come from
@@ -292,10 +293,15 @@ async def email_page(
     ``q.offset`` in the report's order (a month holds thousands; shaping and sending them all took most of the
     call), by campaign all of them."""
     by = q.choose(EMAIL_GROUPS)
-    shape = queries.EMAIL_BY_SEND if by == "send" else queries.EMAIL_BY_CAMPAIGN
+    shape = {"send": queries.EMAIL_BY_SEND, "mailing": queries.EMAIL_BY_MAILING}.get(
+        by, queries.EMAIL_BY_CAMPAIGN
+    )
     sql, lookback = await _credit_sql(conn, q, queries.EMAILS + shape, queries.EMAILS_DAILY + shape, naive)
-    if by == "campaign":
+    if by != "send":  # a few rows: every one of them
         rows = [dict(r) for r in await conn.fetch(sql, q.since, q.until, lookback, q.model)]
+        for row in rows:
+            if "sent_on" in row:
+                row["sent_on"] = row["sent_on"].isoformat() if row["sent_on"] else None
         return rows, len(rows)
     page = [dict(r) for r in await conn.fetch(sql, q.since, q.until, lookback, q.model, q.limit, q.offset)]
     if not page and q.offset:  # past the last page: the count from the first row

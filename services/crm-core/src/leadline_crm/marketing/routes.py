@@ -97,7 +97,7 @@ def operations() -> list[Operation]:
         ),
         (
             "emails",
-            "Sends, real opens, clicks, click-through, leads and revenue per campaign or per send",
+            "Sends, real opens, clicks, click-through, leads and revenue per campaign, per mailing or per send",
             (*ATTRIBUTION, by(reports.EMAIL_GROUPS), *SEND_PAGE),
         ),
         (
