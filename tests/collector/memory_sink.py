@@ -36,6 +36,8 @@ class MemorySink:
     """How many more events it takes before refusing the rest, as a nearly full spool does (None: no limit)."""
     durable: list[bool] = field(default_factory=list)
     """For each accepted event, whether the route asked for it to be durable."""
+    backlog: asyncio.Future[None] | None = None
+    """What :meth:`throttle` gives: set a future to make beacons wait for it, as the publisher's backlog does."""
     started: bool = False
     stopped: bool = False
 
@@ -65,6 +67,9 @@ class MemorySink:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done
+
+    def throttle(self) -> asyncio.Future[None] | None:
+        return self.backlog
 
     async def is_healthy(self) -> bool:
         return self.healthy

@@ -6,6 +6,7 @@ downstream. Bad items are counted and skipped; the rest of the batch is kept.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -213,6 +214,9 @@ def make_handler(
         if isinstance(taken, web.Response):
             return taken
         counts, cookie = taken
+        room = sink.throttle()
+        if room is not None:  # the publisher is behind: answer once it caught up (shielded: others wait too)
+            await asyncio.shield(room)
         response = web.json_response(counts)
         if cookie:
             set_cookie(response, request, cookie, cookie_domain)

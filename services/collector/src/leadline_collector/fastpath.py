@@ -477,7 +477,13 @@ class FastProtocol(asyncio.Protocol):
         counts, vid = taken
         status, head, payload = json_answer(counts)
         cookie = cookie_header(request, vid, self._fast.cookie_domain) if vid else None
-        self._write(status, head + cors, payload, False, self._keep_alive, cookie)
+        room = posts.sink.throttle()
+        if room is None:
+            self._write(status, head + cors, payload, False, self._keep_alive, cookie)
+            return
+        keep_alive = self._keep_alive  # the publisher is behind: answered once it caught up (Sink.throttle)
+        data = _render(status, self._fast.date(), head + cors, payload, keep_alive, cookie)
+        self._owe(room, lambda _: (data, keep_alive), keep_alive)
 
     def _segment(
         self, posts: LeanPosts, request: FastRequest, body: Any, call_type: str, cors: bytes

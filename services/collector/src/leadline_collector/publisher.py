@@ -29,6 +29,7 @@ import contextlib
 import functools
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -42,6 +43,7 @@ from leadline_collector.sink import Publishable, SinkUnavailable
 from leadline_collector.spool import Record, Spool, SpoolFull
 from leadline_shared import kafka
 from leadline_shared.batch import Batch, BatchSender
+from leadline_shared.events import EncodedEvent
 from leadline_shared.service import cancel_and_wait, started
 
 log = logging.getLogger(__name__)
@@ -49,39 +51,49 @@ RECOVER_MIN = 0.25  # seconds between recovery attempts while they make progress
 RECOVER_MAX = 5.0  # ... and at most this long while Kafka stays away (doubling in between)
 PROGRESS_EVERY = 10.0  # seconds between replay progress lines
 UNREACHABLE_LOG_EVERY = 30.0  # seconds between "kafka not reachable" lines during an outage
+BACKLOG_HIGH = 5_000
+"""Events queued and not yet handed to Kafka (or the spool) above which answers that do not wait for their
+events (beacons) wait for the backlog to shrink: the collector then takes captures as fast as Kafka takes them,
+instead of holding an ever longer queue in memory (/e was answered faster than it was published)."""
+BACKLOG_LOW = 2_500
+"""... and the backlog at which they are answered again."""
 
 
-class _Part:
-    """The waiter of one event of a durable call of several (a Segment batch): the call's one future resolves when
-    every part has succeeded, or fails with the first part that fails. Cheaper than a future per event and a
-    ``gather`` over them (about a sixth of what a batch of 20 cost in the profile)."""
+class _Parts:
+    """The one waiter the events of a durable call of several (a Segment batch) share: the call's future resolves
+    once every event has succeeded, or fails with the first that fails.
 
-    __slots__ = ("_call", "_left", "_settled")
+    One object per call, settled a batch at a time (:func:`_settle` counts a batch's events per waiter): a waiter
+    per event and a ``set_result`` per event cost a tenth of what a Segment batch's event cost the collector.
+    Each queued event is settled exactly once (by its batch's acknowledgement or by its spool write; a batch moved
+    to the spool is never settled by Kafka as well), so counting down cannot resolve the call early.
+    """
 
-    def __init__(self, call: asyncio.Future[None], left: list[int]) -> None:
-        self._call, self._left, self._settled = call, left, False
+    __slots__ = ("_call", "_left")
 
-    def done(self) -> bool:
-        return self._settled or self._call.done()
+    def __init__(self, call: asyncio.Future[None], left: int) -> None:
+        self._call, self._left = call, left
 
-    def set_result(self, result: None) -> None:
-        self._settled = True
-        self._left[0] -= 1
-        if not self._left[0] and not self._call.done():
-            self._call.set_result(None)
+    def settle(self, count: int, error: BaseException | None) -> None:
+        """``count`` of the call's events are done: stored, or failed with ``error``."""
+        call = self._call
+        if call.done():
+            return
+        if error is not None:
+            call.set_exception(error)
+            return
+        self._left -= count
+        if self._left <= 0:
+            call.set_result(None)
 
-    def set_exception(self, error: BaseException) -> None:
-        self._settled = True
-        if not self._call.done():
-            self._call.set_exception(error)
 
-
-Waiter = asyncio.Future[None] | _Part | None
+Waiter = asyncio.Future[None] | _Parts | None
 Item = tuple[str, bytes, bytes, Waiter]
 """An event queued for Kafka: a spool :class:`Record`'s fields (event id, key, value), then the waiter of a durable
 store (None for a pixel). Flat, so one tuple is made per hit and C-level getters read it in the hot loop."""
 KEY = itemgetter(1)  # of an Item, and of a Record
 VALUE = itemgetter(2)
+WAITER = itemgetter(3)
 
 
 @dataclass
@@ -116,6 +128,10 @@ class Publisher:
     idle moment does not linger for more events, as it does for pixels and beacons (whose answers do not wait).
     Lingering added its 2 ms to every answer of a lightly loaded collector, and under load aiokafka gathers what
     comes while a request is in flight anyway (it holds one batch per partition until that one is sent)."""
+    _sending: int = 0
+    """Events the flush loop has taken from ``_pending`` and not yet handed over (part of the backlog)."""
+    _room: asyncio.Future[None] | None = None
+    """Resolved once the backlog is down to :data:`BACKLOG_LOW` (:meth:`throttle`)."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stopping: bool = False
     _unreachable_logged: float = float("-inf")
@@ -142,6 +158,7 @@ class Publisher:
             await cancel_and_wait(task)
         if self._pending and not self._spooling and self._producer is not None:
             items, self._pending = self._pending, []
+            self._sending += len(items)
             await self._send(items)
         if self._producer is not None and not self._spooling:
             try:
@@ -152,6 +169,9 @@ class Publisher:
             items, self._pending = self._pending, []
             await self._to_spool(items)
         await self.spool.close()
+        room, self._room, self._sending = self._room, None, 0
+        if room is not None and not room.done():  # whoever waits for room is answered: nothing is queued now
+            room.set_result(None)
         if self._producer is not None:
             producer, self._producer = self._producer, None
             try:
@@ -217,8 +237,7 @@ class Publisher:
         if not events:
             call.set_result(None)
             return call
-        left = [len(events)]
-        self._queue_all([(e.event_id, e.key(), e.to_json(), _Part(call, left)) for e in events], awaited=True)
+        self._queue_all(_items(events, _Parts(call, len(events))), awaited=True)
         return call
 
     def store_nowait(self, event: Publishable) -> None:
@@ -236,7 +255,7 @@ class Publisher:
             fut = self._spool_now(events)
             fut.add_done_callback(functools.partial(self._pixel_written, count=len(events)))
             return
-        self._queue_all([(e.event_id, e.key(), e.to_json(), None) for e in events])
+        self._queue_all(_items(events, None))
 
     def _spool_now(self, events: Sequence[Publishable]) -> asyncio.Future[None]:
         """Append events to the spool, counted as spooled; the future resolves once they are fsync'd. Raises
@@ -272,6 +291,25 @@ class Publisher:
         if was_empty or len(pending) >= self.batch_max:
             self._wake.set()
 
+    def throttle(self) -> asyncio.Future[None] | None:
+        """None while the backlog is under :data:`BACKLOG_HIGH`; above it, a future resolved once it is down to
+        :data:`BACKLOG_LOW` (shared by every caller: shield it before awaiting it where a caller may be
+        cancelled)."""
+        if len(self._pending) + self._sending < BACKLOG_HIGH:
+            return None
+        if self._room is None:
+            self._room = asyncio.get_running_loop().create_future()
+        return self._room
+
+    def _handed_over(self, count: int) -> None:
+        """``count`` events of the flush loop's left the backlog (to Kafka or the spool)."""
+        self._sending -= count
+        room = self._room
+        if room is not None and len(self._pending) + self._sending <= BACKLOG_LOW:
+            self._room = None
+            if not room.done():
+                room.set_result(None)
+
     async def is_healthy(self) -> bool:
         """Able to take events: Kafka is up, or the spool still has room (it has not refused one)."""
         return not self.spool.refusing
@@ -290,32 +328,51 @@ class Publisher:
                 if len(self._pending) < self.batch_max and not self._awaited:
                     await asyncio.sleep(self.linger)
             items, self._pending, self._awaited = self._pending, [], False
-            if self._spooling or self._producer is None:
-                await self._to_spool(items)
-            else:
-                await self._send(items)
+            self._sending += len(items)
+            try:
+                if self._spooling or self._producer is None:
+                    await self._to_spool(items)
+                else:
+                    await self._send(items)
+            finally:
+                self._handed_over(self._sending)
 
     async def _send(self, items: list[Item]) -> None:
-        """Send items in one batch per partition; on any failure they go to the spool instead."""
-        sender = started(self._sender, "the publisher's Kafka producer")
-        for batch in in_rounds(sender.batches(self.topic, items, KEY, VALUE)):
-            await self._submit(sender, batch)
+        """Send items in one batch per partition; on any failure they go to the spool instead.
 
-    async def _submit(self, sender: BatchSender, batch: Batch[Item]) -> None:
-        """Hand one batch over within the deadline; once spooling, or if that fails, spool it instead."""
+        Cancelled (the collector stopping while a backlog is handed over), it puts the batches not yet taken back
+        at the head of the queue, in order, for :meth:`stop` to send or spool: before, they were lost.
+        """
+        sender = started(self._sender, "the publisher's Kafka producer")
+        batches = in_rounds(sender.batches(self.topic, items, KEY, VALUE))
+        for n, batch in enumerate(batches):
+            taken = n
+            try:
+                spooled = await self._submit(sender, batch)
+                taken = n + 1
+                self._handed_over(len(batch.items))
+                if spooled is not None:
+                    with contextlib.suppress(SpoolFull):
+                        await spooled
+            except asyncio.CancelledError:
+                self._pending[:0] = [item for unsent in batches[taken:] for item in unsent.items]
+                raise
+
+    async def _submit(self, sender: BatchSender, batch: Batch[Item]) -> asyncio.Future[None] | None:
+        """Hand one batch over within the deadline; once spooling, or if that fails, spool it instead and return
+        the spool write (queued already: the batch is taken either way once this returns)."""
         items = batch.items
         if self._spooling or sender is not self._sender:  # a failure meanwhile: the rest go to the spool
-            await self._to_spool(items)
-            return
+            return self._spool_items(items)
         entry = _InFlight(items, time.monotonic())
         try:
             fut = await sender.hand_over(batch, self.deadline)
         except (TimeoutError, KafkaError) as exc:
             self._enter_spooling(f"send failed: {type(exc).__name__}")
-            await self._to_spool(items)
-            return
+            return self._spool_items(items)
         self._inflight.append(entry)
         fut.add_done_callback(functools.partial(self._delivered_cb, entry))
+        return None
 
     def _delivered_cb(self, entry: _InFlight, fut: asyncio.Future[Any]) -> None:
         entry.done = True
@@ -502,11 +559,25 @@ def in_rounds(batches: list[Batch[Item]]) -> list[Batch[Item]]:
     return [queue[n] for n in range(rounds) for queue in by_partition.values() if n < len(queue)]
 
 
+def _items(events: Sequence[Publishable], waiter: Waiter) -> list[Item]:
+    """The queue items of a call's events, all with the call's one waiter (an encoded event's fields read directly:
+    two method calls per event were a noticeable share of a batch's cost)."""
+    return [
+        (e.event_id, e.wire_key, e.wire_value, waiter)
+        if type(e) is EncodedEvent
+        else (e.event_id, e.key(), e.to_json(), waiter)
+        for e in events
+    ]
+
+
 def _settle(items: list[Item], error: Exception | None) -> None:
-    """Resolve the durable waiters of items: success, or the error to answer with."""
-    for item in items:
-        waiter = item[3]
-        if waiter is not None and not waiter.done():
+    """Resolve the durable waiters of items: success, or the error to answer with (one call per waiter)."""
+    for waiter, count in Counter(map(WAITER, items)).items():
+        if waiter is None:
+            continue
+        if type(waiter) is _Parts:
+            waiter.settle(count, error)
+        elif not waiter.done():
             if error is None:
                 waiter.set_result(None)
             else:

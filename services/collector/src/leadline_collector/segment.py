@@ -38,6 +38,7 @@ from leadline_collector.siteconfig_store import SiteConfigStore
 from leadline_collector.visitor import HitRequest
 from leadline_shared.events import EncodedEvent, encode_raw, storable_fragment, utc_now_iso
 from leadline_shared.http import problem
+from leadline_shared.ids import new_id
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TYPES = {
@@ -222,12 +223,20 @@ def _built_context(
 
 
 def message_event(call: Call, msg: dict[str, Any], kind: str) -> EncodedEvent:
-    """One Segment message as a raw event; raises :class:`BadCall` when it lacks an identity or a name."""
+    """One Segment message as a raw event; raises :class:`BadCall` when it lacks an identity or a name.
+
+    Runs for every message, so a field that is a JSON string (nearly always) is read in line rather than through
+    :func:`_text`, and a message without a ``messageId`` gets a new id directly: the same values, fewer calls.
+    """
     get = msg.get
-    user_id, anon_id = _text(get("userId"), 200), _text(get("anonymousId"), 200)
+    user_id, anon_id = get("userId"), get("anonymousId")
+    user_id = (user_id[:200] or None) if type(user_id) is str else _text(user_id, 200)
+    anon_id = (anon_id[:200] or None) if type(anon_id) is str else _text(anon_id, 200)
     if not user_id and not anon_id:
         raise BadCall(400, "every message needs a userId or an anonymousId", "no_identity")
-    ctx = _dict(get("context"))
+    ctx = get("context")
+    if type(ctx) is not dict:
+        ctx = _dict(ctx)
     properties = message_properties(msg, kind)
     context, ids = message_context(call, ctx, properties, kind)
     if kind == "identify":
@@ -237,13 +246,16 @@ def message_event(call: Call, msg: dict[str, Any], kind: str) -> EncodedEvent:
             ids = identifiers(traits, call.default_region)
     if user_id:
         ids["user_id"] = user_id
+    message_id, sent_at, occurred_at = get("messageId"), get("sentAt"), get("timestamp")
+    sent_at = (sent_at[:40] or None) if type(sent_at) is str else _text(sent_at, 40)
+    occurred_at = (occurred_at[:40] or None) if type(occurred_at) is str else _text(occurred_at, 40)
     return encode_raw(
-        scoped_id(call.write_key, _text(get("messageId"), 1024)),
+        new_id() if message_id is None else scoped_id(call.write_key, _text(message_id, 1024)),
         kind,
         "segment",
         call.received_at,
-        _text(get("sentAt"), 40) or call.sent_at,
-        _text(get("timestamp"), 40) or _text(get("originalTimestamp"), 40),
+        sent_at or call.sent_at,
+        occurred_at or _text(get("originalTimestamp"), 40),
         anon_id,
         ids,
         context,
@@ -255,9 +267,10 @@ def batch_event(call: Call, item: Any, shared_context: Any) -> EncodedEvent:
     """One item of ``/v1/batch`` as a raw event; raises :class:`BadCall` naming what is wrong with it."""
     if not isinstance(item, dict):
         raise BadCall(400, "a batch item must be a JSON object", "not_an_object")
-    kind = TYPES.get(str(item.get("type")))
+    given = item.get("type")
+    kind = TYPES.get(given if type(given) is str else str(given))
     if kind is None:
-        raise BadCall(400, f"unknown message type {str(item.get('type'))[:40]!r}", "unknown_type")
+        raise BadCall(400, f"unknown message type {str(given)[:40]!r}", "unknown_type")
     if "context" not in item:
         item = item | {"context": shared_context}
     return message_event(call, item, kind)

@@ -78,6 +78,12 @@ class Sink(Protocol):
         events cannot even be accepted.
         """
 
+    def throttle(self) -> asyncio.Future[None] | None:
+        """None: answer now. A future: the sink holds more events than it has yet passed on, so a caller whose
+        answer does not wait for its events (a beacon) answers once the future resolves, and clients send no
+        faster than Kafka takes their events. Shared by every caller: shield it where the caller may be
+        cancelled."""
+
     async def is_healthy(self) -> bool:
         """Whether the sink can take events now (``/readyz`` answers 503 when it cannot)."""
 
