@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.partitioner import murmur2
+from aiokafka.record.default_records import DefaultRecordBatch
 
 from leadline_shared import kafka
 from leadline_shared.batch import BatchSender
@@ -78,3 +79,39 @@ async def test_filling_batches_before_the_partitions_are_known_is_a_clear_error(
     sender = BatchSender(kafka.producer("127.0.0.1:1"), "raw")
     with pytest.raises(RuntimeError, match=r"partitions\('raw'\)"):
         sender.batches("raw", [b"k"], key=bytes, value=bytes)
+
+
+async def test_filled_batches_hold_what_aiokafkas_own_append_would_put_in_them() -> None:
+    """BatchSender.batches appends to aiokafka's record batch directly (its Python wrapper cost more than the
+    record): every batch must still hold the records, offsets and count the public ``BatchBuilder.append`` gives,
+    including when a batch fills up and the next one takes over. An aiokafka upgrade that changes either side
+    fails here."""
+    producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:1", max_batch_size=4096)  # several fill up
+    sender = BatchSender(producer, raw_topic="raw")
+    sender._partitions["raw"] = 3
+    items = [(f"visitor-{n % 7}".encode(), b"v" * (100 + n)) for n in range(120)]
+    try:
+        filled = sender.batches("raw", items, lambda i: i[0], lambda i: i[1])
+        expected: dict[int, list[list[tuple[bytes, bytes]]]] = {}
+        for key, value in items:
+            partition = kafka.partition_for(key, 3)
+            own = expected.setdefault(partition, [[]])
+            builder = producer.create_batch()
+            for k, v in own[-1]:
+                assert builder.append(key=k, value=v, timestamp=None) is not None
+            if builder.append(key=key, value=value, timestamp=None) is None:
+                own.append([])
+            own[-1].append((key, value))
+    finally:
+        await producer.stop()
+    got: dict[int, list[list[tuple[int, bytes, bytes]]]] = {}
+    for batch in filled:
+        assert batch.builder.record_count() == len(batch.items)
+        records = list(DefaultRecordBatch(bytes(batch.builder._build())))
+        got.setdefault(batch.partition, []).append([(r.offset, r.key, r.value) for r in records])
+        assert [(k, v) for _, k, v in got[batch.partition][-1]] == list(batch.items)
+    assert got == {
+        p: [[(n, k, v) for n, (k, v) in enumerate(batch)] for batch in batches]
+        for p, batches in expected.items()
+    }
+    assert max(len(batches) for batches in got.values()) > 1  # the test did fill batches up

@@ -23,6 +23,7 @@ from leadline_collector.sink import Sink, record_all_or_count
 from leadline_collector.visitor import HitRequest, privacy_opt_out, set_cookie, visitor_id
 from leadline_shared.events import EncodedEvent, encode_raw, storable_fragment, utc_now_iso
 from leadline_shared.http import problem
+from leadline_shared.ids import new_id
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_ITEMS = 100
@@ -80,19 +81,22 @@ def item_event(
     time for all its items, else now; ``contexts``: the contexts the beacon's earlier items made, by what
     made them, so items from one page share one encoding)."""
     view = request if isinstance(request, RequestView) else RequestView.of(request)
-    kind = TYPES.get(str(item.get("type", "")))
+    given = item.get("type", "")
+    kind = TYPES.get(given if type(given) is str else str(given))
     if kind is None:
         return None
-    properties: dict[str, Any] = dict(_obj(item.get("props")))
+    given = item.get("props")
+    properties: dict[str, Any] = dict(given) if isinstance(given, dict) else {}
     if kind == "track":
         name = _text(item.get("name"), 128)
         if name is None:
             return None
         properties["event"] = name
     context = item_context(view, item, contexts)
-    traits = _obj(item.get("traits"))
-    ids = identifiers(traits, default_region) if traits and not opted_out else {}
+    traits = item.get("traits")
+    ids = identifiers(traits, default_region) if traits and isinstance(traits, dict) and not opted_out else {}
     if kind == "identify" and not opted_out:
+        traits = _obj(traits)
         properties["traits"] = {k: v for k, v in traits.items() if isinstance(v, str | int | float | bool)}
     form = None
     if kind == "form_submit" and isinstance(item.get("form"), dict):
@@ -103,8 +107,9 @@ def item_event(
         }
         if not opted_out:
             ids |= identifiers(fields, default_region)
+    client_id = item.get("id")
     return encode_raw(
-        event_id(_text(item.get("id"), 64)),
+        new_id() if client_id is None else event_id(_text(client_id, 64)),
         kind,
         "beacon",
         received_at or utc_now_iso(),
@@ -170,13 +175,9 @@ def take(
             400, "Bad beacon", f"send a JSON array (or {{'batch': [...]}}) of at most {MAX_ITEMS} events"
         )
     items = [i for i in body if isinstance(i, dict)]
-    opted_out = privacy_opt_out(request) or any(
-        isinstance(i.get("consent"), dict) and (i["consent"].get("dnt") or i["consent"].get("gpc"))
-        for i in items
-    )
-    no_cookie = opted_out or any(
-        isinstance(i.get("consent"), dict) and i["consent"].get("analytics") is False for i in items
-    )
+    consents = [c for i in items if isinstance(c := i.get("consent"), dict)]
+    opted_out = privacy_opt_out(request) or any(c.get("dnt") or c.get("gpc") for c in consents)
+    no_cookie = opted_out or any(c.get("analytics") is False for c in consents)
     anon_id, _ = visitor_id(request)
     if no_cookie and request.cookies.get("ll_vid") is None:
         anon_id = None
