@@ -12,8 +12,11 @@ import uuid
 import uuid_utils
 
 _ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
-_SCOPED = uuid.UUID("6f1d3c2e-8a47-4b5e-9c0d-2e7f51a8b934")
+_SCOPED = uuid_utils.UUID("6f1d3c2e-8a47-4b5e-9c0d-2e7f51a8b934")
 """The UUIDv5 namespace of scoped event ids; fixed forever, or retries after an upgrade would stop matching."""
+_ANALYTICS_JS = "ajs-"
+"""How analytics.js's message ids begin (``ajs-next-<time>-<uuid>``): a ``j`` no UUID form accepts and a hyphen no
+ULID has, so such an id is never a valid client id and is scoped without trying."""
 
 
 def new_id() -> str:
@@ -45,7 +48,12 @@ def scoped_event_id(scope: str, client_id: str | None) -> str:
     retry; a new id per copy would store a retried message twice. So a valid UUID or ULID is kept as it is (as
     :func:`event_id_from` does), any other string becomes the UUIDv5 of (scope, id): the same on every retry,
     different for another scope (write key) that happens to use the same string. No id: a new one.
+
+    Every analytics.js call carries such an id, so it takes the short way: uuid_utils' UUIDv5 (the standard
+    library's value, a test holds the two equal) costs 0.5 µs where ``uuid.uuid5`` cost 3.6, and the failed parse
+    as a UUID that proved the id not one cost another 1.2.
     """
     if not client_id:
         return new_id()
-    return valid_client_id(client_id) or str(uuid.uuid5(_SCOPED, f"{len(scope)}:{scope}{client_id}"))
+    valid = None if client_id.startswith(_ANALYTICS_JS) else valid_client_id(client_id)
+    return valid or str(uuid_utils.uuid5(_SCOPED, f"{len(scope)}:{scope}{client_id}"))
