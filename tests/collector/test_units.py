@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from leadline_collector import normalize
 from leadline_collector.context import campaign_from_url
 from leadline_collector.ratelimit import RateLimiter
+from leadline_collector.sink import tally
 from leadline_shared.kafka import partition_for
 
 
@@ -128,3 +130,14 @@ def test_campaign_parameters_are_read_as_parse_qsl_reads_them(pairs: list[tuple[
     assert clicks == {
         key: reference[key][:200] for key in ("gclid", "fbclid", "msclkid") if reference.get(key)
     }
+
+
+@given(
+    st.lists(
+        st.sampled_from(["track", "page_view", ("track", "beacon"), ("identify", "segment")]), max_size=30
+    )
+)
+def test_a_tally_counts_what_a_counter_counts(keys: list[object]) -> None:
+    """The events' per-type counts (answers and metrics) without a Counter in the common, uniform case."""
+    assert tally(keys) == dict(Counter(keys))
+    assert list(tally(keys)) == list(dict.fromkeys(keys))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from operator import attrgetter
@@ -33,7 +32,7 @@ from leadline_collector.bodies import BodyError, read_json
 from leadline_collector.clientids import scoped_id
 from leadline_collector.context import RequestView, campaign_from_url
 from leadline_collector.metrics import CollectorMetrics
-from leadline_collector.sink import Sink, SinkUnavailable
+from leadline_collector.sink import Sink, SinkUnavailable, tally
 from leadline_collector.siteconfig_store import SiteConfigStore
 from leadline_collector.visitor import HitRequest
 from leadline_shared.events import EncodedEvent, encode_raw, storable_fragment, utc_now_iso
@@ -353,19 +352,19 @@ def store_all(sink: Sink, events: list[EncodedEvent]) -> asyncio.Future[None]:
         return failed
 
 
-def kinds(events: list[EncodedEvent]) -> Counter[str]:
+def kinds(events: list[EncodedEvent]) -> dict[str, int]:
     """How many events of each type a call holds: what its answer counts, once they are stored (the events
     themselves need not be kept until then)."""
     if len(events) == 1:  # a single call: no counting loop
-        return Counter({events[0].type: 1})
-    return Counter(map(_TYPE, events))
+        return {events[0].type: 1}
+    return tally(list(map(_TYPE, events)))
 
 
 _TYPE = attrgetter("type")
 
 
 def answer(
-    accepted: Counter[str],
+    accepted: dict[str, int],
     errors: list[dict[str, Any]],
     call_type: str,
     metrics: CollectorMetrics,
@@ -384,7 +383,7 @@ def answer(
         metrics.events.inc(kind, "segment", count)
     if call_type != "batch":
         return SUCCESS
-    doc: dict[str, Any] = {"success": True, "accepted": accepted.total(), "rejected": len(errors)}
+    doc: dict[str, Any] = {"success": True, "accepted": sum(accepted.values()), "rejected": len(errors)}
     if errors:
         doc["errors"] = errors
     return doc

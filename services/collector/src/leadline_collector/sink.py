@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from operator import attrgetter
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from leadline_collector.metrics import CollectorMetrics
 
@@ -22,6 +22,7 @@ __all__ = [
     "record_all_or_count",
     "record_or_count",
     "store_or_count",
+    "tally",
 ]
 
 
@@ -103,12 +104,25 @@ def record_all_or_count(sink: Sink, metrics: CollectorMetrics, events: Sequence[
         sink.store_all_nowait(events)
     except SinkUnavailable:
         return sum(record_or_count(sink, metrics, event) for event in events)
-    for (type_, source), count in Counter(map(_TYPE_AND_SOURCE, events)).items():
+    for (type_, source), count in tally(list(map(_TYPE_AND_SOURCE, events))).items():
         metrics.events.inc(type_, source, count)
     return len(events)
 
 
 _TYPE_AND_SOURCE = attrgetter("type", "source")
+K = TypeVar("K", bound=Hashable)
+
+
+def tally(keys: list[K]) -> dict[K, int]:
+    """How many of each key, in first-seen order. The events of one request nearly always share theirs (one
+    page's beacon, one SDK's batch of tracks): that case is one C-level count, where building a ``Counter``
+    cost a microsecond or two per request."""
+    if not keys:
+        return {}
+    first = keys[0]
+    if keys.count(first) == len(keys):
+        return {first: len(keys)}
+    return dict(Counter(keys))
 
 
 def record_or_count(sink: Sink, metrics: CollectorMetrics, event: Publishable) -> bool:
