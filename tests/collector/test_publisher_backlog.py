@@ -80,7 +80,8 @@ async def test_a_backlog_over_the_high_mark_waits_until_kafka_has_taken_it(
             publisher.store_all_nowait(beacon_events(start, 20))
         room = publisher.throttle()
         assert room is not None
-        assert publisher.throttle() is room
+        assert publisher.throttle() is room  # one future, shared by every waiting caller
+        assert publisher.metrics.held._value.get() == 2  # the SRE sees answers held
         await asyncio.wait_for(asyncio.shield(room), 30)
         assert publisher.throttle() is None
         assert len(publisher._pending) + publisher._sending <= BACKLOG_LOW

@@ -73,6 +73,8 @@ class CollectorMetrics:
     kafka_reachable: Gauge
     producer_replaced: Counter
     recovery_errors: Counter
+    backlog: Gauge
+    held: Counter
     worker: Gauge
 
     @classmethod
@@ -121,6 +123,16 @@ class CollectorMetrics:
                 "leadline_collector_recovery_errors",
                 "Spool recovery attempts that failed with an unexpected error (retried with back-off)",
                 ["error"],
+                registry=reg,
+            ),
+            backlog=Gauge(
+                "leadline_collector_backlog_events",
+                "Events accepted and not yet handed to Kafka or the spool",
+                registry=reg,
+            ),
+            held=Counter(
+                "leadline_collector_answers_held",
+                "Answers (beacons) held until the backlog in front of Kafka shrank (Publisher.throttle)",
                 registry=reg,
             ),
             worker=Gauge(

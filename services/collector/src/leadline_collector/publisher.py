@@ -299,6 +299,7 @@ class Publisher:
             return None
         if self._room is None:
             self._room = asyncio.get_running_loop().create_future()
+        self.metrics.held.inc()
         return self._room
 
     def _handed_over(self, count: int) -> None:
@@ -531,6 +532,7 @@ class Publisher:
             await asyncio.gather(*futures)
 
     def _update_gauges(self) -> None:
+        self.metrics.backlog.set(len(self._pending) + self._sending)
         self.metrics.spool_bytes.set(self.spool.size_bytes)
         self.metrics.spool_records.set(self.spool.records_waiting)
         self.metrics.spool_oldest_age.set(self.spool.oldest_age())
