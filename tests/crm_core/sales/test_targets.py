@@ -15,6 +15,16 @@ pytestmark = pytest.mark.integration
 
 H = dict[str, dict[str, str]]
 MONTH = datetime.now(UTC).strftime("%Y-%m")
+"""A valid month, for the refusals; a test that counts won deals asks :func:`month_won` instead."""
+
+
+async def month_won(crm_conn: asyncpg.Connection) -> str:
+    """The month (UTC) the test's deals were won in. Not the month the module was imported in: a run that crossed
+    midnight at a month's end won its deals in the next month and found none (CI at 00:05 on December 1)."""
+    month: str = await crm_conn.fetchval(
+        "SELECT to_char(max(closed_at) AT TIME ZONE 'UTC', 'YYYY-MM') FROM deals WHERE status = 'won'"
+    )
+    return month
 
 
 async def won_deal(client: TestClient, sales: dict[str, str], amount: int) -> None:
@@ -33,19 +43,20 @@ async def test_won_versus_target_per_rep_through_the_api(
 ) -> None:
     """A manager sees how far each rep is: target, deals won and the share attained, for the month."""
     admin, sales = auth_headers["admin"], auth_headers["sales"]
+    await won_deal(client, sales, 3000)
+    await won_deal(client, sales, 1000)
+    month = await month_won(crm_conn)
     rep = str(await crm_conn.fetchval("SELECT id FROM users WHERE email = 'rep@example.com'"))
-    body = {"user_id": rep, "month": MONTH, "amount": 10000}
+    body = {"user_id": rep, "month": month, "amount": 10000}
     assert (await client.put("/api/v1/sales/targets", json=body, headers=sales)).status == 403
     first = await client.put("/api/v1/sales/targets", json=body, headers=admin)
     assert first.status == 200, await first.text()
     again = await client.put("/api/v1/sales/targets", json=body | {"amount": 8000}, headers=admin)
     assert (await again.json())["amount"] == 8000
-    await won_deal(client, sales, 3000)
-    await won_deal(client, sales, 1000)
 
-    doc = await (await client.get(f"/api/v1/sales/targets?month={MONTH}", headers=sales)).json()
+    doc = await (await client.get(f"/api/v1/sales/targets?month={month}", headers=sales)).json()
     [row] = doc["items"]
-    assert (doc["month"], row["rep_name"], row["currency"]) == (MONTH, "Rita Rep", "EUR")
+    assert (doc["month"], row["rep_name"], row["currency"]) == (month, "Rita Rep", "EUR")
     assert (row["target"], row["deals_won"], row["won_value"], row["attained"]) == (8000, 2, 4000, 50.0)
     assert (await (await client.get("/api/v1/sales/targets?month=2020-01", headers=sales)).json())[
         "items"
@@ -80,10 +91,11 @@ async def test_the_dashboard_shows_won_versus_target_and_an_admin_sets_one(
 ) -> None:
     """Beside deals won on the sales dashboard; a bad amount is a readable 422 page keeping the dashboard."""
     await won_deal(client, auth_headers["sales"], 2500)
+    month = await month_won(crm_conn)
     await sign_in(client, "admin")
     rep = str(await crm_conn.fetchval("SELECT id FROM users WHERE email = 'rep@example.com'"))
     token = await csrf_of(client, "/app/sales")
-    form = {"_csrf": token, "user_id": rep, "month": MONTH, "amount": "5000", "currency": "EUR"}
+    form = {"_csrf": token, "user_id": rep, "month": month, "amount": "5000", "currency": "EUR"}
     resp = await client.post("/app/sales/targets", data=form, allow_redirects=False)
     assert resp.status == 303
     page = await (await client.get(resp.headers["Location"])).text()
