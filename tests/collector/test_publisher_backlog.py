@@ -9,7 +9,9 @@ no faster than Kafka takes their events. A Segment batch's events share one wait
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -17,13 +19,14 @@ import pytest
 from collector.memory_sink import MemorySink
 from collector.test_fastpath import connect, read_response
 from collector.test_fastpath_posts import MakeClient, post
+from leadline_collector import publisher as publisher_module
 from leadline_collector.fastpath import FAST_PATH
 from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.publisher import BACKLOG_HIGH, BACKLOG_LOW, Publisher, _settle
 from leadline_collector.spool import Spool
 from leadline_shared import kafka
 from leadline_shared.events import EncodedEvent, encode_raw
-from support import read_topic
+from support import metric, read_topic
 
 BEACON = orjson.dumps(
     {"batch": [{"type": "track", "id": "0192f0c4-5b7a-7cc0-8d5e-000000000201", "name": "clicked"}]}
@@ -141,3 +144,47 @@ async def test_stopping_while_a_backlog_is_handed_over_loses_nothing(
         for _, value, _ in await read_topic(kafka_bootstrap, topics.raw, total)
     ]
     assert sorted(ids) == sorted(f"e{n}" for n in range(total))
+
+
+async def test_beacons_sent_faster_than_kafka_takes_them_are_held_and_every_event_is_published_once(
+    make_client: MakeClient, topics: kafka.Topics, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole way, under load: 40 connections pipelining 10 beacons of 25 events each (10,000 events in flight)
+    into a collector on the real broker, whose backlog mark is lowered so the load outruns it. Every beacon is
+    answered (in order on its connection), some answers were held, and every event reaches the topic once."""
+    monkeypatch.setattr(publisher_module, "BACKLOG_HIGH", 400)
+    monkeypatch.setattr(publisher_module, "BACKLOG_LOW", 200)
+    client = await make_client()
+    connections, beacons, items = 40, 10, 25
+
+    def beacon(conn: int, n: int) -> bytes:
+        first = (conn * beacons + n) * items
+        batch = [
+            {
+                "type": "track",
+                "id": str(uuid.UUID(int=first + i)),
+                "name": "clicked",
+                "url": "https://shop.example/",
+            }
+            for i in range(items)
+        ]
+        return post("/ll/e", orjson.dumps({"batch": batch}), "Content-Type: text/plain")
+
+    async def load(conn: int) -> list[tuple[int, Any]]:
+        reader, writer = await connect(client)
+        writer.write(b"".join(beacon(conn, n) for n in range(beacons)))
+        answers = [await read_response(reader) for _ in range(beacons)]
+        writer.close()
+        return [(status, orjson.loads(body)) for status, _, body in answers]
+
+    answered = await asyncio.gather(*(load(conn) for conn in range(connections)))
+    assert {a for answers in answered for a in map(str, answers)} == {
+        str((200, {"accepted": 25, "rejected": 0}))
+    }
+    assert await metric(client, "leadline_collector_answers_held_total") > 0
+    total = connections * beacons * items
+    ids = [
+        orjson.loads(value)["event_id"]
+        for _, value, _ in await read_topic(kafka_bootstrap, topics.raw, total, 60)
+    ]
+    assert sorted(ids) == sorted(str(uuid.UUID(int=n)) for n in range(total))
