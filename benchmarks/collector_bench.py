@@ -194,15 +194,25 @@ def wait_drained(port: int, timeout: float = 60.0) -> float:
     return time.monotonic() - start
 
 
-def events_rows(label: str, result: harness.WrkResult) -> list[harness.Row]:
-    """A batch path's events per second (``BATCH_SIZE`` a request), its latency and its errors."""
+def bare_events(script: Path) -> harness.WrkResult:
+    """The bare JSON POST handler (asyncio loop) loaded with a batch path's own body: what parsing that body and
+    answering costs before any of the collector's work, measured right before the path itself."""
+    with serve_baseline(path=POST_PATH) as url:
+        return run_wrk_script(url, script, CONNECTIONS)
+
+
+def events_rows(label: str, result: harness.WrkResult, bare: harness.WrkResult) -> list[harness.Row]:
+    """A batch path's events per second (``BATCH_SIZE`` a request) beside the bare handler's on the same body,
+    its latency and its errors."""
+    share = result.requests_per_sec / bare.requests_per_sec if bare.requests_per_sec else 0.0
     return [
         harness.Row(
             metric=f"{label}: events accepted",
             value=result.requests_per_sec * BATCH_SIZE,
             unit="events/s",
             target=f">= {BATCH_TARGET:,}",
-            baseline=f"{result.requests_per_sec:,.0f} req/s of {BATCH_SIZE} events",
+            baseline=f"{result.requests_per_sec:,.0f} req/s of {BATCH_SIZE} events; {share:.0%} of a bare "
+            f"handler parsing the same body ({bare.requests_per_sec * BATCH_SIZE:,.0f} events/s)",
         ),
         harness.Row(
             metric=f"{label}: latency p99", value=result.p99_ms, unit="ms", target=None, baseline=None
@@ -437,9 +447,11 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
             scale_runs = await asyncio.to_thread(scaling_runs, env, run_dir / "scaling")
             bare = median_run(runs["bare"])
             bare_post = median_run(post_runs["bare_post"])
+            bare_batch = await asyncio.to_thread(bare_events, scripts["batch"])
             batch_result = await asyncio.to_thread(
                 run_wrk_script, f"{base}/v1/batch", scripts["batch"], CONNECTIONS
             )
+            bare_beacon = await asyncio.to_thread(bare_events, scripts["beacon"])
             beacon_result = await asyncio.to_thread(
                 run_wrk_script, f"{base}/e", scripts["beacon"], CONNECTIONS
             )
@@ -508,8 +520,10 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
                 ratios=round_ratios(post_runs[key], post_runs["bare_post"]),
             )
         ),
-        *events_rows(f"Segment /v1/batch, {BATCH_SIZE} events a request (durable ack)", batch_result),
-        *events_rows(f"snippet /e, {BATCH_SIZE} events a request", beacon_result),
+        *events_rows(
+            f"Segment /v1/batch, {BATCH_SIZE} events a request (durable ack)", batch_result, bare_batch
+        ),
+        *events_rows(f"snippet /e, {BATCH_SIZE} events a request", beacon_result, bare_beacon),
         *rows(
             f"form POST, durable ack (c{FORM_CONNECTIONS})",
             form_result,
@@ -557,7 +571,8 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
             f"route, all posting the same {len(TRACK_BODY)}-byte track body), the round with the median "
             f"throughput shown with its own latencies; /v1/batch ({len(BATCH_BODY):,} bytes) and /e "
             f"({len(BEACON_BODY):,} bytes) with {BATCH_SIZE} events a request, -c{CONNECTIONS} for "
-            f"{DURATION_S} s; forms: first -c{FORM_CONNECTIONS} for {ROUND_S} s right after /e (its "
+            f"{DURATION_S} s, each right after the bare JSON POST handler loaded with the same body for as long "
+            f"(its share is the collector's req/s over the bare handler's); forms: first -c{FORM_CONNECTIONS} for {ROUND_S} s right after /e (its "
             "events answered but not yet acknowledged by Kafka are still in front of the form's), then, once "
             f"the collector's published count stops moving, -c{FORM_CONNECTIONS} for {DURATION_S} s. The collector "
             "is one `leadline collector` process on the same 2 cores as wrk and the Kafka broker; the bare "
