@@ -43,6 +43,19 @@ def beacon_events(start: int, count: int) -> list[EncodedEvent]:
     ]
 
 
+def queue_beacons(publisher: Publisher, total: int) -> None:
+    """``total`` events queued as beacons of 20 arriving faster than the flush loop runs (no await between)."""
+    for start in range(0, total, 20):
+        publisher.store_all_nowait(beacon_events(start, 20))
+
+
+async def published_ids(bootstrap: str, topic: str, count: int, timeout: float = 20.0) -> list[str]:
+    """The event ids of the first ``count`` messages on the topic, sorted (a copy would show twice)."""
+    return sorted(
+        orjson.loads(value)["event_id"] for _, value, _ in await read_topic(bootstrap, topic, count, timeout)
+    )
+
+
 @pytest.mark.parametrize("fast_path", ["true", "false"])
 async def test_a_beacon_is_answered_once_the_sink_has_caught_up(
     make_memory_client: MakeClient, memory_sink: MemorySink, fast_path: str
@@ -79,8 +92,7 @@ async def test_a_backlog_over_the_high_mark_waits_until_kafka_has_taken_it(
     total = BACKLOG_HIGH + 2_000
     try:
         assert publisher.throttle() is None
-        for start in range(0, total, 20):  # as beacons of 20 arriving faster than the flush loop runs
-            publisher.store_all_nowait(beacon_events(start, 20))
+        queue_beacons(publisher, total)
         room = publisher.throttle()
         assert room is not None
         assert publisher.throttle() is room  # one future, shared by every waiting caller
@@ -90,11 +102,7 @@ async def test_a_backlog_over_the_high_mark_waits_until_kafka_has_taken_it(
         assert len(publisher._pending) + publisher._sending <= BACKLOG_LOW
     finally:
         await publisher.stop()
-    ids = [
-        orjson.loads(value)["event_id"]
-        for _, value, _ in await read_topic(kafka_bootstrap, topics.raw, total)
-    ]
-    assert sorted(ids) == sorted(f"e{n}" for n in range(total))
+    assert await published_ids(kafka_bootstrap, topics.raw, total) == sorted(f"e{n}" for n in range(total))
 
 
 async def test_a_batch_call_is_answered_when_its_last_event_is_settled_or_at_its_first_failure(
@@ -134,16 +142,11 @@ async def test_stopping_while_a_backlog_is_handed_over_loses_nothing(
     )
     await publisher.start()
     total = 30_000
-    for start in range(0, total, 20):
-        publisher.store_all_nowait(beacon_events(start, 20))
+    queue_beacons(publisher, total)
     while publisher._pending:  # until the flush loop has taken the backlog: it is handing it over now
         await asyncio.sleep(0)
     await publisher.stop()
-    ids = [
-        orjson.loads(value)["event_id"]
-        for _, value, _ in await read_topic(kafka_bootstrap, topics.raw, total)
-    ]
-    assert sorted(ids) == sorted(f"e{n}" for n in range(total))
+    assert await published_ids(kafka_bootstrap, topics.raw, total) == sorted(f"e{n}" for n in range(total))
 
 
 async def test_beacons_sent_faster_than_kafka_takes_them_are_held_and_every_event_is_published_once(
@@ -183,8 +186,5 @@ async def test_beacons_sent_faster_than_kafka_takes_them_are_held_and_every_even
     }
     assert await metric(client, "leadline_collector_answers_held_total") > 0
     total = connections * beacons * items
-    ids = [
-        orjson.loads(value)["event_id"]
-        for _, value, _ in await read_topic(kafka_bootstrap, topics.raw, total, 60)
-    ]
-    assert sorted(ids) == sorted(str(uuid.UUID(int=n)) for n in range(total))
+    ids = await published_ids(kafka_bootstrap, topics.raw, total, 60)
+    assert ids == sorted(str(uuid.UUID(int=n)) for n in range(total))
