@@ -9,6 +9,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from aiokafka import AIOKafkaConsumer
 
+from leadline_shared.capture import batches
+from leadline_shared.events import RawEvent
+
 
 async def read_topic(
     bootstrap: str, topic: str, count: int, timeout: float = 20.0, isolation_level: str = "read_committed"
@@ -35,6 +38,45 @@ async def read_topic(
     finally:
         await consumer.stop()
     return out
+
+
+async def read_events(
+    bootstrap: str, topic: str, count: int, timeout: float = 20.0
+) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
+    """:func:`read_topic` for capture.raw.v1 as the enricher sees it once it split the Segment batch records: each
+    record stands for its events (:func:`leadline_shared.capture.batches.split`, what the enricher publishes),
+    read until ``count`` events are there."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    out: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(out) < count:
+                batch = await consumer.getmany(timeout_ms=200)
+                for records in batch.values():
+                    for r in records:
+                        out.extend(_events_of(r.key, r.value, dict(r.headers)))
+    except TimeoutError:
+        pytest.fail(f"only {len(out)} of {count} events arrived on {topic} within {timeout}s")
+    finally:
+        await consumer.stop()
+    return out
+
+
+def _events_of(
+    key: bytes | None, value: bytes, headers: dict[str, bytes]
+) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
+    raw = RawEvent.from_json(value)
+    if raw.type not in batches.TYPES:
+        return [(key, value, headers)]
+    return [(event.wire_key, event.wire_value, {}) for event in batches.split(raw)]
 
 
 async def topic_is_quiet(bootstrap: str, topic: str, expected: int, wait: float = 2.0) -> int:

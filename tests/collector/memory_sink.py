@@ -19,6 +19,7 @@ import orjson
 from leadline_collector.sink import Publishable, SinkUnavailable
 from leadline_collector.siteconfig_store import SiteConfigStore
 from leadline_shared import siteconfig
+from leadline_shared.capture import batches
 from leadline_shared.events import RawEvent
 
 
@@ -28,7 +29,10 @@ class MemorySink:
 
     events: list[RawEvent] = field(default_factory=list)
     """Every event accepted, as a :class:`RawEvent` (one a route encoded already is decoded from its JSON, as the
-    raw topic's readers decode it)."""
+    raw topic's readers decode it). A Segment batch's or a beacon's record stands for the events the enricher splits it into
+    (:func:`leadline_shared.capture.batches.split`): those are here, in its place."""
+    batch_records: list[RawEvent] = field(default_factory=list)
+    """The Segment batch and beacon records accepted, as published."""
     healthy: bool = True
     unavailable: bool = False
     """Refuse every event with :class:`SinkUnavailable`, as the publisher does when its spool is full."""
@@ -79,8 +83,15 @@ class MemorySink:
             raise SinkUnavailable("spool full (told to refuse)")
         if self.room is not None:
             self.room -= 1
-        self.events.append(event if isinstance(event, RawEvent) else RawEvent.from_json(event.to_json()))
-        self.durable.append(durable)
+        raw = event if isinstance(event, RawEvent) else RawEvent.from_json(event.to_json())
+        if raw.type not in batches.TYPES:
+            self.events.append(raw)
+            self.durable.append(durable)
+            return
+        self.batch_records.append(raw)
+        for made in batches.split(raw):  # what the enricher publishes for the record (its split)
+            self.events.append(made.decoded())
+            self.durable.append(durable)
 
     def messages(self) -> list[dict[str, Any]]:
         """The events as the raw topic would carry them (their JSON), in the order they were accepted."""

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from collector.memory_sink import MemorySink
 from leadline_shared import kafka
-from support import read_topic
+from support import read_events
 
 MakeClient = Callable[..., Awaitable[TestClient]]
 CLIENT_ID = "5b8d2c70-8a3c-4e55-9c5b-0d6a1f3e2a10"
@@ -50,7 +50,7 @@ async def test_a_send_beacon_batch_becomes_events_with_the_clients_ids(
     assert resp.headers["Access-Control-Allow-Origin"] == "https://shop.example"
     assert resp.headers["Access-Control-Allow-Credentials"] == "true"
     vid = resp.cookies["ll_vid"].value
-    events = [orjson.loads(v) for _, v, _ in await read_topic(kafka_bootstrap, topics.raw, 3)]
+    events = [orjson.loads(v) for _, v, _ in await read_events(kafka_bootstrap, topics.raw, 3)]
     page, track, identify = sorted(events, key=lambda e: ["page_view", "track", "identify"].index(e["type"]))
     assert page["event_id"] == CLIENT_ID
     assert page["occurred_at"] == "2026-11-24T09:59:59.000Z"
@@ -132,21 +132,26 @@ async def test_auto_captured_form_fields_keep_their_json_types(
 
 
 @pytest.mark.parametrize("fast_path", ["true", "false"])
-async def test_a_beacon_a_nearly_full_spool_can_only_partly_take_keeps_what_fits(
+async def test_a_beacon_is_kept_or_dropped_whole_by_a_nearly_full_spool(
     make_memory_client: MakeClient, memory_sink: MemorySink, fast_path: str
 ) -> None:
-    """A beacon's events are stored in one go; when the sink cannot take them all, as many as fit are kept, one by
-    one in order, and the rest are answered as rejected and counted as dropped, as when each was stored alone."""
+    """A beacon is stored in one go, as one record (its events split from it by the enricher): a sink with room
+    for one more record keeps every item; then, with none left (a full spool), the next beacon's items are all
+    answered as rejected and counted as dropped, none half kept."""
     client = await make_memory_client(LEADLINE_COLLECTOR_FAST_PATH=fast_path)
-    memory_sink.room = 2
+    memory_sink.room = 1
     items = [
         {"type": "track", "name": f"step {n}", "id": f"0192f0c4-5b7a-7cc0-8d5e-00000000000{n}"}
         for n in (1, 2, 3)
     ]
     resp = await client.post("/e", data=batch(*items), headers={"Content-Type": "text/plain"})
     assert resp.status == 200
-    assert await resp.json() == {"accepted": 2, "rejected": 1}
-    assert [e.properties["event"] for e in memory_sink.events] == ["step 1", "step 2"]
+    assert await resp.json() == {"accepted": 3, "rejected": 0}
+    resp = await client.post("/e", data=batch(*items[:2]), headers={"Content-Type": "text/plain"})
+    assert resp.status == 200
+    assert await resp.json() == {"accepted": 0, "rejected": 2}
+    assert [e.properties["event"] for e in memory_sink.events] == ["step 1", "step 2", "step 3"]
+    assert len(memory_sink.batch_records) == 1
     metrics = await (await client.get("/metrics")).text()
-    assert 'leadline_collector_dropped_total{source="beacon"} 1.0' in metrics
-    assert 'leadline_collector_events_total{source="beacon",type="track"} 2.0' in metrics
+    assert 'leadline_collector_dropped_total{source="beacon"} 2.0' in metrics
+    assert 'leadline_collector_events_total{source="beacon",type="track"} 3.0' in metrics

@@ -28,7 +28,7 @@ from leadline_collector.httperrors import HTTP_METRICS
 from leadline_collector.leanpost import body_json, json_answer
 from leadline_localstack import procs, services
 from leadline_shared import kafka
-from support import read_topic, topic_is_quiet
+from support import read_events, read_topic, topic_is_quiet
 
 MakeClient = Callable[..., Awaitable[TestClient]]
 LOCAL = "127.0.0.1/32"
@@ -174,7 +174,7 @@ async def test_every_segment_call_and_the_snippet_batch_give_both_paths_the_same
     assert answered_lean(lean) == len(CALLS)
     assert answered_lean(plain) == 0
     copies: dict[str, list[dict[str, Any]]] = {}
-    for _, value, _ in await read_topic(kafka_bootstrap, site.raw, 2 * SENT):
+    for _, value, _ in await read_events(kafka_bootstrap, site.raw, 2 * SENT):
         event = orjson.loads(value)
         event.pop("received_at")
         copies.setdefault(event["event_id"], []).append(event)
@@ -352,7 +352,7 @@ async def test_pipelined_requests_are_answered_in_order_while_segment_answers_wa
     assert orjson.loads(answers[2][2]) == {"success": True, "accepted": 2, "rejected": 0}
     assert orjson.loads(answers[3][2]) == {"accepted": 1, "rejected": 0}
     assert orjson.loads(answers[4][2]) == {"accepted": 1, "rejected": 0}
-    events = [orjson.loads(v) for _, v, _ in await read_topic(kafka_bootstrap, site.raw, 7)]
+    events = [orjson.loads(v) for _, v, _ in await read_events(kafka_bootstrap, site.raw, 7)]
     segment_order = [(e["type"], e["occurred_at"]) for e in events if e["anon_id"] == "anon-1"]
     assert [t for t, _ in segment_order] == ["track", "page_view", "screen", "track"]  # one key: in order
     assert [e["properties"].get("event") for e in events if e["anon_id"] == VID] == ["pixel", "clicked"]
@@ -395,7 +395,7 @@ async def test_the_real_segment_client_goes_through_the_lean_path(
     ids += await asyncio.to_thread(send_with_segment_sdk, host, "wk_test", True)
     assert fast(lean).metrics.fast_answers.tally["batch"] >= 2
     assert answered_lean(lean) == fast(lean).metrics.fast_answers.tally["batch"]
-    events = [orjson.loads(v) for _, v, _ in await read_topic(kafka_bootstrap, site.raw, 8)]
+    events = [orjson.loads(v) for _, v, _ in await read_events(kafka_bootstrap, site.raw, 8)]
     assert len({e["event_id"] for e in events}) == 8
     assert all(e["source"] == "segment" for e in events)
 
@@ -419,14 +419,14 @@ def test_the_content_length_the_lean_path_waits_for(head: bytes, length: int | N
 def test_gzip_bodies_are_inflated_within_the_cap_and_nothing_else_is_taken() -> None:
     doc = {"a": "b" * 100}
     packed = gzip.compress(orjson.dumps(doc))
-    assert body_json({"content-encoding": "gzip"}, packed, 1000) == (True, doc)
-    assert body_json({"content-encoding": "gzip"}, packed, 50) == (False, None)  # inflates past the cap
-    assert body_json({"content-encoding": "gzip"}, packed[:-4], 1000) == (False, None)  # truncated
-    assert body_json({"content-encoding": "gzip"}, packed + packed, 1000) == (False, None)  # two members
-    assert body_json({"content-encoding": "deflate"}, packed, 1000) == (False, None)
-    assert body_json({"content-type": "Text/Plain; charset=utf-8"}, b"[1]", 10) == (True, [1])
-    assert body_json({"content-type": "text/html"}, b"[1]", 10) == (False, None)
-    assert body_json({}, b"{", 10) == (False, None)
+    assert body_json({"content-encoding": "gzip"}, packed, 1000) == (True, doc, orjson.dumps(doc))
+    assert body_json({"content-encoding": "gzip"}, packed, 50) == (False, None, b"")  # inflates past the cap
+    assert body_json({"content-encoding": "gzip"}, packed[:-4], 1000) == (False, None, b"")  # truncated
+    assert body_json({"content-encoding": "gzip"}, packed + packed, 1000) == (False, None, b"")  # two members
+    assert body_json({"content-encoding": "deflate"}, packed, 1000) == (False, None, b"")
+    assert body_json({"content-type": "Text/Plain; charset=utf-8"}, b"[1]", 10) == (True, [1], b"[1]")
+    assert body_json({"content-type": "text/html"}, b"[1]", 10) == (False, None, b"")
+    assert body_json({}, b"{", 10) == (False, None, b"")
 
 
 @pytest.mark.parametrize(("path", "lean_answers"), [("/v1/t", True), ("/ll/e", True), ("/f/demo", False)])

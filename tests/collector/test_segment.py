@@ -19,7 +19,7 @@ from leadline_collector.siteconfig_store import SiteConfigStore
 from leadline_shared import kafka, siteconfig
 from leadline_shared.siteconfig import SourceConfig
 from sites import SOURCE
-from support import read_topic
+from support import read_events
 
 MakeClient = Callable[..., Awaitable[TestClient]]
 
@@ -76,7 +76,7 @@ async def test_the_real_segment_client_delivers_identify_track_page_and_alias(
     ids = await asyncio.to_thread(send_with_segment_sdk, host, SOURCE.write_key, gzip)
     events = {
         orjson.loads(v)["event_id"]: orjson.loads(v)
-        for _, v, _ in await read_topic(kafka_bootstrap, site.raw, 4)
+        for _, v, _ in await read_events(kafka_bootstrap, site.raw, 4)
     }
     assert set(events) == set(ids)
     identify, track, page, alias = (events[i] for i in ids)

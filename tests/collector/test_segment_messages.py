@@ -1,5 +1,5 @@
 """A Segment batch gives each message the event it would give alone, though messages share the work of their
-context (segment.message_context reuses the previous message's when it is the same JSON)."""
+context (leadline_shared.capture.segment.message_context reuses the previous message's when it is the same JSON)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from leadline_collector import segment
 from leadline_collector.fastpath import _NO_QUERY, FastRequest
 from leadline_collector.metrics import CollectorMetrics
 from leadline_collector.siteconfig_store import SiteConfigStore
+from leadline_shared.capture import batches
+from leadline_shared.events import SEGMENT_BATCH, EncodedEvent
 from leadline_shared.siteconfig import SourceConfig
 
 WRITE_KEY = "wk_unit"
@@ -31,8 +33,18 @@ def events_of(store: SiteConfigStore, call: str, body: dict[str, Any]) -> list[d
     judged = segment.judge(REQUEST, body, call, store, CollectorMetrics.create(), "DE")
     assert not isinstance(judged, web.Response), judged.text
     return [
-        {k: v for k, v in orjson.loads(event.to_json()).items() if k != "received_at"} for event in judged[0]
+        {k: v for k, v in orjson.loads(event.to_json()).items() if k != "received_at"}
+        for event in split(judged.events)
     ]
+
+
+def split(published: list[EncodedEvent]) -> list[EncodedEvent]:
+    """What was published, a batch's record replaced by the events the enricher splits it into."""
+    out: list[EncodedEvent] = []
+    for event in published:
+        raw = event.decoded()
+        out.extend(batches.split(raw) if raw.type == SEGMENT_BATCH else [event])
+    return out
 
 
 def batch(messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -67,7 +79,8 @@ def test_events_of_one_batch_sharing_a_context_each_carry_it_whole(tmp_path: Pat
         REQUEST, batch(messages), "batch", sites(tmp_path), CollectorMetrics.create(), "DE"
     )
     assert not isinstance(judged, web.Response)
-    first, second, third = (event.decoded() for event in judged[0])
+    assert len(judged.events) == 1  # one record for the batch
+    first, second, third = (event.decoded() for event in split(judged.events))
     assert first.context == second.context == third.context
     assert first.context["campaign"] == {"source": "news"}
     assert first.context["click_ids"] == {"gclid": "g1"}

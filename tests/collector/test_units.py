@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leadline_collector import normalize
-from leadline_collector.context import campaign_from_url
 from leadline_collector.ratelimit import RateLimiter
 from leadline_collector.sink import tally
+from leadline_shared.capture.context import campaign_from_url
 from leadline_shared.kafka import partition_for
 
 

@@ -14,8 +14,15 @@ from typing import Any, ClassVar, Self
 import orjson
 
 SCHEMA_VERSION = 1
+SEGMENT_BATCH = "segment_batch"
+"""A whole Segment batch as the collector publishes it, split into its events by the enricher and never stored
+(:mod:`leadline_shared.capture.batches`)."""
+BEACON_BATCH = "beacon_batch"
+"""A whole snippet beacon (``POST /e``) as the collector publishes it, split like :data:`SEGMENT_BATCH`."""
 EVENT_TYPES = frozenset(
     {
+        SEGMENT_BATCH,
+        BEACON_BATCH,
         "page_view",
         "email_open",
         "link_click",

@@ -12,9 +12,9 @@ import pytest
 from yarl import URL
 
 from crm_core.marketing.dataset import at
-from leadline_collector.beacon import item_event
 from leadline_collector.fastpath import FastRequest
 from leadline_crm.ingest.touches import write_batch
+from leadline_shared.capture.beacon import item_event
 from leadline_shared.events import EnrichedEvent
 from leadline_shared.ids import new_id
 

@@ -34,6 +34,11 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
 
 async def read_json(request: web.Request, limit: int, *, allow_text_plain: bool = False) -> Any:
     """A JSON body (optionally sent as text/plain, as navigator.sendBeacon does)."""
+    return (await read_body(request, limit, allow_text_plain=allow_text_plain))[0]
+
+
+async def read_body(request: web.Request, limit: int, *, allow_text_plain: bool = False) -> tuple[Any, bytes]:
+    """:func:`read_json`'s parsed body and the text it was parsed from (once inflated)."""
     allowed = ("application/json", "text/plain") if allow_text_plain else ("application/json",)
     if request.content_type not in (
         JSON_TYPES if allow_text_plain else (*allowed, "application/octet-stream")
@@ -41,6 +46,6 @@ async def read_json(request: web.Request, limit: int, *, allow_text_plain: bool 
         raise BodyError(415, f"send {' or '.join(allowed)}")
     data = await read_limited(request, limit)
     try:
-        return orjson.loads(data)
+        return orjson.loads(data), data
     except orjson.JSONDecodeError as exc:
         raise BodyError(400, f"invalid JSON: {exc.msg} at position {exc.pos}") from None

@@ -438,7 +438,7 @@ class FastProtocol(asyncio.Protocol):
         headers = self._parse(buf[:end], _POST_REFUSED)
         if headers is None:
             return HAND_OVER
-        usable, body = body_json(headers, buf[head_end:end], limit)
+        usable, body, data = body_json(headers, buf[head_end:end], limit)
         if not usable:
             return HAND_OVER
         request = FastRequest(
@@ -446,9 +446,9 @@ class FastProtocol(asyncio.Protocol):
         )
         cors = cors_head(headers.get("origin"))
         if kind == BEACON:
-            self._beacon(posts, request, body, cors)
+            self._beacon(posts, request, body, data, cors)
         else:
-            self._segment(posts, request, body, kind, cors)
+            self._segment(posts, request, body, data, kind, cors)
         self._fast.metrics.fast_answers.tally[kind] += 1
         return end
 
@@ -468,8 +468,8 @@ class FastProtocol(asyncio.Protocol):
         self._fast.metrics.fast_answers.tally["preflight"] += 1
         return len(head)
 
-    def _beacon(self, posts: LeanPosts, request: FastRequest, body: Any, cors: bytes) -> None:
-        taken = beacon.take(request, body, posts.sink, posts.metrics, posts.default_region)
+    def _beacon(self, posts: LeanPosts, request: FastRequest, body: Any, data: bytes, cors: bytes) -> None:
+        taken = beacon.take(request, body, posts.sink, posts.metrics, posts.default_region, data)
         if isinstance(taken, web.Response):
             status, head, payload = response_answer(taken)
             self._write(status, head + cors, payload, False, self._keep_alive, None)
@@ -486,17 +486,18 @@ class FastProtocol(asyncio.Protocol):
         self._owe(room, lambda _: (data, keep_alive), keep_alive)
 
     def _segment(
-        self, posts: LeanPosts, request: FastRequest, body: Any, call_type: str, cors: bytes
+        self, posts: LeanPosts, request: FastRequest, body: Any, data: bytes, call_type: str, cors: bytes
     ) -> None:
-        judged = segment.judge(request, body, call_type, posts.sites, posts.metrics, posts.default_region)
+        judged = segment.judge(
+            request, body, call_type, posts.sites, posts.metrics, posts.default_region, data
+        )
         if isinstance(judged, web.Response):
             status, head, payload = response_answer(judged)
             self._write(status, head + cors, payload, False, self._keep_alive, None)
             return
-        events, errors = judged
         keep_alive = self._keep_alive
         metrics, date = posts.metrics, self._fast.date
-        accepted = segment.kinds(events)  # the answer needs only these: the events are not kept until it
+        accepted, errors = judged.accepted, judged.errors  # the answer needs only these, not the events
 
         def render(stored: asyncio.Future[Any]) -> tuple[bytes, bool]:
             error = (
@@ -514,7 +515,7 @@ class FastProtocol(asyncio.Protocol):
             )
             return _render(status, date(), head + cors, payload, keep_alive, None), keep_alive
 
-        self._owe(segment.store_all(posts.sink, events), render, keep_alive)
+        self._owe(segment.store_all(posts.sink, judged.events), render, keep_alive)
 
     # --- writing, in request order ----------------------------------------------------------------------------
     def _write(

@@ -67,26 +67,27 @@ class LeanPosts:
             return None
 
 
-def body_json(headers: dict[str, str], body: bytes, limit: int) -> tuple[bool, Any]:
-    """``(True, parsed body)`` when the body follows the simple rules above; ``(False, None)``: aiohttp decides.
+def body_json(headers: dict[str, str], body: bytes, limit: int) -> tuple[bool, Any, bytes]:
+    """``(True, parsed body, its text once inflated)`` when the body follows the simple rules above;
+    ``(False, None, b"")``: aiohttp decides.
 
     ``limit`` applies to the inflated body, as :func:`bodies.read_limited` applies it to what aiohttp inflates.
     """
     content_type = headers.get("content-type")
     if content_type is not None and content_type.partition(";")[0].strip().lower() not in JSON_TYPES:
-        return False, None
+        return False, None, b""
     encoding = headers.get("content-encoding")
     if encoding is not None:
         if encoding.strip().lower() != "gzip":
-            return False, None
+            return False, None, b""
         inflated = _gunzip(body, limit)
         if inflated is None:
-            return False, None
+            return False, None, b""
         body = inflated
     try:
-        return True, orjson.loads(body)
+        return True, orjson.loads(body), body
     except orjson.JSONDecodeError:
-        return False, None
+        return False, None, b""
 
 
 def _gunzip(data: bytes, limit: int) -> bytes | None:

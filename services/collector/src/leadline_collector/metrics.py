@@ -76,6 +76,8 @@ class CollectorMetrics:
     backlog: Gauge
     held: Counter
     worker: Gauge
+    batch_records: Counter
+    batch_record_events: Counter
 
     @classmethod
     def create(cls) -> CollectorMetrics:
@@ -133,6 +135,16 @@ class CollectorMetrics:
             held=Counter(
                 "leadline_collector_answers_held",
                 "Answers (beacons) held until the backlog in front of Kafka shrank (Publisher.throttle)",
+                registry=reg,
+            ),
+            batch_records=Counter(
+                "leadline_collector_batch_records",
+                "Segment batches stored whole, one record each, for the enricher to split into their events",
+                registry=reg,
+            ),
+            batch_record_events=Counter(
+                "leadline_collector_batch_record_events",
+                "Events the stored Segment batch records carry (accepted, split by the enricher)",
                 registry=reg,
             ),
             worker=Gauge(

@@ -20,6 +20,8 @@ class EnricherMetrics:
     identity_changes: Counter
     retries: Counter
     kafka_retries: Counter
+    split_records: Counter
+    split_events: Counter
 
     @classmethod
     def create(cls) -> EnricherMetrics:
@@ -56,6 +58,16 @@ class EnricherMetrics:
             kafka_retries=Counter(
                 "leadline_enricher_kafka_retries",
                 "Batches aborted and replayed because Kafka failed them (broker gone or back, leader unknown)",
+                registry=reg,
+            ),
+            split_records=Counter(
+                "leadline_enricher_split_records",
+                "Segment batch records split into their events (docs/proposals/batch-records.md)",
+                registry=reg,
+            ),
+            split_events=Counter(
+                "leadline_enricher_split_events",
+                "Events made by splitting Segment batch records, published back to capture.raw.v1",
                 registry=reg,
             ),
         )

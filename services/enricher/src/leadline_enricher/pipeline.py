@@ -50,6 +50,7 @@ from leadline_enricher.identity import BatchResult, IdentityGraph, Work, erase_p
 from leadline_enricher.metrics import EnricherMetrics
 from leadline_shared import kafka, pg, service
 from leadline_shared.batch import BatchSender, Message
+from leadline_shared.capture import batches
 from leadline_shared.events import (
     EventError,
     IdentityChange,
@@ -258,6 +259,7 @@ class Enricher:
         events: list[_Decoded] = []
         work: list[Work] = []
         erase: list[str] = []
+        split = [0, 0]
         for records in batch.values():
             for record in records:
                 decoded = self._decode(record)
@@ -266,6 +268,10 @@ class Enricher:
                     work.append(decoded.work)
                 elif isinstance(decoded, _Erase):
                     erase.append(decoded.person)
+                elif isinstance(decoded, _Split):
+                    out.extend(decoded.messages)
+                    split[0] += 1
+                    split[1] += len(decoded.messages)
                 else:
                     out.append(decoded)
         result = await self._resolve(work, erase)
@@ -276,7 +282,7 @@ class Enricher:
         for change in result.changes:
             out.append((self.topics.identity_changes, change.key(), change.to_json(), None))
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
-        return _Prepared(out, offsets, result, len(events), started)
+        return _Prepared(out, offsets, result, len(events), started, split[0], split[1])
 
     async def commit(self, prepared: _Prepared) -> None:
         """One Kafka transaction: enriched events, identity changes, dead letters and the consumed offsets."""
@@ -291,10 +297,13 @@ class Enricher:
         if changes:
             await self.pool.execute(queries.MARK_PUBLISHED, [c.change_id for c in changes])
         self._count(prepared.events, prepared.result, time.perf_counter() - prepared.started)
+        if prepared.split_records:
+            self.metrics.split_records.inc(prepared.split_records)
+            self.metrics.split_events.inc(prepared.split_events)
 
-    def _decode(self, record: ConsumerRecord) -> _Decoded | _Erase | Message:
-        """The event, its enrichment and its identity work, crm-core's erase request, or a dead letter saying
-        why not."""
+    def _decode(self, record: ConsumerRecord) -> _Decoded | _Erase | _Split | Message:
+        """The event, its enrichment and its identity work, crm-core's erase request, the events a Segment
+        batch record splits into, or a dead letter saying why not."""
         try:
             doc = orjson.loads(record.value or b"")
         except orjson.JSONDecodeError as exc:
@@ -305,6 +314,8 @@ class Enricher:
             raw = RawEvent.from_dict(doc)
         except EventError as exc:
             return self._dead_letter(record, "invalid", "decode", str(exc))
+        if raw.type in batches.TYPES:
+            return self._split(record, raw)
         if (person := erase_request_of(raw)) is not None:
             persons = _uuids([person])
             if not persons:
@@ -317,6 +328,24 @@ class Enricher:
             log.exception("enrichment failed", extra={"event_id": raw.event_id})
             return self._dead_letter(record, "enrich_failed", "enrich", f"{type(exc).__name__}: {exc}")
         return _Decoded(doc, findings.fields, work_for(raw, ids, findings.may_identify))
+
+    def _split(self, record: ConsumerRecord, raw: RawEvent) -> _Split | Message:
+        """The events of a Segment batch's or a beacon's record, to publish back to capture.raw.v1 in this batch's
+        transaction
+        (each keyed by its own identity, so its owner enriches it), or a dead letter saying why not.
+
+        Published, not enriched here: a record's messages may be several visitors', and each visitor's events
+        must be enriched by the one consumer that owns its partition (the identity cache is per process).
+        """
+        try:
+            made = batches.split(raw)
+        except batches.RecordError as exc:
+            return self._dead_letter(record, "invalid", "split", str(exc))
+        except Exception as exc:  # a bug or an input nobody foresaw must not block the partition
+            log.exception("split failed", extra={"event_id": raw.event_id})
+            return self._dead_letter(record, "split_failed", "split", f"{type(exc).__name__}: {exc}")
+        raw_topic = self.topics.raw
+        return _Split([(raw_topic, event.wire_key, event.wire_value, None) for event in made])
 
     def _dead_letter(self, record: ConsumerRecord, reason: str, stage: str, detail: str) -> Message:
         self.metrics.dead_letters.labels(reason=reason).inc()
@@ -464,6 +493,15 @@ class _Prepared:
     result: BatchResult
     events: int
     started: float
+    split_records: int = 0
+    split_events: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Split:
+    """The events a Segment batch record splits into, as messages for capture.raw.v1."""
+
+    messages: list[Message]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from leadline_collector.clientids import event_id, scoped_id
+from leadline_shared.capture.clientids import event_id, scoped_id
 from leadline_shared.ids import event_id_from, scoped_event_id, valid_client_id
 
 _U = uuid.UUID("0192f0c4-5b7a-7cc0-8d5e-2f1a9b3c4d5e")

@@ -1,4 +1,5 @@
-"""The id a client gives its event, taken the short way when it is a canonical UUID.
+"""The id a client gives its event, taken the short way when it is a canonical UUID (the collector and the
+enricher both name events with it).
 
 Every snippet item carries one (``crypto.randomUUID()``), and Segment's server SDKs send ``uuid4`` message ids.
 Checking such an id through ``uuid.UUID`` (:func:`leadline_shared.ids.valid_client_id`) cost two µs an event, a
