@@ -129,7 +129,7 @@ class CollectorMetrics:
             ),
             backlog=Gauge(
                 "leadline_collector_backlog_events",
-                "Events accepted and not yet handed to Kafka or the spool",
+                "Records accepted and not yet handed to Kafka or the spool (an event, or a whole beacon or Segment batch)",
                 registry=reg,
             ),
             held=Counter(

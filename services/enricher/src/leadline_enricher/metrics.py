@@ -62,12 +62,12 @@ class EnricherMetrics:
             ),
             split_records=Counter(
                 "leadline_enricher_split_records",
-                "Segment batch records split into their events (docs/proposals/batch-records.md)",
+                "Segment batch and beacon records split into their events (docs/proposals/batch-records.md)",
                 registry=reg,
             ),
             split_events=Counter(
                 "leadline_enricher_split_events",
-                "Events made by splitting Segment batch records, published back to capture.raw.v1",
+                "Events made by splitting Segment batch and beacon records, published back to capture.raw.v1",
                 registry=reg,
             ),
         )
