@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from leadline_shared.capture import batches, beacon
 from leadline_shared.capture.context import RequestView
-from leadline_shared.capture.segment import BadCall, Call, batch_event, message_event, refusal
+from leadline_shared.capture.segment import TYPES, BadCall, Call, batch_event, judged, message_event, refusal
 from leadline_shared.events import BEACON_BATCH, SEGMENT_BATCH, EncodedEvent, RawEvent
 
 VIEW = RequestView("203.0.113.9", "Mozilla/5.0 (X11) Test/1.0", "de-DE", (True, False))
@@ -168,30 +168,31 @@ _ITEMS = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(items=st.lists(_ITEMS, min_size=1, max_size=6))
 def test_what_the_collector_accepts_is_exactly_what_the_split_builds(items: list[Any]) -> None:
-    """The collector answers a batch from :func:`refusal` alone; the enricher then builds the events. They must
-    agree message by message, or an answer would count an event that is never stored, or miss one that is."""
+    """The collector answers a batch from :func:`judged` alone; the enricher then builds the events with
+    :func:`message_event`, which checks the message itself. They must agree message by message, or an answer
+    would count an event that is never stored, or miss one that is."""
     body = {"batch": items}
     for item in items:
-        refused, raised = refusal(item), raised_by(item)
-        assert (refused is None) == (raised is None)
-        if refused is not None and raised is not None:
-            assert (refused.status, refused.detail, refused.reason) == (
-                raised.status,
-                raised.detail,
-                raised.reason,
-            )
-        if refused is None and isinstance(item, dict):
-            kind = {"page": "page_view"}.get(item["type"], item["type"])
-            message_event(call(), item | {"context": item.get("context")}, kind)  # builds, raises nothing
+        kind = judged(item)
+        given = item.get("type") if isinstance(item, dict) else None
+        if not isinstance(item, dict) or TYPES.get(given if type(given) is str else str(given)) is None:
+            assert isinstance(kind, BadCall)  # not an object, or no type: nothing to build
+            continue
+        built = built_by_message_event(item, TYPES[given if type(given) is str else str(given)])
+        if isinstance(kind, BadCall):
+            assert built is not None, item  # message_event refuses it too, for the same reason
+            assert (kind.status, kind.detail, kind.reason) == (built.status, built.detail, built.reason)
+        else:
+            assert built is None, (item, built)
     accepted = [item for item in items if refusal(item) is None]
     if accepted:
         assert comparable(after(body), accepted) == comparable(before(body), accepted)
 
 
-def raised_by(item: Any) -> BadCall | None:
-    """What building the item raises (None: it builds)."""
+def built_by_message_event(item: dict[str, Any], kind: str) -> BadCall | None:
+    """What :func:`message_event` (the builder, with its own checks) raises for the item (None: it builds)."""
     try:
-        batch_event(call(), item, None)
+        message_event(call(), item, kind)
     except BadCall as exc:
         return exc
     return None

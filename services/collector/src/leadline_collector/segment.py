@@ -38,7 +38,7 @@ from leadline_collector.siteconfig_store import SiteConfigStore
 from leadline_collector.visitor import HitRequest
 from leadline_shared.capture import batches
 from leadline_shared.capture.context import RequestView
-from leadline_shared.capture.segment import TYPES, BadCall, Call, item_type, message_event, refusal, text_of
+from leadline_shared.capture.segment import TYPES, BadCall, Call, judged, message_event, text_of
 from leadline_shared.events import EncodedEvent, utc_now_iso
 from leadline_shared.http import problem
 
@@ -82,10 +82,9 @@ def judge_batch(
     accepted: dict[str, int] = {}
     first: dict[str, Any] | None = None
     for index, item in enumerate(batch):
-        refused = refusal(item)
-        if refused is None:
-            kind = item_type(item)
-            accepted[kind] = accepted.get(kind, 0) + 1
+        refused = judged(item)
+        if isinstance(refused, str):
+            accepted[refused] = accepted.get(refused, 0) + 1
             if first is None:
                 first = item
             continue

@@ -35,7 +35,7 @@ import orjson
 
 from leadline_shared.capture.beacon import item_event
 from leadline_shared.capture.context import RequestView
-from leadline_shared.capture.segment import Call, identity_of, item_type, message_event, refusal
+from leadline_shared.capture.segment import BadCall, Call, identity_of, judged, message_event
 from leadline_shared.events import BEACON_BATCH, SEGMENT_BATCH, EncodedEvent, RawEvent, encode_raw
 from leadline_shared.ids import new_id
 
@@ -132,10 +132,11 @@ def split(raw: RawEvent) -> list[EncodedEvent]:
     shared_context = body.get("context")
     events: list[EncodedEvent] = []
     for item in body["batch"]:
-        if refusal(item) is None:
+        kind = judged(item)
+        if not isinstance(kind, BadCall):
             if "context" not in item:
                 item = item | {"context": shared_context}
-            events.append(message_event(call, item, item_type(item)))
+            events.append(message_event(call, item, kind))
     return events
 
 

@@ -230,36 +230,43 @@ def message_event(call: Call, msg: dict[str, Any], kind: str) -> EncodedEvent:
 
 
 def refusal(item: Any) -> BadCall | None:
-    """Why :func:`batch_event` refuses a batch item, or None: it makes an event.
+    """Why :func:`batch_event` refuses a batch item, or None: it makes an event (:func:`judged`)."""
+    kind = judged(item)
+    return kind if isinstance(kind, BadCall) else None
 
-    The collector answers a batch with this (which messages count) before the enricher builds the events
-    (docs/proposals/batch-records.md), so it must refuse exactly what :func:`message_event` would: the same
-    checks, in the same order, on the same readings of the fields.
+
+def judged(item: Any) -> str | BadCall:
+    """The event type a batch item makes, or why :func:`batch_event` refuses it.
+
+    The collector answers a batch with this (which messages count, of which types) before the enricher builds
+    the events (docs/proposals/batch-records.md), so it must refuse exactly what :func:`message_event` would: the
+    same checks, in the same order, on the same readings of the fields (:func:`identity_of`, :func:`text_of`),
+    written out for the common case of JSON strings because it runs for every message the collector takes.
     """
     if not isinstance(item, dict):
         return BadCall(400, "a batch item must be a JSON object", "not_an_object")
-    given = item.get("type")
+    get = item.get
+    given = get("type")
     kind = TYPES.get(given if type(given) is str else str(given))
     if kind is None:
         return BadCall(400, f"unknown message type {str(given)[:40]!r}", "unknown_type")
-    if identity_of(item) == (None, None):
+    user_id, anon_id = get("userId"), get("anonymousId")
+    if not (user_id if type(user_id) is str else _text(user_id, 200)) and not (
+        anon_id if type(anon_id) is str else _text(anon_id, 200)
+    ):
         return BadCall(400, "every message needs a userId or an anonymousId", "no_identity")
-    if kind == "track" and not text_of(item.get("event"), 200):
-        return BadCall(400, "a track call needs an event name", "no_event_name")
-    return None
-
-
-def item_type(item: dict[str, Any]) -> str:
-    """The event type of a batch item :func:`refusal` accepted."""
-    given = item.get("type")
-    return TYPES[given if type(given) is str else str(given)]
+    if kind == "track":
+        event = get("event")
+        if not (event if type(event) is str else text_of(event, 200)):
+            return BadCall(400, "a track call needs an event name", "no_event_name")
+    return kind
 
 
 def batch_event(call: Call, item: Any, shared_context: Any) -> EncodedEvent:
     """One item of ``/v1/batch`` as a raw event; raises :class:`BadCall` naming what is wrong with it."""
-    refused = refusal(item)
-    if refused is not None:
-        raise refused
+    kind = judged(item)
+    if isinstance(kind, BadCall):
+        raise kind
     if "context" not in item:
         item = item | {"context": shared_context}
-    return message_event(call, item, item_type(item))
+    return message_event(call, item, kind)
