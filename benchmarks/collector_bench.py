@@ -564,7 +564,7 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
             target="1.0",
             baseline=(
                 f"{published:,.0f} records published, {spooled:,.0f} spooled; {records:,.0f} of them Segment "
-                f"batches carrying {record_events:,.0f} events (split by the enricher)"
+                f"batches and beacons carrying {record_events:,.0f} events (split by the enricher)"
             ),
         ),
     ]
@@ -592,7 +592,7 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
             "Segment calls and /e are answered on the fast path too (leanpost.py); Segment answers wait until "
             "their events are acknowledged by Kafka (no linger), /e answers do not, unless more than 5,000 "
             "events wait to be handed to Kafka (then until 2,500 do: Publisher.throttle, on both paths). "
-            "A /v1/batch call is stored as one record holding the body, its messages judged and not built "
+            "A /v1/batch call or an /e beacon is stored as one record holding the body, its messages judged and not built "
             "(leadline_shared.capture.batches; the enricher splits it into the events; none reads the bench's own topics); "
             "its answer waits for that record's acknowledgement, and the published / answered row counts the "
             "events the acknowledged records carry. "

@@ -155,3 +155,5 @@ async def test_a_beacon_is_kept_or_dropped_whole_by_a_nearly_full_spool(
     metrics = await (await client.get("/metrics")).text()
     assert 'leadline_collector_dropped_total{source="beacon"} 2.0' in metrics
     assert 'leadline_collector_events_total{source="beacon",type="track"} 3.0' in metrics
+    assert "leadline_collector_batch_records_total 1.0" in metrics
+    assert "leadline_collector_batch_record_events_total 3.0" in metrics

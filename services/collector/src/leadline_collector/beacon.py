@@ -94,6 +94,8 @@ def _store(sink: Sink, metrics: CollectorMetrics, record: EncodedEvent, kinds: l
         return 0
     for kind, count in tally(kinds).items():
         metrics.events.inc(kind, "beacon", count)
+    metrics.batch_records.inc()
+    metrics.batch_record_events.inc(len(kinds))
     return len(kinds)
 
 

@@ -139,12 +139,12 @@ class CollectorMetrics:
             ),
             batch_records=Counter(
                 "leadline_collector_batch_records",
-                "Segment batches stored whole, one record each, for the enricher to split into their events",
+                "Segment batches and beacons stored whole, one record each, for the enricher to split into events",
                 registry=reg,
             ),
             batch_record_events=Counter(
                 "leadline_collector_batch_record_events",
-                "Events the stored Segment batch records carry (accepted, split by the enricher)",
+                "Events the stored Segment batch and beacon records carry (accepted, split by the enricher)",
                 registry=reg,
             ),
             worker=Gauge(
