@@ -51,12 +51,14 @@ RECOVER_MIN = 0.25  # seconds between recovery attempts while they make progress
 RECOVER_MAX = 5.0  # ... and at most this long while Kafka stays away (doubling in between)
 PROGRESS_EVERY = 10.0  # seconds between replay progress lines
 UNREACHABLE_LOG_EVERY = 30.0  # seconds between "kafka not reachable" lines during an outage
-BACKLOG_HIGH = 5_000
+BACKLOG_HIGH = 1_000
 """Records queued and not yet handed to Kafka (or the spool) above which answers that do not wait for their
 events (beacons) wait for the backlog to shrink: the collector then takes captures as fast as Kafka takes them,
 instead of holding an ever longer queue in memory (/e was answered faster than it was published). A record is
-one event, or a whole beacon or Segment batch (leadline_shared.capture.batches): a few MB at most."""
-BACKLOG_LOW = 2_500
+one event, or a whole beacon or Segment batch (leadline_shared.capture.batches): a few MB at most. It was
+5,000 when a record was one event; 5,000 whole beacons held /e's answers for a quarter of a second (p99 289 ms
+in make bench)."""
+BACKLOG_LOW = 500
 """... and the backlog at which they are answered again."""
 
 
