@@ -109,3 +109,11 @@ def test_trusted_proxies_are_read_as_networks_and_none_by_default() -> None:
     assert config.load(CollectorSettings, {}).trusted_proxies == ()
     settings = config.load(CollectorSettings, {"LEADLINE_TRUSTED_PROXIES": "10.0.0.0/8, 2001:db8::/32"})
     assert [str(n) for n in proxy_networks(settings.trusted_proxies)] == ["10.0.0.0/8", "2001:db8::/32"]
+
+
+@pytest.mark.parametrize(("name", "kb"), [("LEADLINE_BATCH_MAX_KB", "2048"), ("LEADLINE_BODY_MAX_KB", "0")])
+def test_a_body_cap_a_kafka_record_cannot_hold_stops_the_collector_at_start(name: str, kb: str) -> None:
+    """A Segment batch or a beacon is stored as one Kafka record: a cap above what a record holds would have the
+    collector accept bodies it then cannot publish."""
+    with pytest.raises(config.ConfigError, match=rf"{name}={kb}: must be 1 to 900"):
+        config.load(CollectorSettings, {name: kb})

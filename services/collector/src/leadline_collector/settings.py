@@ -7,6 +7,10 @@ from ipaddress import ip_network
 
 from leadline_shared.config import CommonSettings, ConfigError, setting
 
+MAX_RECORD_BODY_KB = 900
+"""The largest body cap: a Segment batch or a beacon is stored as one Kafka record (its body and some 500 bytes
+of the request's facts), and the producer's and the broker's default limit is 1 MB a record."""
+
 
 @dataclass(frozen=True)
 class CollectorSettings(CommonSettings):
@@ -61,6 +65,15 @@ class CollectorSettings(CommonSettings):
         super().validate()
         if self.workers < 1:
             raise ConfigError(f"LEADLINE_COLLECTOR_WORKERS={self.workers!r}: must be ≥ 1")
+        for name, kb in (
+            ("LEADLINE_BATCH_MAX_KB", self.batch_max_kb),
+            ("LEADLINE_BODY_MAX_KB", self.body_max_kb),
+        ):
+            if not 1 <= kb <= MAX_RECORD_BODY_KB:  # a Segment batch or a beacon travels as one Kafka record
+                raise ConfigError(
+                    f"{name}={kb}: must be 1 to {MAX_RECORD_BODY_KB} (the body is stored as one Kafka record, "
+                    "and Kafka takes at most 1 MB a record by default)"
+                )
         for value in self.trusted_proxies:
             try:
                 ip_network(value)
