@@ -8,7 +8,9 @@ Then, in this one process:
 1. the bare rate: the same consumer group settings and transactional consume → produce → commit-offsets
    loop, copying each record unchanged (no decoding, no database);
 2. the enricher's own pipeline (decode, enrich, resolve identity in PostgreSQL, encode, one Kafka
-   transaction per batch) over the same stream, on a fresh identity schema.
+   transaction per batch) over the same stream, on a fresh identity schema, then over the same visitors again;
+3. the same visitors' page and track calls as Segment batch records, as the collector stores a ``/v1/batch``
+   call: split into their events, published back to the raw topic, consumed again and enriched.
 
 Each rate is events divided by the time from the first batch to the last (group join excluded).
 ``python -m benchmarks.enricher_bench`` runs it against the local stack.
@@ -23,9 +25,11 @@ import random
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+import orjson
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from leadline_enricher.app import MIGRATIONS
@@ -36,10 +40,15 @@ from leadline_enricher.metrics import EnricherMetrics
 from leadline_enricher.pipeline import Enricher
 from leadline_shared import kafka, pg
 from leadline_shared.batch import BatchSender
-from leadline_shared.events import RawEvent, utc_now_iso
+from leadline_shared.capture import batches
+from leadline_shared.capture.context import RequestView
+from leadline_shared.capture.segment import Call
+from leadline_shared.events import EncodedEvent, RawEvent, utc_now_iso
 from leadline_shared.ids import new_id
 
 EVENTS = int(os.environ.get("ENRICHER_BENCH_EVENTS", "100000"))  # a smaller figure for a quick look by hand
+SPLIT_EVENTS = EVENTS // 2
+PER_RECORD = 20
 PARTITIONS = 6
 BATCH_MAX = 2000
 TARGET = 20_000.0
@@ -100,7 +109,34 @@ def generate(count: int, seed: int = 7, visitors: list[tuple[str, str]] | None =
     return events
 
 
-async def _produce(bootstrap: str, topic: str, events: list[RawEvent]) -> None:
+def segment_records(count: int, visitors: list[tuple[str, str]], seed: int = 9) -> list[EncodedEvent]:
+    """``count`` events as Segment batch records of :data:`PER_RECORD` messages, one visitor's page views and
+    tracks each, as the collector stores a browser's ``/v1/batch`` call (the enricher splits, then enriches)."""
+    rng = random.Random(seed)
+    records: list[EncodedEvent] = []
+    for start in range(0, count, PER_RECORD):
+        anon, agent = rng.choice(visitors)
+        view = RequestView(f"203.0.{rng.randrange(256)}.{rng.randrange(256)}", agent, "en-GB", None)
+        call = Call(view, "wk_bench", "Bench site", utc_now_iso(), "DE", utc_now_iso())
+        context = {"page": {"url": f"https://shop.example{rng.choice(PAGES)}?utm_source=news"}}
+        batch = [
+            {"type": "page", "name": "Pricing", "anonymousId": anon, "messageId": f"ajs-{start + i}"}
+            if i % 4 == 0
+            else {
+                "type": "track",
+                "event": "Product Viewed",
+                "anonymousId": anon,
+                "messageId": f"ajs-{start + i}",
+                "properties": {"sku": f"sku-{rng.randrange(100)}", "price": 19.5},
+            }
+            for i in range(min(PER_RECORD, count - start))
+        ]
+        body = {"writeKey": "wk_bench", "context": context, "batch": batch}
+        records.append(batches.record(call, orjson.dumps(body), batch[0], len(batch)))
+    return records
+
+
+async def _produce(bootstrap: str, topic: str, events: Sequence[RawEvent | EncodedEvent]) -> None:
     producer = kafka.producer(bootstrap, transactional_id=f"bench-load-{uuid.uuid4().hex[:8]}")
     await producer.start()
     try:
@@ -225,6 +261,9 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
         returning = generate(EVENTS, seed=8, visitors=visitors)  # the same visitors come back
         await _produce(kafka_bootstrap, topics.raw, returning)
         warm = await enricher_rate(kafka_bootstrap, pool, topics, len(returning), group, graph)
+        records = segment_records(SPLIT_EVENTS, visitors)  # the same visitors, through Segment batches
+        await _produce(kafka_bootstrap, topics.raw, records)
+        split = await enricher_rate(kafka_bootstrap, pool, topics, SPLIT_EVENTS, group, graph)
         persons = await pool.fetchval("SELECT count(*) FROM persons WHERE merged_into IS NULL")
         merges = await pool.fetchval("SELECT count(*) FROM changes WHERE kind = 'merge'")
     finally:
@@ -248,6 +287,9 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
              "target": f">= {TARGET:.0f}", "baseline": f"{bare:.0f} (bare consume→produce)"},
             {"metric": "enricher throughput, visitors known (warm graph and cache)", "value": round(warm),
              "unit": "events/s", "target": f">= {TARGET:.0f}", "baseline": f"{bare:.0f} (bare consume→produce)"},
+            {"metric": f"enricher throughput, Segment batch records ({PER_RECORD} messages each) split, then "
+                       "enriched", "value": round(split), "unit": "events/s", "target": None,
+             "baseline": f"{warm:.0f} (the warm row: the same visitors' events stored one by one)"},
             {"metric": "bare consume→produce", "value": round(bare), "unit": "events/s", "target": None,
              "baseline": None},
             {"metric": "enricher / bare", "value": round(rate / bare, 2), "unit": "ratio", "target": None,
@@ -258,7 +300,11 @@ async def run(kafka_bootstrap: str, pg_dsn: str) -> dict[str, Any]:
             f"pre-loaded on {PARTITIONS} partitions; one process, batches of up to {BATCH_MAX}, one Kafka "
             f"transaction per batch, acks=all. First pass: identity graph empty (every visitor new); second pass: "
             f"{len(returning)} more events from the same visitors, same process. After both: {persons} persons, "
-            f"{merges} merges. Rates count from the first batch to the last. Load average before the "
+            f"{merges} merges. Third pass: {SPLIT_EVENTS} events of the same visitors as "
+            f"{SPLIT_EVENTS // PER_RECORD} Segment batch records (page and track calls, as the collector stores a "
+            f"/v1/batch call), each split into its events, published back to the raw topic in the batch's "
+            f"transaction, then consumed and enriched: the rate counts events enriched. "
+            f"Rates count from the first batch to the last. Load average before the "
             f"enricher run: {load_before:.1f} (2 cores shared with the broker and PostgreSQL)."
         ),
     }  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -12,11 +13,32 @@ from aiokafka import AIOKafkaConsumer
 from leadline_shared.capture import batches
 from leadline_shared.events import RawEvent
 
+Message = tuple[bytes | None, bytes, dict[str, bytes]]
+
 
 async def read_topic(
     bootstrap: str, topic: str, count: int, timeout: float = 20.0, isolation_level: str = "read_committed"
-) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
+) -> list[Message]:
     """Read ``count`` messages from the start of ``topic`` (fails the test after ``timeout``)."""
+    return await _read(bootstrap, topic, count, timeout, isolation_level, lambda m: [m], "messages")
+
+
+async def read_events(bootstrap: str, topic: str, count: int, timeout: float = 20.0) -> list[Message]:
+    """:func:`read_topic` for capture.raw.v1 as the enricher sees it once it split the Segment batch and beacon
+    records: each record stands for its events (:func:`leadline_shared.capture.batches.split`, what the enricher
+    publishes), read until ``count`` events are there."""
+    return await _read(bootstrap, topic, count, timeout, "read_committed", _events_of, "events")
+
+
+async def _read(
+    bootstrap: str,
+    topic: str,
+    count: int,
+    timeout: float,
+    isolation_level: str,
+    expand: Callable[[Message], list[Message]],
+    what: str,
+) -> list[Message]:
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -26,56 +48,25 @@ async def read_topic(
         group_id=None,
     )
     await consumer.start()
-    out: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
-    try:
-        async with asyncio.timeout(timeout):
-            while len(out) < count:
-                batch = await consumer.getmany(timeout_ms=200)
-                for records in batch.values():
-                    out.extend((r.key, r.value, dict(r.headers)) for r in records)
-    except TimeoutError:
-        pytest.fail(f"only {len(out)} of {count} messages arrived on {topic} within {timeout}s")
-    finally:
-        await consumer.stop()
-    return out
-
-
-async def read_events(
-    bootstrap: str, topic: str, count: int, timeout: float = 20.0
-) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
-    """:func:`read_topic` for capture.raw.v1 as the enricher sees it once it split the Segment batch records: each
-    record stands for its events (:func:`leadline_shared.capture.batches.split`, what the enricher publishes),
-    read until ``count`` events are there."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
-    out: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
+    out: list[Message] = []
     try:
         async with asyncio.timeout(timeout):
             while len(out) < count:
                 batch = await consumer.getmany(timeout_ms=200)
                 for records in batch.values():
                     for r in records:
-                        out.extend(_events_of(r.key, r.value, dict(r.headers)))
+                        out.extend(expand((r.key, r.value, dict(r.headers))))
     except TimeoutError:
-        pytest.fail(f"only {len(out)} of {count} events arrived on {topic} within {timeout}s")
+        pytest.fail(f"only {len(out)} of {count} {what} arrived on {topic} within {timeout}s")
     finally:
         await consumer.stop()
     return out
 
 
-def _events_of(
-    key: bytes | None, value: bytes, headers: dict[str, bytes]
-) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
-    raw = RawEvent.from_json(value)
+def _events_of(message: Message) -> list[Message]:
+    raw = RawEvent.from_json(message[1])
     if raw.type not in batches.TYPES:
-        return [(key, value, headers)]
+        return [message]
     return [(event.wire_key, event.wire_value, {}) for event in batches.split(raw)]
 
 

@@ -1,5 +1,6 @@
 """The demo page on the real collector, in real headless Chromium: the snippet's page views, a tracked email
-link, the custom-event button and the lead form all end up on capture.raw.v1, on one visitor."""
+link, the custom-event button and the lead form all end up on capture.raw.v1 (the snippet's beacons as records,
+read here as the enricher splits them), on one visitor."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from leadline_collector.app import SITES
 from leadline_crm.demo import demo_entries
 from leadline_shared import kafka
 from sites import publish_config
-from support import read_topic
+from support import read_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -42,7 +43,7 @@ async def test_demo_page_link_button_and_form_reach_the_raw_topic(
         assert "Thanks" in await page.content()
         await page.goto("about:blank")  # pagehide: the snippet flushes what it still holds with sendBeacon
 
-    events = [orjson.loads(v) for _, v, _ in await read_topic(kafka_bootstrap, topics.raw, 6, timeout=20)]
+    events = [orjson.loads(v) for _, v, _ in await read_events(kafka_bootstrap, topics.raw, 6, timeout=20)]
     kinds = [(e["type"], e["source"]) for e in events]
     assert ("link_click", "link") in kinds
     assert ("form_submit", "form") in kinds
