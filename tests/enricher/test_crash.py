@@ -1,10 +1,11 @@
-"""A crash loses and duplicates nothing: the enricher process is killed with SIGKILL mid-stream, restarted,
-and every raw event appears exactly once on the enriched topic for read_committed readers (crm-core)."""
+"""A crash loses and duplicates nothing: the enricher process is killed with SIGKILL mid-stream, inside one of its
+Kafka transactions (tests/enricher/transactions.py: a kill sent blindly landed between transactions every time),
+restarted, and every raw event appears exactly once on the enriched topic for read_committed readers
+(crm-core)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from collections import Counter
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from enricher.transactions import OpenTransactions, kill_inside_transaction
 from leadline_localstack import procs, services
 from leadline_shared import kafka
 from leadline_shared.events import EnrichedEvent, RawEvent, utc_now_iso
@@ -101,8 +103,12 @@ async def test_sigkill_mid_stream_then_restart_gives_every_event_exactly_once(
 
     pid = services.running_pid(run_dir, "enricher")
     assert pid is not None
-    os.kill(pid, signal.SIGKILL)
+    async with OpenTransactions(kafka_bootstrap, [topics.enriched]) as probe:
+        left = await kill_inside_transaction(pid, probe, topics.enriched)
     assert await asyncio.to_thread(procs._CHILDREN[pid].wait, 10) == -signal.SIGKILL
+    assert (
+        left[topics.enriched] > 0
+    )  # the kill landed inside a transaction: its events written, not committed
     assert not producing.done(), "the kill came too late to land mid-stream"
 
     await asyncio.to_thread(services.start_service, run_dir, ENRICHER, env)

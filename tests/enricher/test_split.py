@@ -6,7 +6,6 @@ cannot be split goes to the DLQ; a SIGKILL mid-split under load duplicates and l
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -16,8 +15,9 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
+from enricher.transactions import OpenTransactions, kill_inside_transaction
 from leadline_enricher.app import create_app
 from leadline_enricher.settings import EnricherSettings
 from leadline_localstack import procs, services
@@ -261,65 +261,6 @@ async def produce_slowly(bootstrap: str, topic: str, records: list[EncodedEvent]
         await producer.stop()
 
 
-class Offsets:
-    """Where the enricher's topics end for a read_uncommitted reader (the log end) and for a read_committed one
-    (the last stable offset): records between the two belong to a Kafka transaction still open."""
-
-    def __init__(self, bootstrap: str, topics: kafka.Topics) -> None:
-        self.raw = [TopicPartition(topics.raw, p) for p in range(3)]
-        self.enriched = [TopicPartition(topics.enriched, p) for p in range(3)]
-        self.uncommitted, self.committed = (
-            AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, isolation_level=level)
-            for level in ("read_uncommitted", "read_committed")
-        )
-
-    async def __aenter__(self) -> Offsets:
-        await self.uncommitted.start()
-        await self.committed.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.uncommitted.stop()
-        await self.committed.stop()
-
-    async def open_split(self) -> tuple[int, int]:
-        """Records of open transactions on (capture.raw.v1, capture.enriched.v1). The log end is read first: a
-        positive count then proves a transaction was open when the stable offset was read."""
-        partitions = self.raw + self.enriched
-        end = await self.uncommitted.end_offsets(partitions)
-        stable = await self.committed.end_offsets(partitions)
-        raw = sum(end[tp] - stable[tp] for tp in self.raw)
-        return raw, sum(end[tp] - stable[tp] for tp in self.enriched)
-
-
-async def kill_mid_split(pid: int, offsets: Offsets) -> tuple[int, int]:
-    """SIGKILL the enricher while a transaction of its holds split events already written to capture.raw.v1 (not
-    committed yet); returns what the dead transaction left open on (raw, enriched).
-
-    Seen from outside, such a transaction may commit in the millisecond before a kill lands, so the process is
-    frozen first (SIGSTOP) and looked at again once whatever it had sent reached the broker: still open, it is
-    killed right there, as a kill at the moment it was frozen would have; committed meanwhile, it runs on
-    (SIGCONT) until the next one.
-    """
-    killed = False
-    try:
-        async with asyncio.timeout(30):
-            while True:
-                if (await offsets.open_split())[0] == 0:
-                    continue
-                os.kill(pid, signal.SIGSTOP)
-                await asyncio.sleep(0.3)  # requests it sent before it froze are answered
-                left = await offsets.open_split()
-                if left[0] > 0:
-                    os.kill(pid, signal.SIGKILL)
-                    killed = True
-                    return left
-                os.kill(pid, signal.SIGCONT)
-    finally:
-        if not killed:
-            os.kill(pid, signal.SIGCONT)
-
-
 async def count(bootstrap: str, topic: str, isolation_level: str) -> int:
     """Every record on ``topic`` for a reader of this isolation level (control records not counted)."""
     consumer = AIOKafkaConsumer(
@@ -344,11 +285,11 @@ async def test_sigkill_mid_split_then_restart_gives_every_message_exactly_once(
     assert len(expected) == TOTAL
     await asyncio.to_thread(services.start_service, run_dir, ENRICHER, service_env)
     producing = asyncio.ensure_future(produce_slowly(kafka_bootstrap, topics.raw, records))
-    async with Offsets(kafka_bootstrap, topics) as offsets:
+    async with OpenTransactions(kafka_bootstrap, [topics.raw, topics.enriched]) as probe:
         await read_topic(kafka_bootstrap, topics.enriched, 300, timeout=30.0)  # under way
         pid = services.running_pid(run_dir, "enricher")
         assert pid is not None
-        open_raw, _ = await kill_mid_split(pid, offsets)
+        open_raw = (await kill_inside_transaction(pid, probe, topics.raw))[topics.raw]
     assert await asyncio.to_thread(procs._CHILDREN[pid].wait, 10) == -signal.SIGKILL
     assert open_raw > 0  # split events of the killed transaction were in the log, uncommitted
     assert not producing.done(), "the kill came too late to land mid-stream"
