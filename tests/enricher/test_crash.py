@@ -8,13 +8,12 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from enricher.transactions import OpenTransactions, kill_inside_transaction
+from enricher.transactions import OpenTransactions, kill_inside_transaction, produce_slowly
 from leadline_localstack import procs, services
 from leadline_shared import kafka
 from leadline_shared.events import EnrichedEvent, RawEvent, utc_now_iso
@@ -28,26 +27,6 @@ TOTAL = 3000
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
 
 
-@pytest.fixture
-def env(kafka_bootstrap: str, pg_dsn: str, schema: str, run_id: str, topics: kafka.Topics) -> dict[str, str]:
-    return services.service_env(
-        kafka_bootstrap,
-        pg_dsn,
-        LEADLINE_TOPIC_PREFIX=f"test-{run_id}.",
-        LEADLINE_IDENTITY_SCHEMA=schema,
-        LEADLINE_ENRICHER_GROUP=f"enricher-{run_id}",
-        LEADLINE_INSTANCE_ID=f"crash-{run_id}",
-        LEADLINE_ENRICHER_PORT=str(procs.free_port()),
-        LEADLINE_ENRICHER_BATCH_MAX="50",  # many small transactions, so the kill lands inside one
-    )
-
-
-@pytest.fixture
-def run_dir(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
-    services.stop_service(tmp_path, "enricher")
-
-
 def event(i: int) -> RawEvent:
     ids = {"email": f"visitor{i % 97}@example.com"} if i % 10 == 0 else {}
     return RawEvent(
@@ -59,20 +38,6 @@ def event(i: int) -> RawEvent:
         ids=ids,
         context={"user_agent": BROWSER, "url": f"https://shop.example/{i}"},
     )
-
-
-async def produce_slowly(bootstrap: str, topic: str, events: list[RawEvent], chunk: int = 20) -> None:
-    """About 8 s of traffic, so the kill lands while events are still flowing."""
-    producer = kafka.producer(bootstrap)
-    await producer.start()
-    try:
-        for start in range(0, len(events), chunk):
-            for e in events[start : start + chunk]:
-                await producer.send(topic, e.to_json(), key=e.key())
-            await producer.flush()
-            await asyncio.sleep(0.05)
-    finally:
-        await producer.stop()
 
 
 async def wait_for_output(bootstrap: str, topic: str, at_least: int, timeout: float = 60.0) -> int:
@@ -94,11 +59,13 @@ async def wait_for_output(bootstrap: str, topic: str, at_least: int, timeout: fl
 
 
 async def test_sigkill_mid_stream_then_restart_gives_every_event_exactly_once(
-    env: dict[str, str], run_dir: Path, kafka_bootstrap: str, topics: kafka.Topics
+    process_env: dict[str, str], run_dir: Path, kafka_bootstrap: str, topics: kafka.Topics
 ) -> None:
     events = [event(i) for i in range(TOTAL)]
-    await asyncio.to_thread(services.start_service, run_dir, ENRICHER, env)
-    producing = asyncio.ensure_future(produce_slowly(kafka_bootstrap, topics.raw, events))
+    await asyncio.to_thread(services.start_service, run_dir, ENRICHER, process_env)
+    producing = asyncio.ensure_future(
+        produce_slowly(kafka_bootstrap, topics.raw, [(e.key(), e.to_json()) for e in events], 20)
+    )
     await wait_for_output(kafka_bootstrap, topics.enriched, 300)
 
     pid = services.running_pid(run_dir, "enricher")
@@ -111,7 +78,7 @@ async def test_sigkill_mid_stream_then_restart_gives_every_event_exactly_once(
     )  # the kill landed inside a transaction: its events written, not committed
     assert not producing.done(), "the kill came too late to land mid-stream"
 
-    await asyncio.to_thread(services.start_service, run_dir, ENRICHER, env)
+    await asyncio.to_thread(services.start_service, run_dir, ENRICHER, process_env)
     await producing
     rows = await read_topic(kafka_bootstrap, topics.enriched, TOTAL, timeout=90.0)
     seen = Counter(EnrichedEvent.from_json(v).event_id for _, v, _ in rows)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaConsumer
 
-from enricher.transactions import OpenTransactions, kill_inside_transaction
+from enricher.transactions import OpenTransactions, kill_inside_transaction, produce_slowly
 from leadline_enricher.app import create_app
 from leadline_enricher.settings import EnricherSettings
 from leadline_localstack import procs, services
@@ -225,42 +225,6 @@ RECORDS = 150
 TOTAL = RECORDS * PER_RECORD
 
 
-@pytest.fixture
-def service_env(
-    kafka_bootstrap: str, pg_dsn: str, schema: str, run_id: str, topics: kafka.Topics
-) -> dict[str, str]:
-    return services.service_env(
-        kafka_bootstrap,
-        pg_dsn,
-        LEADLINE_TOPIC_PREFIX=f"test-{run_id}.",
-        LEADLINE_IDENTITY_SCHEMA=schema,
-        LEADLINE_ENRICHER_GROUP=f"enricher-{run_id}",
-        LEADLINE_INSTANCE_ID=f"split-crash-{run_id}",
-        LEADLINE_ENRICHER_PORT=str(procs.free_port()),
-        LEADLINE_ENRICHER_BATCH_MAX="50",  # many small transactions, so the kill lands inside one
-    )
-
-
-@pytest.fixture
-def run_dir(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
-    services.stop_service(tmp_path, "enricher")
-
-
-async def produce_slowly(bootstrap: str, topic: str, records: list[EncodedEvent], chunk: int = 2) -> None:
-    """About 5 s of traffic (800 events a second), so the kill lands while records are still coming."""
-    producer = kafka.producer(bootstrap)
-    await producer.start()
-    try:
-        for start in range(0, len(records), chunk):
-            for rec in records[start : start + chunk]:
-                await producer.send(topic, rec.wire_value, key=rec.wire_key)
-            await producer.flush()
-            await asyncio.sleep(0.05)
-    finally:
-        await producer.stop()
-
-
 async def count(bootstrap: str, topic: str, isolation_level: str) -> int:
     """Every record on ``topic`` for a reader of this isolation level (control records not counted)."""
     consumer = AIOKafkaConsumer(
@@ -278,13 +242,15 @@ async def count(bootstrap: str, topic: str, isolation_level: str) -> int:
 
 
 async def test_sigkill_mid_split_then_restart_gives_every_message_exactly_once(
-    service_env: dict[str, str], run_dir: Path, kafka_bootstrap: str, topics: kafka.Topics
+    process_env: dict[str, str], run_dir: Path, kafka_bootstrap: str, topics: kafka.Topics
 ) -> None:
     records = [record(body(r)) for r in range(RECORDS)]
     expected = {e.event_id for rec in records for e in split_of(rec)}
     assert len(expected) == TOTAL
-    await asyncio.to_thread(services.start_service, run_dir, ENRICHER, service_env)
-    producing = asyncio.ensure_future(produce_slowly(kafka_bootstrap, topics.raw, records))
+    await asyncio.to_thread(services.start_service, run_dir, ENRICHER, process_env)
+    producing = asyncio.ensure_future(
+        produce_slowly(kafka_bootstrap, topics.raw, [(r.wire_key, r.wire_value) for r in records], 2)
+    )
     async with OpenTransactions(kafka_bootstrap, [topics.raw, topics.enriched]) as probe:
         await read_topic(kafka_bootstrap, topics.enriched, 300, timeout=30.0)  # under way
         pid = services.running_pid(run_dir, "enricher")
@@ -296,7 +262,7 @@ async def test_sigkill_mid_split_then_restart_gives_every_message_exactly_once(
     in_flight = TOTAL - await count(kafka_bootstrap, topics.enriched, "read_committed")
     assert in_flight > 1000, f"only {in_flight} events were left to enrich at the kill"
 
-    await asyncio.to_thread(services.start_service, run_dir, ENRICHER, service_env)
+    await asyncio.to_thread(services.start_service, run_dir, ENRICHER, process_env)
     await producing
     rows = await read_topic(kafka_bootstrap, topics.enriched, TOTAL, timeout=60.0)
     seen = Counter(EnrichedEvent.from_json(v).event_id for _, v, _ in rows)

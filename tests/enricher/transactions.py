@@ -1,4 +1,4 @@
-"""Killing the enricher inside one of its Kafka transactions, for the crash tests.
+"""Killing the enricher inside one of its Kafka transactions, under load, for the crash tests.
 
 A SIGKILL sent "mid-stream" mostly lands between two transactions: with small batches each commits within
 milliseconds, so a kill test that never saw an open transaction proves less than it claims. These helpers look
@@ -13,6 +13,24 @@ import os
 import signal
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from leadline_shared import kafka
+
+
+async def produce_slowly(
+    bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]], chunk: int, pause: float = 0.05
+) -> None:
+    """``(key, value)`` messages ``chunk`` at a time with a pause between, so a kill lands while they still come."""
+    producer = kafka.producer(bootstrap)
+    await producer.start()
+    try:
+        for start in range(0, len(messages), chunk):
+            for key, value in messages[start : start + chunk]:
+                await producer.send(topic, value, key=key)
+            await producer.flush()
+            await asyncio.sleep(pause)
+    finally:
+        await producer.stop()
 
 
 class OpenTransactions:
