@@ -10,10 +10,22 @@ import pytest
 from aiohttp.test_utils import TestClient
 from aiokafka import AIOKafkaConsumer
 
+from leadline_shared import kafka
 from leadline_shared.capture import batches
 from leadline_shared.events import RawEvent
 
 Message = tuple[bytes | None, bytes, dict[str, bytes]]
+
+
+async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
+    """Write ``(key, value)`` messages to ``topic``, in order, and wait until the broker has them."""
+    producer = kafka.producer(bootstrap)
+    await producer.start()
+    try:
+        for key, value in messages:
+            await producer.send(topic, value, key=key)
+    finally:
+        await producer.stop()
 
 
 async def read_topic(

@@ -21,7 +21,7 @@ from leadline_enricher.settings import EnricherSettings
 from leadline_shared import cli, config, kafka, pg
 from leadline_shared.events import EnrichedEvent, IdentityChange, RawEvent, utc_now_iso
 from leadline_shared.ids import new_id
-from support import read_topic, topic_is_quiet
+from support import produce, read_topic, topic_is_quiet
 
 pytestmark = pytest.mark.integration
 
@@ -44,16 +44,6 @@ def env(kafka_bootstrap: str, pg_dsn: str, schema: str, run_id: str, tmp_path: P
 async def enricher(env: dict[str, str], topics: kafka.Topics) -> AsyncIterator[TestClient]:
     async with TestClient(TestServer(create_app(config.load(EnricherSettings, env)))) as c:
         yield c
-
-
-async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
-    producer = kafka.producer(bootstrap)
-    await producer.start()
-    try:
-        for key, value in messages:
-            await producer.send(topic, value, key=key)
-    finally:
-        await producer.stop()
 
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"

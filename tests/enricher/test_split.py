@@ -27,7 +27,7 @@ from leadline_shared.capture.clientids import scoped_id
 from leadline_shared.capture.context import RequestView
 from leadline_shared.capture.segment import Call, refusal
 from leadline_shared.events import SEGMENT_BATCH, EncodedEvent, EnrichedEvent, RawEvent, utc_now_iso
-from support import metric, read_topic, topic_is_quiet, wait_for_metric
+from support import metric, produce, read_topic, topic_is_quiet, wait_for_metric
 
 pytestmark = pytest.mark.integration
 
@@ -112,16 +112,6 @@ def record(doc: dict[str, Any]) -> EncodedEvent:
 def split_of(rec: EncodedEvent) -> list[EncodedEvent]:
     """What the enricher must publish for the record: its split as read off the topic."""
     return batches.split(RawEvent.from_json(rec.wire_value))
-
-
-async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
-    producer = kafka.producer(bootstrap)
-    await producer.start()
-    try:
-        for key, value in messages:
-            await producer.send(topic, value, key=key)
-    finally:
-        await producer.stop()
 
 
 def is_record(value: bytes) -> bool:
